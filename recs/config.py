@@ -1,0 +1,287 @@
+"""Settings: typed, frozen, loaded from defaults < config.toml < RECS_<SECTION>__<KEY> variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting is unknown, has the wrong type, or a value is out of range."""
+
+
+@dataclass(frozen=True)
+class InstanceSettings:
+    # Folder for the database, secrets, model artifacts, backups and uploads.
+    data_dir: str = "data"
+    # SQLAlchemy URL; empty means SQLite at <data_dir>/recs.sqlite3.
+    database_url: str = ""
+    # Where the dashboard is reached from a browser (used for links and the redirect URI).
+    public_url: str = "http://127.0.0.1:8000"
+    # Log level for recs itself (third-party loggers stay at WARNING).
+    log_level: str = "INFO"
+    # Secrets file (session key, token keys); empty means <data_dir>/secrets.toml.
+    secrets_file: str = ""
+
+
+@dataclass(frozen=True)
+class SpotifySettings:
+    # Client id of your Spotify app (Spotify Dashboard). Empty: the built-in emulator is used.
+    client_id: str = ""
+    # Redirect URI registered in the Spotify Dashboard; empty means <public_url>/auth/callback.
+    redirect_uri: str = ""
+    # Web API base URL (tests and the demo point it at the emulator).
+    api_base_url: str = "https://api.spotify.com/v1/"
+    # Accounts service base URL (authorize and token endpoints).
+    accounts_base_url: str = "https://accounts.spotify.com/"
+    # Timeout in seconds for every HTTP call, the token endpoint's included.
+    request_timeout_s: float = 10.0
+    # Members allowed in development mode (Spotify's per-app cap).
+    max_members: int = 5
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    # API calls per rolling 24 h for the whole instance, shared by all members.
+    daily_calls: int = 800
+    # A Retry-After longer than this (seconds) pauses every call until the stated time.
+    max_retry_after_s: int = 60
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    # Shortest time between two polls of one member's recently played (minutes).
+    min_poll_minutes: int = 10
+    # Longest time between two polls of an idle member (minutes).
+    max_poll_minutes: int = 240
+    # Top items are refreshed at most this often (hours).
+    top_items_every_hours: int = 24
+    # Saved tracks, followed artists and own playlists are refreshed this often (hours).
+    library_every_hours: int = 24
+
+
+@dataclass(frozen=True)
+class ImportSettings:
+    # A stream counts as a play from this many milliseconds played.
+    min_play_ms: int = 30000
+    # Largest accepted upload or file, in megabytes.
+    max_file_mb: int = 200
+    # Most files an archive may hold.
+    max_archive_members: int = 2000
+    # Largest uncompressed/compressed size ratio of an archive member (zip-bomb guard).
+    max_compression_ratio: int = 100
+    # An exported play and an API play of the same track within this many seconds are one play.
+    dedupe_tolerance_s: int = 120
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    # Which plays feed training: "api", "export" or "both" (see the Terms note in the README).
+    sources: str = "both"
+    # Half-life of a play's weight, in days.
+    half_life_days: float = 365.0
+    # Plays further apart than this start a new listening session (minutes).
+    session_gap_minutes: int = 30
+    # How skips count: "exclude" or "negative".
+    skips: str = "exclude"
+    # Weight of plays that came from our own published playlists (0..1).
+    own_playlist_weight: float = 0.3
+    # Days of each member's history held out to choose hyper-parameters.
+    holdout_days: int = 14
+    # Time budget for the nightly hyper-parameter search (seconds).
+    tuning_budget_s: float = 20.0
+    # Random seed for training.
+    seed: int = 42
+    # BLAS threads used by training.
+    threads: int = 1
+
+
+@dataclass(frozen=True)
+class RecommendSettings:
+    # At most this many tracks by one artist in a list.
+    artist_cap: int = 2
+    # Share of a list drawn from further down the ranking, so it changes week to week (0..1).
+    exploration: float = 0.2
+    # Length of each stored recommendation list.
+    list_size: int = 100
+    # A track counts for "rediscover" when not played for this many days.
+    rediscover_after_days: int = 90
+
+
+@dataclass(frozen=True)
+class PublishSettings:
+    # Default playlist length.
+    size: int = 30
+    # Default frequency: "weekly" or "daily".
+    frequency: str = "weekly"
+    # Default weekday for weekly publishing (0 = Monday).
+    weekday: int = 0
+    # Default local time of day to publish (HH:MM, member's timezone).
+    local_time: str = "07:00"
+    # Playlists are created private unless this is true.
+    public: bool = False
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    # Local time (instance timezone) of the nightly training.
+    train_time: str = "03:00"
+    # Timezone of the instance's own jobs.
+    timezone: str = "UTC"
+    # Backups kept (daily SQLite backups in <data_dir>/backups).
+    backups_keep: int = 7
+    # Hours a missed job may still run late.
+    misfire_grace_hours: int = 6
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    # Address the dashboard listens on.
+    host: str = "127.0.0.1"
+    # Port the dashboard listens on.
+    port: int = 8000
+    # Largest upload accepted by the import page, in megabytes.
+    max_upload_mb: int = 200
+
+
+@dataclass(frozen=True)
+class Settings:
+    instance: InstanceSettings = field(default_factory=InstanceSettings)
+    spotify: SpotifySettings = field(default_factory=SpotifySettings)
+    budget: BudgetSettings = field(default_factory=BudgetSettings)
+    sync: SyncSettings = field(default_factory=SyncSettings)
+    imports: ImportSettings = field(default_factory=ImportSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    recommend: RecommendSettings = field(default_factory=RecommendSettings)
+    publish: PublishSettings = field(default_factory=PublishSettings)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.instance.data_dir)
+
+    @property
+    def database_url(self) -> str:
+        if self.instance.database_url:
+            return self.instance.database_url
+        return f"sqlite:///{self.data_path / 'recs.sqlite3'}"
+
+    @property
+    def secrets_path(self) -> Path:
+        if self.instance.secrets_file:
+            return Path(self.instance.secrets_file)
+        return self.data_path / "secrets.toml"
+
+    @property
+    def redirect_uri(self) -> str:
+        if self.spotify.redirect_uri:
+            return self.spotify.redirect_uri
+        return self.instance.public_url.rstrip("/") + "/auth/callback"
+
+
+ENV_PREFIX = "RECS_"
+
+# Values checked beyond their type: setting -> allowed values.
+_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("training", "sources"): ("api", "export", "both"),
+    ("training", "skips"): ("exclude", "negative"),
+    ("publish", "frequency"): ("weekly", "daily"),
+    ("instance", "log_level"): ("DEBUG", "INFO", "WARNING", "ERROR"),
+}
+
+
+def sections() -> dict[str, type[Any]]:
+    """Section name -> dataclass type, in declaration order."""
+    hints = typing.get_type_hints(Settings)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Settings)}
+
+
+def setting_fields() -> dict[str, dict[str, type[Any]]]:
+    """Every setting: section -> key -> declared type."""
+    out: dict[str, dict[str, type[Any]]] = {}
+    for name, cls in sections().items():
+        hints = typing.get_type_hints(cls)
+        out[name] = {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+    return out
+
+
+def _convert(value: Any, typ: type[Any], where: str, from_env: bool) -> Any:
+    origin = typing.get_origin(typ)
+    if origin in (types.UnionType, typing.Union):  # pragma: no cover - no optional settings yet
+        args = [a for a in typing.get_args(typ) if a is not type(None)]
+        typ = args[0]
+    if from_env:
+        assert isinstance(value, str)
+        try:
+            if typ is bool:
+                low = value.strip().lower()
+                if low in ("1", "true", "yes", "on"):
+                    return True
+                if low in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            if typ is int:
+                return int(value)
+            if typ is float:
+                return float(value)
+            return value
+        except ValueError:
+            raise SettingsError(f"{where}: expected {typ.__name__}, got {value!r}") from None
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if typ is int and isinstance(value, bool):
+        raise SettingsError(f"{where}: expected int, got {value!r}")
+    if not isinstance(value, typ):
+        raise SettingsError(f"{where}: expected {typ.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def load_settings(path: Path | str | None, environ: Mapping[str, str]) -> Settings:
+    """Build Settings from defaults, then the TOML file at *path* (if given), then the environment."""
+    raw: dict[str, dict[str, tuple[Any, str, bool]]] = {}
+    fields = setting_fields()
+    if path is not None:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SettingsError(f"{p}: configuration file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{p}: not valid TOML: {exc}") from None
+        for section, values in data.items():
+            if section not in fields:
+                raise SettingsError(f"{p}: unknown section [{section}]")
+            if not isinstance(values, dict):
+                raise SettingsError(f"{p}: [{section}] must be a table")
+            for key, value in values.items():
+                if key not in fields[section]:
+                    raise SettingsError(f"{p}: unknown setting {section}.{key}")
+                raw.setdefault(section, {})[key] = (value, f"{p}: {section}.{key}", False)
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].partition("__")
+        section, key = section.lower(), key.lower()
+        if section == "secrets":
+            continue  # read by recs.secrets, not a setting
+        if section not in fields or key not in fields[section]:
+            raise SettingsError(f"environment: unknown setting {name}")
+        raw.setdefault(section, {})[key] = (value, f"environment: {name}", True)
+    built: dict[str, Any] = {}
+    for section, cls in sections().items():
+        kwargs: dict[str, Any] = {}
+        for key, (value, where, from_env) in raw.get(section, {}).items():
+            converted = _convert(value, fields[section][key], where, from_env)
+            allowed = _CHOICES.get((section, key))
+            if allowed is not None and converted not in allowed:
+                raise SettingsError(f"{where}: must be one of {', '.join(allowed)}, got {converted!r}")
+            kwargs[key] = converted
+        built[section] = cls(**kwargs)
+    return Settings(**built)

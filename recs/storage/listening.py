@@ -1,0 +1,72 @@
+"""Listening queries: plays and short streams, inserted idempotently on their natural keys."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, func, select
+
+from recs.domain import PlayRow
+from recs.storage.dialect import insert_ignore
+from recs.storage.schema import plays, short_streams
+
+
+def insert_plays(conn: Connection, member_id: int, rows: Sequence[PlayRow]) -> int:
+    """Store plays; one already stored (same member, played_at, track) is left alone. Returns rows added."""
+    return insert_ignore(
+        conn,
+        plays,
+        [
+            {
+                "member_id": member_id,
+                "played_at": r.played_at,
+                "track_id": r.track_id,
+                "source": r.source,
+                "ms_played": r.ms_played,
+                "context_uri": r.context_uri,
+                "skipped": r.skipped,
+                "reason_start": r.reason_start,
+                "reason_end": r.reason_end,
+                "shuffle": r.shuffle,
+                "import_id": r.import_id,
+            }
+            for r in rows
+        ],
+    )
+
+
+def insert_short_streams(
+    conn: Connection,
+    member_id: int,
+    rows: Sequence[tuple[datetime, int, int, str | None]],
+    import_id: int | None = None,
+) -> int:
+    """Store (ended_at, track_id, ms_played, reason_end) skip signals idempotently."""
+    return insert_ignore(
+        conn,
+        short_streams,
+        [
+            {
+                "member_id": member_id,
+                "ended_at": ended_at,
+                "track_id": track_id,
+                "ms_played": ms,
+                "reason_end": reason,
+                "import_id": import_id,
+            }
+            for ended_at, track_id, ms, reason in rows
+        ],
+    )
+
+
+def count_plays(conn: Connection, member_id: int) -> int:
+    return int(conn.execute(select(func.count()).select_from(plays).where(plays.c.member_id == member_id)).scalar_one())
+
+
+def last_played_at(conn: Connection, member_id: int, source: str | None = None) -> datetime | None:
+    stmt = select(func.max(plays.c.played_at)).where(plays.c.member_id == member_id)
+    if source:
+        stmt = stmt.where(plays.c.source == source)
+    value: datetime | None = conn.execute(stmt).scalar_one()
+    return value

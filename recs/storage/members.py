@@ -1,0 +1,137 @@
+"""Member queries: members, roles, consents, and deleting a member with everything of theirs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, delete, select, update
+
+from recs.domain import PURPOSES, Consent, Member, Purpose
+from recs.storage.schema import consents, members
+
+
+def _member(row: object) -> Member:
+    m = row._mapping  # type: ignore[attr-defined]
+    return Member(
+        id=m["id"],
+        spotify_id=m["spotify_id"],
+        account_id=m["account_id"],
+        display_name=m["display_name"],
+        role=m["role"],
+        timezone=m["timezone"],
+        created_at=m["created_at"],
+        reconnect_needed=bool(m["reconnect_needed"]),
+        not_allowlisted=bool(m["not_allowlisted"]),
+    )
+
+
+def create_member(
+    conn: Connection,
+    spotify_id: str,
+    display_name: str,
+    *,
+    account_id: str | None = None,
+    role: str = "member",
+    timezone: str = "UTC",
+    now: datetime | None = None,
+) -> Member:
+    now = now or datetime.now(UTC)
+    result = conn.execute(
+        members.insert().values(
+            spotify_id=spotify_id,
+            account_id=account_id,
+            display_name=display_name,
+            role=role,
+            timezone=timezone,
+            created_at=now,
+            reconnect_needed=False,
+            not_allowlisted=False,
+        )
+    )
+    member_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    for purpose in PURPOSES:
+        conn.execute(consents.insert().values(member_id=member_id, purpose=purpose, granted=False, updated_at=now))
+    member = get_member(conn, member_id)
+    assert member is not None
+    return member
+
+
+def get_member(conn: Connection, member_id: int) -> Member | None:
+    row = conn.execute(select(members).where(members.c.id == member_id)).first()
+    return _member(row) if row else None
+
+
+def get_member_by_spotify_id(conn: Connection, spotify_id: str) -> Member | None:
+    row = conn.execute(select(members).where(members.c.spotify_id == spotify_id)).first()
+    return _member(row) if row else None
+
+
+def list_members(conn: Connection) -> list[Member]:
+    return [_member(r) for r in conn.execute(select(members).order_by(members.c.id))]
+
+
+def count_members(conn: Connection) -> int:
+    return len(conn.execute(select(members.c.id)).all())
+
+
+def update_member(conn: Connection, member_id: int, **values: object) -> None:
+    allowed = {
+        "display_name",
+        "account_id",
+        "timezone",
+        "role",
+        "reconnect_needed",
+        "not_allowlisted",
+    }
+    unknown = set(values) - allowed
+    if unknown:
+        raise ValueError(f"cannot update member fields: {', '.join(sorted(unknown))}")
+    conn.execute(update(members).where(members.c.id == member_id).values(**values))
+
+
+def delete_member(conn: Connection, member_id: int) -> bool:
+    """Delete a member; foreign keys cascade to every row of theirs. Returns whether they existed."""
+    result = conn.execute(delete(members).where(members.c.id == member_id))
+    return result.rowcount > 0
+
+
+def get_consents(conn: Connection, member_id: int) -> dict[Purpose, Consent]:
+    rows = conn.execute(select(consents).where(consents.c.member_id == member_id)).all()
+    out: dict[Purpose, Consent] = {
+        p: Consent(purpose=p, granted=False, granted_at=None, revoked_at=None) for p in PURPOSES
+    }
+    for r in rows:
+        m = r._mapping
+        out[m["purpose"]] = Consent(
+            purpose=m["purpose"],
+            granted=bool(m["granted"]),
+            granted_at=m["granted_at"],
+            revoked_at=m["revoked_at"],
+        )
+    return out
+
+
+def set_consent(conn: Connection, member_id: int, purpose: Purpose, granted: bool, now: datetime | None = None) -> None:
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown consent purpose {purpose!r}")
+    now = now or datetime.now(UTC)
+    values: dict[str, object] = {"granted": granted, "updated_at": now}
+    if granted:
+        values["granted_at"] = now
+        values["revoked_at"] = None
+    else:
+        values["revoked_at"] = now
+    updated = conn.execute(
+        update(consents).where(consents.c.member_id == member_id, consents.c.purpose == purpose).values(**values)
+    )
+    if updated.rowcount == 0:
+        conn.execute(consents.insert().values(member_id=member_id, purpose=purpose, **values))
+
+
+def members_with_consent(conn: Connection, purpose: Purpose) -> list[int]:
+    stmt = (
+        select(consents.c.member_id)
+        .where(consents.c.purpose == purpose, consents.c.granted.is_(True))
+        .order_by(consents.c.member_id)
+    )
+    return [r[0] for r in conn.execute(stmt)]
