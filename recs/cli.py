@@ -93,6 +93,17 @@ def init(obj: Context) -> None:
         click.echo(f"migrations:   {report.revision_before or 'empty'} -> {report.revision_after}")
 
 
+def _register_commands() -> None:
+    """Import every module of recs.commands; each attaches its subcommands to `main`."""
+    import importlib
+    import pkgutil
+
+    import recs.commands
+
+    for info in sorted(pkgutil.iter_modules(recs.commands.__path__), key=lambda i: i.name):
+        importlib.import_module(f"recs.commands.{info.name}")
+
+
 def _load_plugins() -> None:
     """Commands that live above this package (the web app's `serve`, `demo`) register as entry points."""
     for ep in entry_points(group="recs.commands"):
@@ -105,6 +116,8 @@ def run() -> None:
     _load_plugins()
     main(prog_name="recs")
 
+
+_register_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(run())  # type: ignore[func-returns-value]
