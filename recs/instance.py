@@ -80,4 +80,3 @@ def open_instance(settings: Settings, environ: Mapping[str, str]) -> Instance:
 
 def load(config: str | None, environ: Mapping[str, str]) -> Settings:
     return load_settings(find_config(config, environ), environ)
-

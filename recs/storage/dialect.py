@@ -18,10 +18,12 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
         stmt = postgresql.insert(table).on_conflict_do_nothing()
     else:
         stmt = sqlite.insert(table).on_conflict_do_nothing()
+    # rowcount of an executemany is unreliable across drivers: count the rows RETURNING gives back.
+    stmt = stmt.returning(next(iter(table.primary_key.columns)))
     inserted = 0
     for start in range(0, len(rows), 500):
         result = conn.execute(stmt, list(rows[start : start + 500]))
-        inserted += max(result.rowcount, 0)
+        inserted += len(result.all())
     return inserted
 
 

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install recs with its test tools into .venv, start what the tests need (PostgreSQL, Chromium), run the suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[dev]'
+
+# System packages from Debian (needs root, as on the CI machine); without root the tests that need them
+# say so and skip outside CI.
+if [ "$(id -u)" = 0 ]; then
+  if [ ! -x /usr/bin/chromium ]; then
+    echo "[test] installing Debian's chromium for the browser tests" >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  if [ -z "${RECS_TEST_POSTGRES_URL:-}" ]; then
+    RECS_TEST_POSTGRES_URL=$(bash .ci/postgres.sh)
+    export RECS_TEST_POSTGRES_URL
+  fi
+fi
+exec .venv/bin/python -m pytest "$@"
