@@ -1,0 +1,215 @@
+"""The worker's jobs as plain functions (sync, train, publish, library refresh, backup, run-now requests), each run once per trigger under the job ledger."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import queue as queue_module
+import socket
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from recs.config import Settings
+from recs.instance import Instance, open_instance
+from recs.storage.jobs import (
+    backup_sqlite,
+    claim_job_run,
+    finish_job_request,
+    finish_job_run,
+    take_job_requests,
+)
+
+log = logging.getLogger(__name__)
+
+JobBody = Callable[[Instance, int | None, datetime], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    body: JobBody
+    # A job that runs longer than this is stopped (its process killed) and recorded as 'timeout'.
+    deadline: timedelta
+    description: str
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def backup_path(settings: Settings, now: datetime) -> Path:
+    return settings.data_path / "backups" / f"recs-{now:%Y%m%d-%H%M%S}.sqlite3"
+
+
+def run_backup(instance: Instance, _member_id: int | None, now: datetime) -> dict[str, Any]:
+    """Back up the SQLite database into <data_dir>/backups and keep the newest N."""
+    if not instance.db.is_sqlite:
+        return {"skipped": "PostgreSQL: use pg_dump"}
+    target = backup_sqlite(instance.db, backup_path(instance.settings, now))
+    keep = instance.settings.scheduler.backups_keep
+    backups = sorted(target.parent.glob("recs-*.sqlite3"))
+    removed = [p.name for p in backups[:-keep]] if keep > 0 else []
+    for name in removed:
+        (target.parent / name).unlink(missing_ok=True)
+    return {"path": str(target), "bytes": target.stat().st_size, "removed": removed}
+
+
+def _sync(instance: Instance, member_id: int | None, now: datetime) -> dict[str, Any]:
+    from recs import ingest
+
+    return ingest.run_job(instance, member_id, now)  # type: ignore[no-any-return]
+
+
+def _library(instance: Instance, member_id: int | None, now: datetime) -> dict[str, Any]:
+    from recs import ingest
+
+    return ingest.run_library_job(instance, member_id, now)  # type: ignore[no-any-return]
+
+
+def _train(instance: Instance, _member_id: int | None, now: datetime) -> dict[str, Any]:
+    from recs import training
+
+    summary = training.train(instance, now=now)
+    return {"run_id": summary.run_id, "model": summary.model_kind}
+
+
+def _publish(instance: Instance, member_id: int | None, now: datetime) -> dict[str, Any]:
+    from recs import playlists
+
+    return playlists.run_job(instance, member_id, now)
+
+
+JOBS: dict[str, JobSpec] = {
+    spec.name: spec
+    for spec in (
+        JobSpec("sync", _sync, timedelta(minutes=10), "poll recently played (members due on the adaptive cadence)"),
+        JobSpec("library", _library, timedelta(minutes=30), "refresh saved tracks, top items, follows, playlists"),
+        JobSpec("train", _train, timedelta(minutes=60), "train the household model and store recommendations"),
+        JobSpec("publish", _publish, timedelta(minutes=15), "write recommendation playlists that are due"),
+        JobSpec("backup", run_backup, timedelta(minutes=15), "back up the database"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    job: str
+    trigger_key: str
+    status: str  # 'succeeded', 'failed', 'timeout', 'skipped' (another worker has it)
+    detail: dict[str, Any] | None = None
+    error: str | None = None
+
+
+def _child(
+    settings: Settings, environ: dict[str, str], body: JobBody, member_id: int | None, now: datetime, queue: Any
+) -> None:
+    """Runs in a child process: open the instance, run the body, report back."""
+    from recs.logs import setup_logging
+
+    setup_logging(settings.instance.log_level)
+    instance = open_instance(settings, environ)
+    try:
+        detail = body(instance, member_id, now)
+        queue.put(("succeeded", detail, None))
+    except BaseException as exc:  # report every failure, the parent records it
+        queue.put(("failed", None, "".join(traceback.format_exception_only(exc)).strip()))
+        log.exception("job %s failed", getattr(body, "__name__", body))
+    finally:
+        instance.close()
+
+
+def execute(
+    instance: Instance,
+    job: str,
+    trigger_key: str,
+    *,
+    member_id: int | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    worker: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    in_process: bool = False,
+    deadline: timedelta | None = None,
+    spec: JobSpec | None = None,
+) -> Outcome:
+    """Run *job* once for *trigger_key*: take the ledger row, run the body under a hard deadline, record the result.
+
+    With in_process=False (the worker's way) the body runs in a child process that is killed at
+    the deadline, so a hung call or a crash never takes the worker down.
+    """
+    spec = spec or JOBS[job]
+    limit = deadline or spec.deadline
+    started = now()
+    run_id = claim_job_run(
+        instance.db,
+        job,
+        trigger_key,
+        worker or worker_id(),
+        started,
+        lease=limit + timedelta(minutes=1),
+        member_id=member_id,
+    )
+    if run_id is None:
+        return Outcome(job, trigger_key, "skipped")
+    status: str
+    detail: dict[str, Any] | None = None
+    error: str | None = None
+    if in_process:
+        try:
+            detail = spec.body(instance, member_id, started)
+            status = "succeeded"
+        except Exception as exc:
+            status, error = "failed", "".join(traceback.format_exception_only(exc)).strip()
+            log.exception("job %s failed", job)
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        queue = ctx.Queue()
+        process = ctx.Process(
+            target=_child,
+            args=(
+                instance.settings,
+                dict(environ if environ is not None else os.environ),
+                spec.body,
+                member_id,
+                started,
+                queue,
+            ),
+            name=f"recs-{job}",
+        )
+        process.start()
+        process.join(limit.total_seconds())
+        if process.is_alive():
+            process.kill()
+            process.join()
+            status, error = "timeout", f"stopped after the {limit} deadline"
+        else:
+            try:
+                status, detail, error = queue.get(timeout=5)
+            except queue_module.Empty:
+                status, error = "failed", f"the job process exited with code {process.exitcode}"
+        queue.close()
+    finish_job_run(instance.db, run_id, status, now(), detail=detail, error=error)
+    if status != "succeeded":
+        log.warning("job %s (%s) %s: %s", job, trigger_key, status, error)
+    return Outcome(job, trigger_key, status, detail, error)
+
+
+def execute_requests(
+    instance: Instance, now: Callable[[], datetime] = lambda: datetime.now(UTC), **kwargs: Any
+) -> list[Outcome]:
+    """Run the dashboard's queued run-now requests."""
+    outcomes = []
+    for request in take_job_requests(instance.db, now()):
+        if request.job not in JOBS:
+            finish_job_request(instance.db, request.id, "failed", now())
+            continue
+        outcome = execute(
+            instance, request.job, f"request:{request.id}", member_id=request.member_id, now=now, **kwargs
+        )
+        finish_job_request(instance.db, request.id, outcome.status, now())
+        outcomes.append(outcome)
+    return outcomes

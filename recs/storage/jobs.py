@@ -1,0 +1,199 @@
+"""Job queries: the job-run ledger taken with a lease (one run per job and trigger), run-now requests, backups."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from recs.storage import Database
+from recs.storage.schema import job_requests, job_runs
+
+
+@dataclass(frozen=True)
+class JobRun:
+    id: int
+    job: str
+    trigger_key: str
+    member_id: int | None
+    worker: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    detail: dict[str, Any] | None
+    error: str | None
+
+
+def _run(row: Any) -> JobRun:
+    m = row._mapping
+    return JobRun(
+        id=m["id"],
+        job=m["job"],
+        trigger_key=m["trigger_key"],
+        member_id=m["member_id"],
+        worker=m["worker"],
+        started_at=m["started_at"],
+        finished_at=m["finished_at"],
+        status=m["status"],
+        detail=m["detail"],
+        error=m["error"],
+    )
+
+
+def claim_job_run(
+    db: Database,
+    job: str,
+    trigger_key: str,
+    worker: str,
+    now: datetime,
+    lease: timedelta,
+    member_id: int | None = None,
+) -> int | None:
+    """Take the ledger row for (job, trigger_key); None when another worker has it or it already ran.
+
+    A row whose lease ran out while still 'running' (its worker died) is taken over.
+    """
+    try:
+        with db.write() as conn:
+            result = conn.execute(
+                job_runs.insert().values(
+                    job=job,
+                    trigger_key=trigger_key,
+                    member_id=member_id,
+                    worker=worker,
+                    lease_until=now + lease,
+                    started_at=now,
+                    status="running",
+                )
+            )
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+    except IntegrityError:
+        pass
+    with db.write() as conn:
+        taken = conn.execute(
+            update(job_runs)
+            .where(
+                job_runs.c.job == job,
+                job_runs.c.trigger_key == trigger_key,
+                job_runs.c.status == "running",
+                job_runs.c.lease_until < now,
+            )
+            .values(worker=worker, lease_until=now + lease, started_at=now)
+            .returning(job_runs.c.id)
+        ).first()
+        return int(taken[0]) if taken else None
+
+
+def finish_job_run(
+    db: Database,
+    run_id: int,
+    status: str,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    with db.write() as conn:
+        conn.execute(
+            update(job_runs)
+            .where(job_runs.c.id == run_id)
+            .values(status=status, finished_at=now, detail=detail, error=error[:4000] if error else None)
+        )
+
+
+def record_missed(db: Database, job: str, trigger_key: str, worker: str, now: datetime) -> None:
+    """Note a firing the scheduler skipped (misfire past its grace time) for the admin page."""
+    try:
+        with db.write() as conn:
+            conn.execute(
+                job_runs.insert().values(
+                    job=job,
+                    trigger_key=trigger_key,
+                    worker=worker,
+                    lease_until=now,
+                    started_at=now,
+                    finished_at=now,
+                    status="missed",
+                )
+            )
+    except IntegrityError:
+        pass
+
+
+def recent_job_runs(conn: Connection, limit: int = 50, job: str | None = None) -> list[JobRun]:
+    stmt = select(job_runs).order_by(job_runs.c.started_at.desc(), job_runs.c.id.desc()).limit(limit)
+    if job:
+        stmt = stmt.where(job_runs.c.job == job)
+    return [_run(r) for r in conn.execute(stmt)]
+
+
+def job_runs_for(conn: Connection, job: str, trigger_key: str) -> list[JobRun]:
+    stmt = select(job_runs).where(job_runs.c.job == job, job_runs.c.trigger_key == trigger_key)
+    return [_run(r) for r in conn.execute(stmt)]
+
+
+def prune_job_runs(conn: Connection, older_than: datetime) -> int:
+    """Forget finished runs of frequent jobs older than a date (the ledger would otherwise grow forever)."""
+    result = conn.execute(
+        delete(job_runs).where(job_runs.c.finished_at.is_not(None), job_runs.c.finished_at < older_than)
+    )
+    return result.rowcount
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    id: int
+    job: str
+    member_id: int | None
+    requested_by: int | None
+    requested_at: datetime
+
+
+def take_job_requests(db: Database, now: datetime, stale_after: timedelta = timedelta(hours=1)) -> list[JobRequest]:
+    """Mark queued run-now requests as taken and return them (a request taken but never finished is retaken)."""
+    with db.write() as conn:
+        rows = conn.execute(
+            select(job_requests)
+            .where(
+                or_(
+                    job_requests.c.status == "queued",
+                    and_(job_requests.c.status == "taken", job_requests.c.taken_at < now - stale_after),
+                )
+            )
+            .order_by(job_requests.c.id)
+        ).all()
+        ids = [r.id for r in rows]
+        if ids:
+            conn.execute(update(job_requests).where(job_requests.c.id.in_(ids)).values(status="taken", taken_at=now))
+    return [JobRequest(r.id, r.job, r.member_id, r.requested_by, r.requested_at) for r in rows]
+
+
+def finish_job_request(db: Database, request_id: int, status: str, now: datetime) -> None:
+    with db.write() as conn:
+        conn.execute(update(job_requests).where(job_requests.c.id == request_id).values(status=status, finished_at=now))
+
+
+def backup_sqlite(db: Database, target: Path) -> Path:
+    """A consistent copy of a SQLite database while it is in use (SQLite's online backup API)."""
+    if not db.is_sqlite:
+        raise ValueError("recs backup copies SQLite databases; back up PostgreSQL with pg_dump")
+    source_path = db.engine.url.database
+    if not source_path:
+        raise ValueError("in-memory databases cannot be backed up")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".partial")
+    tmp.unlink(missing_ok=True)
+    src = sqlite3.connect(source_path, timeout=15)
+    dst = sqlite3.connect(tmp)
+    try:
+        src.backup(dst)
+        dst.execute("PRAGMA journal_mode=DELETE")  # a single self-contained file
+    finally:
+        dst.close()
+        src.close()
+    tmp.replace(target)
+    return target

@@ -1,0 +1,1 @@
+"""Tests of the worker: job ledger, deadlines, scheduling, backups."""
