@@ -178,6 +178,11 @@ def _fill_every_member_table(conn: sa.Connection, mid: int, tid: int, artist_id:
     )
     conn.execute(s.published_playlists.insert().values(member_id=mid, kind="discover", spotify_playlist_id="p"))
     conn.execute(
+        s.publish_log.insert().values(
+            member_id=mid, kind="discover", spotify_playlist_id="p", written_at=NOW, track_uris=["spotify:track:x"]
+        )
+    )
+    conn.execute(
         s.job_runs.insert().values(
             job="publish",
             trigger_key=f"t{mid}",

@@ -451,6 +451,19 @@ published_playlists = Table(
     Column("pending_hash", String(64), nullable=True),
 )
 
+# Every write of a recs playlist, kept per model run so acceptance (played, saved, skipped) can be shown.
+publish_log = Table(
+    "publish_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _member_fk(),
+    Column("kind", String(12), nullable=False),
+    Column("run_id", Integer, ForeignKey("model_runs.id", ondelete="SET NULL"), nullable=True),
+    Column("spotify_playlist_id", String(64), nullable=False),
+    Column("written_at", UTCDateTime, nullable=False),
+    Column("track_uris", JSON, nullable=False),
+)
+
 job_runs = Table(
     "job_runs",
     metadata,

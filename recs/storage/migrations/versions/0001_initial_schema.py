@@ -347,6 +347,25 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("member_id", "kind", name=op.f("pk_published_playlists")),
     )
     op.create_table(
+        "publish_log",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("member_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=12), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=True),
+        sa.Column("spotify_playlist_id", sa.String(length=64), nullable=False),
+        sa.Column("written_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("track_uris", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["members.id"], name=op.f("fk_publish_log_member_id_members"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["model_runs.id"], name=op.f("fk_publish_log_run_id_model_runs"), ondelete="SET NULL"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_publish_log")),
+    )
+    with op.batch_alter_table("publish_log", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_publish_log_member_id"), ["member_id"], unique=False)
+    op.create_table(
         "sync_cursors",
         sa.Column("member_id", sa.Integer(), nullable=False),
         sa.Column("stream", sa.String(length=32), nullable=False),
@@ -687,6 +706,10 @@ def downgrade() -> None:
     op.drop_table("tracks")
     op.drop_table("tokens")
     op.drop_table("sync_cursors")
+    with op.batch_alter_table("publish_log", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_publish_log_member_id"))
+
+    op.drop_table("publish_log")
     op.drop_table("published_playlists")
     op.drop_table("publish_settings")
     with op.batch_alter_table("playlists", schema=None) as batch_op:
