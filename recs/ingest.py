@@ -1,0 +1,518 @@
+"""Syncing members' Spotify listening and library into storage: incremental, idempotent, within the API budget."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from recs.accounts import member_api
+from recs.budget import Budget
+from recs.domain import PlayRow, TrackInfo
+from recs.instance import Instance
+from recs.payloads import (
+    PayloadError,
+    RecentlyPlayedPage,
+    from_ms,
+    parse_artists,
+    parse_page,
+    parse_playlist_items,
+    parse_playlists,
+    parse_recently_played,
+    parse_saved_tracks,
+    parse_tracks,
+    to_ms,
+)
+from recs.spotify import ErrorKind, RefreshLocks, SpotifyApi, SpotifyError
+from recs.spotify.auth import PROCESS_LOCKS
+from recs.storage import catalog
+from recs.storage import listening as lq
+from recs.storage import members as mq
+from recs.storage import sync as sq
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+RECENT = "recently_played"
+SAVED = "saved_tracks"
+TOP = "top_items"
+FOLLOWED = "followed_artists"
+PLAYLISTS = "playlists"
+LIBRARY_STREAMS = (SAVED, FOLLOWED, PLAYLISTS)
+PAGE = 50
+# Spotify's recently-played keeps only the last 50 plays: poll so that fewer happen in between.
+TARGET_PLAYS_BETWEEN_POLLS = 15
+# Plays can be reported a little late: each poll looks back this far before the newest stored play.
+LATE_PLAY_MARGIN = timedelta(minutes=5)
+# A member counts as listening when their newest play is this recent.
+LISTENING_WINDOW = timedelta(minutes=20)
+# Poll at least this often even when idle: a session started right after a poll must not pass 50 plays.
+IDLE_CAP = timedelta(minutes=90)
+LISTENING_CAP = timedelta(minutes=60)
+# Short Retry-After waits taken inside one sync, at most this many times per call.
+RATE_LIMIT_RETRIES = 3
+# Share of the daily budget polling plans to use, leaving room for publishing and library refresh.
+POLLING_SHARE = 0.6
+TIME_RANGES = ("short_term", "medium_term", "long_term")
+
+
+class StopSync(Exception):
+    """Every call must stop now (quota pause or budget spent); the remaining members wait for the next round."""
+
+
+@dataclass
+class SyncReport:
+    member_id: int
+    new_plays: int = 0
+    saved_tracks: int = 0
+    gaps: int = 0
+    calls: int = 0
+    errors: list[str] = field(default_factory=list)
+    skipped: str | None = None
+    next_poll_at: datetime | None = None
+    streams: list[str] = field(default_factory=list)
+
+
+class _Ctx:
+    def __init__(
+        self,
+        instance: Instance,
+        member_id: int,
+        api: SpotifyApi,
+        now: Clock,
+        sleep: Callable[[float], None],
+        report: SyncReport,
+    ) -> None:
+        self.instance = instance
+        self.db = instance.db
+        self.member_id = member_id
+        self.api = api
+        self.now = now
+        self.sleep = sleep
+        self.report = report
+        self.cap_s = float(instance.settings.budget.max_retry_after_s)
+
+    def call(self, purpose: str, endpoint: str, fn: Callable[[Any], Any]) -> Any:
+        """A call with short 429 waits taken here (the worker), never beyond the configured cap."""
+        for attempt in range(RATE_LIMIT_RETRIES + 1):
+            try:
+                return self.api.call(purpose, endpoint, fn)
+            except SpotifyError as exc:
+                if exc.kind is ErrorKind.RATE_LIMITED and attempt < RATE_LIMIT_RETRIES:
+                    wait = min(self.cap_s, exc.retry_after_s or 1.0)
+                    log.info("rate limited on %s: waiting %.0f s", endpoint, wait)
+                    self.sleep(wait)
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    def get(self, purpose: str, endpoint: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call the spotipy client's *method* with these arguments (bound now, not at call time)."""
+        return self.call(purpose, endpoint, lambda sp: getattr(sp, method)(*args, **kwargs))
+
+
+def _consents_store(conn: Any, member_id: int) -> bool:
+    return mq.get_consents(conn, member_id)["store"].granted
+
+
+# --- recently played ---------------------------------------------------------------------------
+
+
+def _play_rows(conn: Any, page: RecentlyPlayedPage) -> list[PlayRow]:
+    ids = catalog.upsert_tracks(conn, [p.track for p in page.plays])
+    return [
+        PlayRow(
+            played_at=p.played_at,
+            track_id=ids[catalog.track_lookup_key(p.track)],
+            source="api",
+            ms_played=p.ms_played,
+            context_uri=p.context_uri,
+        )
+        for p in page.plays
+    ]
+
+
+def _next_poll(ctx: _Ctx, conn: Any, moment: datetime, members: int) -> datetime:
+    """Adaptive cadence: soon while listening (from the recent play rate), rarely while idle, within budget."""
+    s = ctx.instance.settings
+    floor = timedelta(minutes=s.sync.min_poll_minutes)
+    budget_floor = timedelta(days=1) * max(1, members) / max(1.0, s.budget.daily_calls * POLLING_SHARE)
+    floor = max(floor, budget_floor)
+    idle_cap = min(timedelta(minutes=s.sync.max_poll_minutes), IDLE_CAP)
+    last = lq.last_played_at(conn, ctx.member_id, "api")
+    cursor = sq.get_cursor(conn, ctx.member_id, RECENT)
+    previous = (
+        cursor.next_due_at - cursor.last_success_at
+        if cursor and cursor.next_due_at and cursor.last_success_at
+        else floor
+    )
+    if last is not None and moment - last <= LISTENING_WINDOW:
+        recent = sq.count_plays_since(conn, ctx.member_id, moment - timedelta(hours=1))
+        rate_per_min = max(recent, 1) / 60.0
+        interval = timedelta(minutes=TARGET_PLAYS_BETWEEN_POLLS / rate_per_min)
+        interval = min(interval, LISTENING_CAP)
+    else:
+        interval = min(max(previous, floor) * 1.5, idle_cap)
+    return moment + max(floor, min(interval, max(idle_cap, floor)))
+
+
+def _sync_recent(ctx: _Ctx, members: int) -> None:
+    with ctx.db.read() as conn:
+        cursor = sq.get_cursor(conn, ctx.member_id, RECENT)
+    stored = int(cursor.cursor) if cursor and cursor.cursor else None
+    after = max(0, stored - int(LATE_PLAY_MARGIN.total_seconds() * 1000)) if stored is not None else None
+    params: dict[str, Any] = {"limit": PAGE}
+    if after is not None:
+        params["after"] = after
+    try:
+        raw = ctx.get("polling", "GET me/player/recently-played", "current_user_recently_played", **params)
+        page = parse_recently_played(raw)
+    except PayloadError as exc:
+        raise SpotifyError(ErrorKind.MALFORMED, f"recently played page rejected: {exc}") from None
+    moment = ctx.now()
+    with ctx.db.write() as conn:
+        # Consent is read in the same transaction as the insert: a revocation stops storing at once.
+        if not _consents_store(conn, ctx.member_id):
+            ctx.report.skipped = "no consent to store listening"
+            return
+        rows = _play_rows(conn, page)
+        added = lq.insert_plays(conn, ctx.member_id, rows)
+        ctx.report.new_plays += added
+        newest = max((to_ms(p.played_at) for p in page.plays), default=None)
+        if stored is not None and page.item_count >= PAGE and page.plays:
+            oldest = min(p.played_at for p in page.plays)
+            if to_ms(oldest) > stored:
+                # A full page all newer than what we had: plays between may be lost for good.
+                sq.add_gap(conn, ctx.member_id, from_ms(stored), oldest, moment)
+                ctx.report.gaps += 1
+        new_cursor = max(newest, stored) if newest is not None and stored is not None else (newest or stored)
+        due = _next_poll(ctx, conn, moment, members)
+        sq.save_cursor(
+            conn,
+            ctx.member_id,
+            RECENT,
+            now=moment,
+            cursor=str(new_cursor) if new_cursor is not None else None,
+            success=True,
+            next_due_at=due,
+        )
+        ctx.report.next_poll_at = due
+
+
+# --- library -----------------------------------------------------------------------------------
+
+
+def _store_tracks(conn: Any, tracks: list[TrackInfo]) -> dict[str, int]:
+    return catalog.upsert_tracks(conn, tracks)
+
+
+def _sync_saved(ctx: _Ctx) -> None:
+    """Newest first; stop at the first added_at not newer than the last complete read."""
+    with ctx.db.read() as conn:
+        cursor = sq.get_cursor(conn, ctx.member_id, SAVED)
+    known = datetime.fromisoformat(cursor.cursor) if cursor and cursor.cursor else None
+    newest: datetime | None = None
+    offset = 0
+    while True:
+        raw = ctx.get("library", "GET me/tracks", "current_user_saved_tracks", limit=PAGE, offset=offset)
+        try:
+            page = parse_page(raw, "saved tracks")
+            items = parse_saved_tracks(page)
+        except PayloadError as exc:
+            raise SpotifyError(ErrorKind.MALFORMED, f"saved tracks page rejected: {exc}") from None
+        fresh = [s for s in items if known is None or s.added_at > known]
+        with ctx.db.write() as conn:
+            if not _consents_store(conn, ctx.member_id):
+                return
+            ids = _store_tracks(conn, [s.track for s in fresh])
+            before = sq.saved_added_at(conn, ctx.member_id, list(ids.values()))
+            rows = [(ids[catalog.track_lookup_key(s.track)], s.added_at) for s in fresh]
+            ctx.report.saved_tracks += sum(1 for t, _ in rows if t not in before)
+            sq.upsert_saved_tracks(conn, ctx.member_id, rows)
+        for s in items:
+            newest = s.added_at if newest is None or s.added_at > newest else newest
+        reached_known = len(fresh) < len(items)
+        offset += len(page.items)
+        if reached_known or not page.next_url or not page.items:
+            break
+    moment = ctx.now()
+    with ctx.db.write() as conn:
+        # The cursor moves only after a complete read down to it, so a crash re-reads rather than skips.
+        latest = max(filter(None, [newest, known]), default=None)
+        sq.save_cursor(
+            conn,
+            ctx.member_id,
+            SAVED,
+            now=moment,
+            cursor=latest.isoformat() if latest else None,
+            success=True,
+            next_due_at=moment + timedelta(hours=ctx.instance.settings.sync.library_every_hours),
+        )
+
+
+def _sync_followed(ctx: _Ctx) -> None:
+    artists = []
+    after: str | None = None
+    while True:
+        raw = ctx.get("library", "GET me/following", "current_user_followed_artists", limit=PAGE, after=after)
+        try:
+            page = parse_page(raw, "followed artists", wrapper="artists")
+            artists.extend(parse_artists(page))
+        except PayloadError as exc:
+            raise SpotifyError(ErrorKind.MALFORMED, f"followed artists page rejected: {exc}") from None
+        after = page.cursor_after
+        if not page.next_url or not after or not page.items:
+            break
+    moment = ctx.now()
+    with ctx.db.write() as conn:
+        if not _consents_store(conn, ctx.member_id):
+            return
+        ids = catalog.upsert_artists(conn, artists)
+        sq.replace_followed_artists(conn, ctx.member_id, [ids[a.spotify_id] for a in artists if a.spotify_id], moment)
+        sq.save_cursor(
+            conn,
+            ctx.member_id,
+            FOLLOWED,
+            now=moment,
+            success=True,
+            next_due_at=moment + timedelta(hours=ctx.instance.settings.sync.library_every_hours),
+        )
+
+
+def _sync_top(ctx: _Ctx) -> None:
+    pages: list[tuple[str, str, Any]] = []
+    for kind in ("tracks", "artists"):
+        for time_range in TIME_RANGES:
+            if kind == "tracks":
+                raw = ctx.get(
+                    "library", "GET me/top/tracks", "current_user_top_tracks", limit=PAGE, time_range=time_range
+                )
+            else:
+                raw = ctx.get(
+                    "library", "GET me/top/artists", "current_user_top_artists", limit=PAGE, time_range=time_range
+                )
+            try:
+                page = parse_page(raw, f"top {kind}")
+                pages.append((kind, time_range, parse_tracks(page) if kind == "tracks" else parse_artists(page)))
+            except PayloadError as exc:
+                raise SpotifyError(ErrorKind.MALFORMED, f"top {kind} page rejected: {exc}") from None
+    moment = ctx.now()
+    with ctx.db.write() as conn:
+        if not _consents_store(conn, ctx.member_id):
+            return
+        for kind, time_range, items in pages:
+            if kind == "tracks":
+                tids = catalog.upsert_tracks(conn, items)
+                ids = [tids[catalog.track_lookup_key(t)] for t in items]
+            else:
+                aids = catalog.upsert_artists(conn, items)
+                ids = [aids[a.spotify_id] for a in items if a.spotify_id]
+            sq.add_top_items(conn, ctx.member_id, kind, time_range, moment, ids)
+        sq.save_cursor(
+            conn,
+            ctx.member_id,
+            TOP,
+            now=moment,
+            success=True,
+            next_due_at=moment + timedelta(hours=ctx.instance.settings.sync.top_items_every_hours),
+        )
+
+
+def _sync_playlists(ctx: _Ctx, spotify_id: str) -> None:
+    summaries = []
+    offset = 0
+    while True:
+        raw = ctx.get("library", "GET me/playlists", "current_user_playlists", limit=PAGE, offset=offset)
+        try:
+            page = parse_page(raw, "playlists")
+            summaries.extend(parse_playlists(page))
+        except PayloadError as exc:
+            raise SpotifyError(ErrorKind.MALFORMED, f"playlists page rejected: {exc}") from None
+        offset += len(page.items)
+        if not page.next_url or not page.items:
+            break
+    with ctx.db.read() as conn:
+        stored = sq.get_playlists(conn, ctx.member_id)
+    mine = [p for p in summaries if p.owner_id == spotify_id or p.collaborative]
+    for pl in mine:
+        known = stored.get(pl.spotify_id)
+        if known is not None and pl.snapshot_id is not None and known.snapshot_id == pl.snapshot_id:
+            continue  # unchanged since the last read: no calls
+        entries = []
+        offset = 0
+        while True:
+            raw = ctx.get(
+                "library",
+                "GET playlists/{id}/items",
+                "playlist_items",
+                pl.spotify_id,
+                limit=PAGE,
+                offset=offset,
+                additional_types=("track",),
+            )
+            try:
+                page = parse_page(raw, "playlist items")
+                entries.extend(parse_playlist_items(page, offset))
+            except PayloadError as exc:
+                raise SpotifyError(ErrorKind.MALFORMED, f"playlist items page rejected: {exc}") from None
+            offset += len(page.items)
+            if not page.next_url or not page.items:
+                break
+        with ctx.db.write() as conn:
+            if not _consents_store(conn, ctx.member_id):
+                return
+            ids = catalog.upsert_tracks(conn, [e.track for e in entries])
+            sq.save_playlist(
+                conn,
+                ctx.member_id,
+                pl.spotify_id,
+                name=pl.name,
+                snapshot_id=pl.snapshot_id,
+                owned=pl.owner_id == spotify_id,
+                collaborative=pl.collaborative,
+                items=[(e.position, ids[catalog.track_lookup_key(e.track)], e.added_at) for e in entries],
+                now=ctx.now(),
+            )
+    moment = ctx.now()
+    with ctx.db.write() as conn:
+        sq.delete_playlists_except(conn, ctx.member_id, [p.spotify_id for p in mine])
+        sq.save_cursor(
+            conn,
+            ctx.member_id,
+            PLAYLISTS,
+            now=moment,
+            success=True,
+            next_due_at=moment + timedelta(hours=ctx.instance.settings.sync.library_every_hours),
+        )
+
+
+# --- orchestration -----------------------------------------------------------------------------
+
+
+def _due(conn: Any, member_id: int, stream: str, moment: datetime) -> bool:
+    c = sq.get_cursor(conn, member_id, stream)
+    return c is None or c.next_due_at is None or c.next_due_at <= moment
+
+
+def sync_member(
+    instance: Instance,
+    member_id: int,
+    *,
+    now: Clock,
+    sleep: Callable[[float], None] = time.sleep,
+    budget: Budget | None = None,
+    force: bool = False,
+    locks: RefreshLocks = PROCESS_LOCKS,
+    members: int | None = None,
+) -> SyncReport:
+    """Sync one member's due streams (all of them with *force*); errors are reported, never raised, except StopSync."""
+    report = SyncReport(member_id)
+    budget = budget or Budget(instance.db, instance.settings.budget, now)
+    with instance.db.read() as conn:
+        member = mq.get_member(conn, member_id)
+        if member is None:
+            raise LookupError(f"no member with id {member_id}")
+        consented = _consents_store(conn, member_id)
+        moment = now()
+        due = [s for s in (RECENT, TOP, *LIBRARY_STREAMS) if force or _due(conn, member_id, s, moment)]
+        n_members = members if members is not None else len(mq.members_with_consent(conn, "store"))
+    if not consented:
+        report.skipped = "no consent to store listening"
+        return report
+    if member.reconnect_needed:
+        report.skipped = "reconnect needed: the member must sign in again"
+        return report
+    api = member_api(instance, member_id, budget, now, locks=locks)
+    observer = api.observer
+    ctx = _Ctx(instance, member_id, api, now, sleep, report)
+    runners: dict[str, Callable[[], None]] = {
+        RECENT: lambda: _sync_recent(ctx, n_members),
+        SAVED: lambda: _sync_saved(ctx),
+        FOLLOWED: lambda: _sync_followed(ctx),
+        TOP: lambda: _sync_top(ctx),
+        PLAYLISTS: lambda: _sync_playlists(ctx, member.spotify_id),
+    }
+    try:
+        for stream in due:
+            try:
+                runners[stream]()
+                report.streams.append(stream)
+                if report.skipped:
+                    break
+            except SpotifyError as exc:
+                _record_failure(instance, member_id, stream, exc, now, report)
+                if exc.kind in (ErrorKind.QUOTA_EXCEEDED, ErrorKind.BUDGET):
+                    raise StopSync(exc.message) from None
+                if exc.kind in (ErrorKind.INVALID_GRANT, ErrorKind.NO_TOKEN, ErrorKind.NOT_ALLOWLISTED):
+                    break
+    finally:
+        report.calls = getattr(observer, "calls", 0)
+    return report
+
+
+def _record_failure(
+    instance: Instance, member_id: int, stream: str, exc: SpotifyError, now: Clock, report: SyncReport
+) -> None:
+    report.errors.append(f"{stream}: {exc}")
+    moment = now()
+    retry = timedelta(minutes=instance.settings.sync.min_poll_minutes)
+    with instance.db.write() as conn:
+        if mq.get_member(conn, member_id) is None:
+            return
+        if exc.kind is ErrorKind.NOT_ALLOWLISTED:
+            mq.update_member(conn, member_id, not_allowlisted=True)
+        # The cursor is kept: the same range is asked for again on the next round.
+        sq.save_cursor(conn, member_id, stream, now=moment, success=False, error=str(exc), next_due_at=moment + retry)
+    log.warning("sync of member %s, %s failed: %s", member_id, stream, exc)
+
+
+def sync_all(
+    instance: Instance,
+    *,
+    now: Clock,
+    sleep: Callable[[float], None] = time.sleep,
+    force: bool = False,
+    member_ids: list[int] | None = None,
+    locks: RefreshLocks = PROCESS_LOCKS,
+) -> list[SyncReport]:
+    """One round over every consenting member (or *member_ids*); a quota pause stops the round for everyone."""
+    budget = Budget(instance.db, instance.settings.budget, now)
+    with instance.db.read() as conn:
+        consenting = mq.members_with_consent(conn, "store")
+        ids = member_ids if member_ids is not None else consenting
+    reports = []
+    for member_id in ids:
+        try:
+            reports.append(
+                sync_member(
+                    instance,
+                    member_id,
+                    now=now,
+                    sleep=sleep,
+                    budget=budget,
+                    force=force,
+                    locks=locks,
+                    members=len(consenting),
+                )
+            )
+        except StopSync as exc:
+            reports.append(SyncReport(member_id, errors=[f"stopped: {exc}"], skipped="paused"))
+            break
+    return reports
+
+
+def next_due(instance: Instance) -> datetime | None:
+    """The earliest time any consenting member has a stream due (None: something is due now)."""
+    with instance.db.read() as conn:
+        times = []
+        for member_id in mq.members_with_consent(conn, "store"):
+            for stream in (RECENT, TOP, *LIBRARY_STREAMS):
+                c = sq.get_cursor(conn, member_id, stream)
+                if c is None or c.next_due_at is None:
+                    return None
+                times.append(c.next_due_at)
+    return min(times) if times else None

@@ -1,0 +1,71 @@
+"""Playlist writes for one member over the Web API: find, create, replace and append items, update the description."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import spotipy
+
+from recs.spotify.client import SpotifyApi
+
+PURPOSE = "publishing"  # the budget's priority class for these calls
+CHUNK = 100  # the Web API takes at most 100 URIs per write
+
+
+def _next_page(page: dict[str, Any], sp: spotipy.Spotify) -> Any:
+    return sp.next(page)
+
+
+class SpotifyPlaylists:
+    """The PlaylistPort of recs.playlists, over one member's SpotifyApi (every call counted as 'publishing')."""
+
+    def __init__(self, api: SpotifyApi, purpose: str = PURPOSE) -> None:
+        self.api = api
+        self.purpose = purpose
+
+    def owned_playlist_ids(self) -> set[str]:
+        """Ids of the playlists in the member's library (a deleted or unfollowed one is not there)."""
+        ids: set[str] = set()
+        page: Any = self.api.call(self.purpose, "GET me/playlists", lambda sp: sp.current_user_playlists(limit=50))
+        while page:
+            ids.update(item["id"] for item in page.get("items") or [] if item)
+            if not page.get("next"):
+                break
+            page = self.api.call(self.purpose, "GET me/playlists", partial(_next_page, page))
+        return ids
+
+    def create(self, name: str, description: str, public: bool) -> str:
+        created: Any = self.api.call(
+            self.purpose,
+            "POST me/playlists",
+            lambda sp: sp.current_user_playlist_create(name, public=public, description=description),
+        )
+        return str(created["id"])
+
+    def replace(self, playlist_id: str, uris: list[str]) -> None:
+        if len(uris) > CHUNK:
+            raise ValueError(f"replace takes at most {CHUNK} URIs, got {len(uris)}")
+        self.api.call(
+            self.purpose,
+            "PUT playlists/{id}/items",
+            lambda sp: sp._put(f"playlists/{playlist_id}/items", payload={"uris": uris}),
+        )
+
+    def append(self, playlist_id: str, uris: list[str]) -> None:
+        if len(uris) > CHUNK:
+            raise ValueError(f"append takes at most {CHUNK} URIs, got {len(uris)}")
+        # The documented {"uris": [...]} body (spotipy's playlist_add_items posts a bare array).
+        self.api.call(
+            self.purpose,
+            "POST playlists/{id}/items",
+            lambda sp: sp._post(f"playlists/{playlist_id}/items", payload={"uris": uris}),
+        )
+
+    def describe(self, playlist_id: str, description: str) -> None:
+        self.api.call(
+            self.purpose,
+            "PUT playlists/{id}",
+            lambda sp: sp.playlist_change_details(playlist_id, description=description),
+            expect_body=False,
+        )
