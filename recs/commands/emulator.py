@@ -1,0 +1,41 @@
+"""`recs emulator`: run the Spotify emulator on its own until stopped (for the demo and manual testing)."""
+
+from __future__ import annotations
+
+import click
+
+from recs.cli import main
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=0, show_default=True, type=int, help="Port (0 picks a free one).")
+@click.option("--members", default=5, show_default=True, type=click.IntRange(1, 50), help="Household members.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the generated catalogue and household.")
+@click.option(
+    "--quota", default=1000, show_default=True, type=int, help="Web API calls per rolling 24 h (0: no quota)."
+)
+def emulator(host: str, port: int, members: int, seed: int, quota: int) -> None:
+    """Serve the emulated Spotify accounts service and Web API; prints the base URLs."""
+    import threading
+
+    from recs.emulator import EmulatorServer
+
+    server = EmulatorServer(seed=seed, members=members, quota_per_day=quota or None, host=host, port=port)
+    server.start()
+    click.echo(f"base URL:          {server.base_url}")
+    click.echo(f"api_base_url:      {server.api_base_url}")
+    click.echo(f"accounts_base_url: {server.accounts_base_url}")
+    click.echo(f"control API:       {server.base_url}/_emulator/")
+    click.echo(f"client_id:         {server.client_id}")
+    click.echo(f"client_secret:     {server.client_secret}")
+    for m in server.control.members():
+        flag = "" if m["allowlisted"] else "  (not allowlisted)"
+        click.echo(f"member:            {m['display_name']:<8} {m['user_id']}{flag}")
+    click.echo("serving until stopped (Ctrl-C)", err=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()

@@ -1,0 +1,158 @@
+"""The emulator's Flask app: wires the accounts service, Web API v1, control API and images to one Emulator."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+from recs.emulator import accounts, control_api, webapi
+from recs.emulator.household import iso_s
+from recs.emulator.shapes import Shapes
+from recs.emulator.state import Emulator, Fault
+
+_HTML_ERROR = "<html><head><title>{status} Error</title></head><body><h1>{status} Error</h1><p>upstream connect error or disconnect/reset before headers</p></body></html>"
+
+
+def create_app(emulator: Emulator) -> Flask:
+    """One Flask app per Emulator; tests reach it over real HTTP through EmulatorServer."""
+    app = Flask(__name__)
+    app.config["EMULATOR"] = emulator
+    app.url_map.strict_slashes = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    @app.before_request
+    def _faults() -> Response | None:
+        g.emulator = emulator
+        g.user_id = None
+        g.fault = None
+        g.shapes = Shapes(emulator.catalog, request.host_url)
+        if _unlogged(request.path):
+            return None
+        fault = emulator.take_fault(request.method, request.path)
+        if fault is None:
+            return None
+        g.fault = fault.id
+        if fault.delay_s:
+            # a real sleep, outside the lock: the point is to outlast the client's real timeout
+            time.sleep(fault.delay_s)
+        if fault.status is None and not (fault.drop or fault.malformed or fault.html):
+            return None
+        return fault_response(fault)
+
+    @app.after_request
+    def _log(response: Response) -> Response:
+        if not _unlogged(request.path):
+            entry: dict[str, Any] = {
+                "at": iso_s(emulator.now_ms),
+                "method": request.method,
+                "path": request.path,
+                "query": {k: (v[0] if len(v) == 1 else v) for k, v in request.args.lists()},
+                "status": response.status_code,
+                "member": getattr(g, "user_id", None),
+                "fault": getattr(g, "fault", None),
+            }
+            if request.path == "/api/token":
+                entry["body"] = {"grant_type": request.form.get("grant_type")}
+            elif request.is_json:
+                entry["body"] = request.get_json(silent=True)
+            emulator.record(entry)
+        return response
+
+    app.register_blueprint(accounts.bp)
+    app.register_blueprint(webapi.bp)
+    app.register_blueprint(control_api.bp)
+
+    @app.get("/image/<entity_id>")
+    def image(entity_id: str) -> Response:
+        size = min(640, max(1, request.args.get("size", 64, type=int) or 64))
+        return Response(_png(entity_id, size), mimetype="image/png", headers={"Cache-Control": "max-age=86400"})
+
+    @app.get("/")
+    def index() -> Response:
+        body = {
+            "emulator": "recs Spotify emulator",
+            "api_base_url": request.host_url + "v1/",
+            "accounts_base_url": request.host_url,
+            "control": request.host_url + "_emulator/",
+        }
+        return Response(json.dumps(body), mimetype="application/json")
+
+    return app
+
+
+def _unlogged(path: str) -> bool:
+    return path.startswith(("/_emulator", "/image/")) or path == "/"
+
+
+def fault_response(fault: Fault) -> Response:
+    """The answer a fault rule prescribes: status/headers/body, malformed JSON, an HTML page or a dropped body."""
+    status = fault.status or (502 if fault.html else 200)
+    headers = dict(fault.headers)
+    if fault.html:
+        body = _HTML_ERROR.format(status=status).encode()
+        content_type = "text/html; charset=utf-8"
+    elif fault.malformed:
+        body = b'{"items": [{"track": {"name": "trunc'
+        content_type = "application/json; charset=utf-8"
+    else:
+        payload = fault.body
+        if payload is None and status >= 400:
+            if request.path == "/api/token":
+                payload = {"error": "invalid_grant", "error_description": "Refresh token revoked"}
+            else:
+                error: dict[str, Any] = {"status": status, "message": _default_message(status)}
+                if fault.reason:
+                    error["reason"] = fault.reason
+                payload = {"error": error}
+        if isinstance(payload, str):
+            body = payload.encode()
+        else:
+            body = json.dumps(payload if payload is not None else {}).encode()
+        content_type = "application/json; charset=utf-8"
+    if fault.drop:
+        sock = request.environ.get("werkzeug.socket")
+
+        def partial() -> Iterator[bytes]:
+            # send the headers and half the body, then cut the connection: the client sees a short read
+            yield body[: max(1, len(body) // 2)]
+            if isinstance(sock, socket.socket):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+        headers["Content-Length"] = str(len(body))
+        return Response(partial(), status=status, content_type=content_type, headers=headers)
+    return Response(body, status=status, content_type=content_type, headers=headers)
+
+
+def _default_message(status: int) -> str:
+    return {
+        401: "The access token expired",
+        403: "Forbidden",
+        404: "Service not found",
+        429: "API rate limit exceeded",
+        500: "Server error.",
+        502: "Bad gateway.",
+        503: "Service unavailable",
+    }.get(status, "Error")
+
+
+def _png(entity_id: str, size: int) -> bytes:
+    import struct
+    import zlib
+
+    digest = base64.b16encode(entity_id.encode()[-3:].rjust(3, b"\0"))
+    rgb = bytes(int(digest[i : i + 2], 16) | 0x40 for i in (0, 2, 4))
+    raw = b"".join(b"\0" + rgb * size for _ in range(size))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")

@@ -1,0 +1,362 @@
+"""Seeded generation of the emulated catalogue: artists, albums and tracks with long-tailed popularity."""
+
+from __future__ import annotations
+
+import random
+import string
+from dataclasses import dataclass, field
+from datetime import date
+
+BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
+
+GENRES: tuple[str, ...] = (
+    "indie rock",
+    "synth pop",
+    "jazz",
+    "hip hop",
+    "techno",
+    "folk",
+    "classical",
+    "metal",
+    "soul",
+    "ambient",
+    "reggaeton",
+    "k-pop",
+)
+
+_FIRST = [
+    "Mara",
+    "Ana",
+    "Theo",
+    "Ivo",
+    "Lena",
+    "Noor",
+    "Kai",
+    "Rosa",
+    "Elio",
+    "Juno",
+    "Sami",
+    "Ada",
+    "Otto",
+    "Lina",
+    "Milo",
+    "Vera",
+    "Nils",
+    "Iris",
+    "Tomas",
+    "Zoe",
+    "Remi",
+    "Yara",
+    "Hugo",
+    "Nina",
+    "Emil",
+    "Alba",
+    "Oskar",
+    "Leni",
+    "Pablo",
+    "Ines",
+    "Aiko",
+    "Dara",
+    "Felix",
+    "Greta",
+    "Jonas",
+    "Livia",
+    "Matteo",
+    "Suri",
+]
+_LAST = [
+    "Lind",
+    "Okafor",
+    "Varga",
+    "Moreau",
+    "Sato",
+    "Brandt",
+    "Quinn",
+    "Holm",
+    "Rossi",
+    "Novak",
+    "Berg",
+    "Castell",
+    "Ibarra",
+    "Kowal",
+    "Laine",
+    "Mertens",
+    "Nakamura",
+    "Oyelaran",
+    "Petrov",
+    "Ruiz",
+    "Strand",
+    "Tanaka",
+    "Ueda",
+    "Voss",
+    "Weller",
+    "Yilmaz",
+    "Zeller",
+    "Achterberg",
+    "Duarte",
+    "Fjell",
+]
+_ADJ = [
+    "Velvet",
+    "Silent",
+    "Electric",
+    "Golden",
+    "Hollow",
+    "Crimson",
+    "Paper",
+    "Neon",
+    "Distant",
+    "Wild",
+    "Quiet",
+    "Broken",
+    "Endless",
+    "Lunar",
+    "Northern",
+    "Slow",
+    "Bright",
+    "Sunken",
+    "Glass",
+    "Burning",
+    "Frozen",
+    "Tender",
+    "Restless",
+    "Scarlet",
+    "Hidden",
+    "Open",
+    "Little",
+    "Faded",
+]
+_NOUN = [
+    "Foxes",
+    "Harbour",
+    "Machines",
+    "Orchard",
+    "Satellites",
+    "Rivers",
+    "Tigers",
+    "Lanterns",
+    "Engines",
+    "Pines",
+    "Waves",
+    "Rooms",
+    "Birds",
+    "Mirrors",
+    "Gardens",
+    "Signals",
+    "Horses",
+    "Echoes",
+    "Summers",
+    "Cities",
+    "Comets",
+    "Islands",
+    "Bridges",
+    "Shadows",
+    "Letters",
+    "Clouds",
+]
+_WORDS = [
+    "love",
+    "night",
+    "light",
+    "river",
+    "home",
+    "fire",
+    "dream",
+    "rain",
+    "heart",
+    "city",
+    "summer",
+    "gold",
+    "ocean",
+    "road",
+    "stars",
+    "blue",
+    "morning",
+    "shadow",
+    "echo",
+    "window",
+    "silver",
+    "dance",
+    "storm",
+    "paper",
+    "ghost",
+    "glass",
+    "winter",
+    "honey",
+    "thunder",
+    "garden",
+    "moon",
+    "wild",
+    "forever",
+    "slow",
+    "tide",
+    "velvet",
+    "smoke",
+    "pulse",
+    "bloom",
+    "static",
+    "orbit",
+    "hollow",
+    "fever",
+    "wonder",
+    "sleep",
+    "faded",
+    "neon",
+]
+_COUNTRIES = ("GB", "US", "SE", "DE", "FR", "NL", "JP", "BR", "ES", "IT", "KR", "NG")
+
+
+def base62_id(rng: random.Random) -> str:
+    """A Spotify-style id: 22 base62 characters."""
+    return "".join(rng.choices(BASE62, k=22))
+
+
+def is_base62_id(value: str) -> bool:
+    return len(value) == 22 and all(c in BASE62 for c in value)
+
+
+@dataclass
+class Artist:
+    id: str
+    name: str
+    genre: str
+    weight: float
+    album_ids: list[str] = field(default_factory=list)
+    track_ids: list[str] = field(default_factory=list)
+    # cumulative popularity weights over track_ids, for fast seeded sampling
+    track_cum: list[float] = field(default_factory=list)
+
+    @property
+    def uri(self) -> str:
+        return f"spotify:artist:{self.id}"
+
+
+@dataclass
+class Album:
+    id: str
+    name: str
+    artist_id: str
+    album_type: str
+    release_date: str
+    label: str
+    upc: str
+    track_ids: list[str] = field(default_factory=list)
+
+    @property
+    def uri(self) -> str:
+        return f"spotify:album:{self.id}"
+
+
+@dataclass
+class Track:
+    id: str
+    name: str
+    artist_ids: tuple[str, ...]
+    album_id: str
+    track_number: int
+    disc_number: int
+    duration_ms: int
+    explicit: bool
+    isrc: str
+
+    @property
+    def uri(self) -> str:
+        return f"spotify:track:{self.id}"
+
+
+@dataclass
+class Catalog:
+    artists: dict[str, Artist]
+    albums: dict[str, Album]
+    tracks: dict[str, Track]
+    # artist ids per genre, most popular first
+    by_genre: dict[str, list[str]]
+
+    def primary_artist(self, track_id: str) -> Artist:
+        return self.artists[self.tracks[track_id].artist_ids[0]]
+
+
+def _title(rng: random.Random, words: int) -> str:
+    return " ".join(w.capitalize() for w in rng.sample(_WORDS, words))
+
+
+def _artist_name(rng: random.Random, used: set[str]) -> str:
+    while True:
+        if rng.random() < 0.5:
+            name = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
+        else:
+            name = (
+                f"The {rng.choice(_ADJ)} {rng.choice(_NOUN)}"
+                if rng.random() < 0.5
+                else rng.choice(_ADJ) + " " + rng.choice(_NOUN)
+            )
+        if name not in used:
+            used.add(name)
+            return name
+
+
+def generate_catalog(seed: int, artists_per_genre: int = 30) -> Catalog:
+    """The same seed gives the same catalogue, ids included."""
+    rng = random.Random(f"catalog/{seed}")
+    artists: dict[str, Artist] = {}
+    albums: dict[str, Album] = {}
+    tracks: dict[str, Track] = {}
+    by_genre: dict[str, list[str]] = {}
+    used_names: set[str] = set()
+    isrc_serial = 0
+    for genre in GENRES:
+        ids: list[str] = []
+        for rank in range(artists_per_genre):
+            # Zipf-like: a few artists are heard by everyone, most are the long tail
+            artist = Artist(base62_id(rng), _artist_name(rng, used_names), genre, 1.0 / (rank + 1) ** 1.1)
+            artists[artist.id] = artist
+            ids.append(artist.id)
+            country = rng.choice(_COUNTRIES)
+            registrant = "".join(rng.choices(string.ascii_uppercase + string.digits, k=3))
+            n_albums = 1 + min(5, int(rng.expovariate(0.8)))
+            weights: list[float] = []
+            for _ in range(n_albums):
+                kind = rng.random()
+                n_tracks = rng.randint(1, 2) if kind < 0.4 else rng.randint(4, 6) if kind < 0.6 else rng.randint(8, 14)
+                album_type = "single" if n_tracks <= 2 else "album"
+                year = rng.randint(1995, 2026)
+                released = date(year, rng.randint(1, 12), rng.randint(1, 28))
+                album = Album(
+                    base62_id(rng),
+                    _title(rng, rng.randint(1, 3)),
+                    artist.id,
+                    album_type,
+                    released.isoformat(),
+                    f"{rng.choice(_ADJ)} {rng.choice(['Records', 'Music', 'Recordings', 'Sounds'])}",
+                    "".join(rng.choices(string.digits, k=12)),
+                )
+                albums[album.id] = album
+                artist.album_ids.append(album.id)
+                for number in range(1, n_tracks + 1):
+                    isrc_serial += 1
+                    featured: tuple[str, ...] = ()
+                    if len(ids) > 3 and rng.random() < 0.06:
+                        featured = (rng.choice(ids[:-1]),)
+                    duration = int(max(75_000, min(540_000, rng.gauss(215_000, 55_000))))
+                    track = Track(
+                        base62_id(rng),
+                        _title(rng, rng.randint(1, 3)),
+                        (artist.id, *featured),
+                        album.id,
+                        number,
+                        1,
+                        duration,
+                        rng.random() < 0.15,
+                        f"{country}{registrant}{year % 100:02d}{isrc_serial % 100000:05d}",
+                    )
+                    tracks[track.id] = track
+                    album.track_ids.append(track.id)
+                    artist.track_ids.append(track.id)
+                    # singles and album openers are heard more: long tail within an artist too
+                    weights.append((3.0 if album_type == "single" else 1.0) / number**0.7 * rng.uniform(0.3, 1.7))
+            total = 0.0
+            for w in weights:
+                total += w
+                artist.track_cum.append(total)
+        by_genre[genre] = ids
+    return Catalog(artists, albums, tracks, by_genre)

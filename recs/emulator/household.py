@@ -1,0 +1,403 @@
+"""Seeded emulated household: members with shared and personal tastes, and their day-by-day listening."""
+
+from __future__ import annotations
+
+import math
+import random
+import string
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from recs.emulator.catalog import Catalog, base62_id
+
+DAY_MS = 86_400_000
+_NAMES = ("Ana", "Ben", "Chloé", "Dev", "Emma", "Farid", "Greta", "Hiro", "Ines", "Jonah", "Kemi", "Luca")
+_PLATFORMS = ("android", "ios", "windows", "osx", "web_player", "linux")
+_COUNTRIES = ("GB", "SE", "DE", "FR", "NL", "ES")
+_PLAYLIST_NAMES = ("Morning {g}", "{g} forever", "Late night {g}", "Best of {g}", "{g} for the road", "Sunday {g}")
+
+
+def to_ms(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}: the emulator works in UTC-aware datetimes")
+    return int(moment.timestamp() * 1000)
+
+
+def from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def iso_ms(ms: int) -> str:
+    """Web API timestamp with milliseconds, as in played_at."""
+    return from_ms(ms).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def iso_s(ms: int) -> str:
+    """Second-precision UTC timestamp, as in added_at and the export's ts."""
+    return from_ms(ms).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(slots=True)
+class Play:
+    """One stream of one track, as the platform recorded it; at_ms is the end of the stream (Unix ms)."""
+
+    at_ms: int
+    user_id: str
+    track_id: str
+    ms_played: int
+    context_type: str | None = None
+    context_uri: str | None = None
+    reason_start: str = "clickrow"
+    reason_end: str = "trackdone"
+    shuffle: bool = False
+    skipped: bool = False
+    offline: bool = False
+    incognito: bool = False
+
+
+@dataclass
+class PlaylistItem:
+    track_id: str
+    added_at_ms: int
+    added_by: str
+
+
+@dataclass
+class Playlist:
+    id: str
+    name: str
+    owner_id: str
+    description: str
+    public: bool
+    collaborative: bool
+    items: list[PlaylistItem] = field(default_factory=list)
+    collaborators: set[str] = field(default_factory=set)
+    version: int = 1
+
+    @property
+    def snapshot_id(self) -> str:
+        # opaque but stable per (playlist, version): changes on every modification, like Spotify's
+        raw = f"{self.version:08d}{self.id}".encode()
+        return "".join(string.ascii_letters[b % 52] for b in raw) + "AAAA"
+
+    def can_edit(self, user_id: str) -> bool:
+        return user_id == self.owner_id or (self.collaborative and user_id in self.collaborators)
+
+
+@dataclass
+class Member:
+    index: int
+    user_id: str
+    account_id: str
+    display_name: str
+    allowlisted: bool
+    genres: list[str]
+    fav_artists: list[str]
+    fav_cum: list[float]
+    explore_artists: list[str]
+    explore_cum: list[float]
+    p_skip: float
+    p_explore: float
+    sessions_per_day: float
+    session_mean: float
+    peaks: list[float]
+    platform: str
+    country: str
+    save_threshold: int
+    followed: list[str] = field(default_factory=list)
+
+
+def _cum(weights: list[float]) -> list[float]:
+    out: list[float] = []
+    total = 0.0
+    for w in weights:
+        total += w
+        out.append(total)
+    return out
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    threshold = math.exp(-lam)
+    k, p = 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= threshold:
+            return k
+        k += 1
+
+
+class Household:
+    """Members, their library and every play they made, generated one UTC day at a time."""
+
+    def __init__(
+        self, catalog: Catalog, seed: int, members: int, start_ms: int, history_days: int, allowlisted: int
+    ) -> None:
+        self.catalog = catalog
+        self.seed = seed
+        self.members: dict[str, Member] = {}
+        self.plays: dict[str, list[Play]] = {}
+        self.play_ms: dict[str, list[int]] = {}
+        self.saved: dict[str, list[tuple[int, str]]] = {}
+        self.playlists: dict[str, Playlist] = {}
+        self._counts: dict[str, dict[str, int]] = {}
+        self._session_playlists: dict[str, list[list[str]]] = {}
+        self._weekly: dict[tuple[str, int], list[str]] = {}
+        self._next_day = date.fromordinal(from_ms(start_ms - history_days * DAY_MS).date().toordinal())
+        self.history_start_ms = start_ms - history_days * DAY_MS
+        rng = random.Random(f"household/{seed}")
+        genres = list(catalog.by_genre)
+        for i in range(members):
+            if i > 0 and rng.random() < 0.65:
+                # shared taste: borrow genres from an earlier member, plus one of their own
+                other = rng.choice(list(self.members.values()))
+                liked = rng.sample(other.genres, k=min(len(other.genres), rng.randint(1, 2)))
+                extra = [g for g in genres if g not in liked]
+                liked.append(rng.choice(extra))
+            else:
+                liked = rng.sample(genres, k=rng.randint(2, 3))
+            self._add_member(rng, i, liked, allowlisted=i < allowlisted)
+        for m in self.members.values():
+            self._make_library(rng, m)
+        if members >= 2:
+            self._make_shared_playlist(rng, *list(self.members.values())[:2])
+
+    # --- generation of members and their library -------------------------------------------------
+    def _add_member(self, rng: random.Random, i: int, liked: list[str], allowlisted: bool) -> None:
+        cat = self.catalog
+        fav: dict[str, float] = {}
+        explore: dict[str, float] = {}
+        for genre in liked:
+            gw = rng.uniform(0.5, 2.0)
+            pool = cat.by_genre[genre]
+            pop = [cat.artists[a].weight for a in pool]
+            for a in pool:
+                explore[a] = explore.get(a, 0.0) + cat.artists[a].weight
+            for a in rng.choices(pool, weights=pop, k=rng.randint(8, 16)):
+                fav[a] = fav.get(a, 0.0) + gw * math.sqrt(cat.artists[a].weight) * rng.uniform(0.4, 2.5)
+        fav_ids = sorted(fav, key=lambda a: -fav[a])
+        exp_ids = list(explore)
+        user_id = "31" + "".join(rng.choices(string.ascii_lowercase + string.digits, k=26))
+        member = Member(
+            index=i,
+            user_id=user_id,
+            account_id="".join(rng.choices(string.ascii_letters + string.digits, k=10)),
+            display_name=_NAMES[i % len(_NAMES)] + ("" if i < len(_NAMES) else f" {i // len(_NAMES) + 1}"),
+            allowlisted=allowlisted,
+            genres=liked,
+            fav_artists=fav_ids,
+            fav_cum=_cum([fav[a] for a in fav_ids]),
+            explore_artists=exp_ids,
+            explore_cum=_cum([explore[a] for a in exp_ids]),
+            p_skip=rng.uniform(0.08, 0.25),
+            p_explore=rng.uniform(0.08, 0.2),
+            sessions_per_day=rng.uniform(1.2, 3.0),
+            session_mean=rng.uniform(6, 14),
+            peaks=sorted(rng.sample([7.5, 8.5, 12.5, 17.5, 19.5, 21.5, 22.5], k=2)),
+            platform=rng.choice(_PLATFORMS),
+            country=rng.choice(_COUNTRIES),
+            save_threshold=rng.randint(3, 6),
+            followed=fav_ids[: rng.randint(4, min(12, len(fav_ids)))],
+        )
+        self.members[user_id] = member
+        self.plays[user_id] = []
+        self.play_ms[user_id] = []
+        self.saved[user_id] = []
+        self._counts[user_id] = {}
+        self._session_playlists[user_id] = []
+
+    def _taste_track(self, rng: random.Random, m: Member) -> str:
+        cat = self.catalog
+        if rng.random() < m.p_explore:
+            artist_id = m.explore_artists[bisect_left(m.explore_cum, rng.random() * m.explore_cum[-1])]
+        else:
+            artist_id = m.fav_artists[bisect_left(m.fav_cum, rng.random() * m.fav_cum[-1])]
+        artist = cat.artists[artist_id]
+        return artist.track_ids[bisect_left(artist.track_cum, rng.random() * artist.track_cum[-1])]
+
+    def _make_library(self, rng: random.Random, m: Member) -> None:
+        before = self.history_start_ms
+        for _ in range(rng.randint(10, 25)):
+            self.saved[m.user_id].append(
+                (before - rng.randint(1, 400) * DAY_MS + rng.randint(0, DAY_MS), self._taste_track(rng, m))
+            )
+        self._dedupe_saved(m.user_id)
+        for n in range(rng.randint(2, 4)):
+            genre = m.genres[n % len(m.genres)]
+            pl = Playlist(
+                base62_id(rng),
+                rng.choice(_PLAYLIST_NAMES).format(g=genre),
+                m.user_id,
+                "" if rng.random() < 0.5 else f"{genre} I keep coming back to",
+                rng.random() < 0.6,
+                False,
+            )
+            created = before - rng.randint(30, 500) * DAY_MS
+            tracks: list[str] = []
+            for _ in range(rng.randint(12, 35)):
+                t = self._taste_track(rng, m)
+                if t not in tracks:
+                    tracks.append(t)
+            for k, t in enumerate(tracks):
+                pl.items.append(PlaylistItem(t, created + k * rng.randint(60_000, 20 * DAY_MS), m.user_id))
+            pl.items.sort(key=lambda it: it.added_at_ms)
+            self.playlists[pl.id] = pl
+            self._session_playlists[m.user_id].append([pl.id, *tracks])
+
+    def _make_shared_playlist(self, rng: random.Random, a: Member, b: Member) -> None:
+        pl = Playlist(
+            base62_id(rng), "Household mix", a.user_id, "what we both play", False, True, collaborators={b.user_id}
+        )
+        at = self.history_start_ms - 60 * DAY_MS
+        seen: set[str] = set()
+        for k in range(24):
+            who = a if k % 2 == 0 else b
+            t = self._taste_track(rng, who)
+            if t not in seen:
+                seen.add(t)
+                at += rng.randint(60_000, 3 * DAY_MS)
+                pl.items.append(PlaylistItem(t, at, who.user_id))
+        self.playlists[pl.id] = pl
+
+    def _dedupe_saved(self, user_id: str) -> None:
+        seen: set[str] = set()
+        out: list[tuple[int, str]] = []
+        for at, t in sorted(self.saved[user_id]):
+            if t not in seen:
+                seen.add(t)
+                out.append((at, t))
+        self.saved[user_id] = out
+
+    # --- listening --------------------------------------------------------------------------------
+    def _weekly_favourites(self, m: Member, day: int) -> list[str]:
+        week = day // 7
+        key = (m.user_id, week)
+        if key not in self._weekly:
+            rng = random.Random(f"{self.seed}/{m.index}/week{week}")
+            self._weekly[key] = [self._taste_track(rng, m) for _ in range(6)]
+        return self._weekly[key]
+
+    def generate_until(self, until_ms: int) -> int:
+        """Generate every whole UTC day up to and including the day of until_ms; returns the number of new plays."""
+        last = from_ms(until_ms).date()
+        added = 0
+        while self._next_day <= last:
+            for m in self.members.values():
+                added += self._generate_day(m, self._next_day)
+            self._next_day += timedelta(days=1)
+        return added
+
+    def _generate_day(self, m: Member, day: date) -> int:
+        cat = self.catalog
+        ordinal = day.toordinal()
+        rng = random.Random(f"{self.seed}/{m.index}/{ordinal}")
+        day_ms = to_ms(datetime(day.year, day.month, day.day, tzinfo=UTC))
+        lam = m.sessions_per_day * (1.3 if day.weekday() >= 5 else 1.0)
+        n_sessions = _poisson(rng, lam)
+        hours = sorted(min(23.9, max(0.0, rng.gauss(rng.choice(m.peaks), 1.5))) for _ in range(n_sessions))
+        weekly = self._weekly_favourites(m, ordinal)
+        plays = self.plays[m.user_id]
+        stamps = self.play_ms[m.user_id]
+        counts = self._counts[m.user_id]
+        cursor = day_ms
+        made = 0
+        for hour in hours:
+            start = max(cursor + 60_000, day_ms + int(hour * 3_600_000))
+            length = min(40, 1 + int(rng.expovariate(1.0 / m.session_mean)))
+            incognito = rng.random() < 0.02
+            offline = rng.random() < 0.03
+            kind = rng.random()
+            context_type: str | None = None
+            context_uri: str | None = None
+            shuffle = False
+            sequence: list[str] = []
+            own = self._session_playlists[m.user_id]
+            if kind < 0.35:
+                artist = cat.artists[m.fav_artists[bisect_left(m.fav_cum, rng.random() * m.fav_cum[-1])]]
+                album = cat.albums[rng.choice(artist.album_ids)]
+                first = 0 if rng.random() < 0.7 else rng.randrange(len(album.track_ids))
+                sequence = album.track_ids[first : first + length]
+                context_type, context_uri = "album", album.uri
+            elif kind < 0.65 and own:
+                chosen = rng.choice(own)
+                sequence = [rng.choice(chosen[1:]) for _ in range(length)]
+                context_type, context_uri, shuffle = "playlist", f"spotify:playlist:{chosen[0]}", True
+            elif kind < 0.8:
+                artist = cat.artists[m.fav_artists[bisect_left(m.fav_cum, rng.random() * m.fav_cum[-1])]]
+                sequence = [
+                    artist.track_ids[bisect_left(artist.track_cum, rng.random() * artist.track_cum[-1])]
+                    for _ in range(length)
+                ]
+                context_type, context_uri = "artist", artist.uri
+            else:
+                sequence = [
+                    rng.choice(weekly) if rng.random() < 0.25 else self._taste_track(rng, m) for _ in range(length)
+                ]
+                # liked songs and the home feed: Spotify reports the member's collection as the context
+                context_type, context_uri = "collection", f"spotify:user:{m.user_id}:collection"
+            reason_start = rng.choice(("clickrow", "playbtn"))
+            for k, track_id in enumerate(sequence):
+                duration = cat.tracks[track_id].duration_ms
+                p_skip = m.p_skip * (0.3 if track_id in weekly else 1.0)
+                skipped = rng.random() < p_skip
+                if skipped:
+                    ms_played = int(rng.uniform(1_500, min(duration, 75_000)))
+                    reason_end = "fwdbtn"
+                elif k == len(sequence) - 1 and rng.random() < 0.3:
+                    ms_played = int(rng.uniform(0.2, 1.0) * duration)
+                    reason_end = "endplay"
+                else:
+                    ms_played = duration
+                    reason_end = "trackdone"
+                at = start + ms_played
+                play = Play(
+                    at,
+                    m.user_id,
+                    track_id,
+                    ms_played,
+                    context_type,
+                    context_uri,
+                    reason_start,
+                    reason_end,
+                    shuffle,
+                    skipped,
+                    offline,
+                    incognito,
+                )
+                self._insert(play, plays, stamps)
+                made += 1
+                if not skipped and ms_played >= 30_000:
+                    n = counts.get(track_id, 0) + 1
+                    counts[track_id] = n
+                    if n == m.save_threshold and rng.random() < 0.5:
+                        self.saved[m.user_id].append((at + 20_000, track_id))
+                reason_start = "fwdbtn" if skipped else "trackdone"
+                start = at + rng.randint(0, 3_000)
+            cursor = start
+        return made
+
+    @staticmethod
+    def _insert(play: Play, plays: list[Play], stamps: list[int]) -> None:
+        if not stamps or play.at_ms >= stamps[-1]:
+            plays.append(play)
+            stamps.append(play.at_ms)
+        else:
+            i = bisect_right(stamps, play.at_ms)
+            plays.insert(i, play)
+            stamps.insert(i, play.at_ms)
+
+    def add_play(self, play: Play) -> bool:
+        """Insert a play made by hand; False when the same (user, played_at, track) already exists."""
+        stamps = self.play_ms[play.user_id]
+        plays = self.plays[play.user_id]
+        lo, hi = bisect_left(stamps, play.at_ms), bisect_right(stamps, play.at_ms)
+        if any(plays[i].track_id == play.track_id for i in range(lo, hi)):
+            return False
+        self._insert(play, plays, stamps)
+        return True
+
+    def plays_until(self, user_id: str, now_ms: int) -> list[Play]:
+        return self.plays[user_id][: bisect_right(self.play_ms[user_id], now_ms)]
+
+    def saved_until(self, user_id: str, now_ms: int) -> list[tuple[int, str]]:
+        return [s for s in self.saved[user_id] if s[0] <= now_ms]

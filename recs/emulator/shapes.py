@@ -1,0 +1,156 @@
+"""Web API object shapes (track, album, artist, user, playlist, paging) as the 2026 dev-mode API returns them."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from recs.emulator.catalog import Album, Artist, Catalog, Track
+from recs.emulator.household import Member, Playlist, PlaylistItem, iso_s
+
+OPEN = "https://open.spotify.com"
+
+
+class Shapes:
+    """Builds payloads whose links (href, next, images) point at this emulator's base URL."""
+
+    def __init__(self, catalog: Catalog, base_url: str) -> None:
+        self.catalog = catalog
+        self.base = base_url.rstrip("/") + "/"
+        self.api = self.base + "v1/"
+
+    def images(self, entity_id: str) -> list[dict[str, Any]]:
+        return [{"url": f"{self.base}image/{entity_id}?size={s}", "height": s, "width": s} for s in (640, 300, 64)]
+
+    def simple_artist(self, a: Artist) -> dict[str, Any]:
+        return {
+            "external_urls": {"spotify": f"{OPEN}/artist/{a.id}"},
+            "href": f"{self.api}artists/{a.id}",
+            "id": a.id,
+            "name": a.name,
+            "type": "artist",
+            "uri": a.uri,
+        }
+
+    def artist(self, a: Artist) -> dict[str, Any]:
+        # popularity and followers are gone for dev-mode apps; genres is deprecated but still sent
+        return {**self.simple_artist(a), "genres": [a.genre], "images": self.images(a.id)}
+
+    def simple_album(self, al: Album) -> dict[str, Any]:
+        return {
+            "album_type": al.album_type,
+            "total_tracks": len(al.track_ids),
+            # required by the published schema although Spotify stopped filling it (2026-02)
+            "available_markets": [],
+            "external_urls": {"spotify": f"{OPEN}/album/{al.id}"},
+            "href": f"{self.api}albums/{al.id}",
+            "id": al.id,
+            "images": self.images(al.id),
+            "name": al.name,
+            "release_date": al.release_date,
+            "release_date_precision": "day",
+            "type": "album",
+            "uri": al.uri,
+            "artists": [self.simple_artist(self.catalog.artists[al.artist_id])],
+        }
+
+    def simple_track(self, t: Track) -> dict[str, Any]:
+        return {
+            "artists": [self.simple_artist(self.catalog.artists[a]) for a in t.artist_ids],
+            "disc_number": t.disc_number,
+            "duration_ms": t.duration_ms,
+            "explicit": t.explicit,
+            "external_urls": {"spotify": f"{OPEN}/track/{t.id}"},
+            "href": f"{self.api}tracks/{t.id}",
+            "id": t.id,
+            "is_local": False,
+            "is_playable": True,
+            "name": t.name,
+            "track_number": t.track_number,
+            "type": "track",
+            "uri": t.uri,
+        }
+
+    def track(self, t: Track) -> dict[str, Any]:
+        return {
+            **self.simple_track(t),
+            "album": self.simple_album(self.catalog.albums[t.album_id]),
+            "external_ids": {"isrc": t.isrc},
+        }
+
+    def album(self, al: Album, tracks_page: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **self.simple_album(al),
+            "tracks": tracks_page,
+            "copyrights": [{"text": f"(C) {al.release_date[:4]} {al.label}", "type": "C"}],
+            "external_ids": {"upc": al.upc},
+            "genres": [],
+            "label": al.label,
+            # required by the published schema; Spotify removed it for dev-mode apps, so it is always 0 here
+            "popularity": 0,
+        }
+
+    def user_ref(self, user_id: str) -> dict[str, Any]:
+        return {
+            "external_urls": {"spotify": f"{OPEN}/user/{user_id}"},
+            "href": f"{self.api}users/{user_id}",
+            "id": user_id,
+            "type": "user",
+            "uri": f"spotify:user:{user_id}",
+        }
+
+    def me(self, m: Member) -> dict[str, Any]:
+        # country, email, product, followers and explicit_content are gone from /me (2026)
+        return {
+            **self.user_ref(m.user_id),
+            "account_id": m.account_id,
+            "display_name": m.display_name,
+            "images": self.images(m.user_id)[1:2],
+        }
+
+    def owner(self, m: Member | None, user_id: str) -> dict[str, Any]:
+        return {**self.user_ref(user_id), "display_name": m.display_name if m else None}
+
+    def playlist_item(self, item: PlaylistItem) -> dict[str, Any]:
+        return {
+            "added_at": iso_s(item.added_at_ms),
+            "added_by": self.user_ref(item.added_by),
+            "is_local": False,
+            "item": self.track(self.catalog.tracks[item.track_id]),
+        }
+
+    def simple_playlist(self, p: Playlist, owner: Member | None) -> dict[str, Any]:
+        return {
+            "collaborative": p.collaborative,
+            "description": p.description,
+            "external_urls": {"spotify": f"{OPEN}/playlist/{p.id}"},
+            "href": f"{self.api}playlists/{p.id}",
+            "id": p.id,
+            "images": self.images(p.id) if p.items else [],
+            "name": p.name,
+            "owner": self.owner(owner, p.owner_id),
+            "public": p.public,
+            "snapshot_id": p.snapshot_id,
+            "items": {"href": f"{self.api}playlists/{p.id}/items", "total": len(p.items)},
+            "type": "playlist",
+            "uri": f"spotify:playlist:{p.id}",
+        }
+
+    def paging(
+        self, path: str, items: list[Any], total: int, limit: int, offset: int, extra: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """An offset paging object with absolute href/next/previous links to this emulator."""
+        params = dict(extra or {})
+
+        def link(off: int) -> str:
+            return f"{self.api}{path}?{urlencode({**params, 'offset': off, 'limit': limit})}"
+
+        return {
+            "href": link(offset),
+            "items": items,
+            "limit": limit,
+            "next": link(offset + limit) if offset + limit < total else None,
+            "offset": offset,
+            "previous": link(max(0, offset - limit)) if offset > 0 else None,
+            "total": total,
+        }

@@ -1,0 +1,711 @@
+"""Emulated Web API v1 for a development-mode app: auth, allowlist, limits, and the endpoints that still work."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import Counter
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, g, request
+
+from recs.emulator.catalog import is_base62_id
+from recs.emulator.household import DAY_MS, Member, Play, Playlist, PlaylistItem, iso_ms, iso_s
+from recs.emulator.shapes import Shapes
+from recs.emulator.state import Emulator
+
+bp = Blueprint("webapi", __name__, url_prefix="/v1")
+
+RECENT_WINDOW = 50
+MIN_PLAY_MS = 30_000
+TIME_RANGES = {"short_term": 28, "medium_term": 182, "long_term": 365}
+NOT_REGISTERED = "Check settings on developer.spotify.com/dashboard, the user may not be registered."
+REMOVED = "This endpoint is not available to apps in development mode"
+_URI = re.compile(r"^spotify:track:([0-9A-Za-z]{22})$")
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, message: str, reason: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.reason = reason
+        self.headers = headers or {}
+
+
+def error_response(
+    status: int, message: str, reason: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    error: dict[str, Any] = {"status": status, "message": message}
+    if reason:
+        error["reason"] = reason
+    return Response(json.dumps({"error": error}), status=status, mimetype="application/json", headers=headers or {})
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError) -> Response:
+    return error_response(exc.status, exc.message, exc.reason, exc.headers)
+
+
+@bp.errorhandler(404)
+def _not_found(_exc: Exception) -> Response:
+    return error_response(404, "Service not found")
+
+
+@bp.errorhandler(405)
+def _bad_method(_exc: Exception) -> Response:
+    return error_response(405, "Method not allowed")
+
+
+def ok(payload: Any, status: int = 200) -> Response:
+    return Response(json.dumps(payload), status=status, mimetype="application/json")
+
+
+def emu() -> Emulator:
+    e: Emulator = g.emulator
+    return e
+
+
+def shapes() -> Shapes:
+    s: Shapes = g.shapes
+    return s
+
+
+def me() -> Member:
+    m: Member = g.member
+    return m
+
+
+_SCOPES: list[tuple[str, str, tuple[str, ...]]] = [
+    ("GET", "/v1/me/player/recently-played", ("user-read-recently-played",)),
+    ("GET", "/v1/me/tracks", ("user-library-read",)),
+    ("GET", "/v1/me/top/", ("user-top-read",)),
+    ("GET", "/v1/me/following", ("user-follow-read",)),
+    ("POST", "/v1/me/playlists", ("playlist-modify-public", "playlist-modify-private")),
+    ("PUT", "/v1/playlists/", ("playlist-modify-public", "playlist-modify-private")),
+    ("POST", "/v1/playlists/", ("playlist-modify-public", "playlist-modify-private")),
+    ("DELETE", "/v1/playlists/", ("playlist-modify-public", "playlist-modify-private")),
+]
+
+
+@bp.before_request
+def _authenticate() -> Response | None:
+    e = emu()
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer ") or not header[7:].strip():
+        return error_response(401, "No token provided")
+    with e.lock:
+        record = e.token_owner(header[7:].strip())
+        if isinstance(record, str):
+            return error_response(401, record)
+        g.user_id = record.user_id
+        member = e.household.members[record.user_id]
+        g.member = member
+        if not member.allowlisted:
+            return error_response(403, NOT_REGISTERED)
+        refused = e.charge()
+        if refused is not None:
+            retry_after, reason = refused
+            message = "Daily quota exceeded" if reason else "API rate limit exceeded"
+            return error_response(429, message, reason, {"Retry-After": str(retry_after)})
+        granted = set(record.scope.split())
+        for method, prefix, needed in _SCOPES:
+            if request.method == method and request.path.startswith(prefix) and not granted.intersection(needed):
+                return error_response(403, "Insufficient client scope")
+    return None
+
+
+def int_arg(name: str, default: int, lo: int, hi: int | None) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"Invalid {name}: {raw!r} is not an integer") from None
+    if value < lo or (hi is not None and value > hi):
+        bounds = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise ApiError(400, f"Invalid {name}: {value} (allowed {bounds})")
+    return value
+
+
+def current_url(**override: Any) -> str:
+    params = {k: v for k, v in request.args.items()}
+    params.update({k: str(v) for k, v in override.items() if v is not None})
+    for k, v in override.items():
+        if v is None:
+            params.pop(k, None)
+    query = urlencode(params)
+    return request.base_url + (f"?{query}" if query else "")
+
+
+# --- removed in development mode -------------------------------------------------------------------
+def removed() -> Response:
+    return error_response(403, REMOVED)
+
+
+for _rule in (
+    "/recommendations",
+    "/recommendations/available-genre-seeds",
+    "/audio-features",
+    "/audio-features/<_id>",
+    "/audio-analysis/<_id>",
+    "/artists/<_id>/related-artists",
+    "/artists/<_id>/top-tracks",
+    "/browse/<path:_rest>",
+    "/users/<_id>",
+):
+    bp.add_url_rule(_rule, f"removed{_rule}", lambda **_kw: removed(), methods=["GET"])
+bp.add_url_rule("/users/<_id>/playlists", "removed_user_playlists", lambda **_kw: removed(), methods=["GET", "POST"])
+bp.add_url_rule(
+    "/playlists/<_id>/tracks",
+    "removed_playlist_tracks",
+    lambda **_kw: removed(),
+    methods=["GET", "POST", "PUT", "DELETE"],
+)
+
+
+@bp.get("/tracks")
+@bp.get("/artists")
+@bp.get("/albums")
+def batch_lookup() -> Response:
+    # the batch ?ids= forms are gone for dev-mode apps: one call per entity
+    return removed()
+
+
+# --- the current user --------------------------------------------------------------------------------
+@bp.get("/me")
+@bp.get("/me/")
+def get_me() -> Response:
+    return ok(shapes().me(me()))
+
+
+def eligible_recent(m: Member) -> list[Play]:
+    """The last 50 plays the API still knows of, newest first: over 30 s, not in a private session."""
+    out: list[Play] = []
+    for play in reversed(emu().household.plays_until(m.user_id, emu().now_ms)):
+        if play.ms_played >= MIN_PLAY_MS and not play.incognito:
+            out.append(play)
+            if len(out) == RECENT_WINDOW:
+                break
+    return out
+
+
+def context_object(play: Play) -> dict[str, Any] | None:
+    if play.context_uri is None:
+        return None
+    kind = play.context_type or play.context_uri.split(":")[1]
+    ident = play.context_uri.rsplit(":", 1)[1]
+    s = shapes()
+    href = {
+        "album": f"{s.api}albums/{ident}",
+        "artist": f"{s.api}artists/{ident}",
+        "playlist": f"{s.api}playlists/{ident}",
+    }.get(kind, f"{s.api}me/tracks")
+    web = (
+        f"https://open.spotify.com/{kind}/{ident}"
+        if kind in ("album", "artist", "playlist")
+        else "https://open.spotify.com/collection/tracks"
+    )
+    return {"type": kind, "uri": play.context_uri, "href": href, "external_urls": {"spotify": web}}
+
+
+@bp.get("/me/player/recently-played")
+def recently_played() -> Response:
+    limit = int_arg("limit", 20, 1, 50)
+    after = request.args.get("after")
+    before = request.args.get("before")
+    if after is not None and before is not None:
+        raise ApiError(400, "Only one of after and before may be given")
+    with emu().lock:
+        window = eligible_recent(me())
+        if before is not None:
+            cursor = int_arg("before", 0, 0, None)
+            page = [p for p in window if p.at_ms < cursor][:limit]
+        elif after is not None:
+            cursor = int_arg("after", 0, 0, None)
+            newer = [p for p in window if p.at_ms > cursor]
+            page = newer[-limit:]
+        else:
+            page = window[:limit]
+        s = shapes()
+        items = [
+            {
+                "track": s.track(emu().catalog.tracks[p.track_id]),
+                "played_at": iso_ms(p.at_ms),
+                "context": context_object(p),
+            }
+            for p in page
+        ]
+    body: dict[str, Any] = {"items": items, "next": None, "limit": limit, "href": current_url()}
+    if page:
+        body["cursors"] = {"after": str(page[0].at_ms), "before": str(page[-1].at_ms)}
+        if any(p.at_ms < page[-1].at_ms for p in window):
+            body["next"] = current_url(before=page[-1].at_ms, after=None, limit=limit)
+    return ok(body)
+
+
+@bp.get("/me/tracks")
+def saved_tracks() -> Response:
+    limit = int_arg("limit", 20, 1, 50)
+    offset = int_arg("offset", 0, 0, None)
+    with emu().lock:
+        saved = emu().household.saved_until(me().user_id, emu().now_ms)
+        newest = sorted(saved, key=lambda s: -s[0])
+        s = shapes()
+        items = [
+            {"added_at": iso_s(at), "track": s.track(emu().catalog.tracks[t])}
+            for at, t in newest[offset : offset + limit]
+        ]
+        return ok(s.paging("me/tracks", items, len(newest), limit, offset))
+
+
+def top_counts(m: Member, time_range: str) -> Counter[str]:
+    since = emu().now_ms - TIME_RANGES[time_range] * DAY_MS
+    counts: Counter[str] = Counter()
+    for play in reversed(emu().household.plays_until(m.user_id, emu().now_ms)):
+        if play.at_ms < since:
+            break
+        if play.ms_played >= MIN_PLAY_MS and not play.incognito:
+            counts[play.track_id] += 1
+    return counts
+
+
+@bp.get("/me/top/<kind>")
+def top(kind: str) -> Response:
+    if kind not in ("tracks", "artists"):
+        raise ApiError(404, "Service not found")
+    time_range = request.args.get("time_range", "medium_term")
+    if time_range not in TIME_RANGES:
+        raise ApiError(400, f"Invalid time range {time_range!r}: use short_term, medium_term or long_term")
+    limit = int_arg("limit", 20, 1, 50)
+    offset = int_arg("offset", 0, 0, None)
+    with emu().lock:
+        counts = top_counts(me(), time_range)
+        cat = emu().catalog
+        s = shapes()
+        if kind == "tracks":
+            ranked = sorted(counts, key=lambda t: (-counts[t], t))
+            items = [s.track(cat.tracks[t]) for t in ranked[offset : offset + limit]]
+        else:
+            by_artist: Counter[str] = Counter()
+            for t, n in counts.items():
+                by_artist[cat.tracks[t].artist_ids[0]] += n
+            ranked = sorted(by_artist, key=lambda a: (-by_artist[a], a))
+            items = [s.artist(cat.artists[a]) for a in ranked[offset : offset + limit]]
+        return ok(s.paging(f"me/top/{kind}", items, len(ranked), limit, offset, {"time_range": time_range}))
+
+
+@bp.get("/me/following")
+def following() -> Response:
+    if request.args.get("type") != "artist":
+        raise ApiError(400, "Bad request: type must be artist")
+    limit = int_arg("limit", 20, 1, 50)
+    after = request.args.get("after")
+    with emu().lock:
+        followed = list(me().followed)
+        start = 0
+        if after:
+            if after not in followed:
+                raise ApiError(400, f"Invalid after cursor {after!r}")
+            start = followed.index(after) + 1
+        page = followed[start : start + limit]
+        s = shapes()
+        body: dict[str, Any] = {
+            "items": [s.artist(emu().catalog.artists[a]) for a in page],
+            "next": current_url(after=page[-1], limit=limit) if page and start + limit < len(followed) else None,
+            "total": len(followed),
+            "limit": limit,
+            "href": current_url(),
+        }
+        if page and start + limit < len(followed):
+            body["cursors"] = {"after": page[-1]}
+        else:
+            body["cursors"] = {}
+        return ok({"artists": body})
+
+
+# --- playlists ---------------------------------------------------------------------------------------
+def visible_playlists(m: Member) -> list[Playlist]:
+    pls = [p for p in emu().household.playlists.values() if p.owner_id == m.user_id or m.user_id in p.collaborators]
+    return list(reversed(pls))
+
+
+@bp.get("/me/playlists")
+def my_playlists() -> Response:
+    limit = int_arg("limit", 20, 1, 50)
+    offset = int_arg("offset", 0, 0, 100_000)
+    with emu().lock:
+        pls = visible_playlists(me())
+        s = shapes()
+        members = emu().household.members
+        items = [s.simple_playlist(p, members.get(p.owner_id)) for p in pls[offset : offset + limit]]
+        return ok(s.paging("me/playlists", items, len(pls), limit, offset))
+
+
+def json_body() -> Any:
+    if not request.data:
+        return None
+    try:
+        return json.loads(request.data)
+    except ValueError:
+        raise ApiError(400, "Error parsing JSON.") from None
+
+
+@bp.post("/me/playlists")
+def create_playlist() -> Response:
+    body = json_body()
+    if not isinstance(body, dict):
+        raise ApiError(400, "Error parsing JSON.")
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ApiError(400, "Missing required field: name")
+    public = body.get("public", True)
+    collaborative = body.get("collaborative", False)
+    if not isinstance(public, bool) or not isinstance(collaborative, bool):
+        raise ApiError(400, "public and collaborative must be booleans")
+    if collaborative and public:
+        raise ApiError(400, "Collaborative playlists can only be private.")
+    description = body.get("description", "")
+    if not isinstance(description, str):
+        raise ApiError(400, "description must be a string")
+    with emu().lock:
+        e = emu()
+        rng = random.Random(f"playlist/{e.seed}/{len(e.household.playlists)}/{e.now_ms}")
+        from recs.emulator.catalog import base62_id
+
+        playlist = Playlist(base62_id(rng), name, me().user_id, description, public, collaborative)
+        e.household.playlists[playlist.id] = playlist
+        return ok(full_playlist(playlist), 201)
+
+
+def full_playlist(p: Playlist) -> dict[str, Any]:
+    s = shapes()
+    body = s.simple_playlist(p, emu().household.members.get(p.owner_id))
+    body["description"] = p.description or None
+    body["followers"] = {"href": None, "total": 0}
+    if p.can_edit(me().user_id):
+        items = [s.playlist_item(it) for it in p.items[:100]]
+        body["items"] = s.paging(f"playlists/{p.id}/items", items, len(p.items), 100, 0)
+    else:
+        # dev mode: contents only for playlists the member owns or collaborates on
+        del body["items"]
+    return body
+
+
+def find_playlist(playlist_id: str) -> Playlist:
+    p = emu().household.playlists.get(playlist_id)
+    if p is None:
+        if not is_base62_id(playlist_id):
+            raise ApiError(400, "Invalid base62 id")
+        raise ApiError(404, "Resource not found")
+    return p
+
+
+@bp.get("/playlists/<playlist_id>")
+def get_playlist(playlist_id: str) -> Response:
+    with emu().lock:
+        return ok(full_playlist(find_playlist(playlist_id)))
+
+
+@bp.put("/playlists/<playlist_id>")
+def change_playlist(playlist_id: str) -> Response:
+    body = json_body()
+    if not isinstance(body, dict):
+        raise ApiError(400, "Error parsing JSON.")
+    with emu().lock:
+        p = find_playlist(playlist_id)
+        if p.owner_id != me().user_id:
+            raise ApiError(403, "You cannot change details of a playlist you do not own.")
+        if "name" in body:
+            if not isinstance(body["name"], str) or not body["name"].strip():
+                raise ApiError(400, "name must be a non-empty string")
+            p.name = body["name"]
+        if "description" in body:
+            p.description = str(body["description"] or "")
+        if "public" in body:
+            p.public = bool(body["public"])
+        if "collaborative" in body:
+            p.collaborative = bool(body["collaborative"])
+        p.version += 1
+    return Response("", status=200)
+
+
+def editable(playlist_id: str) -> Playlist:
+    p = find_playlist(playlist_id)
+    if not p.can_edit(me().user_id):
+        raise ApiError(403, "You cannot modify a playlist you neither own nor collaborate on.")
+    return p
+
+
+@bp.get("/playlists/<playlist_id>/items")
+def playlist_items(playlist_id: str) -> Response:
+    limit = int_arg("limit", 20, 1, 50)
+    offset = int_arg("offset", 0, 0, None)
+    with emu().lock:
+        p = find_playlist(playlist_id)
+        if not p.can_edit(me().user_id):
+            raise ApiError(403, "Forbidden")
+        s = shapes()
+        items = [s.playlist_item(it) for it in p.items[offset : offset + limit]]
+        return ok(s.paging(f"playlists/{p.id}/items", items, len(p.items), limit, offset))
+
+
+def track_ids_from(uris: Any) -> list[str]:
+    if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
+        raise ApiError(400, "uris must be a list of Spotify track URIs")
+    if len(uris) > 100:
+        raise ApiError(400, f"Too many items: at most 100 URIs per request, got {len(uris)}")
+    out: list[str] = []
+    for uri in uris:
+        match = _URI.match(uri.strip())
+        if match is None:
+            raise ApiError(400, f"Invalid track uri: {uri}")
+        if match.group(1) not in emu().catalog.tracks:
+            raise ApiError(400, f"Payload contains a non-existing ID: {uri}")
+        out.append(match.group(1))
+    return out
+
+
+def uris_arg(body: Any) -> list[str] | None:
+    """URIs from the query (comma-separated; wins, as documented), a {"uris": [...]} body, or a bare array (spotipy)."""
+    if request.args.get("uris"):
+        return [u for u in request.args["uris"].split(",") if u]
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict) and "uris" in body:
+        uris = body["uris"]
+        if not isinstance(uris, list):
+            raise ApiError(400, "uris must be a list of Spotify track URIs")
+        return uris
+    return None
+
+
+@bp.post("/playlists/<playlist_id>/items")
+def add_items(playlist_id: str) -> Response:
+    body = json_body()
+    uris = uris_arg(body)
+    if uris is None:
+        raise ApiError(400, "No uris provided")
+    position: int | None = None
+    if request.args.get("position") is not None:
+        position = int_arg("position", 0, 0, None)
+    elif isinstance(body, dict) and body.get("position") is not None:
+        if not isinstance(body["position"], int) or body["position"] < 0:
+            raise ApiError(400, "position must be a non-negative integer")
+        position = body["position"]
+    with emu().lock:
+        p = editable(playlist_id)
+        ids = track_ids_from(uris)
+        now = emu().now_ms
+        new = [PlaylistItem(t, now, me().user_id) for t in ids]
+        at = len(p.items) if position is None else min(position, len(p.items))
+        p.items[at:at] = new
+        p.version += 1
+        return ok({"snapshot_id": p.snapshot_id}, 201)
+
+
+@bp.put("/playlists/<playlist_id>/items")
+def replace_items(playlist_id: str) -> Response:
+    body = json_body()
+    uris = uris_arg(body)
+    with emu().lock:
+        p = editable(playlist_id)
+        if uris is not None:
+            ids = track_ids_from(uris)
+            now = emu().now_ms
+            p.items = [PlaylistItem(t, now, me().user_id) for t in ids]
+        elif isinstance(body, dict) and "range_start" in body and "insert_before" in body:
+            start, before, length = body["range_start"], body["insert_before"], body.get("range_length", 1)
+            n = len(p.items)
+            if not all(isinstance(v, int) for v in (start, before, length)) or not (
+                0 <= start < n and 0 <= before <= n and 1 <= length <= n - start
+            ):
+                raise ApiError(400, "Invalid range_start, range_length or insert_before")
+            moved = p.items[start : start + length]
+            rest = p.items[:start] + p.items[start + length :]
+            target = before if before <= start else before - length
+            p.items = rest[:target] + moved + rest[target:]
+        else:
+            raise ApiError(400, "Either uris (replace) or range_start and insert_before (reorder) must be given")
+        p.version += 1
+        return ok({"snapshot_id": p.snapshot_id})
+
+
+@bp.delete("/playlists/<playlist_id>/items")
+def remove_items(playlist_id: str) -> Response:
+    body = json_body()
+    entries = body.get("items", body.get("tracks")) if isinstance(body, dict) else None
+    if not isinstance(entries, list):
+        raise ApiError(400, 'Body must be {"items": [{"uri": ...}]}')
+    if len(entries) > 100:
+        raise ApiError(400, f"Too many items: at most 100 per request, got {len(entries)}")
+    with emu().lock:
+        p = editable(playlist_id)
+        drop_all: set[str] = set()
+        drop_at: set[int] = set()
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("uri"), str):
+                raise ApiError(400, 'Each item must be {"uri": "spotify:track:..."}')
+            (track_id,) = track_ids_from([entry["uri"]])
+            positions = entry.get("positions")
+            if positions is None:
+                drop_all.add(track_id)
+            else:
+                for pos in positions:
+                    if not isinstance(pos, int) or not 0 <= pos < len(p.items) or p.items[pos].track_id != track_id:
+                        raise ApiError(
+                            400,
+                            f"Could not remove tracks, please check parameters: {entry['uri']} is not at position {pos}",
+                        )
+                    drop_at.add(pos)
+        p.items = [it for i, it in enumerate(p.items) if i not in drop_at and it.track_id not in drop_all]
+        p.version += 1
+        return ok({"snapshot_id": p.snapshot_id})
+
+
+# --- catalogue ---------------------------------------------------------------------------------------
+def checked_id(entity_id: str, table: dict[str, Any]) -> Any:
+    if not is_base62_id(entity_id):
+        raise ApiError(400, "Invalid base62 id")
+    entity = table.get(entity_id)
+    if entity is None:
+        raise ApiError(404, "Resource not found")
+    return entity
+
+
+@bp.get("/tracks/<track_id>")
+def get_track(track_id: str) -> Response:
+    return ok(shapes().track(checked_id(track_id, emu().catalog.tracks)))
+
+
+@bp.get("/artists/<artist_id>")
+def get_artist(artist_id: str) -> Response:
+    return ok(shapes().artist(checked_id(artist_id, emu().catalog.artists)))
+
+
+def album_tracks_page(album_id: str, limit: int, offset: int) -> dict[str, Any]:
+    cat = emu().catalog
+    album = cat.albums[album_id]
+    s = shapes()
+    items = [s.simple_track(cat.tracks[t]) for t in album.track_ids[offset : offset + limit]]
+    return s.paging(f"albums/{album_id}/tracks", items, len(album.track_ids), limit, offset)
+
+
+@bp.get("/albums/<album_id>")
+def get_album(album_id: str) -> Response:
+    album = checked_id(album_id, emu().catalog.albums)
+    return ok(shapes().album(album, album_tracks_page(album.id, 50, 0)))
+
+
+@bp.get("/albums/<album_id>/tracks")
+def get_album_tracks(album_id: str) -> Response:
+    limit = int_arg("limit", 20, 1, 50)
+    offset = int_arg("offset", 0, 0, None)
+    album = checked_id(album_id, emu().catalog.albums)
+    return ok(album_tracks_page(album.id, limit, offset))
+
+
+@bp.get("/artists/<artist_id>/albums")
+def get_artist_albums(artist_id: str) -> Response:
+    limit = int_arg("limit", 5, 0, 10)
+    offset = int_arg("offset", 0, 0, None)
+    artist = checked_id(artist_id, emu().catalog.artists)
+    groups = request.args.get("include_groups")
+    wanted = {"album", "single", "appears_on", "compilation"} if not groups else set(groups.split(","))
+    if not wanted <= {"album", "single", "appears_on", "compilation"}:
+        raise ApiError(400, f"Invalid include_groups {groups!r}")
+    s = shapes()
+    cat = emu().catalog
+    albums = [cat.albums[a] for a in artist.album_ids if cat.albums[a].album_type in wanted]
+    albums.sort(key=lambda al: al.release_date, reverse=True)
+    items = [{**s.simple_album(al), "album_group": al.album_type} for al in albums[offset : offset + limit]]
+    extra = {"include_groups": groups} if groups else None
+    return ok(
+        s.paging(
+            f"artists/{artist.id}/albums", items, len(albums), max(limit, 1) if not items else limit, offset, extra
+        )
+    )
+
+
+_FILTER = re.compile(r'(\w+):(?:"([^"]*)"|(\S+))')
+
+
+@bp.get("/search")
+def search() -> Response:
+    q = request.args.get("q")
+    if not q:
+        raise ApiError(400, "No search query")
+    types = request.args.get("type")
+    if not types:
+        raise ApiError(400, "Missing parameter type")
+    kinds = types.split(",")
+    bad = [k for k in kinds if k not in ("album", "artist", "playlist", "track", "show", "episode", "audiobook")]
+    if bad:
+        raise ApiError(400, f"Bad search type field {bad[0]}")
+    limit = int_arg("limit", 5, 1, 10)
+    offset = int_arg("offset", 0, 0, 1000)
+    filters = {m.group(1).lower(): (m.group(2) or m.group(3)).lower() for m in _FILTER.finditer(q)}
+    words = _FILTER.sub(" ", q).lower().split()
+    cat = emu().catalog
+    s = shapes()
+    out: dict[str, Any] = {}
+
+    def hit(text: str, key: str | None = None) -> bool:
+        text = text.lower()
+        if key is not None and key in filters and filters[key] not in text:
+            return False
+        return all(w in text for w in words)
+
+    if "track" in kinds:
+        found = []
+        for t in cat.tracks.values():
+            artist = cat.artists[t.artist_ids[0]].name
+            album = cat.albums[t.album_id].name
+            if "isrc" in filters and t.isrc.lower() != filters["isrc"]:
+                continue
+            if "artist" in filters and filters["artist"] not in artist.lower():
+                continue
+            if "album" in filters and filters["album"] not in album.lower():
+                continue
+            if hit(f"{t.name} {artist} {album}", "track"):
+                found.append(t)
+        out["tracks"] = s.paging(
+            "search",
+            [s.track(t) for t in found[offset : offset + limit]],
+            len(found),
+            limit,
+            offset,
+            {"q": q, "type": types},
+        )
+    if "artist" in kinds:
+        arts = [a for a in cat.artists.values() if hit(a.name, "artist")]
+        out["artists"] = s.paging(
+            "search",
+            [s.artist(a) for a in arts[offset : offset + limit]],
+            len(arts),
+            limit,
+            offset,
+            {"q": q, "type": types},
+        )
+    if "album" in kinds:
+        als = [al for al in cat.albums.values() if hit(f"{al.name} {cat.artists[al.artist_id].name}", "album")]
+        out["albums"] = s.paging(
+            "search",
+            [s.simple_album(al) for al in als[offset : offset + limit]],
+            len(als),
+            limit,
+            offset,
+            {"q": q, "type": types},
+        )
+    if "playlist" in kinds:
+        with emu().lock:
+            pls = [p for p in emu().household.playlists.values() if p.public and hit(p.name)]
+            members = emu().household.members
+            items = [s.simple_playlist(p, members.get(p.owner_id)) for p in pls[offset : offset + limit]]
+        out["playlists"] = s.paging("search", items, len(pls), limit, offset, {"q": q, "type": types})
+    return ok(out)
