@@ -216,6 +216,7 @@ def _sync_saved(ctx: _Ctx) -> None:
         cursor = sq.get_cursor(conn, ctx.member_id, SAVED)
     known = datetime.fromisoformat(cursor.cursor) if cursor and cursor.cursor else None
     newest: datetime | None = None
+    counted: set[int] = set()
     offset = 0
     while True:
         raw = ctx.get("library", "GET me/tracks", "current_user_saved_tracks", limit=PAGE, offset=offset)
@@ -231,7 +232,9 @@ def _sync_saved(ctx: _Ctx) -> None:
             ids = _store_tracks(conn, [s.track for s in fresh])
             before = sq.saved_added_at(conn, ctx.member_id, list(ids.values()))
             rows = [(ids[catalog.track_lookup_key(s.track)], s.added_at) for s in fresh]
-            ctx.report.saved_tracks += sum(1 for t, _ in rows if t not in before)
+            added = {t for t, _ in rows if t not in before} - counted
+            counted |= added
+            ctx.report.saved_tracks += len(added)
             sq.upsert_saved_tracks(conn, ctx.member_id, rows)
         for s in items:
             newest = s.added_at if newest is None or s.added_at > newest else newest

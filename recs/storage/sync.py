@@ -193,14 +193,14 @@ def add_top_items(
 ) -> int:
     """One snapshot of a top list (rank from 1); track ids for kind 'tracks', artist ids for 'artists'."""
     column = "track_id" if kind == "tracks" else "artist_id"
-    return insert_ignore(
-        conn,
-        top_items,
-        [
-            {"member_id": member_id, "kind": kind, "time_range": time_range, "taken_at": taken_at, "rank": r, column: i}
-            for r, i in enumerate(ids, start=1)
-        ],
-    )
+    rows = [
+        {"member_id": member_id, "kind": kind, "time_range": time_range, "taken_at": taken_at, "rank": r, column: i}
+        for r, i in enumerate(ids, start=1)
+    ]
+    if rows:
+        # A snapshot is written once, with the cursor, in the caller's transaction.
+        conn.execute(top_items.insert(), rows)
+    return len(rows)
 
 
 @dataclass(frozen=True)

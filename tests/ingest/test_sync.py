@@ -1,0 +1,43 @@
+"""Sign-in and sync against the emulator over HTTP: plays, library, metadata from payloads, the ledger."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from recs import ingest
+from recs.storage import sync as sq
+from recs.storage.listening import count_plays
+
+from .conftest import Household
+
+
+def test_first_sync_stores_recent_plays_library_and_every_call_in_the_ledger(household: Household) -> None:
+    (owner,) = household.join_all(1)
+    assert owner.role == "owner"
+    (report,) = ingest.sync_all(household.instance, now=household.now, sleep=household.sleep)
+    assert not report.errors, report.errors
+    assert report.new_plays > 0 and report.saved_tracks > 0
+    with household.instance.db.read() as conn:
+        assert count_plays(conn, owner.id) == report.new_plays
+        assert sq.count_saved_tracks(conn, owner.id) == report.saved_tracks
+        ledger = sq.list_calls(conn, household.now() - timedelta(days=1))
+    api_requests = [r for r in household.control.requests() if r["path"].startswith("/v1/")]
+    # Every Web API request the emulator saw is in the ledger, with its purpose.
+    assert len([c for c in ledger if c[2] != "token"]) == len(api_requests)
+    assert report.calls == len([c for c in ledger if c[1] == owner.id])
+    assert {c[2] for c in ledger} >= {"polling", "library"}
+    # Metadata came from the payloads: no per-track, per-artist or per-album calls.
+    assert not any(r["path"].startswith(("/v1/tracks", "/v1/artists", "/v1/albums")) for r in api_requests)
+
+
+def test_second_sync_asks_only_for_newer_plays_and_skips_unchanged_playlists(household: Household) -> None:
+    (owner,) = household.join_all(1)
+    ingest.sync_all(household.instance, now=household.now, sleep=household.sleep)
+    household.control.clear_requests()
+    household.sleep(3600)
+    (report,) = ingest.sync_all(household.instance, now=household.now, sleep=household.sleep, force=True)
+    assert not report.errors, report.errors
+    paths = [(r["path"], r.get("query")) for r in household.control.requests() if r["path"].startswith("/v1/")]
+    recent = [q for p, q in paths if p == "/v1/me/player/recently-played"]
+    assert len(recent) == 1 and "after" in str(recent[0])
+    assert not any(p.startswith("/v1/playlists/") for p, _ in paths)
