@@ -31,7 +31,7 @@ def test_first_sync_stores_recent_plays_library_and_every_call_in_the_ledger(hou
 
 
 def test_second_sync_asks_only_for_newer_plays_and_skips_unchanged_playlists(household: Household) -> None:
-    (owner,) = household.join_all(1)
+    household.join_all(1)
     ingest.sync_all(household.instance, now=household.now, sleep=household.sleep)
     household.control.clear_requests()
     household.sleep(3600)
