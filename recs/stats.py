@@ -1,0 +1,295 @@
+"""Listening statistics of one member for the dashboard's charts, and the owner's overview of the instance."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from recs.storage import Database
+from recs.storage import stats as q
+
+# The windows of the top lists: key -> (label, days back; None = all time).
+RANGES: dict[str, tuple[str, int | None]] = {
+    "4w": ("Last 4 weeks", 28),
+    "6m": ("Last 6 months", 182),
+    "all": ("All time", None),
+}
+WEEKS_SHOWN = 52
+MONTHS_SHOWN = 12
+
+
+@dataclass(frozen=True)
+class WeekPoint:
+    start: date  # the Monday the week starts on, in the member's timezone
+    plays: int
+    hours: float
+    new_plays: int
+
+
+@dataclass(frozen=True)
+class MonthShare:
+    month: date  # first day of the month
+    new_plays: int
+    familiar_plays: int
+
+    @property
+    def new_share(self) -> float:
+        total = self.new_plays + self.familiar_plays
+        return self.new_plays / total if total else 0.0
+
+
+@dataclass(frozen=True)
+class ListeningStats:
+    member_id: int
+    timezone: str
+    computed_at: datetime
+    total_plays: int
+    total_hours: float
+    distinct_tracks: int
+    distinct_artists: int
+    first_play: datetime | None
+    last_play: datetime | None
+    weeks: tuple[WeekPoint, ...]
+    # heat[weekday][hour] = plays, Monday = 0, in the member's timezone.
+    heat: tuple[tuple[int, ...], ...]
+    months: tuple[MonthShare, ...]
+    top_tracks: dict[str, tuple[q.TopEntry, ...]] = field(default_factory=dict)
+    top_artists: dict[str, tuple[q.TopEntry, ...]] = field(default_factory=dict)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.total_plays == 0
+
+    @property
+    def new_share_4w(self) -> float:
+        recent = self.weeks[-4:]
+        total = sum(w.plays for w in recent)
+        return sum(w.new_plays for w in recent) / total if total else 0.0
+
+
+def zone(name: str) -> ZoneInfo:
+    """The member's timezone; an unknown name falls back to UTC rather than breaking their page."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _monday(d: date) -> date:
+    return d - timedelta(days=d.weekday())
+
+
+def compute_listening_stats(db: Database, member_id: int, timezone: str, now: datetime) -> ListeningStats:
+    """Everything the "My listening" page draws, computed from hourly aggregates so a year of plays stays cheap."""
+    tz = zone(timezone)
+    with db.read() as conn:
+        buckets = q.hourly_plays(conn, member_id)
+        firsts = q.hourly_first_plays(conn, member_id)
+        tops_t: dict[str, tuple[q.TopEntry, ...]] = {}
+        tops_a: dict[str, tuple[q.TopEntry, ...]] = {}
+        for key, (_label, days) in RANGES.items():
+            since = now - timedelta(days=days) if days is not None else None
+            tops_t[key] = tuple(q.top_tracks(conn, member_id, since))
+            tops_a[key] = tuple(q.top_artists(conn, member_id, since))
+        n_tracks, n_artists = q.distinct_counts(conn, member_id)
+        first, last = q.play_span(conn, member_id)
+
+    heat = [[0] * 24 for _ in range(7)]
+    this_monday = _monday(now.astimezone(tz).date())
+    week_starts = [this_monday - timedelta(weeks=i) for i in range(WEEKS_SHOWN - 1, -1, -1)]
+    weekly: dict[date, list[int]] = {d: [0, 0, 0] for d in week_starts}  # plays, ms, new
+    local_month = now.astimezone(tz).date().replace(day=1)
+    month_starts = []
+    m = local_month
+    for _ in range(MONTHS_SHOWN):
+        month_starts.append(m)
+        m = (m - timedelta(days=1)).replace(day=1)
+    month_starts.reverse()
+    monthly: dict[date, list[int]] = {d: [0, 0] for d in month_starts}  # plays, new
+    total_ms = 0
+    for b in buckets:
+        local = b.hour.astimezone(tz)
+        heat[local.weekday()][local.hour] += b.plays
+        total_ms += b.ms
+        new = firsts.get(b.hour, 0)
+        w = weekly.get(_monday(local.date()))
+        if w is not None:
+            w[0] += b.plays
+            w[1] += b.ms
+            w[2] += new
+        mo = monthly.get(local.date().replace(day=1))
+        if mo is not None:
+            mo[0] += b.plays
+            mo[1] += new
+    return ListeningStats(
+        member_id=member_id,
+        timezone=tz.key,
+        computed_at=now,
+        total_plays=sum(b.plays for b in buckets),
+        total_hours=total_ms / 3_600_000,
+        distinct_tracks=n_tracks,
+        distinct_artists=n_artists,
+        first_play=first,
+        last_play=last,
+        weeks=tuple(WeekPoint(d, v[0], v[1] / 3_600_000, v[2]) for d, v in weekly.items()),
+        heat=tuple(tuple(row) for row in heat),
+        months=tuple(MonthShare(d, v[1], v[0] - v[1]) for d, v in monthly.items()),
+        top_tracks=tops_t,
+        top_artists=tops_a,
+    )
+
+
+class StatsCache:
+    """Recently computed stats, reused while the member's plays are unchanged (checked with one cheap query)."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[Any, ...], ListeningStats] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, db: Database, member_id: int, timezone: str, now: datetime) -> ListeningStats:
+        with db.read() as conn:
+            fingerprint = q.play_fingerprint(conn, member_id)
+        # The hour is part of the key: the 4-week window and the week axis move with time.
+        key = (member_id, timezone, fingerprint, now.astimezone(UTC).strftime("%Y-%m-%d %H"))
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                return hit
+        result = compute_listening_stats(db, member_id, timezone, now)
+        with self._lock:
+            self._items[key] = result
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return result
+
+    def forget(self, member_id: int) -> None:
+        with self._lock:
+            for key in [k for k in self._items if k[0] == member_id]:
+                del self._items[key]
+
+
+# --- the member's other pages --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """How many tracks of the member's last published list they played since it was written."""
+
+    kind: str
+    written_at: datetime
+    published: int
+    played: int
+
+    @property
+    def share(self) -> float:
+        return self.played / self.published if self.published else 0.0
+
+
+def last_acceptance(db: Database, member_id: int) -> list[Acceptance]:
+    with db.read() as conn:
+        out = []
+        for row in q.published_lists(conn, member_id):
+            if row.written_at is None or not row.track_uris:
+                continue
+            played = q.played_track_uris_since(conn, member_id, row.track_uris, row.written_at)
+            out.append(Acceptance(row.kind, row.written_at, len(set(row.track_uris)), len(played)))
+    return out
+
+
+@dataclass(frozen=True)
+class HistoryCoverage:
+    """What the member's stored history covers, and what is missing, for the import page."""
+
+    api_first: datetime | None
+    api_last: datetime | None
+    export_first: datetime | None
+    export_last: datetime | None
+    gaps: tuple[q.Gap, ...]
+    imports: tuple[q.ImportRow, ...]
+
+    @property
+    def has_export(self) -> bool:
+        return self.export_first is not None
+
+
+def history_coverage(db: Database, member_id: int) -> HistoryCoverage:
+    with db.read() as conn:
+        api = q.play_span(conn, member_id, "api")
+        exp = q.play_span(conn, member_id, "export")
+        gaps = q.member_gaps(conn, member_id)
+        imps = q.member_imports(conn, member_id)
+    return HistoryCoverage(api[0], api[1], exp[0], exp[1], tuple(gaps), tuple(imps))
+
+
+def member_import(db: Database, member_id: int, import_id: int) -> q.ImportRow | None:
+    with db.read() as conn:
+        return q.member_import(conn, member_id, import_id)
+
+
+def authorisation(db: Database, member_id: int) -> tuple[datetime | None, datetime | None]:
+    """(authorised_at, refresh_expires_at) of the member's Spotify sign-in."""
+    with db.read() as conn:
+        return q.token_expiry(conn, member_id)
+
+
+# --- the owner's overview ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Budget:
+    used_24h: int
+    daily_calls: int
+    # When the oldest call of the window leaves it (the rolling budget frees up), or a quota pause ends.
+    resets_at: datetime | None
+    paused_until: datetime | None
+
+    @property
+    def share(self) -> float:
+        return self.used_24h / self.daily_calls if self.daily_calls else 0.0
+
+
+@dataclass(frozen=True)
+class Overview:
+    health: tuple[q.SyncHealth, ...]
+    budget: Budget
+    runs: tuple[q.ModelRunRow, ...]
+    jobs: tuple[q.JobRunRow, ...]
+    invites: tuple[q.InviteRow, ...]
+
+
+def _pause_until(values: dict[str, Any]) -> datetime | None:
+    """A quota pause recorded by the Spotify client: any instance_state key naming a pause with an ISO time."""
+    for key, value in values.items():
+        if "pause" not in key and "quota" not in key:
+            continue
+        raw = value.get("until") if isinstance(value, dict) else value
+        if isinstance(raw, str):
+            try:
+                parsed = datetime.fromisoformat(raw)
+            except ValueError:
+                continue
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def instance_overview(db: Database, daily_calls: int, now: datetime) -> Overview:
+    since = now - timedelta(hours=24)
+    with db.read() as conn:
+        health = q.sync_health(conn)
+        used = q.api_calls_since(conn, since)
+        oldest = q.oldest_api_call_since(conn, since)
+        values = q.instance_values(conn)
+        runs = q.model_run_list(conn)
+        jobs = q.job_run_list(conn)
+        invites = q.invite_list(conn)
+    paused = _pause_until(values)
+    if paused is not None and paused <= now:
+        paused = None
+    resets = paused or (oldest + timedelta(hours=24) if oldest is not None else None)
+    return Overview(tuple(health), Budget(used, daily_calls, resets, paused), tuple(runs), tuple(jobs), tuple(invites))

@@ -1,0 +1,334 @@
+"""Feedback queries: one member's hidden tracks, blocked artists, excluded contexts, playlist settings and job requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Connection, delete, func, or_, select
+
+from recs.storage.dialect import insert_ignore, upsert
+from recs.storage.schema import (
+    artists,
+    blocked_artists,
+    excluded_contexts,
+    hidden_tracks,
+    job_requests,
+    model_runs,
+    playlists,
+    plays,
+    publish_settings,
+    recommendations,
+    track_artists,
+)
+
+
+@dataclass(frozen=True)
+class BlockedArtist:
+    artist_id: int
+    name: str
+    until: date | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ExcludedContext:
+    context_uri: str
+    label: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PublishSettingsRow:
+    size: int
+    discover: bool
+    rediscover: bool
+    frequency: str
+    weekday: int
+    local_time: str
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    id: int
+    job: str
+    member_id: int | None
+    requested_by: int | None
+    requested_at: datetime
+    taken_at: datetime | None
+    finished_at: datetime | None
+    status: str
+
+
+@dataclass(frozen=True)
+class ContextChoice:
+    """A playlist or album the member listened from (or owns), offered for exclusion."""
+
+    context_uri: str
+    label: str
+    plays: int
+
+
+def track_known_to(conn: Connection, member_id: int, track_id: int) -> bool:
+    """Whether the track is on one of the member's lists or in their plays (ids of others' music stay unknown)."""
+    in_recs = select(recommendations.c.track_id).where(
+        recommendations.c.member_id == member_id, recommendations.c.track_id == track_id
+    )
+    in_plays = select(plays.c.track_id).where(plays.c.member_id == member_id, plays.c.track_id == track_id)
+    return conn.execute(in_recs.limit(1)).first() is not None or conn.execute(in_plays.limit(1)).first() is not None
+
+
+def artist_known_to(conn: Connection, member_id: int, artist_id: int) -> str | None:
+    """The artist's name when they are credited on a track known to the member, else None."""
+    credited = select(track_artists.c.track_id).where(track_artists.c.artist_id == artist_id)
+    in_recs = select(recommendations.c.track_id).where(
+        recommendations.c.member_id == member_id, recommendations.c.track_id.in_(credited)
+    )
+    in_plays = select(plays.c.track_id).where(plays.c.member_id == member_id, plays.c.track_id.in_(credited))
+    if conn.execute(in_recs.limit(1)).first() is None and conn.execute(in_plays.limit(1)).first() is None:
+        return None
+    row = conn.execute(select(artists.c.name).where(artists.c.id == artist_id)).first()
+    return str(row[0]) if row else None
+
+
+def hide_track(conn: Connection, member_id: int, track_id: int, now: datetime) -> bool:
+    """Hide a track from this member's lists; returns False when it was already hidden."""
+    added = insert_ignore(conn, hidden_tracks, [{"member_id": member_id, "track_id": track_id, "created_at": now}])
+    return added > 0
+
+
+def unhide_track(conn: Connection, member_id: int, track_id: int) -> bool:
+    result = conn.execute(
+        delete(hidden_tracks).where(hidden_tracks.c.member_id == member_id, hidden_tracks.c.track_id == track_id)
+    )
+    return result.rowcount > 0
+
+
+def hidden_track_ids(conn: Connection, member_id: int) -> list[int]:
+    stmt = (
+        select(hidden_tracks.c.track_id)
+        .where(hidden_tracks.c.member_id == member_id)
+        .order_by(hidden_tracks.c.created_at.desc(), hidden_tracks.c.track_id)
+    )
+    return [int(r[0]) for r in conn.execute(stmt)]
+
+
+def block_artist(conn: Connection, member_id: int, artist_id: int, until: date | None, now: datetime) -> None:
+    """Block an artist (again: the new end date replaces the old one)."""
+    upsert(
+        conn,
+        blocked_artists,
+        [{"member_id": member_id, "artist_id": artist_id, "until": until, "created_at": now}],
+        keys=("member_id", "artist_id"),
+        update=("until", "created_at"),
+    )
+
+
+def unblock_artist(conn: Connection, member_id: int, artist_id: int) -> bool:
+    result = conn.execute(
+        delete(blocked_artists).where(
+            blocked_artists.c.member_id == member_id, blocked_artists.c.artist_id == artist_id
+        )
+    )
+    return result.rowcount > 0
+
+
+def blocked_artist_list(conn: Connection, member_id: int, today: date | None = None) -> list[BlockedArtist]:
+    """This member's blocks; with *today*, only those still in force (no end date, or ending after today)."""
+    stmt = (
+        select(blocked_artists.c.artist_id, artists.c.name, blocked_artists.c.until, blocked_artists.c.created_at)
+        .join(artists, artists.c.id == blocked_artists.c.artist_id)
+        .where(blocked_artists.c.member_id == member_id)
+        .order_by(artists.c.name, blocked_artists.c.artist_id)
+    )
+    if today is not None:
+        stmt = stmt.where(or_(blocked_artists.c.until.is_(None), blocked_artists.c.until > today))
+    return [BlockedArtist(int(a), str(n), u, c) for a, n, u, c in conn.execute(stmt)]
+
+
+def add_excluded_context(conn: Connection, member_id: int, context_uri: str, label: str, now: datetime) -> bool:
+    added = insert_ignore(
+        conn,
+        excluded_contexts,
+        [{"member_id": member_id, "context_uri": context_uri, "label": label, "created_at": now}],
+    )
+    return added > 0
+
+
+def remove_excluded_context(conn: Connection, member_id: int, context_uri: str) -> bool:
+    result = conn.execute(
+        delete(excluded_contexts).where(
+            excluded_contexts.c.member_id == member_id, excluded_contexts.c.context_uri == context_uri
+        )
+    )
+    return result.rowcount > 0
+
+
+def excluded_context_list(conn: Connection, member_id: int) -> list[ExcludedContext]:
+    stmt = (
+        select(excluded_contexts.c.context_uri, excluded_contexts.c.label, excluded_contexts.c.created_at)
+        .where(excluded_contexts.c.member_id == member_id)
+        .order_by(excluded_contexts.c.created_at, excluded_contexts.c.context_uri)
+    )
+    return [ExcludedContext(str(u), str(lbl or ""), c) for u, lbl, c in conn.execute(stmt)]
+
+
+def context_choices(conn: Connection, member_id: int, limit: int = 20) -> list[ContextChoice]:
+    """The member's own playlists and the contexts they played from most, named where we know the name."""
+    names: dict[str, str] = {}
+    for sid, name in conn.execute(
+        select(playlists.c.spotify_id, playlists.c.name).where(
+            playlists.c.member_id == member_id, playlists.c.spotify_id.is_not(None)
+        )
+    ):
+        names[f"spotify:playlist:{sid}"] = str(name)
+    counts: dict[str, int] = {}
+    stmt = (
+        select(plays.c.context_uri, func.count())
+        .where(
+            plays.c.member_id == member_id,
+            plays.c.context_uri.is_not(None),
+            or_(plays.c.context_uri.like("spotify:playlist:%"), plays.c.context_uri.like("spotify:album:%")),
+        )
+        .group_by(plays.c.context_uri)
+        .order_by(func.count().desc(), plays.c.context_uri)
+        .limit(limit)
+    )
+    for uri, n in conn.execute(stmt):
+        counts[str(uri)] = int(n)
+    uris = list(counts) + [u for u in sorted(names) if u not in counts]
+    return [ContextChoice(u, names.get(u, ""), counts.get(u, 0)) for u in uris[:limit]]
+
+
+def playlist_name(conn: Connection, member_id: int, spotify_id: str) -> str | None:
+    row = conn.execute(
+        select(playlists.c.name).where(playlists.c.member_id == member_id, playlists.c.spotify_id == spotify_id)
+    ).first()
+    return str(row[0]) if row else None
+
+
+def get_publish_settings(conn: Connection, member_id: int) -> PublishSettingsRow | None:
+    row = conn.execute(select(publish_settings).where(publish_settings.c.member_id == member_id)).first()
+    if row is None:
+        return None
+    m = row._mapping
+    return PublishSettingsRow(
+        size=int(m["size"]),
+        discover=bool(m["discover"]),
+        rediscover=bool(m["rediscover"]),
+        frequency=str(m["frequency"]),
+        weekday=int(m["weekday"]),
+        local_time=str(m["local_time"]),
+    )
+
+
+def save_publish_settings(conn: Connection, member_id: int, values: PublishSettingsRow) -> None:
+    row = {
+        "member_id": member_id,
+        "size": values.size,
+        "discover": values.discover,
+        "rediscover": values.rediscover,
+        "frequency": values.frequency,
+        "weekday": values.weekday,
+        "local_time": values.local_time,
+    }
+    upsert(conn, publish_settings, [row], keys=("member_id",), update=[k for k in row if k != "member_id"])
+
+
+def _job_request(row: object) -> JobRequest:
+    m = row._mapping  # type: ignore[attr-defined]
+    return JobRequest(
+        id=int(m["id"]),
+        job=str(m["job"]),
+        member_id=m["member_id"],
+        requested_by=m["requested_by"],
+        requested_at=m["requested_at"],
+        taken_at=m["taken_at"],
+        finished_at=m["finished_at"],
+        status=str(m["status"]),
+    )
+
+
+def queue_job_request(
+    conn: Connection, job: str, member_id: int | None, requested_by: int | None, now: datetime
+) -> tuple[JobRequest, bool]:
+    """Queue a "run now" request; one still waiting for the same job and member is returned instead (no duplicate).
+
+    Returns the request and whether it was newly queued.
+    """
+    member_cond = job_requests.c.member_id.is_(None) if member_id is None else job_requests.c.member_id == member_id
+    waiting = conn.execute(
+        select(job_requests)
+        .where(job_requests.c.job == job, member_cond, job_requests.c.status == "queued")
+        .order_by(job_requests.c.id)
+    ).first()
+    if waiting is not None:
+        return _job_request(waiting), False
+    result = conn.execute(
+        job_requests.insert().values(
+            job=job, member_id=member_id, requested_by=requested_by, requested_at=now, status="queued"
+        )
+    )
+    new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    row = conn.execute(select(job_requests).where(job_requests.c.id == new_id)).one()
+    return _job_request(row), True
+
+
+def job_request_list(conn: Connection, member_id: int | None = None, limit: int = 50) -> list[JobRequest]:
+    """Newest first; with *member_id*, only requests for or by that member."""
+    stmt = select(job_requests).order_by(job_requests.c.requested_at.desc(), job_requests.c.id.desc()).limit(limit)
+    if member_id is not None:
+        stmt = stmt.where(or_(job_requests.c.member_id == member_id, job_requests.c.requested_by == member_id))
+    return [_job_request(r) for r in conn.execute(stmt)]
+
+
+@dataclass(frozen=True)
+class RecommendationRow:
+    run_id: int
+    rank: int
+    track_id: int
+    score: float | None
+    explanation: str | None
+    because_track_id: int | None
+
+
+def current_recommendation_rows(
+    conn: Connection, member_id: int, mode: str, today: date, limit: int
+) -> list[RecommendationRow]:
+    """The current run's list for this member, without hidden tracks and tracks of artists blocked today."""
+    run_id = conn.execute(
+        select(model_runs.c.id)
+        .where(model_runs.c.is_current.is_(True))
+        .order_by(model_runs.c.finished_at.desc(), model_runs.c.id.desc())
+    ).scalar()
+    if run_id is None:
+        return []
+    hidden = select(hidden_tracks.c.track_id).where(hidden_tracks.c.member_id == member_id)
+    blocked = (
+        select(track_artists.c.track_id)
+        .join(blocked_artists, blocked_artists.c.artist_id == track_artists.c.artist_id)
+        .where(
+            blocked_artists.c.member_id == member_id,
+            or_(blocked_artists.c.until.is_(None), blocked_artists.c.until > today),
+        )
+    )
+    stmt = (
+        select(
+            recommendations.c.run_id,
+            recommendations.c.rank,
+            recommendations.c.track_id,
+            recommendations.c.score,
+            recommendations.c.explanation,
+            recommendations.c.because_track_id,
+        )
+        .where(
+            recommendations.c.run_id == run_id,
+            recommendations.c.member_id == member_id,
+            recommendations.c.mode == mode,
+            recommendations.c.track_id.not_in(hidden),
+            recommendations.c.track_id.not_in(blocked),
+        )
+        .order_by(recommendations.c.rank)
+        .limit(limit)
+    )
+    return [RecommendationRow(int(r), int(k), int(t), s, e, b) for r, k, t, s, e, b in conn.execute(stmt)]

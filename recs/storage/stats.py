@@ -1,0 +1,426 @@
+"""Read-only queries behind the dashboard: one member's listening aggregates, and the instance's health for the owner."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, func, select
+
+from recs.storage.schema import (
+    api_calls,
+    artists,
+    imports,
+    instance_state,
+    invites,
+    job_runs,
+    members,
+    model_runs,
+    plays,
+    published_playlists,
+    sync_cursors,
+    sync_gaps,
+    tokens,
+    track_artists,
+    tracks,
+)
+
+
+@dataclass(frozen=True)
+class HourBucket:
+    """Plays started within one UTC hour."""
+
+    hour: datetime
+    plays: int
+    ms: int
+
+
+@dataclass(frozen=True)
+class TopEntry:
+    id: int
+    name: str
+    detail: str
+    plays: int
+    ms: int
+
+
+def _hour_key(conn: Connection, column: Any) -> ColumnElement[Any]:
+    """The UTC hour of a timestamp as 'YYYY-MM-DD HH' text, spelled per dialect."""
+    if conn.dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24")
+    # SQLite stores UTCDateTime as 'YYYY-MM-DD HH:MM:SS.ffffff' (naive UTC).
+    return func.substr(column, 1, 13)
+
+
+def _parse_hour(key: str) -> datetime:
+    return datetime.strptime(key, "%Y-%m-%d %H").replace(tzinfo=UTC)
+
+
+def _ms_played() -> ColumnElement[Any]:
+    # API plays carry no ms_played: count the track's length instead.
+    return func.coalesce(plays.c.ms_played, tracks.c.duration_ms, 0)
+
+
+def play_fingerprint(conn: Connection, member_id: int) -> tuple[int, int]:
+    """(number of plays, highest play row id): changes whenever the member's plays change."""
+    count, top = conn.execute(
+        select(func.count(), func.coalesce(func.max(plays.c.id), 0)).where(plays.c.member_id == member_id)
+    ).one()
+    return int(count), int(top)
+
+
+def hourly_plays(conn: Connection, member_id: int) -> list[HourBucket]:
+    """Plays and time played per UTC hour, oldest first (at most 24 rows per day of history)."""
+    key = _hour_key(conn, plays.c.played_at).label("hour")
+    stmt = (
+        select(key, func.count(), func.sum(_ms_played()))
+        .select_from(plays.join(tracks, tracks.c.id == plays.c.track_id))
+        .where(plays.c.member_id == member_id)
+        .group_by(key)
+        .order_by(key)
+    )
+    return [HourBucket(_parse_hour(str(h)), int(n), int(ms or 0)) for h, n, ms in conn.execute(stmt)]
+
+
+def hourly_first_plays(conn: Connection, member_id: int) -> dict[datetime, int]:
+    """UTC hour -> how many tracks the member played for the first time ever in that hour."""
+    first = (
+        select(func.min(plays.c.played_at).label("first_at"))
+        .where(plays.c.member_id == member_id)
+        .group_by(plays.c.track_id)
+        .subquery()
+    )
+    key = _hour_key(conn, first.c.first_at).label("hour")
+    stmt = select(key, func.count()).select_from(first).group_by(key)
+    return {_parse_hour(str(h)): int(n) for h, n in conn.execute(stmt)}
+
+
+def top_tracks(conn: Connection, member_id: int, since: datetime | None, limit: int = 10) -> list[TopEntry]:
+    """The member's most played tracks since *since* (all time when None), with their primary artist."""
+    n = func.count().label("n")
+    stmt = (
+        select(plays.c.track_id, n, func.sum(_ms_played()))
+        .select_from(plays.join(tracks, tracks.c.id == plays.c.track_id))
+        .where(plays.c.member_id == member_id)
+        .group_by(plays.c.track_id)
+        .order_by(n.desc(), plays.c.track_id)
+        .limit(limit)
+    )
+    if since is not None:
+        stmt = stmt.where(plays.c.played_at >= since)
+    rows = conn.execute(stmt).all()
+    ids = [int(r[0]) for r in rows]
+    names = dict(conn.execute(select(tracks.c.id, tracks.c.name).where(tracks.c.id.in_(ids))).all())
+    primary = dict(
+        conn.execute(
+            select(track_artists.c.track_id, artists.c.name)
+            .join(artists, artists.c.id == track_artists.c.artist_id)
+            .where(track_artists.c.track_id.in_(ids), track_artists.c.position == 0)
+        ).all()
+    )
+    return [TopEntry(int(t), str(names.get(t, "")), str(primary.get(t, "")), int(c), int(ms or 0)) for t, c, ms in rows]
+
+
+def top_artists(conn: Connection, member_id: int, since: datetime | None, limit: int = 10) -> list[TopEntry]:
+    """The member's most played artists (by primary credit) since *since* (all time when None)."""
+    n = func.count().label("n")
+    stmt = (
+        select(track_artists.c.artist_id, n, func.sum(_ms_played()))
+        .select_from(
+            plays.join(tracks, tracks.c.id == plays.c.track_id).join(
+                track_artists, (track_artists.c.track_id == plays.c.track_id) & (track_artists.c.position == 0)
+            )
+        )
+        .where(plays.c.member_id == member_id)
+        .group_by(track_artists.c.artist_id)
+        .order_by(n.desc(), track_artists.c.artist_id)
+        .limit(limit)
+    )
+    if since is not None:
+        stmt = stmt.where(plays.c.played_at >= since)
+    rows = conn.execute(stmt).all()
+    ids = [int(r[0]) for r in rows]
+    names = dict(conn.execute(select(artists.c.id, artists.c.name).where(artists.c.id.in_(ids))).all())
+    return [TopEntry(int(a), str(names.get(a, "")), "", int(c), int(ms or 0)) for a, c, ms in rows]
+
+
+def distinct_counts(conn: Connection, member_id: int) -> tuple[int, int]:
+    """(distinct tracks, distinct primary artists) the member ever played."""
+    n_tracks = conn.execute(
+        select(func.count(func.distinct(plays.c.track_id))).where(plays.c.member_id == member_id)
+    ).scalar_one()
+    n_artists = conn.execute(
+        select(func.count(func.distinct(track_artists.c.artist_id)))
+        .select_from(
+            plays.join(track_artists, (track_artists.c.track_id == plays.c.track_id) & (track_artists.c.position == 0))
+        )
+        .where(plays.c.member_id == member_id)
+    ).scalar_one()
+    return int(n_tracks), int(n_artists)
+
+
+# --- what the member's own pages show beyond charts ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Gap:
+    id: int
+    start: datetime
+    end: datetime
+    detected_at: datetime
+    filled_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    source_name: str
+    status: str
+    report: dict[str, Any] | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class PublishedRow:
+    kind: str
+    spotify_playlist_id: str | None
+    track_uris: tuple[str, ...]
+    written_at: datetime | None
+
+
+def member_gaps(conn: Connection, member_id: int, include_filled: bool = False) -> list[Gap]:
+    stmt = select(sync_gaps).where(sync_gaps.c.member_id == member_id).order_by(sync_gaps.c.gap_start.desc())
+    if not include_filled:
+        stmt = stmt.where(sync_gaps.c.filled_at.is_(None))
+    return [
+        Gap(int(m["id"]), m["gap_start"], m["gap_end"], m["detected_at"], m["filled_at"])
+        for m in (r._mapping for r in conn.execute(stmt))
+    ]
+
+
+def _import_row(m: Any) -> ImportRow:
+    report = m["report"]
+    return ImportRow(
+        id=int(m["id"]),
+        started_at=m["started_at"],
+        finished_at=m["finished_at"],
+        source_name=str(m["source_name"]),
+        status=str(m["status"]),
+        report=report if isinstance(report, dict) else None,
+        error=m["error"],
+    )
+
+
+def member_imports(conn: Connection, member_id: int, limit: int = 20) -> list[ImportRow]:
+    stmt = (
+        select(imports)
+        .where(imports.c.member_id == member_id)
+        .order_by(imports.c.started_at.desc(), imports.c.id.desc())
+        .limit(limit)
+    )
+    return [_import_row(r._mapping) for r in conn.execute(stmt)]
+
+
+def member_import(conn: Connection, member_id: int, import_id: int) -> ImportRow | None:
+    """One import, only when it belongs to *member_id*."""
+    row = conn.execute(select(imports).where(imports.c.id == import_id, imports.c.member_id == member_id)).first()
+    return _import_row(row._mapping) if row else None
+
+
+def play_span(conn: Connection, member_id: int, source: str | None = None) -> tuple[datetime | None, datetime | None]:
+    stmt = select(func.min(plays.c.played_at), func.max(plays.c.played_at)).where(plays.c.member_id == member_id)
+    if source is not None:
+        stmt = stmt.where(plays.c.source == source)
+    first, last = conn.execute(stmt).one()
+    return first, last
+
+
+def token_expiry(conn: Connection, member_id: int) -> tuple[datetime | None, datetime | None]:
+    """(authorised_at, refresh_expires_at) of the member's Spotify authorisation, or Nones when there is none."""
+    row = conn.execute(
+        select(tokens.c.authorised_at, tokens.c.refresh_expires_at).where(tokens.c.member_id == member_id)
+    ).first()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def published_lists(conn: Connection, member_id: int) -> list[PublishedRow]:
+    stmt = (
+        select(
+            published_playlists.c.kind,
+            published_playlists.c.spotify_playlist_id,
+            published_playlists.c.track_uris,
+            published_playlists.c.written_at,
+        )
+        .where(published_playlists.c.member_id == member_id)
+        .order_by(published_playlists.c.kind)
+    )
+    return [
+        PublishedRow(str(k), pid, tuple(str(u) for u in (uris or []) if isinstance(u, str)), w)
+        for k, pid, uris, w in conn.execute(stmt)
+    ]
+
+
+def played_track_uris_since(conn: Connection, member_id: int, uris: Sequence[str], since: datetime) -> set[str]:
+    """Which of *uris* (spotify:track:…) the member played at or after *since*."""
+    ids = [u.rsplit(":", 1)[-1] for u in uris if u.startswith("spotify:track:")]
+    if not ids:
+        return set()
+    stmt = (
+        select(func.distinct(tracks.c.spotify_id))
+        .select_from(plays.join(tracks, tracks.c.id == plays.c.track_id))
+        .where(plays.c.member_id == member_id, plays.c.played_at >= since, tracks.c.spotify_id.in_(ids))
+    )
+    return {f"spotify:track:{r[0]}" for r in conn.execute(stmt)}
+
+
+# --- the owner's view of the instance -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncHealth:
+    member_id: int
+    display_name: str
+    role: str
+    reconnect_needed: bool
+    not_allowlisted: bool
+    last_poll: datetime | None
+    last_error: str | None
+    open_gaps: int
+    refresh_expires_at: datetime | None
+    plays: int
+
+
+@dataclass(frozen=True)
+class ModelRunRow:
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    model_kind: str | None
+    metrics: dict[str, Any]
+    baselines: dict[str, Any]
+    data_size: dict[str, Any]
+    is_current: bool
+    note: str | None
+
+
+@dataclass(frozen=True)
+class JobRunRow:
+    id: int
+    job: str
+    member_id: int | None
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    error: str | None
+
+
+@dataclass(frozen=True)
+class InviteRow:
+    id: int
+    spotify_id: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    used_by: int | None
+    used_at: datetime | None
+
+
+def sync_health(conn: Connection) -> list[SyncHealth]:
+    """One row per member: last successful poll of recently played, its last error, open gaps, token expiry."""
+    poll = {
+        int(m): (s, e)
+        for m, s, e in conn.execute(
+            select(sync_cursors.c.member_id, sync_cursors.c.last_success_at, sync_cursors.c.last_error).where(
+                sync_cursors.c.stream == "recently_played"
+            )
+        )
+    }
+    gaps: dict[int, int] = dict(
+        conn.execute(
+            select(sync_gaps.c.member_id, func.count())
+            .where(sync_gaps.c.filled_at.is_(None))
+            .group_by(sync_gaps.c.member_id)
+        ).all()
+    )
+    expiry = dict(conn.execute(select(tokens.c.member_id, tokens.c.refresh_expires_at)).all())
+    counts: dict[int, int] = dict(
+        conn.execute(select(plays.c.member_id, func.count()).group_by(plays.c.member_id)).all()
+    )
+    out = []
+    for r in conn.execute(select(members).order_by(members.c.id)):
+        m = r._mapping
+        mid = int(m["id"])
+        last, err = poll.get(mid, (None, None))
+        out.append(
+            SyncHealth(
+                member_id=mid,
+                display_name=str(m["display_name"]),
+                role=str(m["role"]),
+                reconnect_needed=bool(m["reconnect_needed"]),
+                not_allowlisted=bool(m["not_allowlisted"]),
+                last_poll=last,
+                last_error=err,
+                open_gaps=int(gaps.get(mid, 0)),
+                refresh_expires_at=expiry.get(mid),
+                plays=int(counts.get(mid, 0)),
+            )
+        )
+    return out
+
+
+def api_calls_since(conn: Connection, since: datetime) -> int:
+    return int(conn.execute(select(func.count()).select_from(api_calls).where(api_calls.c.at >= since)).scalar_one())
+
+
+def oldest_api_call_since(conn: Connection, since: datetime) -> datetime | None:
+    value: datetime | None = conn.execute(select(func.min(api_calls.c.at)).where(api_calls.c.at >= since)).scalar_one()
+    return value
+
+
+def instance_values(conn: Connection) -> dict[str, Any]:
+    return {str(k): v for k, v in conn.execute(select(instance_state.c.key, instance_state.c.value))}
+
+
+def model_run_list(conn: Connection, limit: int = 30) -> list[ModelRunRow]:
+    """The newest runs, returned oldest first (for charts over time)."""
+    stmt = select(model_runs).order_by(model_runs.c.started_at.desc(), model_runs.c.id.desc()).limit(limit)
+    rows = []
+    for r in conn.execute(stmt):
+        m = r._mapping
+        rows.append(
+            ModelRunRow(
+                id=int(m["id"]),
+                started_at=m["started_at"],
+                finished_at=m["finished_at"],
+                status=str(m["status"]),
+                model_kind=m["model_kind"],
+                metrics=m["metrics"] if isinstance(m["metrics"], dict) else {},
+                baselines=m["baselines"] if isinstance(m["baselines"], dict) else {},
+                data_size=m["data_size"] if isinstance(m["data_size"], dict) else {},
+                is_current=bool(m["is_current"]),
+                note=m["note"],
+            )
+        )
+    return rows[::-1]
+
+
+def job_run_list(conn: Connection, limit: int = 30) -> list[JobRunRow]:
+    stmt = select(job_runs).order_by(job_runs.c.started_at.desc(), job_runs.c.id.desc()).limit(limit)
+    return [
+        JobRunRow(
+            int(m["id"]), str(m["job"]), m["member_id"], m["started_at"], m["finished_at"], str(m["status"]), m["error"]
+        )
+        for m in (r._mapping for r in conn.execute(stmt))
+    ]
+
+
+def invite_list(conn: Connection, limit: int = 50) -> list[InviteRow]:
+    stmt = select(invites).order_by(invites.c.created_at.desc(), invites.c.id.desc()).limit(limit)
+    return [
+        InviteRow(int(m["id"]), m["spotify_id"], m["created_at"], m["expires_at"], m["used_by"], m["used_at"])
+        for m in (r._mapping for r in conn.execute(stmt))
+    ]

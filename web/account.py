@@ -1,0 +1,119 @@
+"""The "Settings & privacy" page: consent per purpose, excluded contexts, timezone, reconnecting, and deleting my data."""
+
+from __future__ import annotations
+
+import importlib
+from zoneinfo import available_timezones
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from werkzeug.wrappers import Response
+
+from recs import feedback
+from recs.domain import PURPOSES
+from recs.stats import authorisation
+from recs.storage.members import delete_member, set_consent
+from web.auth import PURPOSE_TEXT, consents_of, db, member, member_required, now
+
+bp = Blueprint("account", __name__)
+
+DELETE_WORD = "delete"
+_ZONES: list[str] = []
+
+
+def zones() -> list[str]:
+    if not _ZONES:
+        _ZONES.extend(sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/"))))
+    return _ZONES
+
+
+@bp.get("/settings")
+@member_required
+def index() -> str:
+    me = member()
+    authorised_at, expires_at = authorisation(db(), me.id)
+    return render_template(
+        "settings.html",
+        purposes=PURPOSE_TEXT,
+        consents=consents_of(me.id),
+        excluded=feedback.excluded_contexts(db(), me.id),
+        choices=feedback.context_choices(db(), me.id),
+        zones=zones(),
+        authorised_at=authorised_at,
+        expires_at=expires_at,
+        today=now().date(),
+        delete_word=DELETE_WORD,
+    )
+
+
+@bp.post("/settings/consent")
+@member_required
+def save_consent() -> Response:
+    chosen = {p: request.form.get(p) == "yes" for p in PURPOSES}
+    if chosen["train"] and not chosen["store"]:
+        flash("Using your listening for recommendations needs it kept: tick “Keep my listening” too.", "error")
+        return redirect(url_for("account.index"))
+    when = now()
+    with db().write() as conn:
+        for purpose, granted in chosen.items():
+            set_consent(conn, member().id, purpose, granted, when)
+    flash("Your consent choices are saved.", "ok")
+    return redirect(url_for("account.index"))
+
+
+@bp.post("/settings/timezone")
+@member_required
+def save_timezone() -> Response:
+    try:
+        name = feedback.set_timezone(db(), member().id, request.form.get("timezone", ""))
+    except feedback.FeedbackError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Your timezone is now {name}.", "ok")
+    return redirect(url_for("account.index"))
+
+
+@bp.post("/settings/contexts")
+@member_required
+def exclude_context() -> Response:
+    try:
+        uri = feedback.exclude_context(
+            db(), member().id, request.form.get("context", ""), request.form.get("label", ""), now()
+        )
+    except feedback.FeedbackError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Plays from {uri} no longer count as your taste.", "ok")
+    return redirect(url_for("account.index") + "#contexts")
+
+
+@bp.post("/settings/contexts/remove")
+@member_required
+def include_context() -> Response | tuple[str, int]:
+    from web.security import error_page
+
+    if not feedback.include_context(db(), member().id, request.form.get("context", "")):
+        return error_page(404)
+    flash("That context counts as your taste again.", "ok")
+    return redirect(url_for("account.index") + "#contexts")
+
+
+@bp.post("/settings/delete")
+@member_required
+def delete_my_data() -> Response:
+    if request.form.get("confirm", "").strip().lower() != DELETE_WORD or request.form.get("understand") != "yes":
+        flash(f"Nothing was deleted: tick the box and type “{DELETE_WORD}” to confirm.", "error")
+        return redirect(url_for("account.index") + "#delete")
+    me = member()
+    try:
+        accounts = importlib.import_module("recs.accounts")
+        remover = getattr(accounts, "delete_my_data", None) or getattr(accounts, "delete_member_data", None)
+    except ModuleNotFoundError:
+        remover = None
+    if remover is not None:
+        remover(db(), me.id)
+    else:
+        with db().write() as conn:
+            delete_member(conn, me.id)
+    session.clear()
+    flash("Your account and everything recs stored about you are deleted.", "ok")
+    return redirect(url_for("auth.signin"))

@@ -1,0 +1,240 @@
+"""Who is signed in: the session, the member and owner guards, and the sign-in, consent and sign-out pages."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar, cast
+
+from flask import Blueprint, Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from werkzeug.wrappers import Response
+
+from recs.domain import PURPOSES, Consent, Member, Purpose
+from recs.instance import Instance
+from recs.storage import Database
+from recs.storage.members import get_consents, get_member, set_consent
+
+log = logging.getLogger(__name__)
+bp = Blueprint("auth", __name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+SESSION_KEY = "member_id"
+
+# Each purpose in plain words: what it keeps, who sees it, how to stop.
+PURPOSE_TEXT: dict[Purpose, tuple[str, str]] = {
+    "store": (
+        "Keep my listening",
+        "recs stores the songs you play, your saved songs and your own playlists in this household's "
+        "database, so it can draw your charts and learn your taste. Only you see your history; the owner "
+        "sees only whether syncing works.",
+    ),
+    "train": (
+        "Use my listening for the household's recommendations",
+        "Your plays help the model that suggests music to everyone here. Others never see what you "
+        "played; an explanation on their list only ever names songs from their own history.",
+    ),
+    "publish": (
+        "Write playlists to my Spotify",
+        "recs creates private playlists in your Spotify account and replaces their songs on your schedule.",
+    ),
+}
+
+
+# --- helpers the other blueprints use ------------------------------------------------------------
+
+
+def instance() -> Instance:
+    from web import instance_of
+
+    return instance_of(current_app)
+
+
+def db() -> Database:
+    return instance().db
+
+
+def now() -> datetime:
+    from web import clock_of
+
+    return clock_of(current_app)()
+
+
+def member() -> Member:
+    """The signed-in member (only inside a guarded view)."""
+    m = g.get("member")
+    if m is None:  # pragma: no cover - guards run first
+        abort(401)
+    return cast(Member, m)
+
+
+def sign_in_session(member_id: int) -> None:
+    """Start a fresh session for *member_id* (a new cookie, so an old one cannot be replayed into it)."""
+    session.clear()
+    session[SESSION_KEY] = member_id
+    session.permanent = False
+
+
+def consents_of(member_id: int) -> dict[Purpose, Consent]:
+    with db().read() as conn:
+        return get_consents(conn, member_id)
+
+
+def consent_decided(consents: dict[Purpose, Consent]) -> bool:
+    return any(c.granted_at is not None or c.revoked_at is not None for c in consents.values())
+
+
+def member_required(view: F) -> F:
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if g.get("member") is None:
+            return redirect(url_for("auth.signin", next=request.full_path if request.method == "GET" else None))
+        if not consent_decided(consents_of(member().id)):
+            return redirect(url_for("auth.consent"))
+        return view(*args, **kwargs)
+
+    return cast(F, wrapped)
+
+
+def owner_required(view: F) -> F:
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if g.get("member") is None:
+            return redirect(url_for("auth.signin"))
+        if not member().is_owner:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return cast(F, wrapped)
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def load_member() -> None:
+        g.member = None
+        member_id = session.get(SESSION_KEY)
+        if not isinstance(member_id, int):
+            return
+        with db().read() as conn:
+            found = get_member(conn, member_id)
+        if found is None:  # deleted meanwhile: the cookie means nothing now
+            session.clear()
+            return
+        g.member = found
+
+    @app.context_processor
+    def template_globals() -> dict[str, Any]:
+        return {"current_member": g.get("member"), "instance_name": "recs"}
+
+
+def _accounts() -> Any:
+    """The accounts use case (sign-in, invites, deletion), looked up when first needed."""
+    return importlib.import_module("recs.accounts")
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths: an open redirect would let a link send a fresh session anywhere.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("listening.index")
+
+
+# --- pages ----------------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def home() -> Response:
+    if g.get("member") is None:
+        return redirect(url_for("auth.signin"))
+    return redirect(url_for("listening.index"))
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    return redirect(url_for("static", filename="favicon.svg"), code=301)
+
+
+@bp.get("/signin")
+def signin() -> str | Response:
+    if g.get("member") is not None and not request.args.get("reconnect"):
+        return redirect(url_for("listening.index"))
+    return render_template(
+        "signin.html",
+        invite=request.args.get("invite", ""),
+        next=request.args.get("next", ""),
+        reconnect=bool(request.args.get("reconnect")),
+    )
+
+
+@bp.post("/signin")
+def signin_start() -> str | Response | tuple[str, int]:
+    invite = request.form.get("invite", "").strip() or None
+    session["next"] = _safe_next(request.form.get("next"))
+    try:
+        accounts = _accounts()
+        url = accounts.begin_sign_in(instance(), invite_code=invite, now=now())
+    except ModuleNotFoundError:
+        return render_template(
+            "signin.html", invite="", next="", reconnect=False, error="Sign-in is not set up yet."
+        ), 503
+    except ValueError as exc:
+        return render_template("signin.html", invite=invite or "", next="", reconnect=False, error=str(exc)), 400
+    return redirect(str(url))
+
+
+@bp.get("/auth/callback")
+def callback() -> str | Response | tuple[str, int]:
+    try:
+        accounts = _accounts()
+        result = accounts.complete_sign_in(
+            instance(),
+            state=request.args.get("state", ""),
+            code=request.args.get("code"),
+            error=request.args.get("error"),
+            now=now(),
+        )
+    except ModuleNotFoundError:
+        return render_template(
+            "signin.html", invite="", next="", reconnect=False, error="Sign-in is not set up yet."
+        ), 503
+    except ValueError as exc:
+        return render_template("signin.html", invite="", next="", reconnect=False, error=str(exc)), 400
+    signed_in = getattr(result, "member", result)
+    target = session.get("next")
+    sign_in_session(int(signed_in.id))
+    if not consent_decided(consents_of(int(signed_in.id))):
+        return redirect(url_for("auth.consent"))
+    return redirect(_safe_next(target if isinstance(target, str) else None))
+
+
+@bp.get("/consent")
+def consent() -> str | Response:
+    if g.get("member") is None:
+        return redirect(url_for("auth.signin"))
+    return render_template("consent.html", purposes=PURPOSE_TEXT, consents=consents_of(member().id))
+
+
+@bp.post("/consent")
+def consent_save() -> Response:
+    if g.get("member") is None:
+        return redirect(url_for("auth.signin"))
+    chosen = {p: request.form.get(p) == "yes" for p in PURPOSES}
+    if chosen["train"] and not chosen["store"]:
+        # Training needs stored plays; say so rather than silently storing.
+        flash("Using your listening for recommendations needs it kept: tick “Keep my listening” too.", "error")
+        return redirect(url_for("auth.consent"))
+    when = now()
+    with db().write() as conn:
+        for purpose, granted in chosen.items():
+            set_consent(conn, member().id, purpose, granted, when)
+    flash("Your choices are saved. You can change them any time under Settings & privacy.", "ok")
+    return redirect(url_for("listening.index"))
+
+
+@bp.post("/signout")
+def signout() -> Response:
+    session.clear()
+    flash("You are signed out.", "ok")
+    return redirect(url_for("auth.signin"))

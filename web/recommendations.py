@@ -1,0 +1,147 @@
+"""The "My recommendations" page: the current list, "not for me", blocking artists, publishing and playlist settings."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from recs import feedback
+from recs.stats import last_acceptance
+from web.auth import db, instance, member, member_required, now
+from web.security import error_page
+
+bp = Blueprint("recommendations", __name__)
+
+MODES = {"discover": "Discover", "rediscover": "Rediscover"}
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _mode() -> str:
+    mode = request.values.get("mode", "discover")
+    return mode if mode in MODES else "discover"
+
+
+def _back() -> Response:
+    return redirect(url_for("recommendations.index", mode=_mode()))
+
+
+def _int(name: str) -> int | None:
+    try:
+        return int(request.form.get(name, ""))
+    except ValueError:
+        return None
+
+
+@bp.get("/recommendations")
+@member_required
+def index() -> str:
+    me = member()
+    mode = _mode()
+    today = now().date()
+    settings = feedback.playlist_settings(db(), me.id, instance().settings.publish)
+    return render_template(
+        "recommendations.html",
+        mode=mode,
+        modes=MODES,
+        cards=feedback.my_recommendations(db(), me.id, mode, today, limit=settings.size),
+        blocked=feedback.blocked_artists(db(), me.id, today),
+        hidden_count=len(feedback.hidden_tracks(db(), me.id)),
+        acceptance=last_acceptance(db(), me.id),
+        settings=settings,
+        weekdays=WEEKDAY_NAMES,
+        today=today,
+        max_size=feedback.MAX_PLAYLIST_SIZE,
+    )
+
+
+@bp.post("/recommendations/hide")
+@member_required
+def hide() -> Response | tuple[str, int]:
+    track_id = _int("track_id")
+    if track_id is None:
+        return error_page(400, "No track was given.")
+    try:
+        feedback.hide_track(db(), member().id, track_id, now())
+    except feedback.NotFound:
+        return error_page(404)
+    flash("Hidden: that song will not come back on your lists.", "ok")
+    return _back()
+
+
+@bp.post("/recommendations/unhide")
+@member_required
+def unhide() -> Response | tuple[str, int]:
+    track_id = _int("track_id")
+    if track_id is None or not feedback.unhide_track(db(), member().id, track_id):
+        return error_page(404)
+    flash("That song may come back on your lists.", "ok")
+    return _back()
+
+
+@bp.post("/recommendations/block")
+@member_required
+def block() -> Response | tuple[str, int]:
+    artist_id = _int("artist_id")
+    if artist_id is None:
+        return error_page(400, "No artist was given.")
+    raw_until = request.form.get("until", "").strip()
+    until: date | None = None
+    if raw_until:
+        try:
+            until = date.fromisoformat(raw_until)
+        except ValueError:
+            flash(f"“{raw_until}” is not a date (use the date picker or YYYY-MM-DD).", "error")
+            return _back()
+    try:
+        name = feedback.block_artist(db(), member().id, artist_id, until, now().date(), now())
+    except feedback.NotFound:
+        return error_page(404)
+    except feedback.FeedbackError as exc:
+        flash(str(exc), "error")
+        return _back()
+    flash(f"{name} is blocked" + (f" until {until.isoformat()}." if until else "."), "ok")
+    return _back()
+
+
+@bp.post("/recommendations/unblock")
+@member_required
+def unblock() -> Response | tuple[str, int]:
+    artist_id = _int("artist_id")
+    if artist_id is None or not feedback.unblock_artist(db(), member().id, artist_id):
+        return error_page(404)
+    flash("That artist may appear on your lists again.", "ok")
+    return _back()
+
+
+@bp.post("/recommendations/publish")
+@member_required
+def publish() -> Response:
+    queued = feedback.request_job(db(), "publish", member().id, member().id, now())
+    if queued.new:
+        flash("Your playlist is queued: it appears in Spotify within a few minutes.", "ok")
+    else:
+        flash("Your playlist was already queued: it appears in Spotify within a few minutes.", "ok")
+    return _back()
+
+
+@bp.post("/recommendations/settings")
+@member_required
+def save_settings() -> Response:
+    f = request.form
+    try:
+        values = feedback.validate_playlist_settings(
+            f.get("size", ""),
+            f.get("discover") == "yes",
+            f.get("rediscover") == "yes",
+            f.get("frequency", ""),
+            f.get("weekday", ""),
+            f.get("local_time", ""),
+        )
+    except feedback.FeedbackError as exc:
+        flash(str(exc), "error")
+    else:
+        feedback.save_playlist_settings(db(), member().id, values)
+        flash("Playlist settings saved.", "ok")
+    return redirect(url_for("recommendations.index", mode=_mode()) + "#playlist-settings")
