@@ -27,6 +27,15 @@ class ControlClient:
         self.timeout = timeout
         self._session = requests.Session()
 
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _call(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         response = self._session.request(
             method, f"{self.base_url}/_emulator/{path}", json=json, params=params, timeout=self.timeout

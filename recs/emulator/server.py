@@ -57,6 +57,7 @@ class EmulatorServer:
         self.port = port
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._control: ControlClient | None = None
 
     # the registered app's credentials (they change on reset with another seed)
     @property
@@ -85,7 +86,10 @@ class EmulatorServer:
 
     @property
     def control(self) -> ControlClient:
-        return ControlClient(self.base_url)
+        """One control client per running server (closed by stop())."""
+        if self._control is None:
+            self._control = ControlClient(self.base_url)
+        return self._control
 
     def start(self) -> EmulatorServer:
         if self._server is not None:
@@ -100,6 +104,9 @@ class EmulatorServer:
     def stop(self) -> None:
         if self._server is None:
             return
+        if self._control is not None:
+            self._control.close()
+            self._control = None
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
