@@ -59,16 +59,33 @@ def run_backup(instance: Instance, _member_id: int | None, now: datetime) -> dic
     return {"path": str(target), "bytes": target.stat().st_size, "removed": removed}
 
 
-def _sync(instance: Instance, member_id: int | None, now: datetime) -> dict[str, Any]:
+def _sync_summary(reports: list[Any]) -> dict[str, Any]:
+    return {
+        "members": len(reports),
+        "new_plays": sum(r.new_plays for r in reports),
+        "calls": sum(r.calls for r in reports),
+        "errors": [e for r in reports for e in r.errors],
+    }
+
+
+def _sync(instance: Instance, member_id: int | None, _now: datetime) -> dict[str, Any]:
+    """Poll every consenting member whose streams are due (the adaptive cadence decides who)."""
     from recs import ingest
 
-    return ingest.run_job(instance, member_id, now)  # type: ignore[no-any-return]
+    reports = ingest.sync_all(
+        instance, now=lambda: datetime.now(UTC), member_ids=[member_id] if member_id is not None else None
+    )
+    return _sync_summary(reports)
 
 
-def _library(instance: Instance, member_id: int | None, now: datetime) -> dict[str, Any]:
+def _library(instance: Instance, member_id: int | None, _now: datetime) -> dict[str, Any]:
+    """The daily full refresh: every stream of every consenting member, due or not."""
     from recs import ingest
 
-    return ingest.run_library_job(instance, member_id, now)  # type: ignore[no-any-return]
+    reports = ingest.sync_all(
+        instance, now=lambda: datetime.now(UTC), force=True, member_ids=[member_id] if member_id is not None else None
+    )
+    return _sync_summary(reports)
 
 
 def _train(instance: Instance, _member_id: int | None, now: datetime) -> dict[str, Any]:

@@ -1,0 +1,286 @@
+"""Publishing: each consenting member's recommendation playlists written to their Spotify, when due, only when changed."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from recs.config import Settings
+from recs.domain import Mode
+from recs.instance import Instance
+from recs.storage.members import get_member, members_with_consent
+from recs.storage.publishing import (
+    Candidate,
+    MemberPublishSettings,
+    blocked_artist_ids,
+    candidates,
+    current_run_id,
+    get_playlist_state,
+    get_publish_settings,
+    hidden_track_ids,
+    log_publish,
+    played_track_ids,
+    save_playlist_state,
+)
+
+log = logging.getLogger(__name__)
+
+CHUNK = 100
+NAMES: dict[str, str] = {"discover": "recs · Discover", "rediscover": "recs · Rediscover"}
+
+
+class PlaylistPort(Protocol):
+    """What publishing needs from Spotify for one member (recs.spotify.playlists.SpotifyPlaylists)."""
+
+    def owned_playlist_ids(self) -> set[str]: ...
+
+    def create(self, name: str, description: str, public: bool) -> str: ...
+
+    def replace(self, playlist_id: str, uris: list[str]) -> None: ...
+
+    def append(self, playlist_id: str, uris: list[str]) -> None: ...
+
+    def describe(self, playlist_id: str, description: str) -> None: ...
+
+
+PortFactory = Callable[[Instance, int, Callable[[], datetime]], PlaylistPort]
+
+
+# ---- pure rules ---------------------------------------------------------------------------------
+
+
+def effective_settings(settings: Settings, stored: MemberPublishSettings | None) -> MemberPublishSettings:
+    if stored is not None:
+        return stored
+    p = settings.publish
+    return MemberPublishSettings(p.size, True, False, p.frequency, p.weekday, p.local_time)
+
+
+def last_slot(rule: MemberPublishSettings, timezone: str, now: datetime) -> datetime:
+    """The latest scheduled publish time at or before *now*, computed in the member's timezone (DST-aware)."""
+    tz = ZoneInfo(timezone)
+    local_now = now.astimezone(tz)
+    hour, minute = (int(p) for p in rule.local_time.split(":"))
+    day: date = local_now.date()
+    for _ in range(9):
+        if rule.frequency == "daily" or day.weekday() == rule.weekday:
+            slot = datetime.combine(day, time(hour, minute), tzinfo=tz)
+            if slot <= local_now:
+                return slot.astimezone(UTC)
+        day -= timedelta(days=1)
+    raise AssertionError("a weekly slot always exists within 8 days")
+
+
+def is_due(rule: MemberPublishSettings, timezone: str, last_written: datetime | None, now: datetime) -> bool:
+    return last_written is None or last_written < last_slot(rule, timezone, now)
+
+
+def select_tracks(
+    ranked: list[Candidate],
+    *,
+    size: int,
+    artist_cap: int,
+    exclude_tracks: set[int],
+    blocked_artists: set[int],
+) -> list[Candidate]:
+    """The playlist: ranked candidates minus excluded tracks and blocked artists, at most *artist_cap* per artist."""
+    chosen: list[Candidate] = []
+    per_artist: dict[int, int] = {}
+    for c in ranked:
+        if c.spotify_id is None or c.track_id in exclude_tracks:
+            continue
+        if any(a in blocked_artists for a in c.artist_ids):
+            continue
+        if any(per_artist.get(a, 0) >= artist_cap for a in c.artist_ids):
+            continue
+        for a in c.artist_ids:
+            per_artist[a] = per_artist.get(a, 0) + 1
+        chosen.append(c)
+        if len(chosen) == size:
+            break
+    return chosen
+
+
+def content_hash(uris: list[str]) -> str:
+    return hashlib.sha256("\n".join(uris).encode()).hexdigest()
+
+
+def description_for(kind: str, run_id: int, now: datetime) -> str:
+    what = "new to you" if kind == "discover" else "favourites you have not played for a while"
+    return f"Made by recs from your own listening: {what}. Model run {run_id}, written {now:%Y-%m-%d %H:%M} UTC."
+
+
+# ---- use case -----------------------------------------------------------------------------------
+
+
+@dataclass
+class PublishResult:
+    member_id: int
+    kind: str
+    status: str  # 'written', 'created', 'unchanged', 'dry-run', 'empty', 'not-due', 'skipped'
+    playlist_id: str | None = None
+    uris: list[str] = field(default_factory=list)
+    calls: int = 0
+    note: str = ""
+
+
+def plan(instance: Instance, member_id: int, kind: Mode, now: datetime) -> tuple[int | None, list[str], int]:
+    """(run id, URIs to publish, size asked) for a member's playlist of this kind, filters applied."""
+    with instance.db.read() as conn:
+        run_id = current_run_id(conn)
+        rule = effective_settings(instance.settings, get_publish_settings(conn, member_id))
+        if run_id is None:
+            return None, [], rule.size
+        ranked = candidates(conn, run_id, member_id, kind)
+        exclude = hidden_track_ids(conn, member_id)
+        if kind == "discover":
+            exclude |= played_track_ids(conn, member_id, [c.track_id for c in ranked])
+        blocked = blocked_artist_ids(conn, member_id, now.date())
+    chosen = select_tracks(
+        ranked,
+        size=rule.size,
+        artist_cap=instance.settings.recommend.artist_cap,
+        exclude_tracks=exclude,
+        blocked_artists=blocked,
+    )
+    return run_id, [f"spotify:track:{c.spotify_id}" for c in chosen], rule.size
+
+
+def publish_playlist(
+    instance: Instance,
+    member_id: int,
+    kind: Mode,
+    port: PlaylistPort | None,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+) -> PublishResult:
+    """Write one playlist: create it if missing (or deleted/unfollowed), replace its items, skip if unchanged.
+
+    Crash safety: the playlist id is stored as soon as it exists (no duplicate on retry); a list of
+    up to 100 tracks is one PUT (the playlist is old or new, never half); longer lists are marked
+    pending before writing, so the next round redoes a write that was cut short.
+    """
+    run_id, uris, _size = plan(instance, member_id, kind, now)
+    result = PublishResult(member_id, kind, "dry-run" if dry_run else "written", uris=uris)
+    if run_id is None or not uris:
+        result.status, result.note = "empty", "no recommendations yet: run training first"
+        return result
+    digest = content_hash(uris)
+    with instance.db.read() as conn:
+        state = get_playlist_state(conn, member_id, kind)
+    result.playlist_id = state.spotify_playlist_id
+    if dry_run:
+        result.note = "unchanged" if digest == state.content_hash and state.pending_hash is None else "would write"
+        return result
+    assert port is not None
+    playlist_id = state.spotify_playlist_id
+    if playlist_id is not None and playlist_id not in port.owned_playlist_ids():
+        log.info("member %s deleted or unfollowed their %s playlist; creating it again", member_id, kind)
+        playlist_id = None
+    description = description_for(kind, run_id, now)
+    if playlist_id is not None and digest == state.content_hash and state.pending_hash is None:
+        with instance.db.write() as conn:
+            save_playlist_state(conn, member_id, kind, written_at=now)
+        result.status, result.playlist_id = "unchanged", playlist_id
+        return result
+    if playlist_id is None:
+        playlist_id = port.create(NAMES[kind], description, instance.settings.publish.public)
+        result.status = "created"
+        with instance.db.write() as conn:
+            save_playlist_state(conn, member_id, kind, spotify_playlist_id=playlist_id, content_hash=None)
+    else:
+        port.describe(playlist_id, description)
+    with instance.db.write() as conn:
+        save_playlist_state(conn, member_id, kind, pending_hash=digest)
+    port.replace(playlist_id, uris[:CHUNK])
+    for start in range(CHUNK, len(uris), CHUNK):
+        port.append(playlist_id, uris[start : start + CHUNK])
+    with instance.db.write() as conn:
+        save_playlist_state(
+            conn,
+            member_id,
+            kind,
+            spotify_playlist_id=playlist_id,
+            run_id=run_id,
+            content_hash=digest,
+            track_uris=uris,
+            written_at=now,
+            pending_hash=None,
+        )
+        log_publish(conn, member_id, kind, run_id, playlist_id, now, uris)
+    result.playlist_id = playlist_id
+    return result
+
+
+def default_port(instance: Instance, member_id: int, clock: Callable[[], datetime]) -> PlaylistPort:
+    """SpotifyPlaylists over the member's API client (tokens, budget and ledger from the accounts use case)."""
+    from recs.accounts import member_api
+    from recs.budget import Budget
+    from recs.spotify.playlists import SpotifyPlaylists
+
+    budget = Budget(instance.db, instance.settings.budget, clock)
+    return SpotifyPlaylists(member_api(instance, member_id, budget, clock))
+
+
+def publish_member(
+    instance: Instance,
+    member_id: int,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    only_due: bool = False,
+    port_factory: PortFactory = default_port,
+    clock: Callable[[], datetime] | None = None,
+) -> list[PublishResult]:
+    """Publish every playlist kind the member wants (all, or only those due at *now*)."""
+    with instance.db.read() as conn:
+        member = get_member(conn, member_id)
+        consenting = member_id in members_with_consent(conn, "publish")
+        rule = effective_settings(instance.settings, get_publish_settings(conn, member_id))
+        states = {k: get_playlist_state(conn, member_id, k) for k in ("discover", "rediscover")}
+    if member is None:
+        raise LookupError(f"no member with id {member_id}")
+    wanted: tuple[tuple[Mode, bool], ...] = (("discover", rule.discover), ("rediscover", rule.rediscover))
+    kinds: list[Mode] = [k for k, on in wanted if on]
+    if not consenting:
+        return [PublishResult(member_id, k, "skipped", note="no consent to write playlists") for k in kinds]
+    if member.reconnect_needed:
+        return [PublishResult(member_id, k, "skipped", note="Spotify authorisation expired: reconnect") for k in kinds]
+    results: list[PublishResult] = []
+    port: PlaylistPort | None = None
+    for kind in kinds:
+        if only_due and not is_due(rule, member.timezone, states[kind].written_at, now):
+            results.append(PublishResult(member_id, kind, "not-due"))
+            continue
+        if port is None and not dry_run:
+            port = port_factory(instance, member_id, clock or (lambda: now))
+        results.append(publish_playlist(instance, member_id, kind, port, now, dry_run=dry_run))
+    return results
+
+
+def run_job(
+    instance: Instance, member_id: int | None, now: datetime, port_factory: PortFactory = default_port
+) -> dict[str, Any]:
+    """The worker's publish job: every consenting member whose publish time has come (or one member, now)."""
+    with instance.db.read() as conn:
+        ids = [member_id] if member_id is not None else members_with_consent(conn, "publish")
+    summary: dict[str, Any] = {"written": 0, "unchanged": 0, "errors": []}
+    for mid in ids:
+        try:
+            for r in publish_member(instance, mid, now, only_due=member_id is None, port_factory=port_factory):
+                if r.status in ("written", "created"):
+                    summary["written"] += 1
+                elif r.status == "unchanged":
+                    summary["unchanged"] += 1
+        except Exception as exc:  # one member's failure must not stop the others
+            log.warning("publishing for member %s failed: %s", mid, exc)
+            summary["errors"].append(f"member {mid}: {exc}")
+    if summary["errors"]:
+        raise RuntimeError("; ".join(summary["errors"]))
+    return summary

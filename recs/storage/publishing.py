@@ -1,0 +1,244 @@
+"""Publishing queries: what to publish (current recommendations with filters' inputs), playlist state, the publish log and acceptance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select, update
+
+from recs.storage.dialect import upsert
+from recs.storage.schema import (
+    blocked_artists,
+    hidden_tracks,
+    model_runs,
+    plays,
+    publish_log,
+    publish_settings,
+    published_playlists,
+    recommendations,
+    saved_tracks,
+    track_artists,
+    tracks,
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    rank: int
+    track_id: int
+    spotify_id: str | None
+    artist_ids: tuple[int, ...]
+    score: float | None
+
+
+@dataclass(frozen=True)
+class PlaylistState:
+    spotify_playlist_id: str | None
+    content_hash: str | None
+    pending_hash: str | None
+    written_at: datetime | None
+    run_id: int | None
+
+
+@dataclass(frozen=True)
+class MemberPublishSettings:
+    size: int
+    discover: bool
+    rediscover: bool
+    frequency: str
+    weekday: int
+    local_time: str
+
+
+def current_run_id(conn: Connection) -> int | None:
+    row = conn.execute(
+        select(model_runs.c.id).where(model_runs.c.is_current.is_(True)).order_by(model_runs.c.id.desc()).limit(1)
+    ).first()
+    return int(row[0]) if row else None
+
+
+def candidates(conn: Connection, run_id: int, member_id: int, mode: str) -> list[Candidate]:
+    """The run's ranked list for a member, with what the publish filters need."""
+    rows = conn.execute(
+        select(recommendations.c.rank, recommendations.c.track_id, tracks.c.spotify_id, recommendations.c.score)
+        .join(tracks, tracks.c.id == recommendations.c.track_id)
+        .where(
+            recommendations.c.run_id == run_id,
+            recommendations.c.member_id == member_id,
+            recommendations.c.mode == mode,
+        )
+        .order_by(recommendations.c.rank)
+    ).all()
+    ids = [r[1] for r in rows]
+    artists: dict[int, list[tuple[int, int]]] = {}
+    for start in range(0, len(ids), 500):
+        for tid, pos, aid in conn.execute(
+            select(track_artists.c.track_id, track_artists.c.position, track_artists.c.artist_id).where(
+                track_artists.c.track_id.in_(ids[start : start + 500])
+            )
+        ):
+            artists.setdefault(tid, []).append((pos, aid))
+    return [
+        Candidate(rank, tid, sid, tuple(a for _, a in sorted(artists.get(tid, []))), score)
+        for rank, tid, sid, score in rows
+    ]
+
+
+def played_track_ids(conn: Connection, member_id: int, track_ids: list[int]) -> set[int]:
+    out: set[int] = set()
+    for start in range(0, len(track_ids), 500):
+        out.update(
+            r[0]
+            for r in conn.execute(
+                select(plays.c.track_id)
+                .where(plays.c.member_id == member_id, plays.c.track_id.in_(track_ids[start : start + 500]))
+                .distinct()
+            )
+        )
+    return out
+
+
+def hidden_track_ids(conn: Connection, member_id: int) -> set[int]:
+    return {r[0] for r in conn.execute(select(hidden_tracks.c.track_id).where(hidden_tracks.c.member_id == member_id))}
+
+
+def blocked_artist_ids(conn: Connection, member_id: int, today: date) -> set[int]:
+    """Artists blocked now (no end date, or an end date not yet passed)."""
+    stmt = select(blocked_artists.c.artist_id).where(
+        blocked_artists.c.member_id == member_id,
+        or_(blocked_artists.c.until.is_(None), blocked_artists.c.until >= today),
+    )
+    return {r[0] for r in conn.execute(stmt)}
+
+
+def get_publish_settings(conn: Connection, member_id: int) -> MemberPublishSettings | None:
+    row = conn.execute(select(publish_settings).where(publish_settings.c.member_id == member_id)).first()
+    if row is None:
+        return None
+    m = row._mapping
+    return MemberPublishSettings(
+        m["size"], bool(m["discover"]), bool(m["rediscover"]), m["frequency"], m["weekday"], m["local_time"]
+    )
+
+
+def get_playlist_state(conn: Connection, member_id: int, kind: str) -> PlaylistState:
+    row = conn.execute(
+        select(published_playlists).where(
+            published_playlists.c.member_id == member_id, published_playlists.c.kind == kind
+        )
+    ).first()
+    if row is None:
+        return PlaylistState(None, None, None, None, None)
+    m = row._mapping
+    return PlaylistState(m["spotify_playlist_id"], m["content_hash"], m["pending_hash"], m["written_at"], m["run_id"])
+
+
+def save_playlist_state(conn: Connection, member_id: int, kind: str, **values: Any) -> None:
+    """Create or update the member's row for this playlist kind with the given columns."""
+    allowed = {"spotify_playlist_id", "run_id", "content_hash", "track_uris", "written_at", "pending_hash"}
+    unknown = set(values) - allowed
+    if unknown:
+        raise ValueError(f"unknown published_playlists columns: {sorted(unknown)}")
+    exists = conn.execute(
+        select(published_playlists.c.member_id).where(
+            published_playlists.c.member_id == member_id, published_playlists.c.kind == kind
+        )
+    ).first()
+    if exists:
+        conn.execute(
+            update(published_playlists)
+            .where(published_playlists.c.member_id == member_id, published_playlists.c.kind == kind)
+            .values(**values)
+        )
+    else:
+        upsert(
+            conn,
+            published_playlists,
+            [{"member_id": member_id, "kind": kind, **values}],
+            ["member_id", "kind"],
+            list(values),
+        )
+
+
+def log_publish(
+    conn: Connection,
+    member_id: int,
+    kind: str,
+    run_id: int | None,
+    playlist_id: str,
+    written_at: datetime,
+    uris: list[str],
+) -> None:
+    conn.execute(
+        publish_log.insert().values(
+            member_id=member_id,
+            kind=kind,
+            run_id=run_id,
+            spotify_playlist_id=playlist_id,
+            written_at=written_at,
+            track_uris=uris,
+        )
+    )
+
+
+def our_playlist_ids(conn: Connection, member_id: int | None = None) -> set[str]:
+    """Every Spotify playlist id recs ever wrote (plays from them are the closed loop)."""
+    stmt = select(publish_log.c.spotify_playlist_id).distinct()
+    if member_id is not None:
+        stmt = stmt.where(publish_log.c.member_id == member_id)
+    return {r[0] for r in conn.execute(stmt)}
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    kind: str
+    run_id: int | None
+    written_at: datetime
+    tracks: int
+    played: int
+    saved: int
+    skipped: int
+
+
+def acceptance(conn: Connection, member_id: int, limit: int = 10) -> list[Acceptance]:
+    """For the member's latest playlist writes: how many of the tracks they played from it, saved, and skipped."""
+    logs = conn.execute(
+        select(publish_log)
+        .where(publish_log.c.member_id == member_id)
+        .order_by(publish_log.c.written_at.desc(), publish_log.c.id.desc())
+        .limit(limit)
+    ).all()
+    out: list[Acceptance] = []
+    next_written: dict[str, datetime] = {}
+    for row in logs:  # newest first: each write's window ends where the next write of that kind began
+        m = row._mapping
+        start: datetime = m["written_at"]
+        end = next_written.get(m["kind"])
+        next_written[m["kind"]] = start
+        uris: list[str] = list(m["track_uris"] or [])
+        ids = [u.rsplit(":", 1)[-1] for u in uris]
+        context = f"spotify:playlist:{m['spotify_playlist_id']}"
+        window = [plays.c.played_at >= start] + ([plays.c.played_at < end] if end else [])
+        base = (
+            select(plays.c.track_id)
+            .join(tracks, tracks.c.id == plays.c.track_id)
+            .where(
+                plays.c.member_id == member_id, plays.c.context_uri == context, tracks.c.spotify_id.in_(ids), *window
+            )
+        )
+        played = conn.execute(select(func.count()).select_from(base.distinct().subquery())).scalar_one()
+        skipped = conn.execute(
+            select(func.count()).select_from(
+                base.where(or_(plays.c.skipped.is_(True), plays.c.reason_end == "fwdbtn")).distinct().subquery()
+            )
+        ).scalar_one()
+        saved_window = [saved_tracks.c.added_at >= start] + ([saved_tracks.c.added_at < end] if end else [])
+        saved = conn.execute(
+            select(func.count())
+            .select_from(saved_tracks.join(tracks, tracks.c.id == saved_tracks.c.track_id))
+            .where(and_(saved_tracks.c.member_id == member_id, tracks.c.spotify_id.in_(ids), *saved_window))
+        ).scalar_one()
+        out.append(Acceptance(m["kind"], m["run_id"], start, len(uris), int(played), int(saved), int(skipped)))
+    return out

@@ -1,0 +1,1 @@
+"""Tests of publishing playlists to the emulated Spotify."""

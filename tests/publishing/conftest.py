@@ -1,0 +1,112 @@
+"""Fixtures for publishing: the emulator over HTTP, an instance pointed at it, signed-in members and a model run."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from cryptography.fernet import Fernet
+
+from recs.accounts import begin_sign_in, complete_sign_in, create_invite
+from recs.config import Settings
+from recs.domain import TrackInfo
+from recs.emulator import EmulatorServer
+from recs.instance import Instance
+from recs.keys import Secrets
+from recs.storage import Database
+from recs.storage.catalog import upsert_tracks
+from recs.storage.members import set_consent
+from recs.storage.schema import model_runs, recommendations
+
+REDIRECT = "http://127.0.0.1:8000/auth/callback"
+
+
+@pytest.fixture
+def emulator() -> Iterator[EmulatorServer]:
+    with EmulatorServer(seed=11, members=3, history_days=30) as server:
+        yield server
+
+
+@pytest.fixture
+def instance(settings: Settings, db: Database, emulator: EmulatorServer) -> Iterator[Instance]:
+    spotify = dataclasses.replace(
+        settings.spotify,
+        client_id=emulator.client_id,
+        redirect_uri=REDIRECT,
+        api_base_url=emulator.api_base_url,
+        accounts_base_url=emulator.accounts_base_url,
+    )
+    secrets = Secrets("s" * 40, (Fernet.generate_key().decode(),), client_secret=emulator.client_secret)
+    yield Instance(settings=dataclasses.replace(settings, spotify=spotify), secrets=secrets, db=db)
+
+
+@pytest.fixture
+def clock(emulator: EmulatorServer) -> Callable[[], datetime]:
+    return emulator.control.now
+
+
+def sign_in(instance: Instance, emulator: EmulatorServer, user_id: str, clock: Callable[[], datetime]) -> int:
+    """The real code flow: our authorize URL, the emulator's non-interactive consent, our callback."""
+    from recs.storage.members import count_members
+
+    with instance.db.read() as conn:
+        first = count_members(conn) == 0
+    if not first:
+        create_invite(instance, by_member_id=None, now=clock, spotify_id=user_id)
+    start = begin_sign_in(instance, clock)
+    response = requests.get(start.authorize_url + f"&emulator_user={user_id}&auto=1", allow_redirects=False, timeout=10)
+    assert response.status_code == 302, response.text
+    query = parse_qs(urlsplit(response.headers["Location"]).query)
+    result = complete_sign_in(instance, state=query["state"][0], code=query["code"][0], error=None, now=clock)
+    with instance.db.write() as conn:
+        for purpose in ("store", "train", "publish"):
+            set_consent(conn, result.member.id, purpose, True, now=clock())
+    return result.member.id
+
+
+def catalogue_tracks(emulator: EmulatorServer, n: int) -> list[str]:
+    """Spotify ids of *n* tracks of the emulator's catalogue, the ones its members played first."""
+    truth = emulator.control.ground_truth()
+    ids: list[str] = list(dict.fromkeys(play["track_id"] for play in truth["plays"]))
+    ids += [t for t in emulator.emulator.catalog.tracks if t not in set(ids)]
+    assert len(ids) >= n, f"the emulator's catalogue holds only {len(ids)} tracks"
+    return ids[:n]
+
+
+def store_run(instance: Instance, member_ids: list[int], spotify_ids: list[str], *, artists_per: int = 1) -> int:
+    """A current model run recommending *spotify_ids* in order (artist k = index // artists_per)."""
+    from recs.domain import ArtistInfo
+
+    infos = [
+        TrackInfo(sid, f"Track {i}", (ArtistInfo(f"artist{i // artists_per:016d}", f"Artist {i // artists_per}"),))
+        for i, sid in enumerate(spotify_ids)
+    ]
+    now = datetime.now(UTC)
+    with instance.db.write() as conn:
+        ids = upsert_tracks(conn, infos)
+        conn.execute(model_runs.update().values(is_current=False))
+        run_id = int(
+            conn.execute(
+                model_runs.insert().values(started_at=now, finished_at=now, status="succeeded", is_current=True)
+            ).inserted_primary_key[0]
+        )
+        for member_id in member_ids:
+            conn.execute(
+                recommendations.insert(),
+                [
+                    {
+                        "run_id": run_id,
+                        "member_id": member_id,
+                        "mode": "discover",
+                        "rank": rank,
+                        "track_id": ids[sid],
+                        "score": 1.0 / (rank + 1),
+                    }
+                    for rank, sid in enumerate(spotify_ids)
+                ],
+            )
+    return run_id
