@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 from zoneinfo import available_timezones
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
-from recs import feedback
+from recs import accounts, feedback
 from recs.domain import PURPOSES
 from recs.stats import authorisation
-from recs.storage.members import delete_member, set_consent
-from web.auth import PURPOSE_TEXT, consents_of, db, member, member_required, now
+from web.auth import PURPOSE_TEXT, consents_of, db, instance, member, member_required, now, save_consents
 
 bp = Blueprint("account", __name__)
 
@@ -52,10 +50,7 @@ def save_consent() -> Response:
     if chosen["train"] and not chosen["store"]:
         flash("Using your listening for recommendations needs it kept: tick “Keep my listening” too.", "error")
         return redirect(url_for("account.index"))
-    when = now()
-    with db().write() as conn:
-        for purpose, granted in chosen.items():
-            set_consent(conn, member().id, purpose, granted, when)
+    save_consents(member().id, chosen)
     flash("Your consent choices are saved.", "ok")
     return redirect(url_for("account.index"))
 
@@ -104,16 +99,8 @@ def delete_my_data() -> Response:
         flash(f"Nothing was deleted: tick the box and type “{DELETE_WORD}” to confirm.", "error")
         return redirect(url_for("account.index") + "#delete")
     me = member()
-    try:
-        accounts = importlib.import_module("recs.accounts")
-        remover = getattr(accounts, "delete_my_data", None) or getattr(accounts, "delete_member_data", None)
-    except ModuleNotFoundError:
-        remover = None
-    if remover is not None:
-        remover(db(), me.id)
-    else:
-        with db().write() as conn:
-            delete_member(conn, me.id)
+    accounts.delete_my_data(instance(), me.id)
+    current_app.extensions["recs_stats_cache"].forget(me.id)
     session.clear()
     flash("Your account and everything recs stored about you are deleted.", "ok")
     return redirect(url_for("auth.signin"))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from recs import feedback
+from recs import accounts, feedback
 from recs.stats import instance_overview
 from web import charts
 from web.auth import db, instance, member, now, owner_required
@@ -91,22 +90,21 @@ def run_now() -> Response:
 def invite() -> str | Response:
     spotify_id = request.form.get("spotify_id", "").strip() or None
     try:
-        accounts = importlib.import_module("recs.accounts")
-        code = accounts.create_invite(db(), member().id, spotify_id=spotify_id, now=now())
-    except (ModuleNotFoundError, AttributeError):
-        flash("Invites are not available in this version.", "error")
-        return redirect(url_for("admin.index"))
-    except ValueError as exc:
+        created = accounts.create_invite(instance(), by_member_id=member().id, now=now, spotify_id=spotify_id)
+    except (ValueError, PermissionError) as exc:
         flash(str(exc), "error")
-        return redirect(url_for("admin.index"))
+        return redirect(url_for("admin.index") + "#invites")
+    if created.code is None:
+        flash(f"{spotify_id} may now sign in (until {created.expires_at:%d %b %Y}).", "ok")
+        return redirect(url_for("admin.index") + "#invites")
     overview = instance_overview(db(), instance().settings.budget.daily_calls, now())
-    # The code is shown once, on this response only: it is never stored in the clear.
+    # The code is shown once, on this response only: only its hash is stored.
     return render_template(
         "admin.html",
         overview=overview,
         runs_chart=runs_chart(overview.runs),
         requests=feedback.job_requests(db(), limit=20),
         jobs=feedback.JOBS,
-        new_code=str(getattr(code, "code", code)),
-        invite_url=url_for("auth.signin", invite=str(getattr(code, "code", code)), _external=True),
+        new_code=created.code,
+        invite_url=instance().settings.instance.public_url.rstrip("/") + url_for("auth.signin", invite=created.code),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-import importlib
+import hmac
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -12,10 +12,11 @@ from typing import Any, TypeVar, cast
 from flask import Blueprint, Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
+from recs import accounts
 from recs.domain import PURPOSES, Consent, Member, Purpose
 from recs.instance import Instance
 from recs.storage import Database
-from recs.storage.members import get_consents, get_member, set_consent
+from recs.storage.members import get_consents, get_member
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
@@ -82,6 +83,12 @@ def consents_of(member_id: int) -> dict[Purpose, Consent]:
         return get_consents(conn, member_id)
 
 
+def save_consents(member_id: int, chosen: dict[Purpose, bool]) -> None:
+    when = now()
+    for purpose, granted in chosen.items():
+        accounts.set_consent(instance(), member_id, purpose, granted, lambda: when)
+
+
 def consent_decided(consents: dict[Purpose, Consent]) -> bool:
     return any(c.granted_at is not None or c.revoked_at is not None for c in consents.values())
 
@@ -90,7 +97,9 @@ def member_required(view: F) -> F:
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         if g.get("member") is None:
-            return redirect(url_for("auth.signin", next=request.full_path if request.method == "GET" else None))
+            return redirect(
+                url_for("auth.signin", next=request.full_path.rstrip("?") if request.method == "GET" else None)
+            )
         if not consent_decided(consents_of(member().id)):
             return redirect(url_for("auth.consent"))
         return view(*args, **kwargs)
@@ -129,11 +138,6 @@ def init_app(app: Flask) -> None:
         return {"current_member": g.get("member"), "instance_name": "recs"}
 
 
-def _accounts() -> Any:
-    """The accounts use case (sign-in, invites, deletion), looked up when first needed."""
-    return importlib.import_module("recs.accounts")
-
-
 def _safe_next(target: str | None) -> str:
     # Only local paths: an open redirect would let a link send a fresh session anywhere.
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
@@ -156,6 +160,7 @@ def favicon() -> Response:
     return redirect(url_for("static", filename="favicon.svg"), code=301)
 
 
+@bp.get("/auth/login")
 @bp.get("/signin")
 def signin() -> str | Response:
     if g.get("member") is not None and not request.args.get("reconnect"):
@@ -171,40 +176,33 @@ def signin() -> str | Response:
 @bp.post("/signin")
 def signin_start() -> str | Response | tuple[str, int]:
     invite = request.form.get("invite", "").strip() or None
-    session["next"] = _safe_next(request.form.get("next"))
+    target = _safe_next(request.form.get("next"))
     try:
-        accounts = _accounts()
-        url = accounts.begin_sign_in(instance(), invite_code=invite, now=now())
-    except ModuleNotFoundError:
-        return render_template(
-            "signin.html", invite="", next="", reconnect=False, error="Sign-in is not set up yet."
-        ), 503
-    except ValueError as exc:
-        return render_template("signin.html", invite=invite or "", next="", reconnect=False, error=str(exc)), 400
-    return redirect(str(url))
+        start = accounts.begin_sign_in(instance(), now, invite_code=invite)
+    except accounts.SignInError as exc:
+        return render_template("signin.html", invite=invite or "", next="", reconnect=False, error=exc.message), 400
+    # Bind the attempt to this browser: a callback carrying someone else's state is refused (login CSRF).
+    session["signin_state"] = start.state
+    session["next"] = target
+    return redirect(start.authorize_url)
 
 
 @bp.get("/auth/callback")
 def callback() -> str | Response | tuple[str, int]:
+    state = request.args.get("state", "")
+    expected = session.pop("signin_state", None)
+    if not isinstance(expected, str) or not hmac.compare_digest(expected, state):
+        message = "This sign-in did not start in this browser, or it was already used. Start again here."
+        return render_template("signin.html", invite="", next="", reconnect=False, error=message), 400
     try:
-        accounts = _accounts()
         result = accounts.complete_sign_in(
-            instance(),
-            state=request.args.get("state", ""),
-            code=request.args.get("code"),
-            error=request.args.get("error"),
-            now=now(),
+            instance(), state=state, code=request.args.get("code"), error=request.args.get("error"), now=now
         )
-    except ModuleNotFoundError:
-        return render_template(
-            "signin.html", invite="", next="", reconnect=False, error="Sign-in is not set up yet."
-        ), 503
-    except ValueError as exc:
-        return render_template("signin.html", invite="", next="", reconnect=False, error=str(exc)), 400
-    signed_in = getattr(result, "member", result)
+    except accounts.SignInError as exc:
+        return render_template("signin.html", invite="", next="", reconnect=False, error=exc.message), 400
     target = session.get("next")
-    sign_in_session(int(signed_in.id))
-    if not consent_decided(consents_of(int(signed_in.id))):
+    sign_in_session(result.member.id)
+    if not consent_decided(consents_of(result.member.id)):
         return redirect(url_for("auth.consent"))
     return redirect(_safe_next(target if isinstance(target, str) else None))
 
@@ -225,10 +223,7 @@ def consent_save() -> Response:
         # Training needs stored plays; say so rather than silently storing.
         flash("Using your listening for recommendations needs it kept: tick “Keep my listening” too.", "error")
         return redirect(url_for("auth.consent"))
-    when = now()
-    with db().write() as conn:
-        for purpose, granted in chosen.items():
-            set_consent(conn, member().id, purpose, granted, when)
+    save_consents(member().id, chosen)
     flash("Your choices are saved. You can change them any time under Settings & privacy.", "ok")
     return redirect(url_for("listening.index"))
 

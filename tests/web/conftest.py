@@ -67,7 +67,7 @@ def post(client: FlaskClient, path: str, data: dict[str, object] | None = None, 
 def track(n: int, artist: int) -> TrackInfo:
     return TrackInfo(
         spotify_id=f"t{n:021d}",
-        name=f"Song {n}",
+        name=f"Song {n:02d}",
         artists=(ArtistInfo(f"a{artist:021d}", f"Artist {artist}"),),
         album=AlbumInfo(f"b{n:021d}", f"Album {n}", image_url=f"https://i.scdn.co/image/{n}"),
         duration_ms=180_000,

@@ -1,0 +1,178 @@
+"""Every dashboard page as a signed-in member or owner: content, guards, headers, cookies and friendly errors."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from conftest import NOW, Household, csrf_token, sign_in
+from flask import Flask
+from flask.testing import FlaskClient
+
+from recs.instance import Instance
+from recs.storage import Database
+from recs.storage.members import create_member
+from web import create_app
+
+MEMBER_PAGES = [
+    "/listening",
+    "/listening?range=6m",
+    "/listening?range=all",
+    "/recommendations",
+    "/recommendations?mode=rediscover",
+    "/import",
+    "/settings",
+]
+
+
+def test_signed_out_visitors_are_sent_to_sign_in(client: FlaskClient, household: Household) -> None:
+    for page in [*MEMBER_PAGES, "/admin", "/consent"]:
+        response = client.get(page)
+        assert response.status_code == 302, page
+        assert "/signin" in response.headers["Location"]
+    page = client.get("/signin")
+    assert page.status_code == 200
+    assert b"Sign in with Spotify" in page.data
+    assert b"<title>Sign in \xc2\xb7 recs</title>" in page.data
+
+
+@pytest.mark.parametrize("page", MEMBER_PAGES)
+def test_member_pages_render_for_a_member(client: FlaskClient, household: Household, page: str) -> None:
+    sign_in(client, household.member)
+    response = client.get(page)
+    assert response.status_code == 200, page
+    html = response.get_data(as_text=True)
+    assert "<main" in html and 'lang="en"' in html and "favicon.svg" in html
+    assert "Milo Member" in html
+    assert 'href="/admin"' not in html  # members get no admin link
+
+
+def test_listening_page_draws_the_members_charts(owner_client: FlaskClient) -> None:
+    html = owner_client.get("/listening").get_data(as_text=True)
+    assert html.count("<svg") == 3
+    assert "Hours per week" in html and "When you listen" in html and "New or familiar?" in html
+    assert "Europe/Paris" in html  # the owner's timezone is named
+    assert "Song 00" in html and "Artist 1" in html
+    recent = owner_client.get("/listening?range=4w").get_data(as_text=True)
+    assert 'aria-current="page">Last 4 weeks' in recent
+
+
+def test_listening_page_explains_an_empty_history(client: FlaskClient, db: Database, household: Household) -> None:
+    with db.write() as conn:
+        new = create_member(conn, "newbie", "New Person", now=NOW)
+    from recs.storage.members import set_consent
+
+    with db.write() as conn:
+        set_consent(conn, new.id, "store", True, NOW)
+    sign_in(client, new.id)
+    html = client.get("/listening").get_data(as_text=True)
+    assert "No plays yet" in html and "import your Spotify data export" in html
+
+
+def test_recommendations_show_cover_explanation_and_spotify_link(owner_client: FlaskClient) -> None:
+    html = owner_client.get("/recommendations").get_data(as_text=True)
+    assert "Song 07" in html and "Song 09" in html
+    assert "https://i.scdn.co/image/7" in html
+    assert "Because you played Song 0" in html
+    assert "https://open.spotify.com/track/t000000000000000000007" in html
+    assert "Not for me" in html and "Block artist" in html and "Publish to Spotify now" in html
+    assert 'id="playlist-settings"' in html
+
+
+def test_admin_is_for_the_owner_only(client: FlaskClient, household: Household) -> None:
+    sign_in(client, household.member)
+    assert client.get("/admin").status_code == 403
+    token = csrf_token(client)
+    assert client.post("/admin/jobs", data={"job": "train", "csrf_token": token}).status_code == 403
+    sign_in(client, household.owner)
+    html = client.get("/admin").get_data(as_text=True)
+    assert "Milo Member" in html and "Olive Owner" in html
+    assert "calls used in the last 24 hours" in html
+    assert "Model quality per run" in html  # the metrics chart
+    assert "Train the model now" in html
+
+
+def test_consent_is_asked_before_member_pages(client: FlaskClient, db: Database) -> None:
+    with db.write() as conn:
+        new = create_member(conn, "undecided", "Una Decided", now=NOW)
+    sign_in(client, new.id)
+    response = client.get("/listening")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/consent")
+    page = client.get("/consent").get_data(as_text=True)
+    assert "What is stored" in page and "Who sees what" in page and "How to leave" in page
+
+
+def test_security_headers_on_every_answer(owner_client: FlaskClient) -> None:
+    for path in ["/listening", "/does-not-exist", "/static/style.css"]:
+        with owner_client.get(path) as response:
+            headers = response.headers
+        csp = headers["Content-Security-Policy"]
+        assert csp.startswith("default-src 'self'")
+        assert "frame-ancestors 'none'" in csp
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert headers["X-Content-Type-Options"] == "nosniff"
+    assert owner_client.get("/listening").headers["Cache-Control"] == "no-store"
+
+
+def test_session_cookie_flags(instance: Instance, household: Household) -> None:
+    http_app = create_app(overrides={"RECS_INSTANCE": instance, "TESTING": True})
+    cookie = _session_cookie(http_app, household.owner)
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    https = dataclasses.replace(
+        instance,
+        settings=dataclasses.replace(
+            instance.settings,
+            instance=dataclasses.replace(instance.settings.instance, public_url="https://music.example.org"),
+        ),
+    )
+    cookie = _session_cookie(create_app(overrides={"RECS_INSTANCE": https, "TESTING": True}), household.owner)
+    assert "Secure" in cookie and "HttpOnly" in cookie
+
+
+def _session_cookie(app: Flask, member_id: int) -> str:
+    client = app.test_client()
+    sign_in(client, member_id)
+    response = client.get("/listening")
+    return next(v for k, v in response.headers.items() if k == "Set-Cookie" and v.startswith("recs_session="))
+
+
+def test_errors_are_friendly_pages_without_stack_traces(instance: Instance, household: Household) -> None:
+    app = create_app(overrides={"RECS_INSTANCE": instance, "TESTING": True, "RECS_FRIENDLY_ERRORS": True})
+
+    @app.get("/boom")
+    def boom() -> str:
+        raise RuntimeError("secret internals /home/x/recs.py line 42")
+
+    client = app.test_client()
+    sign_in(client, household.owner)
+    response = client.get("/boom")
+    assert response.status_code == 500
+    html = response.get_data(as_text=True)
+    assert "Something broke on our side" in html
+    assert "Traceback" not in html and "secret internals" not in html
+    missing = client.get("/nothing-here")
+    assert missing.status_code == 404 and "Nothing here" in missing.get_data(as_text=True)
+    assert client.get("/signout").status_code == 405  # sign out is a POST only
+
+
+def test_sign_out_ends_the_session(owner_client: FlaskClient) -> None:
+    token = csrf_token(owner_client)
+    response = owner_client.post("/signout", data={"csrf_token": token})
+    assert response.status_code == 302
+    assert owner_client.get("/listening").status_code == 302
+
+
+def test_a_deleted_members_cookie_signs_nobody_in(client: FlaskClient, db: Database, household: Household) -> None:
+    sign_in(client, household.member)
+    from recs.storage.members import delete_member
+
+    with db.write() as conn:
+        delete_member(conn, household.member)
+    assert client.get("/listening").status_code == 302
+
+
+def test_favicon_and_root(owner_client: FlaskClient) -> None:
+    assert owner_client.get("/").headers["Location"].endswith("/listening")
+    assert owner_client.get("/favicon.ico").headers["Location"].endswith("/static/favicon.svg")
+    with owner_client.get("/static/favicon.svg") as svg:
+        assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
