@@ -1,0 +1,50 @@
+"""Model adapter: the only importer of implicit and threadpoolctl; fits, scores, explains and stores models.
+
+Public API (used by recs.training and benchmarks/):
+- `AlsParams`, `fit_als(matrix, params, seed=, threads=)` -> `AlsModel` (implicit ALS, conjugate-gradient
+  solver, use_gpu=False, BLAS limited to one thread while fitting, seeded);
+- `fit_popular(matrix)` -> `PopularModel`, `fit_itemknn(matrix, neighbours=)` -> `ItemKnnModel` (cosine),
+  `fit_ease(matrix, lam)` -> `EaseModel` (closed form, for the benchmark);
+- `BlendModel(parts)`: per-user standardised scores mixed with weights;
+- every model has `kind`, `scores(rows, user_items)` (dense float32, rows x items) and
+  `explain(row, user_items, item)` -> the index of the item of that row that contributes most, or None;
+- `save_model(path, model, arrays, meta)` / `load_model(path)`: .npz (allow_pickle=False) plus a JSON
+  sidecar, each written to a temporary name and moved into place with os.replace.
+"""
+
+from __future__ import annotations
+
+from recs.model.als import AlsModel, AlsParams, fit_als
+from recs.model.artifacts import load_model, save_model
+from recs.model.baselines import (
+    BlendModel,
+    EaseModel,
+    EaseSolver,
+    ItemKnnModel,
+    Model,
+    PopularModel,
+    fit_ease,
+    fit_itemknn,
+    fit_popular,
+    top_n,
+)
+from recs.model.threads import blas_threads
+
+__all__ = [
+    "AlsModel",
+    "AlsParams",
+    "BlendModel",
+    "EaseModel",
+    "EaseSolver",
+    "ItemKnnModel",
+    "Model",
+    "PopularModel",
+    "blas_threads",
+    "fit_als",
+    "fit_ease",
+    "fit_itemknn",
+    "fit_popular",
+    "load_model",
+    "save_model",
+    "top_n",
+]

@@ -1,0 +1,93 @@
+"""Implicit-feedback ALS on the CPU: fitting with implicit's conjugate-gradient solver, scoring and explaining."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+
+from recs.model.threads import blas_threads
+
+F32 = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class AlsParams:
+    factors: int = 64
+    regularization: float = 0.05
+    alpha: float = 10.0
+    iterations: int = 15
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class AlsModel:
+    """User and item factors; scores are dot products, explanations follow Hu, Koren & Volinsky §5."""
+
+    kind = "als"
+
+    def __init__(self, user_factors: F32, item_factors: F32, params: AlsParams) -> None:
+        self.user_factors = np.ascontiguousarray(user_factors, dtype=np.float32)
+        self.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
+        self.params = params
+
+    @property
+    def n_items(self) -> int:
+        return int(self.item_factors.shape[0])
+
+    def scores(self, rows: npt.ArrayLike, user_items: sparse.csr_matrix | None = None) -> F32:
+        idx = np.asarray(rows, dtype=np.int64)
+        out: F32 = self.user_factors[idx] @ self.item_factors.T
+        return out
+
+    def explain(self, row: int, user_items: sparse.csr_matrix, item: int) -> int | None:
+        """The item of *row* that contributes most to the score of *item*, or None if the row has none."""
+        start, end = user_items.indptr[row], user_items.indptr[row + 1]
+        items = user_items.indices[start:end]
+        conf = user_items.data[start:end].astype(np.float64) * self.params.alpha
+        if not (conf > 0).any():
+            return None
+        y = self.item_factors.astype(np.float64)
+        yj = y[items]
+        a = y.T @ y + self.params.regularization * np.eye(y.shape[1])
+        a += (yj * (np.abs(conf) - 1.0)[:, None]).T @ yj
+        weighted = np.linalg.solve(a, y[item])
+        contrib = (yj @ weighted) * conf
+        contrib[conf <= 0] = -np.inf
+        contrib[items == item] = -np.inf
+        best = int(np.argmax(contrib))
+        return int(items[best]) if np.isfinite(contrib[best]) else None
+
+    def arrays(self) -> dict[str, npt.NDArray[Any]]:
+        return {"user_factors": self.user_factors, "item_factors": self.item_factors}
+
+    def meta(self) -> dict[str, Any]:
+        return {"kind": self.kind, "params": self.params.as_dict()}
+
+
+def fit_als(matrix: sparse.csr_matrix, params: AlsParams, *, seed: int, threads: int = 1) -> AlsModel:
+    """Fit ALS on a users x items confidence matrix (negative cells mean dislike)."""
+    import implicit.als
+
+    n_rows, n_items = matrix.shape
+    # Cholesky fails when factors exceed the user rows; CG copes, but factors beyond either side's size
+    # only memorise: keep them below the rows and half the items.
+    factors = max(1, min(params.factors, n_rows - 1, n_items // 2))
+    with blas_threads(1):
+        model = implicit.als.AlternatingLeastSquares(
+            factors=factors,
+            regularization=params.regularization,
+            alpha=params.alpha,
+            iterations=params.iterations,
+            use_cg=True,
+            use_gpu=False,
+            num_threads=max(1, threads),
+            random_state=seed,
+        )
+        model.fit(sparse.csr_matrix(matrix, dtype=np.float32), show_progress=False)
+    used = AlsParams(factors, params.regularization, params.alpha, params.iterations)
+    return AlsModel(model.user_factors, model.item_factors, used)

@@ -1,0 +1,256 @@
+"""Baseline models beside ALS: household popularity, item-kNN cosine, EASE, and a blend of models."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+
+F32 = npt.NDArray[np.float32]
+
+
+class Model(Protocol):
+    kind: str
+
+    def scores(self, rows: npt.ArrayLike, user_items: sparse.csr_matrix) -> F32: ...
+
+    def explain(self, row: int, user_items: sparse.csr_matrix, item: int) -> int | None: ...
+
+    def arrays(self) -> dict[str, npt.NDArray[Any]]: ...
+
+    def meta(self) -> dict[str, Any]: ...
+
+
+class PopularModel:
+    """Items ranked by how many rows have them (ties broken by summed confidence); the same for everyone."""
+
+    kind = "popular"
+
+    def __init__(self, popularity: F32) -> None:
+        self.popularity = np.asarray(popularity, dtype=np.float32)
+
+    def scores(self, rows: npt.ArrayLike, user_items: sparse.csr_matrix | None = None) -> F32:
+        n = np.asarray(rows).size
+        return np.broadcast_to(self.popularity, (n, self.popularity.size)).copy()
+
+    def explain(self, row: int, user_items: sparse.csr_matrix, item: int) -> int | None:
+        return None
+
+    def arrays(self) -> dict[str, npt.NDArray[Any]]:
+        return {"popularity": self.popularity}
+
+    def meta(self) -> dict[str, Any]:
+        return {"kind": self.kind}
+
+
+def fit_popular(matrix: sparse.csr_matrix) -> PopularModel:
+    m = sparse.csr_matrix(matrix)
+    positive = m.multiply(m > 0).tocsc()
+    users = np.diff(positive.indptr).astype(np.float64)
+    total = np.asarray(positive.sum(axis=0)).ravel()
+    # The summed confidence only breaks ties between equally common items.
+    tie = total / (total.max() + 1.0) if total.size else total
+    return PopularModel((users + tie).astype(np.float32))
+
+
+class ItemKnnModel:
+    """Cosine item-item similarities (top neighbours kept); a user's score is their row times the similarities."""
+
+    kind = "itemknn"
+
+    def __init__(self, similarity: sparse.csr_matrix, neighbours: int) -> None:
+        self.similarity = sparse.csr_matrix(similarity, dtype=np.float32)
+        self.neighbours = neighbours
+
+    def scores(self, rows: npt.ArrayLike, user_items: sparse.csr_matrix) -> F32:
+        x = user_items[np.asarray(rows, dtype=np.int64)]
+        x = x.multiply(x > 0).tocsr()
+        out: F32 = np.asarray((x @ self.similarity).todense(), dtype=np.float32)
+        return out
+
+    def explain(self, row: int, user_items: sparse.csr_matrix, item: int) -> int | None:
+        start, end = user_items.indptr[row], user_items.indptr[row + 1]
+        items = user_items.indices[start:end]
+        conf = user_items.data[start:end]
+        keep = (conf > 0) & (items != item)
+        if not keep.any():
+            return None
+        items, conf = items[keep], conf[keep]
+        sims = np.asarray(self.similarity[items, item].todense()).ravel() * conf
+        best = int(np.argmax(sims))
+        return int(items[best]) if sims[best] > 0 else None
+
+    def arrays(self) -> dict[str, npt.NDArray[Any]]:
+        s = self.similarity
+        return {
+            "sim_data": s.data,
+            "sim_indices": s.indices,
+            "sim_indptr": s.indptr,
+            "sim_shape": np.asarray(s.shape, dtype=np.int64),
+        }
+
+    def meta(self) -> dict[str, Any]:
+        return {"kind": self.kind, "params": {"neighbours": self.neighbours}}
+
+
+def _keep_top(m: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
+    """Keep the k largest entries of each row."""
+    m = m.tocsr()
+    counts = np.diff(m.indptr)
+    if counts.max(initial=0) <= k:
+        return m
+    rows_out: list[npt.NDArray[np.int64]] = []
+    cols_out: list[npt.NDArray[np.int32]] = []
+    vals_out: list[npt.NDArray[np.float32]] = []
+    for r in np.nonzero(counts)[0]:
+        s, e = m.indptr[r], m.indptr[r + 1]
+        vals = m.data[s:e]
+        cols = m.indices[s:e]
+        if e - s > k:
+            top = np.argpartition(-vals, k - 1)[:k]
+            vals, cols = vals[top], cols[top]
+        rows_out.append(np.full(vals.size, r, dtype=np.int64))
+        cols_out.append(cols)
+        vals_out.append(vals)
+    return sparse.csr_matrix(
+        (np.concatenate(vals_out), (np.concatenate(rows_out), np.concatenate(cols_out))),
+        shape=m.shape,
+    )
+
+
+def fit_itemknn(matrix: sparse.csr_matrix, neighbours: int = 100, shrink: float = 0.0) -> ItemKnnModel:
+    """Cosine similarity between item columns (binary use), each item keeping its top neighbours."""
+    x = sparse.csr_matrix(matrix, dtype=np.float32)
+    x = (x > 0).astype(np.float32)
+    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0)).ravel())
+    co = (x.T @ x).tocsr()
+    co.setdiag(0.0)
+    co.eliminate_zeros()
+    co = co.tocoo()
+    denom = norms[co.row] * norms[co.col] + shrink
+    sim = sparse.csr_matrix((co.data / np.maximum(denom, 1e-12), (co.row, co.col)), shape=co.shape, dtype=np.float32)
+    # Rows of the similarity are "neighbours of item j"; a user's row times it sums over their items.
+    sim = _keep_top(sim, neighbours)
+    return ItemKnnModel(sim, neighbours)
+
+
+class EaseModel:
+    """Embarrassingly shallow autoencoder (Steck 2019): a dense item-item weight matrix in closed form."""
+
+    kind = "ease"
+
+    def __init__(self, weights: F32, items: npt.NDArray[np.int64], n_items: int, lam: float) -> None:
+        self.weights = weights
+        self.items = items  # the columns the weights cover (items seen often enough)
+        self.n_items = n_items
+        self.lam = lam
+
+    def scores(self, rows: npt.ArrayLike, user_items: sparse.csr_matrix) -> F32:
+        x = user_items[np.asarray(rows, dtype=np.int64)][:, self.items]
+        part = np.asarray(x @ self.weights, dtype=np.float32)
+        # Items too rare for the weights rank below every covered item, without skewing a blend's scaling.
+        floor = part.min(axis=1, keepdims=True) - 1.0 if part.size else np.zeros((part.shape[0], 1), np.float32)
+        out = np.broadcast_to(floor, (part.shape[0], self.n_items)).astype(np.float32)
+        out[:, self.items] = part
+        return out
+
+    def explain(self, row: int, user_items: sparse.csr_matrix, item: int) -> int | None:
+        return None
+
+    def arrays(self) -> dict[str, npt.NDArray[Any]]:
+        return {"weights": self.weights, "items": self.items}
+
+    def meta(self) -> dict[str, Any]:
+        return {"kind": self.kind, "n_items": self.n_items, "params": {"lambda": self.lam}}
+
+
+class EaseSolver:
+    """The Gram matrix's eigendecomposition, so several lambdas cost one decomposition."""
+
+    def __init__(self, matrix: sparse.csr_matrix, min_users: int = 2) -> None:
+        x = sparse.csr_matrix(matrix, dtype=np.float64)
+        self.n_items = x.shape[1]
+        self.items = self._covered(x, min_users)
+        xs = x[:, self.items]
+        gram = np.asarray((xs.T @ xs).todense(), dtype=np.float64)
+        self.eigvals, self.eigvecs = np.linalg.eigh(gram)
+
+    @staticmethod
+    def _covered(x: sparse.csr_matrix, min_users: int) -> npt.NDArray[np.int64]:
+        users = np.diff(sparse.csc_matrix(x).indptr)
+        return np.nonzero(users >= min_users)[0].astype(np.int64)
+
+    @classmethod
+    def covered_items(cls, matrix: sparse.csr_matrix, min_users: int = 2) -> int:
+        """How many items the weights would cover (the size of the dense system to solve)."""
+        return int(cls._covered(matrix, min_users).size)
+
+    def fit(self, lam: float) -> EaseModel:
+        v = self.eigvecs
+        p = (v / (self.eigvals + lam)) @ v.T
+        b = -p / np.diag(p)[None, :]
+        np.fill_diagonal(b, 0.0)
+        return EaseModel(b.astype(np.float32), self.items, self.n_items, lam)
+
+
+def fit_ease(matrix: sparse.csr_matrix, lam: float, min_users: int = 2) -> EaseModel:
+    return EaseSolver(matrix, min_users).fit(lam)
+
+
+def _standardise(s: F32) -> F32:
+    mean = s.mean(axis=1, keepdims=True)
+    std = s.std(axis=1, keepdims=True)
+    out: F32 = ((s - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
+    return out
+
+
+class BlendModel:
+    """A weighted sum of models' per-user standardised scores; explanations come from the first part that has one."""
+
+    kind = "blend"
+
+    def __init__(self, parts: Sequence[tuple[Model, float]]) -> None:
+        if not parts:
+            raise ValueError("a blend needs at least one model")
+        self.parts = list(parts)
+
+    def scores(self, rows: npt.ArrayLike, user_items: sparse.csr_matrix) -> F32:
+        total: F32 | None = None
+        for model, weight in self.parts:
+            s = _standardise(model.scores(rows, user_items)) * np.float32(weight)
+            total = s if total is None else total + s
+        assert total is not None
+        return total
+
+    def explain(self, row: int, user_items: sparse.csr_matrix, item: int) -> int | None:
+        for model, _ in sorted(self.parts, key=lambda p: -p[1]):
+            found = model.explain(row, user_items, item)
+            if found is not None:
+                return found
+        return None
+
+    def arrays(self) -> dict[str, npt.NDArray[Any]]:
+        out: dict[str, npt.NDArray[Any]] = {}
+        for i, (model, _) in enumerate(self.parts):
+            out.update({f"part{i}_{k}": v for k, v in model.arrays().items()})
+        return out
+
+    def meta(self) -> dict[str, Any]:
+        return {"kind": self.kind, "parts": [{"weight": w, **m.meta()} for m, w in self.parts]}
+
+
+def top_n(scores: F32, n: int, exclude: sparse.csr_matrix | None = None) -> npt.NDArray[np.int64]:
+    """Indices of the n best items per row, best first; items present in *exclude*'s rows are left out."""
+    s = np.array(scores, dtype=np.float32, copy=True)
+    if exclude is not None:
+        coo = exclude.tocoo()
+        s[coo.row, coo.col] = -np.inf
+    n = min(n, s.shape[1])
+    if n <= 0:
+        return np.zeros((s.shape[0], 0), dtype=np.int64)
+    part = np.argpartition(-s, n - 1, axis=1)[:, :n]
+    order = np.argsort(-np.take_along_axis(s, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1).astype(np.int64)

@@ -1,0 +1,377 @@
+"""Training queries: interactions as integer arrays, model runs, and the stored recommendation lists.
+
+Public functions (all take a Connection first; the caller owns the transaction):
+- `read_signals(conn, member_ids, sources, today)` -> recs.interactions.Signals, read in chunks straight
+  into numpy arrays (integer ids and epoch seconds, never string rows);
+- `read_filters(conn, member_id, today)` -> (hidden track ids, blocked artist ids) in force today;
+- `read_top_tracks(conn, member_id)` -> the member's latest top tracks, best first;
+- `track_primary_artists(conn, track_ids)` / `track_artist_sets(conn, track_ids)` -> artist ids per track;
+- `start_run`, `fail_run`, `fail_stale_runs`, `finish_run` (writes the run and its recommendations and
+  flips model_runs.is_current, in the caller's single transaction), `current_run`, `list_runs`;
+- `read_recommendations(conn, member_id, mode)` -> StoredRecommendation rows of the current run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import ColumnElement, Connection, Float, and_, case, cast, exists, func, literal, or_, select, update
+
+from recs.interactions import CONTEXT_EXCLUDED, CONTEXT_NORMAL, CONTEXT_OWN_PUBLISHED, Signals
+from recs.storage.schema import (
+    blocked_artists,
+    excluded_contexts,
+    hidden_tracks,
+    model_runs,
+    playlist_items,
+    playlists,
+    plays,
+    published_playlists,
+    recommendations,
+    saved_tracks,
+    short_streams,
+    top_items,
+    track_artists,
+)
+
+CHUNK = 200_000
+
+
+def _epoch(conn: Connection, column: Any) -> ColumnElement[float]:
+    """Seconds since 1970 as a float, computed by the database (no datetime objects per row)."""
+    if conn.dialect.name == "sqlite":
+        return (func.julianday(column) - 2440587.5) * 86400.0
+    return cast(func.extract("epoch", column), Float)
+
+
+def _sources(sources: str) -> tuple[str, ...]:
+    if sources not in ("api", "export", "both"):
+        raise ValueError(f"training.sources must be api, export or both, got {sources!r}")
+    return ("api", "export") if sources == "both" else (sources,)
+
+
+def _fetch_arrays(conn: Connection, stmt: Any, dtypes: Sequence[Any]) -> list[np.ndarray[Any, Any]]:
+    """Run *stmt* and return one numpy array per column, filled chunk by chunk."""
+    parts: list[list[np.ndarray[Any, Any]]] = [[] for _ in dtypes]
+    result = conn.execute(stmt.execution_options(yield_per=CHUNK))
+    for chunk in result.partitions(CHUNK):
+        cols = list(zip(*chunk, strict=True)) if chunk else [() for _ in dtypes]
+        for i, dt in enumerate(dtypes):
+            values = cols[i]
+            if dt is np.float64:
+                parts[i].append(np.array([np.nan if v is None else v for v in values], dtype=np.float64))
+            else:
+                parts[i].append(np.array(values, dtype=dt))
+    return [np.concatenate(p) if p else np.zeros(0, dtype=dt) for p, dt in zip(parts, dtypes, strict=True)]
+
+
+def _blocked_today(today: date) -> ColumnElement[bool]:
+    return or_(blocked_artists.c.until.is_(None), blocked_artists.c.until >= today)
+
+
+def read_signals(conn: Connection, member_ids: Sequence[int], sources: str, today: date) -> Signals:
+    """Everything the weighting needs for *member_ids*, as integer/float arrays."""
+    allowed = _sources(sources)
+    members = list(member_ids)
+    if not members:
+        return Signals.from_plays([], [], [])
+    own_uri = literal("spotify:playlist:") + published_playlists.c.spotify_playlist_id
+    is_excluded = exists().where(
+        excluded_contexts.c.member_id == plays.c.member_id,
+        excluded_contexts.c.context_uri == plays.c.context_uri,
+    )
+    is_own = exists().where(published_playlists.c.spotify_playlist_id.is_not(None), own_uri == plays.c.context_uri)
+    context = case(
+        (plays.c.context_uri.is_(None), literal(CONTEXT_NORMAL)),
+        (is_excluded, literal(CONTEXT_EXCLUDED)),
+        (is_own, literal(CONTEXT_OWN_PUBLISHED)),
+        else_=literal(CONTEXT_NORMAL),
+    )
+    skipped = case(
+        (or_(plays.c.skipped.is_(True), plays.c.reason_end == "fwdbtn"), literal(1)),
+        else_=literal(0),
+    )
+    stmt = (
+        select(plays.c.member_id, plays.c.track_id, _epoch(conn, plays.c.played_at), skipped, context)
+        .where(plays.c.member_id.in_(members), plays.c.source.in_(allowed))
+        .order_by(plays.c.member_id, plays.c.played_at)
+    )
+    pm, pt, pa, ps, pc = _fetch_arrays(conn, stmt, [np.int64, np.int64, np.float64, np.int8, np.int8])
+
+    if "export" in allowed:
+        stmt = select(
+            short_streams.c.member_id, short_streams.c.track_id, _epoch(conn, short_streams.c.ended_at)
+        ).where(short_streams.c.member_id.in_(members))
+        sm, st, sa = _fetch_arrays(conn, stmt, [np.int64, np.int64, np.float64])
+    else:
+        sm, st, sa = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
+
+    stmt = select(saved_tracks.c.member_id, saved_tracks.c.track_id, _epoch(conn, saved_tracks.c.added_at)).where(
+        saved_tracks.c.member_id.in_(members)
+    )
+    vm, vt, va = _fetch_arrays(conn, stmt, [np.int64, np.int64, np.float64])
+
+    # Own playlists only; never our own published lists, nor a playlist the member excluded from their taste.
+    is_published = exists().where(
+        published_playlists.c.spotify_playlist_id.is_not(None),
+        published_playlists.c.spotify_playlist_id == playlists.c.spotify_id,
+    )
+    playlist_excluded = exists().where(
+        excluded_contexts.c.member_id == playlists.c.member_id,
+        excluded_contexts.c.context_uri == literal("spotify:playlist:") + playlists.c.spotify_id,
+    )
+    stmt = (
+        select(playlists.c.id, playlists.c.member_id, playlist_items.c.track_id)
+        .join(playlist_items, playlist_items.c.playlist_id == playlists.c.id)
+        .where(playlists.c.member_id.in_(members), playlists.c.owned.is_(True), ~is_published, ~playlist_excluded)
+    )
+    lid, lm, lt = _fetch_arrays(conn, stmt, [np.int64, np.int64, np.int64])
+
+    hidden = select(hidden_tracks.c.member_id, hidden_tracks.c.track_id).where(hidden_tracks.c.member_id.in_(members))
+    blocked = (
+        select(blocked_artists.c.member_id, track_artists.c.track_id)
+        .join(track_artists, track_artists.c.artist_id == blocked_artists.c.artist_id)
+        .where(blocked_artists.c.member_id.in_(members), _blocked_today(today))
+    )
+    rm, rt = _fetch_arrays(conn, hidden.union(blocked), [np.int64, np.int64])
+
+    return Signals(
+        play_member=pm,
+        play_track=pt,
+        play_at=pa,
+        play_skipped=ps.astype(bool),
+        play_context=pc,
+        short_member=sm,
+        short_track=st,
+        short_at=sa,
+        saved_member=vm,
+        saved_track=vt,
+        saved_at=va,
+        playlist_id=lid,
+        playlist_member=lm,
+        playlist_track=lt,
+        removed_member=rm,
+        removed_track=rt,
+    )
+
+
+def read_filters(conn: Connection, member_id: int, today: date) -> tuple[set[int], set[int]]:
+    """The member's hidden track ids and the artist ids they block today."""
+    hidden = {
+        r[0] for r in conn.execute(select(hidden_tracks.c.track_id).where(hidden_tracks.c.member_id == member_id))
+    }
+    blocked = {
+        r[0]
+        for r in conn.execute(
+            select(blocked_artists.c.artist_id).where(blocked_artists.c.member_id == member_id, _blocked_today(today))
+        )
+    }
+    return hidden, blocked
+
+
+def read_top_tracks(conn: Connection, member_id: int) -> list[int]:
+    """Track ids of the member's latest top-tracks snapshots (short, medium, long term), best first, distinct."""
+    latest = (
+        select(top_items.c.time_range, func.max(top_items.c.taken_at).label("taken_at"))
+        .where(top_items.c.member_id == member_id, top_items.c.kind == "tracks")
+        .group_by(top_items.c.time_range)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(top_items.c.track_id, top_items.c.rank)
+        .join(
+            latest,
+            and_(top_items.c.time_range == latest.c.time_range, top_items.c.taken_at == latest.c.taken_at),
+        )
+        .where(top_items.c.member_id == member_id, top_items.c.kind == "tracks", top_items.c.track_id.is_not(None))
+        .order_by(top_items.c.rank, top_items.c.time_range)
+    ).all()
+    seen: dict[int, None] = {}
+    for track_id, _ in rows:
+        seen.setdefault(int(track_id), None)
+    return list(seen)
+
+
+def track_artist_sets(conn: Connection, track_ids: Iterable[int]) -> dict[int, tuple[int, ...]]:
+    """Artist ids of each track in credit order (tracks with no credited artist map to ())."""
+    ids = sorted(set(track_ids))
+    out: dict[int, list[tuple[int, int]]] = {t: [] for t in ids}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for tid, pos, aid in conn.execute(
+            select(track_artists.c.track_id, track_artists.c.position, track_artists.c.artist_id).where(
+                track_artists.c.track_id.in_(chunk)
+            )
+        ):
+            out[tid].append((pos, aid))
+    return {t: tuple(a for _, a in sorted(v)) for t, v in out.items()}
+
+
+# ---- runs and recommendations
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    model_kind: str | None
+    params: dict[str, Any] | None
+    data_size: dict[str, Any] | None
+    metrics: dict[str, Any] | None
+    baselines: dict[str, Any] | None
+    timings: dict[str, Any] | None
+    artifact_path: str | None
+    note: str | None
+    is_current: bool
+
+
+def _run(row: Any) -> RunRow:
+    m = row._mapping
+    return RunRow(**{k: m[k] for k in RunRow.__dataclass_fields__})
+
+
+def start_run(conn: Connection, now: datetime) -> int:
+    result = conn.execute(model_runs.insert().values(started_at=now, status="running", is_current=False))
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def fail_run(conn: Connection, run_id: int, now: datetime, note: str) -> None:
+    conn.execute(
+        update(model_runs)
+        .where(model_runs.c.id == run_id, model_runs.c.status == "running")
+        .values(status="failed", finished_at=now, note=note[:2000])
+    )
+
+
+def fail_stale_runs(conn: Connection, now: datetime) -> int:
+    """Runs still 'running' when a new one starts were killed: mark them failed. Returns how many."""
+    result = conn.execute(
+        update(model_runs)
+        .where(model_runs.c.status == "running")
+        .values(status="failed", finished_at=now, note="interrupted: the training process ended before finishing")
+    )
+    return int(result.rowcount)
+
+
+@dataclass(frozen=True)
+class RecommendationRow:
+    member_id: int
+    mode: str
+    rank: int
+    track_id: int
+    score: float | None
+    explanation: str | None
+    because_track_id: int | None
+
+
+def finish_run(
+    conn: Connection,
+    run_id: int,
+    now: datetime,
+    *,
+    model_kind: str,
+    params: dict[str, Any],
+    data_size: dict[str, Any],
+    metrics: dict[str, Any],
+    baselines: dict[str, Any],
+    timings: dict[str, Any],
+    artifact_path: str | None,
+    note: str,
+    rows: Sequence[RecommendationRow],
+) -> None:
+    """Store the recommendations and make this run the current one; call inside one write transaction."""
+    for start in range(0, len(rows), 1000):
+        conn.execute(
+            recommendations.insert(),
+            [
+                {
+                    "run_id": run_id,
+                    "member_id": r.member_id,
+                    "mode": r.mode,
+                    "rank": r.rank,
+                    "track_id": r.track_id,
+                    "score": r.score,
+                    "explanation": r.explanation,
+                    "because_track_id": r.because_track_id,
+                }
+                for r in rows[start : start + 1000]
+            ],
+        )
+    conn.execute(update(model_runs).where(model_runs.c.is_current.is_(True)).values(is_current=False))
+    updated = conn.execute(
+        update(model_runs)
+        .where(model_runs.c.id == run_id, model_runs.c.status == "running")
+        .values(
+            status="succeeded",
+            finished_at=now,
+            model_kind=model_kind,
+            params=params,
+            data_size=data_size,
+            metrics=metrics,
+            baselines=baselines,
+            timings=timings,
+            artifact_path=artifact_path,
+            note=note,
+            is_current=True,
+        )
+    )
+    if updated.rowcount != 1:
+        raise RuntimeError(f"model run {run_id} is no longer running (marked failed by another process?)")
+
+
+def current_run(conn: Connection) -> RunRow | None:
+    row = conn.execute(select(model_runs).where(model_runs.c.is_current.is_(True))).first()
+    return _run(row) if row else None
+
+
+def list_runs(conn: Connection, limit: int = 20) -> list[RunRow]:
+    return [_run(r) for r in conn.execute(select(model_runs).order_by(model_runs.c.id.desc()).limit(limit))]
+
+
+def artifact_paths(conn: Connection, newest: int = 2) -> set[str]:
+    """Artifact paths of the *newest* succeeded runs (the current one and the one before it, by default)."""
+    stmt = (
+        select(model_runs.c.artifact_path)
+        .where(model_runs.c.artifact_path.is_not(None), model_runs.c.status == "succeeded")
+        .order_by(model_runs.c.id.desc())
+        .limit(newest)
+    )
+    return {r[0] for r in conn.execute(stmt)}
+
+
+@dataclass(frozen=True)
+class StoredRecommendation:
+    run_id: int
+    rank: int
+    track_id: int
+    score: float | None
+    explanation: str | None
+    because_track_id: int | None
+
+
+def read_recommendations(conn: Connection, member_id: int, mode: str) -> list[StoredRecommendation]:
+    """The current run's list for a member and mode, by rank (empty before the first successful run)."""
+    stmt = (
+        select(
+            recommendations.c.run_id,
+            recommendations.c.rank,
+            recommendations.c.track_id,
+            recommendations.c.score,
+            recommendations.c.explanation,
+            recommendations.c.because_track_id,
+        )
+        .join(model_runs, model_runs.c.id == recommendations.c.run_id)
+        .where(
+            model_runs.c.is_current.is_(True),
+            recommendations.c.member_id == member_id,
+            recommendations.c.mode == mode,
+        )
+        .order_by(recommendations.c.rank)
+    )
+    return [StoredRecommendation(*r) for r in conn.execute(stmt)]
