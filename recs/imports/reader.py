@@ -1,0 +1,302 @@
+"""Streaming reader of a data-export upload (zip, folder or JSON files) with the guards that refuse unsafe input."""
+
+from __future__ import annotations
+
+import os
+import re
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import ijson
+
+from recs.config import ImportSettings
+from recs.imports.errors import ImportRejected
+
+Kind = Literal["extended", "account", "library", "playlists"]
+
+# Where each kind keeps its items, as ijson prefixes.
+ITEM_PREFIXES: dict[Kind, tuple[str, ...]] = {
+    "extended": ("item",),
+    "account": ("item",),
+    "library": ("tracks.item", "artists.item"),
+    "playlists": ("playlists.item",),
+}
+_BY_NAME: tuple[tuple[re.Pattern[str], Kind], ...] = (
+    (re.compile(r"streaming_history_(audio|video)_.*\.json", re.I), "extended"),
+    (re.compile(r"endsong(_\d+)?\.json", re.I), "extended"),
+    (re.compile(r"streaminghistory.*\.json", re.I), "account"),
+    (re.compile(r"yourlibrary\.json", re.I), "library"),
+    (re.compile(r"playlist\d*\.json", re.I), "playlists"),
+)
+_ARCHIVE_SUFFIXES = (".zip", ".gz", ".tgz", ".tar", ".bz2", ".xz", ".7z", ".rar", ".zst")
+_MB = 1024 * 1024
+# Errors of the JSON parser, the zip module and decompression: all mean the file is not what it claims to be.
+_READ_ERRORS = (
+    ijson.JSONError,
+    ValueError,
+    UnicodeDecodeError,
+    RecursionError,
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One JSON file of the upload, classified, not yet read."""
+
+    name: str
+    kind: Kind
+    size: int
+    opener: Callable[[], IO[bytes]] = field(repr=False, compare=False)
+
+
+class _Limited:
+    """A read-only stream that refuses to yield more than *limit* bytes (a zip's declared size can lie)."""
+
+    def __init__(self, raw: IO[bytes], limit: int, name: str) -> None:
+        self._raw = raw
+        self._left = limit
+        self._name = name
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._raw.read(size if size >= 0 else self._left + 1)
+        self._left -= len(chunk)
+        if self._left < 0:
+            raise ImportRejected(f"{self._name}: larger than it claims or than the size cap allows")
+        return chunk
+
+
+class Upload:
+    """The classified JSON files of an upload; holds the archives open until closed."""
+
+    def __init__(self) -> None:
+        self.entries: list[Entry] = []
+        # Files that are not a kind we import (other account-data JSON, PDFs, images), by name.
+        self.ignored: list[str] = []
+        self._stack = ExitStack()
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> Upload:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def kind_by_name(name: str) -> Kind | None:
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    for pattern, kind in _BY_NAME:
+        if pattern.fullmatch(base):
+            return kind
+    return None
+
+
+def open_upload(paths: Sequence[Path], limits: ImportSettings) -> Upload:
+    """Look at every path (zip, folder of files and zips, or JSON file) and classify its JSON files.
+
+    Nothing is parsed yet beyond the first bytes of unknown JSON files; every guard on sizes, counts,
+    compression ratios and nesting is applied here, so a refused upload is refused before any write.
+    """
+    upload = Upload()
+    try:
+        for path in paths:
+            _add_path(upload, Path(path), limits)
+        if not upload.entries:
+            raise ImportRejected(
+                "no streaming history, library or playlist file found in " + ", ".join(map(str, paths))
+            )
+    except BaseException:
+        upload.close()
+        raise
+    return upload
+
+
+def _add_path(upload: Upload, path: Path, limits: ImportSettings) -> None:
+    if path.is_dir():
+        files = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file()
+            and not p.is_symlink()
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
+        if len(files) > limits.max_archive_members:
+            raise ImportRejected(
+                f"{path}: holds {len(files)} files, more than the {limits.max_archive_members} allowed"
+            )
+        for file in files:
+            if file.suffix.lower() == ".zip":
+                _add_zip(upload, file, limits)
+            elif file.suffix.lower() == ".json":
+                _add_file(upload, file, limits, explicit=False)
+            else:
+                upload.ignored.append(str(file))
+    elif path.is_file():
+        if path.suffix.lower() == ".zip" or zipfile.is_zipfile(path):
+            _add_zip(upload, path, limits)
+        else:
+            _add_file(upload, path, limits, explicit=True)
+    else:
+        raise ImportRejected(f"{path}: no such file or folder")
+
+
+def _add_file(upload: Upload, path: Path, limits: ImportSettings, *, explicit: bool) -> None:
+    size = path.stat().st_size
+    cap = limits.max_file_mb * _MB
+    if size > cap:
+        raise ImportRejected(f"{path}: {size / _MB:.1f} MB is over the {limits.max_file_mb} MB cap")
+    if explicit and path.suffix.lower() != ".json":
+        raise ImportRejected(f"{path}: not a JSON file or zip archive")
+
+    def opener() -> IO[bytes]:
+        return path.open("rb")
+
+    _classify(upload, str(path), path.name, size, opener, cap)
+
+
+def _add_zip(upload: Upload, path: Path, limits: ImportSettings) -> None:
+    cap = limits.max_file_mb * _MB
+    size = path.stat().st_size
+    if size > cap:
+        raise ImportRejected(f"{path}: {size / _MB:.1f} MB is over the {limits.max_file_mb} MB cap")
+    try:
+        archive = upload._stack.enter_context(zipfile.ZipFile(path))
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise ImportRejected(f"{path}: not a readable zip archive ({exc})") from None
+    if len(infos) > limits.max_archive_members:
+        raise ImportRejected(f"{path}: holds {len(infos)} files, more than the {limits.max_archive_members} allowed")
+    for info in infos:
+        name = f"{path}:{info.filename}"
+        base = info.filename.rsplit("/", 1)[-1]
+        if info.is_dir() or info.filename.startswith("__MACOSX/") or base.startswith("._"):
+            continue
+        if base.lower().endswith(_ARCHIVE_SUFFIXES):
+            raise ImportRejected(f"{name}: nested archives are not accepted; unpack it and upload its files")
+        if info.file_size > cap:
+            raise ImportRejected(
+                f"{name}: {info.file_size / _MB:.1f} MB unpacked is over the {limits.max_file_mb} MB cap"
+            )
+        ratio = info.file_size / max(info.compress_size, 1)
+        if ratio > limits.max_compression_ratio:
+            raise ImportRejected(
+                f"{name}: expands {ratio:.0f} times, more than the {limits.max_compression_ratio} allowed (zip-bomb guard)"
+            )
+        if info.flag_bits & 0x1:
+            raise ImportRejected(f"{name}: encrypted archive members are not accepted")
+        if not base.lower().endswith(".json"):
+            upload.ignored.append(name)
+            continue
+
+        def opener(info: zipfile.ZipInfo = info) -> IO[bytes]:
+            return archive.open(info)
+
+        _classify(upload, name, base, info.file_size, opener, min(cap, info.file_size))
+
+
+def _classify(upload: Upload, name: str, base: str, size: int, opener: Callable[[], IO[bytes]], limit: int) -> None:
+    def limited() -> IO[bytes]:
+        return _Limited(opener(), limit, name)  # type: ignore[return-value]
+
+    kind = kind_by_name(base) or _sniff(name, limited)
+    if kind is None:
+        upload.ignored.append(name)
+    else:
+        upload.entries.append(Entry(name=name, kind=kind, size=size, opener=limited))
+
+
+def _sniff(name: str, opener: Callable[[], IO[bytes]]) -> Kind | None:
+    """Guess the kind of a JSON file with an unfamiliar name from its first item's keys (renamed files)."""
+    keys: set[str] = set()
+    try:
+        with _closing(opener()) as stream:
+            for depth, (prefix, event, value) in enumerate(ijson.parse(stream)):
+                if depth > 200:
+                    break
+                if event == "map_key" and prefix in ("item", ""):
+                    keys.add(str(value))
+                if event == "end_map" and prefix in ("item", ""):
+                    break
+    except _READ_ERRORS as exc:
+        raise ImportRejected(f"{name}: not valid JSON ({_reason(exc)})") from None
+    if "ts" in keys and ("ms_played" in keys or "spotify_track_uri" in keys):
+        return "extended"
+    if "endTime" in keys and "msPlayed" in keys:
+        return "account"
+    if "playlists" in keys:
+        return "playlists"
+    if "tracks" in keys and "artists" in keys:
+        return "library"
+    return None
+
+
+class _closing:
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def __enter__(self) -> Any:
+        return self.stream
+
+    def __exit__(self, *exc: object) -> None:
+        raw = getattr(self.stream, "_raw", self.stream)
+        close = getattr(raw, "close", None)
+        if close is not None:
+            close()
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
+def validate(entry: Entry) -> int:
+    """Read the whole file once without keeping it: it must be JSON of the shape its kind needs. Returns its item count."""
+    expected = "start_array" if entry.kind in ("extended", "account") else "start_map"
+    count = 0
+    try:
+        with _closing(entry.opener()) as stream:
+            first = next(ijson.parse(stream), None)
+        if first is None:
+            raise ImportRejected(f"{entry.name}: empty file")
+        if first[1] != expected:
+            shape = "an array" if expected == "start_array" else "an object"
+            raise ImportRejected(f"{entry.name}: expected {shape} at the top of a {entry.kind} file")
+        for prefix in ITEM_PREFIXES[entry.kind]:
+            # ijson builds each item in C and drops it: faster than walking the events in Python.
+            with _closing(entry.opener()) as stream:
+                for _item in ijson.items(stream, prefix):
+                    count += 1
+    except ImportRejected:
+        raise
+    except _READ_ERRORS as exc:
+        raise ImportRejected(f"{entry.name}: not valid JSON ({_reason(exc)})") from None
+    except OSError as exc:
+        raise ImportRejected(f"{entry.name}: cannot be read ({_reason(exc)})") from None
+    return count
+
+
+def iter_items(entry: Entry, prefix: str) -> Iterator[Any]:
+    """Stream the items under *prefix* one at a time (ijson), never the whole file."""
+    try:
+        with _closing(entry.opener()) as stream:
+            yield from ijson.items(stream, prefix)
+    except ImportRejected:
+        raise
+    except _READ_ERRORS as exc:
+        raise ImportRejected(f"{entry.name}: not valid JSON ({_reason(exc)})") from None
+    except OSError as exc:
+        raise ImportRejected(f"{entry.name}: cannot be read ({_reason(exc)})") from None
+
+
+def display_name(name: str) -> str:
+    """A file's name without the folders above it, for reports."""
+    return name.rsplit(os.sep, 1)[-1].rsplit(":", 1)[-1]

@@ -1,0 +1,350 @@
+"""The import use case: validate an upload whole, then write its plays, skips, library and playlists in short batches."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from recs.config import Settings
+from recs.domain import ArtistInfo, PlayRow
+from recs.imports.errors import ImportRejected
+from recs.imports.reader import ITEM_PREFIXES, Entry, Upload, display_name, open_upload, validate
+from recs.imports.reader import iter_items as _iter_items
+from recs.imports.rows import (
+    ExportPlaylist,
+    Stream,
+    parse_account_row,
+    parse_extended_row,
+    parse_library_artist,
+    parse_library_track,
+    parse_playlist,
+)
+from recs.names import track_key
+from recs.storage import Database
+from recs.storage import imports as store
+from recs.storage.catalog import track_lookup_key, upsert_artists, upsert_tracks
+from recs.storage.members import get_member
+
+log = logging.getLogger(__name__)
+
+# Rows per write transaction: large enough to be fast, small enough to keep SQLite's write lock short.
+BATCH_ROWS = 2000
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class ImportReport:
+    """What one import read, stored and left out; stored as JSON with the import record."""
+
+    import_id: int
+    member_id: int
+    files: list[str] = field(default_factory=list)
+    ignored_files: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    plays_read: int = 0
+    plays_imported: int = 0
+    duplicate_plays: int = 0
+    short_streams_read: int = 0
+    short_streams_imported: int = 0
+    duplicate_short_streams: int = 0
+    # Rows left out, by reason (incognito, podcast, audiobook, no_track_uri, invalid_ts, …).
+    skipped: dict[str, int] = field(default_factory=dict)
+    first_played_at: datetime | None = None
+    last_played_at: datetime | None = None
+    distinct_tracks: int = 0
+    # Account-data tracks matched by name to a track with a Spotify id, and those kept by name only.
+    names_matched: int = 0
+    names_unmatched: int = 0
+    # Name-only tracks folded into a track with a Spotify id that this import brought.
+    tracks_merged: int = 0
+    saved_tracks: int = 0
+    followed_artists: int = 0
+    playlists: int = 0
+    playlist_items: int = 0
+    gaps_filled: int = 0
+    seconds: float = 0.0
+
+    @property
+    def duplicates(self) -> int:
+        return self.duplicate_plays + self.duplicate_short_streams
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key in ("first_played_at", "last_played_at"):
+            value = out[key]
+            out[key] = value.isoformat() if value else None
+        return out
+
+
+class _Run:
+    """State of one import while it writes."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        report: ImportReport,
+        total: int,
+        progress: Progress | None,
+        now: datetime,
+    ) -> None:
+        self.db = db
+        self.limits = settings.imports
+        self.report = report
+        self.total = total
+        self.done = 0
+        self.progress = progress
+        self.now = now
+        self.skipped: Counter[str] = Counter()
+        self.track_ids: set[int] = set()
+        # Tracks of account-data rows, and those of them known by name only.
+        self.account_ids: set[int] = set()
+        self.name_only_ids: set[int] = set()
+        # (artist, title) of tracks with a Spotify id: name-only tracks with the same key are merged into them.
+        self.id_track_names: set[tuple[str, str]] = set()
+        self.candidate_plays = 0
+        self.candidate_short = 0
+
+    def tick(self, rows: int) -> None:
+        self.done += rows
+        if self.progress is not None:
+            self.progress(min(self.done, self.total), self.total)
+
+    def history(self, entry: Entry) -> None:
+        parse = parse_extended_row if entry.kind == "extended" else parse_account_row
+        minute_precision = entry.kind == "account"
+        batch: list[Stream] = []
+        pending = 0
+        for item in _iter_items(entry, "item"):
+            self.report.rows_read += 1
+            pending += 1
+            parsed = parse(item)
+            if isinstance(parsed, str):
+                self.skipped[parsed] += 1
+            else:
+                batch.append(parsed)
+            if pending == BATCH_ROWS:
+                self._write_streams(batch, minute_precision=minute_precision)
+                self.tick(pending)
+                batch, pending = [], 0
+        self._write_streams(batch, minute_precision=minute_precision)
+        self.tick(pending)
+
+    def _write_streams(self, batch: Sequence[Stream], *, minute_precision: bool) -> None:
+        if not batch:
+            return
+        min_ms = self.limits.min_play_ms
+        import_id = self.report.import_id
+        with self.db.write() as conn:
+            ids = upsert_tracks(conn, [s.track for s in batch])
+            play_rows: list[PlayRow] = []
+            short_rows: list[tuple[datetime, int, int, str | None]] = []
+            for s in batch:
+                tid = ids[track_lookup_key(s.track)]
+                if s.is_play(min_ms):
+                    play_rows.append(
+                        PlayRow(
+                            played_at=s.ended_at,
+                            track_id=tid,
+                            source="export",
+                            ms_played=s.ms_played,
+                            skipped=s.skipped,
+                            reason_start=s.reason_start,
+                            reason_end=s.reason_end,
+                            shuffle=s.shuffle,
+                            import_id=import_id,
+                        )
+                    )
+                    self.track_ids.add(tid)
+                else:
+                    short_rows.append((s.ended_at, tid, s.ms_played, s.reason_end))
+            store.insert_export_plays(
+                conn,
+                self.report.member_id,
+                play_rows,
+                tolerance_s=self.limits.dedupe_tolerance_s,
+                minute_precision=minute_precision,
+            )
+            store.insert_export_short_streams(conn, self.report.member_id, short_rows, import_id)
+            if minute_precision:
+                named = {ids[track_lookup_key(s.track)] for s in batch}
+                self.account_ids |= named
+                self.name_only_ids |= named - store.tracks_with_spotify_id(conn, named)
+        self.candidate_plays += len(play_rows)
+        self.candidate_short += len(short_rows)
+        for s in batch:
+            if s.track.spotify_id:
+                self.id_track_names.add((s.track.primary_artist, s.track.name))
+            first, last = self.report.first_played_at, self.report.last_played_at
+            if first is None or s.ended_at < first:
+                self.report.first_played_at = s.ended_at
+            if last is None or s.ended_at > last:
+                self.report.last_played_at = s.ended_at
+
+    def library(self, entry: Entry) -> None:
+        tracks_prefix, artists_prefix = ITEM_PREFIXES["library"]
+        for prefix, parse in ((tracks_prefix, parse_library_track), (artists_prefix, parse_library_artist)):
+            batch: list[Any] = []
+            for item in _iter_items(entry, prefix):
+                self.report.rows_read += 1
+                parsed = parse(item)
+                if isinstance(parsed, str):
+                    self.skipped[f"library_{parsed}"] += 1
+                else:
+                    batch.append(parsed)
+                if len(batch) >= BATCH_ROWS:
+                    self._write_library(batch)
+                    self.tick(len(batch))
+                    batch = []
+            self._write_library(batch)
+            self.tick(len(batch))
+
+    def _write_library(self, batch: Sequence[Any]) -> None:
+        if not batch:
+            return
+        with self.db.write() as conn:
+            if isinstance(batch[0], ArtistInfo):
+                artist_ids = upsert_artists(conn, batch)
+                self.report.followed_artists += store.follow_artists(
+                    conn, self.report.member_id, artist_ids.values(), self.now
+                )
+            else:
+                ids = upsert_tracks(conn, batch)
+                self.report.saved_tracks += store.save_tracks(conn, self.report.member_id, ids.values())
+                self.id_track_names.update((t.primary_artist, t.name) for t in batch)
+
+    def playlists(self, entry: Entry) -> None:
+        for item in _iter_items(entry, ITEM_PREFIXES["playlists"][0]):
+            self.report.rows_read += 1
+            parsed = parse_playlist(item)
+            if isinstance(parsed, str):
+                self.skipped[f"playlist_{parsed}"] += 1
+            else:
+                self._write_playlist(parsed)
+            self.tick(1)
+
+    def _write_playlist(self, playlist: ExportPlaylist) -> None:
+        if playlist.skipped_items:
+            self.skipped["playlist_item_not_a_track"] += playlist.skipped_items
+        with self.db.write() as conn:
+            ids = upsert_tracks(conn, [t for t, _ in playlist.items])
+            items = [(ids[track_lookup_key(t)], added) for t, added in playlist.items]
+            written = store.replace_export_playlist(
+                conn, self.report.member_id, playlist.name, playlist.modified_at or self.now, items
+            )
+        self.id_track_names.update((t.primary_artist, t.name) for t, _ in playlist.items)
+        if written:
+            self.report.playlists += 1
+            self.report.playlist_items += len(items)
+
+    def finish(self) -> None:
+        report = self.report
+        with self.db.write() as conn:
+            merged = store.merge_name_only_tracks(
+                conn, {track_key(a, t) for a, t in self.id_track_names}, self.limits.dedupe_tolerance_s
+            )
+            report.tracks_merged = len(merged)
+            self.track_ids = {merged.get(t, t) for t in self.track_ids}
+            still_named = {t for t in self.name_only_ids if t not in merged}
+            report.plays_imported, report.short_streams_imported = store.count_import_rows(conn, report.import_id)
+            if report.first_played_at and report.last_played_at:
+                report.gaps_filled = store.fill_gaps(
+                    conn, report.member_id, report.first_played_at, report.last_played_at, report.import_id, self.now
+                )
+        report.names_unmatched = len(still_named)
+        report.names_matched = len({merged.get(t, t) for t in self.account_ids}) - len(still_named)
+        report.plays_read = self.candidate_plays
+        report.short_streams_read = self.candidate_short
+        report.duplicate_plays = self.candidate_plays - report.plays_imported
+        report.duplicate_short_streams = self.candidate_short - report.short_streams_imported
+        report.distinct_tracks = len(self.track_ids)
+        report.skipped = dict(sorted(self.skipped.items()))
+
+
+def _source_name(paths: Iterable[Path]) -> str:
+    return ", ".join(Path(p).name for p in paths)
+
+
+def run_import(
+    db: Database,
+    settings: Settings,
+    member_id: int,
+    paths: Sequence[Path | str],
+    *,
+    progress: Progress | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> ImportReport:
+    """Import a member's data export (zip, folder or JSON files, in any mix) and return the stored report.
+
+    The whole upload is checked first (archive guards, every file parsed once as JSON of the right
+    shape) so a refused upload writes nothing but its import record; rows are then streamed and
+    written in short batches. Raises ImportRejected with a message naming the file and the reason.
+    `progress(done, total)` is called as rows are written.
+    """
+    started = time.perf_counter()
+    path_list = [Path(p) for p in paths]
+    if not path_list:
+        raise ImportRejected("nothing to import: give a zip, a folder or JSON files")
+    with db.read() as conn:
+        if get_member(conn, member_id) is None:
+            raise ImportRejected(f"no member with id {member_id}")
+    with db.write() as conn:
+        import_id = store.create_import(conn, member_id, _source_name(path_list), clock())
+    report = ImportReport(import_id=import_id, member_id=member_id)
+    try:
+        with open_upload(path_list, settings.imports) as upload:
+            total = _validate_all(upload)
+            report.files = [display_name(e.name) for e in upload.entries]
+            report.ignored_files = [display_name(n) for n in upload.ignored]
+            run = _Run(db, settings, report, total, progress, clock())
+            for entry in upload.entries:
+                if entry.kind in ("extended", "account"):
+                    run.history(entry)
+                elif entry.kind == "library":
+                    run.library(entry)
+                else:
+                    run.playlists(entry)
+            run.finish()
+    except ImportRejected as exc:
+        _close_record(db, import_id, "rejected", clock(), error=str(exc))
+        log.warning("import %s for member %s refused: %s", import_id, member_id, exc)
+        raise
+    except Exception as exc:
+        _close_record(db, import_id, "failed", clock(), error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    report.seconds = round(time.perf_counter() - started, 3)
+    _close_record(db, import_id, "succeeded", clock(), report=report.to_json())
+    log.info(
+        "import %s for member %s: %s plays added, %s duplicates, %s rows read",
+        import_id,
+        member_id,
+        report.plays_imported,
+        report.duplicate_plays,
+        report.rows_read,
+    )
+    return report
+
+
+def _validate_all(upload: Upload) -> int:
+    """Parse every file once without writing; returns the number of items to import (for the progress bar)."""
+    return sum(validate(entry) for entry in upload.entries)
+
+
+def _close_record(
+    db: Database,
+    import_id: int,
+    status: str,
+    now: datetime,
+    *,
+    report: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    with db.write() as conn:
+        store.finish_import(conn, import_id, status, now, report=report, error=error)

@@ -1,0 +1,383 @@
+"""Import queries: import records, export plays deduplicated against API plays, library and playlist rows, gap filling."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    delete,
+    func,
+    select,
+    update,
+)
+
+from recs.domain import PlayRow
+from recs.storage.dialect import insert_ignore
+from recs.storage.schema import (
+    followed_artists,
+    hidden_tracks,
+    imports,
+    playlist_items,
+    playlists,
+    plays,
+    saved_tracks,
+    short_streams,
+    sync_gaps,
+    tracks,
+)
+
+
+@dataclass(frozen=True)
+class ImportRecord:
+    id: int
+    member_id: int
+    started_at: datetime
+    finished_at: datetime | None
+    source_name: str
+    status: str
+    report: dict[str, Any] | None
+    error: str | None
+
+
+def create_import(conn: Connection, member_id: int, source_name: str, now: datetime) -> int:
+    result = conn.execute(
+        imports.insert().values(member_id=member_id, started_at=now, source_name=source_name[:500], status="running")
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def finish_import(
+    conn: Connection,
+    import_id: int,
+    status: str,
+    now: datetime,
+    report: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    conn.execute(
+        update(imports)
+        .where(imports.c.id == import_id)
+        .values(status=status, finished_at=now, report=report, error=error)
+    )
+
+
+def _record(row: Any) -> ImportRecord:
+    m = row._mapping
+    return ImportRecord(
+        id=m["id"],
+        member_id=m["member_id"],
+        started_at=m["started_at"],
+        finished_at=m["finished_at"],
+        source_name=m["source_name"],
+        status=m["status"],
+        report=m["report"],
+        error=m["error"],
+    )
+
+
+def get_import(conn: Connection, import_id: int) -> ImportRecord | None:
+    row = conn.execute(select(imports).where(imports.c.id == import_id)).first()
+    return _record(row) if row else None
+
+
+def list_imports(conn: Connection, member_id: int, limit: int = 50) -> list[ImportRecord]:
+    """A member's imports, newest first."""
+    stmt = select(imports).where(imports.c.member_id == member_id).order_by(imports.c.id.desc()).limit(limit)
+    return [_record(r) for r in conn.execute(stmt)]
+
+
+# INSERT … SELECT … WHERE NOT EXISTS (an equivalent stored play), run once per row with executemany, so
+# rows of one batch see each other and the result does not depend on file order or batch size. It is
+# plain SQL for speed (150k rows through SQLAlchemy's per-row processing took seconds); {lo}, {hi}
+# and {export_match} differ by dialect and by the precision of the rows.
+_PLAYS_SQL = """
+INSERT INTO plays (member_id, played_at, track_id, source, ms_played, context_uri, skipped,
+                   reason_start, reason_end, shuffle, import_id)
+SELECT {member}, {t}, {track}, 'export', {ms}, {ctx}, {skipped}, {rs}, {re}, {shuffle}, {imp}
+WHERE NOT EXISTS (
+    SELECT 1 FROM plays p
+    WHERE p.member_id = {member} AND p.track_id = {track}
+      AND p.played_at BETWEEN {window_lo} AND {window_hi}
+      AND ((p.source = 'api' AND p.played_at BETWEEN {api_lo} AND {api_hi})
+           OR (p.source = 'export' AND {export_match}))
+)
+ON CONFLICT DO NOTHING
+"""
+# Account data's endTime is the extended ts cut to the minute: a stream ending 12:00:42 is "12:00".
+# Account data (whole minutes): an extended-history copy lies within the minute that follows.
+_NEAR = "p.played_at > {t} AND p.played_at < {near_hi}"
+# Extended history (seconds): an account-data copy sits on the whole minute below.
+_MINUTES = "p.played_at = {minute_a}"
+_COLUMNS = ("member", "t", "track", "ms", "ctx", "skipped", "rs", "re", "shuffle", "imp")
+
+
+def _sqlite_shift(seconds: float) -> str:
+    # strftime's %f gives milliseconds; three zeros more make SQLAlchemy's stored form (microseconds).
+    return f"(strftime('%Y-%m-%d %H:%M:%f', :t, '{seconds:+.6f} seconds') || '000')"
+
+
+def _plays_sql(dialect: str, tolerance_s: int, minute_precision: bool) -> str:
+    window = max(tolerance_s, 60)
+    if dialect == "postgresql":
+        names = {c: f"%({c})s" for c in _COLUMNS}
+        names["t"] = "CAST(%(t)s AS TIMESTAMP WITH TIME ZONE)"
+        names["skipped"] = "CAST(%(skipped)s AS BOOLEAN)"
+        names["shuffle"] = "CAST(%(shuffle)s AS BOOLEAN)"
+        for c in ("member", "track", "ms", "imp"):
+            names[c] = f"CAST(%({c})s AS INTEGER)"
+        for c in ("ctx", "rs", "re"):
+            names[c] = f"CAST(%({c})s AS VARCHAR)"
+
+        def shift(seconds: float) -> str:
+            return f"({names['t']} + INTERVAL '{seconds:.6f} seconds')"
+
+        minute_a = f"date_trunc('minute', {names['t']})"
+    else:
+        names = {c: f":{c}" for c in _COLUMNS}
+        shift = _sqlite_shift
+        minute_a = "strftime('%Y-%m-%d %H:%M:00.000000', :t)"
+    bounds = {
+        "window_lo": shift(-window),
+        "window_hi": shift(window),
+        "api_lo": shift(-tolerance_s),
+        "api_hi": shift(tolerance_s),
+        "near_hi": shift(60),
+        "minute_a": minute_a,
+    }
+    match = (_NEAR if minute_precision else _MINUTES).format(**names, **bounds)
+    return _PLAYS_SQL.format(**names, **bounds, export_match=match)
+
+
+def db_time(conn: Connection, value: datetime) -> Any:
+    """A UTC time as the driver is given it: SQLAlchemy's stored text on SQLite, the aware datetime elsewhere."""
+    if conn.dialect.name == "postgresql":
+        return value
+    v = value.astimezone(UTC)
+    return f"{v.year:04d}-{v.month:02d}-{v.day:02d} {v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
+
+
+def insert_export_plays(
+    conn: Connection,
+    member_id: int,
+    rows: Sequence[PlayRow],
+    *,
+    tolerance_s: int,
+    minute_precision: bool,
+) -> None:
+    """Store exported plays, leaving out any that is already stored as the same play.
+
+    The same play: same member and track, and the same time (natural key), or an API play within
+    *tolerance_s*, or the other export format's copy (account data keeps whole minutes, extended
+    history keeps seconds). Count what was added with `count_import_rows`.
+    """
+    if not rows:
+        return
+    sql = _plays_sql(conn.dialect.name, tolerance_s, minute_precision)
+    params = [
+        {
+            "member": member_id,
+            "t": db_time(conn, r.played_at),
+            "track": r.track_id,
+            "ms": r.ms_played,
+            "ctx": r.context_uri,
+            "skipped": r.skipped,
+            "rs": r.reason_start,
+            "re": r.reason_end,
+            "shuffle": r.shuffle,
+            "imp": r.import_id,
+        }
+        for r in rows
+    ]
+    for start in range(0, len(params), 1000):
+        conn.exec_driver_sql(sql, params[start : start + 1000])  # type: ignore[arg-type]
+
+
+def insert_export_short_streams(
+    conn: Connection,
+    member_id: int,
+    rows: Sequence[tuple[datetime, int, int, str | None]],
+    import_id: int | None,
+) -> None:
+    """Store (ended_at, track_id, ms_played, reason_end) skip signals; one already stored is left alone."""
+    if not rows:
+        return
+    pg = conn.dialect.name == "postgresql"
+    names = ["member", "t", "track", "ms", "re", "imp"]
+    values = ", ".join(f"%({n})s" if pg else f":{n}" for n in names)
+    sql = (
+        "INSERT INTO short_streams (member_id, ended_at, track_id, ms_played, reason_end, import_id) "
+        f"VALUES ({values}) ON CONFLICT DO NOTHING"
+    )
+    params = [
+        {"member": member_id, "t": db_time(conn, t), "track": tid, "ms": ms, "re": reason, "imp": import_id}
+        for t, tid, ms, reason in rows
+    ]
+    for start in range(0, len(params), 1000):
+        conn.exec_driver_sql(sql, params[start : start + 1000])  # type: ignore[arg-type]
+
+
+def count_import_rows(conn: Connection, import_id: int) -> tuple[int, int]:
+    """(plays, short streams) stored by one import."""
+    n_plays = conn.execute(select(func.count()).select_from(plays).where(plays.c.import_id == import_id)).scalar_one()
+    n_short = conn.execute(
+        select(func.count()).select_from(short_streams).where(short_streams.c.import_id == import_id)
+    ).scalar_one()
+    return int(n_plays), int(n_short)
+
+
+def tracks_with_spotify_id(conn: Connection, track_ids: Iterable[int]) -> set[int]:
+    """Those of *track_ids* that have a Spotify id (the rest are known by name only)."""
+    ids = sorted(set(track_ids))
+    out: set[int] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        out.update(
+            r[0]
+            for r in conn.execute(select(tracks.c.id).where(tracks.c.id.in_(chunk), tracks.c.spotify_id.isnot(None)))
+        )
+    return out
+
+
+def save_tracks(conn: Connection, member_id: int, track_ids: Iterable[int]) -> int:
+    """Saved tracks from YourLibrary.json (no date in the export); returns how many were new."""
+    rows = [
+        {"member_id": member_id, "track_id": t, "added_at": None, "source": "export"} for t in sorted(set(track_ids))
+    ]
+    return insert_ignore(conn, saved_tracks, rows)
+
+
+def follow_artists(conn: Connection, member_id: int, artist_ids: Iterable[int], now: datetime) -> int:
+    rows = [
+        {"member_id": member_id, "artist_id": a, "source": "export", "seen_at": now} for a in sorted(set(artist_ids))
+    ]
+    return insert_ignore(conn, followed_artists, rows)
+
+
+def replace_export_playlist(
+    conn: Connection,
+    member_id: int,
+    name: str,
+    modified_at: datetime,
+    items: Sequence[tuple[int, datetime | None]],
+) -> bool:
+    """Store an exported playlist (no id: keyed by member and name), replacing an older copy.
+
+    A copy modified later than *modified_at* is kept (an older export imported after a newer one).
+    Returns whether the playlist was written.
+    """
+    existing = conn.execute(
+        select(playlists.c.id, playlists.c.updated_at).where(
+            playlists.c.member_id == member_id,
+            playlists.c.source == "export",
+            playlists.c.name == name,
+        )
+    ).all()
+    if any(updated > modified_at for _pid, updated in existing):
+        return False
+    if existing:
+        conn.execute(delete(playlists).where(playlists.c.id.in_([pid for pid, _ in existing])))
+    result = conn.execute(
+        playlists.insert().values(
+            member_id=member_id,
+            spotify_id=None,
+            name=name,
+            owned=True,
+            collaborative=False,
+            source="export",
+            updated_at=modified_at,
+        )
+    )
+    playlist_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    if items:
+        conn.execute(
+            playlist_items.insert(),
+            [
+                {"playlist_id": playlist_id, "position": pos, "track_id": tid, "added_at": added}
+                for pos, (tid, added) in enumerate(items)
+            ],
+        )
+    return True
+
+
+def fill_gaps(conn: Connection, member_id: int, start: datetime, end: datetime, import_id: int, now: datetime) -> int:
+    """Mark the member's open polling gaps that lie within [start, end] as filled by this import; returns how many."""
+    result = conn.execute(
+        update(sync_gaps)
+        .where(
+            sync_gaps.c.member_id == member_id,
+            sync_gaps.c.filled_at.is_(None),
+            sync_gaps.c.gap_start >= start,
+            sync_gaps.c.gap_end <= end,
+        )
+        .values(filled_at=now, filled_by_import=import_id)
+    )
+    return max(result.rowcount, 0)
+
+
+def merge_name_only_tracks(conn: Connection, name_keys: Iterable[str], tolerance_s: int) -> dict[int, int]:
+    """Fold tracks known only by name into the track with a Spotify id and the same name key.
+
+    Their plays move (deduplicated against the plays already on the target, so account data imported
+    before extended history ends with the same rows as the other order), as do short streams, saved
+    tracks, playlist items and hidden tracks; the name-only track is then deleted. Returns old -> new id.
+    """
+    keys = sorted(set(name_keys))
+    pairs: dict[int, int] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        targets: dict[str, int] = {}
+        for key, tid in conn.execute(
+            select(tracks.c.name_key, func.min(tracks.c.id))
+            .where(tracks.c.name_key.in_(chunk), tracks.c.spotify_id.isnot(None))
+            .group_by(tracks.c.name_key)
+        ):
+            targets[key] = tid
+        if not targets:
+            continue
+        for key, tid in conn.execute(
+            select(tracks.c.name_key, tracks.c.id).where(
+                tracks.c.name_key.in_(list(targets)), tracks.c.spotify_id.is_(None)
+            )
+        ):
+            pairs[tid] = targets[key]
+    for old, new in sorted(pairs.items()):
+        _move_track_rows(conn, old, new, tolerance_s)
+    return pairs
+
+
+def _move_track_rows(conn: Connection, old: int, new: int, tolerance_s: int) -> None:
+    moved = conn.execute(select(plays).where(plays.c.track_id == old)).all()
+    conn.execute(delete(plays).where(plays.c.track_id == old))
+    by_member: dict[int, list[PlayRow]] = {}
+    for row in moved:
+        m = row._mapping
+        by_member.setdefault(m["member_id"], []).append(
+            PlayRow(
+                played_at=m["played_at"],
+                track_id=new,
+                source=m["source"],
+                ms_played=m["ms_played"],
+                context_uri=m["context_uri"],
+                skipped=m["skipped"],
+                reason_start=m["reason_start"],
+                reason_end=m["reason_end"],
+                shuffle=m["shuffle"],
+                import_id=m["import_id"],
+            )
+        )
+    for member_id, rows in by_member.items():
+        # Name-only tracks come from account data only, whose times are whole minutes.
+        insert_export_plays(conn, member_id, rows, tolerance_s=tolerance_s, minute_precision=True)
+    for table in (short_streams, saved_tracks, hidden_tracks):
+        rows_of_old = [dict(r._mapping) for r in conn.execute(select(table).where(table.c.track_id == old))]
+        conn.execute(delete(table).where(table.c.track_id == old))
+        for r in rows_of_old:
+            r["track_id"] = new
+            r.pop("id", None)
+        insert_ignore(conn, table, rows_of_old)
+    conn.execute(update(playlist_items).where(playlist_items.c.track_id == old).values(track_id=new))
+    conn.execute(delete(tracks).where(tracks.c.id == old))
