@@ -11,13 +11,12 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from web_helpers import NOW, Household, csrf_token, sign_in
 
 from recs.storage import Database
 from recs.storage import schema as s
 from recs.storage.feedback import add_excluded_context, block_artist, hide_track, queue_job_request
 from web.imports import ImportJob, jobs
-
-from conftest import NOW, Household, csrf_token, sign_in
 
 B_CONTEXT = "spotify:playlist:" + "P" * 22
 

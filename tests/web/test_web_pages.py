@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from conftest import NOW, Household, csrf_token, sign_in
 from flask import Flask
 from flask.testing import FlaskClient
+from web_helpers import NOW, Household, csrf_token, sign_in
 
 from recs.instance import Instance
 from recs.storage import Database

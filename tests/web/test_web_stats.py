@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime, timedelta
 
-from conftest import NOW, track
+from web_helpers import NOW, track
 
 from recs.domain import PlayRow
 from recs.stats import StatsCache, compute_listening_stats, last_acceptance
