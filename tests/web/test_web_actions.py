@@ -1,0 +1,223 @@
+"""What members and the owner do on the dashboard: hide, block, publish, playlist settings, privacy, run now, invites."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+from web_helpers import NOW, Household, csrf_token, post, sign_in
+
+from recs import feedback
+from recs.storage import Database
+from recs.storage import schema as s
+
+
+def _follow(client: FlaskClient, response: object) -> str:
+    location = response.headers["Location"]  # type: ignore[attr-defined]
+    return client.get(location).get_data(as_text=True)
+
+
+def test_not_for_me_hides_the_track_from_the_list(
+    owner_client: FlaskClient, db: Database, household: Household
+) -> None:
+    hidden = household.owner_tracks[7]
+    response = post(owner_client, "/recommendations/hide", {"track_id": hidden}, page="/recommendations")
+    assert response.status_code == 302  # type: ignore[attr-defined]
+    page = _follow(owner_client, response)
+    assert "Hidden: that song will not come back" in page
+    assert "Song 07" not in page and "Song 08" in page
+    assert feedback.hidden_tracks(db, household.owner) == [hidden]
+    # Hiding twice stores it once.
+    post(owner_client, "/recommendations/hide", {"track_id": hidden}, page="/recommendations")
+    assert feedback.hidden_tracks(db, household.owner) == [hidden]
+    post(owner_client, "/recommendations/unhide", {"track_id": hidden}, page="/recommendations")
+    assert feedback.hidden_tracks(db, household.owner) == []
+
+
+def test_block_artist_until_a_date(owner_client: FlaskClient, db: Database, household: Household) -> None:
+    until = (NOW + timedelta(days=30)).date()
+    response = post(
+        owner_client,
+        "/recommendations/block",
+        {"artist_id": household.owner_artist, "until": until.isoformat()},
+        page="/recommendations",
+    )
+    page = _follow(owner_client, response)
+    assert f"Artist 1 is blocked until {until.isoformat()}" in page
+    assert "Nothing here yet" in page  # every recommended song was by Artist 1
+    (block,) = feedback.blocked_artists(db, household.owner, NOW.date())
+    assert block.until == until
+    # After the end date the block no longer applies.
+    assert feedback.blocked_artists(db, household.owner, until) == []
+    cards = feedback.my_recommendations(db, household.owner, "discover", until)
+    assert [c.name for c in cards] == ["Song 07", "Song 08", "Song 09"]
+
+
+def test_block_with_a_past_or_malformed_date_says_what_is_wrong(
+    owner_client: FlaskClient, db: Database, household: Household
+) -> None:
+    for value, message in [("2020-01-01", "is not in the future"), ("next week", "is not a date")]:
+        response = post(
+            owner_client,
+            "/recommendations/block",
+            {"artist_id": household.owner_artist, "until": value},
+            "/recommendations",
+        )
+        assert message in _follow(owner_client, response)
+    assert feedback.blocked_artists(db, household.owner) == []
+
+
+def test_publish_now_queues_one_request_for_the_worker(
+    owner_client: FlaskClient, db: Database, household: Household
+) -> None:
+    for _ in range(2):
+        response = post(owner_client, "/recommendations/publish", {}, page="/recommendations")
+        assert "queued" in _follow(owner_client, response)
+    (request,) = feedback.job_requests(db, household.owner)
+    assert (request.job, request.member_id, request.status) == ("publish", household.owner, "queued")
+
+
+def test_playlist_settings_are_validated_and_saved(
+    owner_client: FlaskClient, db: Database, household: Household
+) -> None:
+    good = {
+        "size": "25",
+        "discover": "yes",
+        "rediscover": "yes",
+        "frequency": "daily",
+        "weekday": "4",
+        "local_time": "18:30",
+    }
+    response = post(owner_client, "/recommendations/settings", good, page="/recommendations")
+    assert "Playlist settings saved" in _follow(owner_client, response)
+    saved = feedback.playlist_settings(db, household.owner, _defaults(owner_client))
+    assert (saved.size, saved.discover, saved.rediscover, saved.frequency, saved.weekday, saved.local_time) == (
+        25,
+        True,
+        True,
+        "daily",
+        4,
+        "18:30",
+    )
+    for field, value, message in [
+        ("size", "500", "between 1 and 100"),
+        ("size", "many", "whole number"),
+        ("local_time", "25:00", "HH:MM"),
+        ("frequency", "hourly", "weekly or daily"),
+    ]:
+        response = post(owner_client, "/recommendations/settings", {**good, field: value}, page="/recommendations")
+        assert message in _follow(owner_client, response)
+    response = post(
+        owner_client,
+        "/recommendations/settings",
+        {k: v for k, v in good.items() if k not in ("discover", "rediscover")},
+        page="/recommendations",
+    )
+    assert "choose at least one playlist" in _follow(owner_client, response)
+    assert feedback.playlist_settings(db, household.owner, _defaults(owner_client)).size == 25
+
+
+def _defaults(client: FlaskClient):  # type: ignore[no-untyped-def]
+    from web import instance_of
+
+    return instance_of(client.application).settings.publish
+
+
+def test_timezone_and_consent_settings(client: FlaskClient, db: Database, household: Household) -> None:
+    sign_in(client, household.member)
+    response = post(client, "/settings/timezone", {"timezone": "America/New_York"})
+    assert "Your timezone is now America/New_York" in _follow(client, response)
+    response = post(client, "/settings/timezone", {"timezone": "Narnia/Cair_Paravel"})
+    assert "unknown timezone" in _follow(client, response)
+    with db.read() as conn:
+        tz = conn.execute(sa.select(s.members.c.timezone).where(s.members.c.id == household.member)).scalar_one()
+    assert tz == "America/New_York"
+    response = post(client, "/settings/consent", {"store": "yes"})
+    assert "saved" in _follow(client, response)
+    with db.read() as conn:
+        rows = dict(
+            conn.execute(
+                sa.select(s.consents.c.purpose, s.consents.c.granted).where(s.consents.c.member_id == household.member)
+            ).all()
+        )
+    assert rows == {"store": True, "train": False, "publish": False}
+    response = post(client, "/settings/consent", {"train": "yes"})
+    assert "needs it kept" in _follow(client, response)
+
+
+def test_excluded_contexts_from_links_and_uris(client: FlaskClient, db: Database, household: Household) -> None:
+    sign_in(client, household.member)
+    link = "https://open.spotify.com/playlist/37i9dQZF1DXcBWIGoYBM5M?si=abc"
+    response = post(client, "/settings/contexts", {"context": link, "label": "Kids' songs"})
+    assert "no longer count" in _follow(client, response)
+    response = post(client, "/settings/contexts", {"context": "spotify:artist:0000000000000000000000"})
+    assert "other kinds of context cannot be excluded" in _follow(client, response)
+    (ctx,) = feedback.excluded_contexts(db, household.member)
+    assert (ctx.context_uri, ctx.label) == ("spotify:playlist:37i9dQZF1DXcBWIGoYBM5M", "Kids' songs")
+    assert "Kids&#39; songs" in client.get("/settings").get_data(as_text=True)
+    post(client, "/settings/contexts/remove", {"context": ctx.context_uri})
+    assert feedback.excluded_contexts(db, household.member) == []
+
+
+def test_delete_my_data_needs_confirmation_then_removes_everything(
+    client: FlaskClient, db: Database, household: Household
+) -> None:
+    sign_in(client, household.member)
+    response = post(client, "/settings/delete", {"confirm": "yes please", "understand": "yes"})
+    assert "Nothing was deleted" in _follow(client, response)
+    with db.read() as conn:
+        assert (
+            conn.execute(
+                sa.select(sa.func.count()).select_from(s.plays).where(s.plays.c.member_id == household.member)
+            ).scalar_one()
+            == 50
+        )
+    response = post(client, "/settings/delete", {"confirm": "delete", "understand": "yes"})
+    assert response.headers["Location"].endswith("/signin")  # type: ignore[attr-defined]
+    with db.read() as conn:
+        for table in (s.members, s.plays, s.imports, s.recommendations, s.consents):
+            column = table.c.id if table is s.members else table.c.member_id
+            assert (
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(table).where(column == household.member)
+                ).scalar_one()
+                == 0
+            )
+        # The other member keeps everything.
+        assert (
+            conn.execute(
+                sa.select(sa.func.count()).select_from(s.plays).where(s.plays.c.member_id == household.owner)
+            ).scalar_one()
+            > 0
+        )
+    assert client.get("/listening").status_code == 302
+
+
+def test_owner_queues_jobs_and_creates_invites(owner_client: FlaskClient, db: Database, household: Household) -> None:
+    for job in ("sync", "train", "publish"):
+        response = post(owner_client, "/admin/jobs", {"job": job}, page="/admin")
+        assert "queued" in _follow(owner_client, response)
+    response = post(owner_client, "/admin/jobs", {"job": "format-disk"}, page="/admin")
+    assert "unknown job" in _follow(owner_client, response)
+    assert sorted(r.job for r in feedback.job_requests(db)) == ["publish", "sync", "train"]
+    page = owner_client.get("/admin").get_data(as_text=True)
+    assert page.count("<td>queued</td>") == 3
+    response = post(owner_client, "/admin/invites", {"spotify_id": ""}, page="/admin")
+    html = response.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "New invite code, shown only now" in html
+    assert "/signin?invite=" in html
+    response = post(owner_client, "/admin/invites", {"spotify_id": "friend-account"}, page="/admin")
+    assert "friend-account may now sign in" in _follow(owner_client, response)
+
+
+def test_member_blocks_only_artists_on_their_own_lists(db: Database, household: Household) -> None:
+    today = date(2026, 11, 18)
+    with pytest.raises(feedback.NotFound):
+        feedback.block_artist(db, household.member, household.owner_artist, None, today, NOW)
+    assert feedback.block_artist(db, household.member, household.member_artist, None, today, NOW) == "Artist 2"
+
+
+def test_csrf_token_helper_reads_the_page(owner_client: FlaskClient) -> None:
+    assert len(csrf_token(owner_client, "/recommendations")) > 20
