@@ -6,6 +6,7 @@ import random
 import string
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 
@@ -295,8 +296,9 @@ def _artist_name(rng: random.Random, used: set[str]) -> str:
             return name
 
 
+@lru_cache(maxsize=4)
 def generate_catalog(seed: int, artists_per_genre: int = 30) -> Catalog:
-    """The same seed gives the same catalogue, ids included."""
+    """The same seed gives the same catalogue, ids included (cached: a catalogue is never modified)."""
     rng = random.Random(f"catalog/{seed}")
     artists: dict[str, Artist] = {}
     albums: dict[str, Album] = {}

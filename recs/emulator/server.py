@@ -97,7 +97,9 @@ class EmulatorServer:
         self._server = make_server(
             self.host, self.port, create_app(self.emulator), threaded=True, request_handler=_QuietHandler
         )
-        self._thread = threading.Thread(target=self._server.serve_forever, name="spotify-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="spotify-emulator", daemon=True
+        )
         self._thread.start()
         return self
 
