@@ -1,0 +1,146 @@
+"""Sign-in and import through the dashboard against the Spotify emulator served over real HTTP."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from web_helpers import csrf_token
+
+from recs.emulator import EmulatorServer
+from recs.instance import Instance
+from web import create_app
+from web.imports import jobs
+
+
+@pytest.fixture
+def emulator() -> Iterator[EmulatorServer]:
+    with EmulatorServer(seed=11, members=2, history_days=60) as server:
+        yield server
+
+
+def emulated(instance: Instance, server: EmulatorServer) -> Instance:
+    spotify = dataclasses.replace(
+        instance.settings.spotify,
+        client_id=server.client_id,
+        api_base_url=server.api_base_url,
+        accounts_base_url=server.accounts_base_url,
+        redirect_uri="http://127.0.0.1:8000/auth/callback",
+        request_timeout_s=5.0,
+    )
+    return Instance(
+        settings=dataclasses.replace(instance.settings, spotify=spotify),
+        secrets=dataclasses.replace(instance.secrets, client_secret=server.client_secret),
+        db=instance.db,
+    )
+
+
+@pytest.fixture
+def live_app(instance: Instance, emulator: EmulatorServer) -> Flask:
+    def clock() -> datetime:
+        return datetime.fromtimestamp(emulator.emulator.now_ms / 1000, tz=UTC)
+
+    return create_app(overrides={"RECS_INSTANCE": emulated(instance, emulator), "TESTING": True, "RECS_CLOCK": clock})
+
+
+def sign_in_through_emulator(client: FlaskClient, server: EmulatorServer, user_id: str) -> object:
+    token = csrf_token(client, "/signin")
+    start = client.post("/signin", data={"csrf_token": token, "invite": ""})
+    assert start.status_code == 302
+    authorize = start.headers["Location"]
+    assert authorize.startswith(server.accounts_base_url.rstrip("/"))
+    q = {k: v[0] for k, v in parse_qs(urlsplit(authorize).query).items()}
+    back = server.control.authorize(
+        q["client_id"], q["redirect_uri"], q["scope"], q["state"], code_challenge=q["code_challenge"], user_id=user_id
+    )
+    parts = urlsplit(back)
+    return client.get(f"{parts.path}?{parts.query}")
+
+
+def test_sign_in_consent_import_and_charts(live_app: Flask, emulator: EmulatorServer) -> None:
+    client = live_app.test_client()
+    user = emulator.control.members()[0]["user_id"]
+    callback = sign_in_through_emulator(client, emulator, user)
+    assert callback.status_code == 302 and callback.headers["Location"].endswith("/consent")  # type: ignore[attr-defined]
+    page = client.get("/consent").get_data(as_text=True)
+    assert "What is stored" in page
+    saved = client.post(
+        "/consent",
+        data={"csrf_token": csrf_token(client, "/consent"), "store": "yes", "train": "yes", "publish": "yes"},
+    )
+    assert saved.headers["Location"].endswith("/listening")
+    assert "No plays yet" in client.get("/listening").get_data(as_text=True)
+    # The owner (first member) sees the admin page with themselves in it.
+    assert client.get("/admin").status_code == 200
+
+    export = emulator.control.export_zip(user)
+    upload = client.post(
+        "/import",
+        data={"csrf_token": csrf_token(client, "/import"), "export": (io.BytesIO(export), "my_spotify_data.zip")},
+        content_type="multipart/form-data",
+    )
+    assert upload.status_code == 302
+    token = upload.headers["Location"].rsplit("/", 1)[-1]
+    with live_app.app_context():
+        registry = jobs()
+    assert registry.wait(token, timeout=60)
+    progress = client.get(upload.headers["Location"])
+    assert progress.status_code == 302, progress.get_data(as_text=True)
+    report = client.get(progress.headers["Location"]).get_data(as_text=True)
+    added = int(re.search(r'class="big">([\d,]+)</span> plays added', report).group(1).replace(",", ""))  # type: ignore[union-attr]
+    assert added > 100
+    listening = client.get("/listening").get_data(as_text=True)
+    assert listening.count("<svg") == 3 and "No plays yet" not in listening
+    imports_page = client.get("/import").get_data(as_text=True)
+    assert "my_spotify_data.zip" in imports_page
+
+
+def test_a_refused_upload_says_why_and_adds_nothing(live_app: Flask, emulator: EmulatorServer) -> None:
+    client = live_app.test_client()
+    user = emulator.control.members()[0]["user_id"]
+    sign_in_through_emulator(client, emulator, user)
+    client.post("/consent", data={"csrf_token": csrf_token(client, "/consent"), "store": "yes"})
+    upload = client.post(
+        "/import",
+        data={"csrf_token": csrf_token(client, "/import"), "export": (io.BytesIO(b"{not json"), "endsong_0.json")},
+        content_type="multipart/form-data",
+    )
+    token = upload.headers["Location"].rsplit("/", 1)[-1]
+    with live_app.app_context():
+        assert jobs().wait(token, timeout=30)
+    page = client.get(upload.headers["Location"]).get_data(as_text=True)
+    assert "The import did not go through" in page and "endsong_0.json" in page
+    assert "No plays yet" in client.get("/listening").get_data(as_text=True)
+
+
+def test_a_callback_from_another_browser_is_refused(live_app: Flask, emulator: EmulatorServer) -> None:
+    attacker = live_app.test_client()
+    token = csrf_token(attacker, "/signin")
+    start = attacker.post("/signin", data={"csrf_token": token})
+    q = {k: v[0] for k, v in parse_qs(urlsplit(start.headers["Location"]).query).items()}
+    user = emulator.control.members()[0]["user_id"]
+    back = emulator.control.authorize(
+        q["client_id"], q["redirect_uri"], q["scope"], q["state"], code_challenge=q["code_challenge"], user_id=user
+    )
+    victim = live_app.test_client()
+    parts = urlsplit(back)
+    response = victim.get(f"{parts.path}?{parts.query}")
+    assert response.status_code == 400
+    assert "did not start in this browser" in response.get_data(as_text=True)
+    assert victim.get("/listening").status_code == 302
+
+
+def test_declining_on_spotify_is_explained(live_app: Flask, emulator: EmulatorServer) -> None:
+    client = live_app.test_client()
+    start = client.post("/signin", data={"csrf_token": csrf_token(client, "/signin")})
+    state = parse_qs(urlsplit(start.headers["Location"]).query)["state"][0]
+    response = client.get(f"/auth/callback?error=access_denied&state={state}")
+    assert response.status_code == 400
+    assert "you declined access on Spotify" in response.get_data(as_text=True)
