@@ -141,3 +141,38 @@ def test_charts_are_well_formed_svg_with_escaped_labels() -> None:
     # The missing middle value breaks the model's line in two.
     paths = [p.get("d") or "" for p in ET.fromstring(str(lines)).iter("{http://www.w3.org/2000/svg}path")]
     assert [p.count("M") for p in paths] == [2, 1]
+
+
+def test_stats_and_feedback_queries_on_both_databases(any_db: Database) -> None:
+    """The dialect-specific hour grouping and the upserts behave the same on SQLite and PostgreSQL."""
+    at = datetime(2026, 11, 17, 23, 30, tzinfo=UTC)
+    mid, tids = _member_with(any_db, [(at, 0), (at + timedelta(minutes=10), 0), (at - timedelta(days=40), 1)])
+    stats = compute_listening_stats(any_db, mid, "Asia/Tokyo", NOW)
+    assert stats.heat[2][8] == 2
+    assert stats.total_plays == 3 and stats.distinct_tracks == 2
+    assert [t.plays for t in stats.top_tracks["all"]] == [2, 1]
+    assert stats.months[-1].new_plays == 1 and stats.months[-1].familiar_plays == 1
+    from recs import feedback
+
+    today = NOW.date()
+    feedback.block_artist(any_db, mid, _artist_of(any_db, tids[0]), None, today, NOW)
+    feedback.block_artist(any_db, mid, _artist_of(any_db, tids[0]), today + timedelta(days=3), today, NOW)
+    (block,) = feedback.blocked_artists(any_db, mid, today)
+    assert block.until == today + timedelta(days=3)
+    values = feedback.validate_playlist_settings("10", True, False, "weekly", "1", "06:15")
+    feedback.save_playlist_settings(any_db, mid, values)
+    feedback.save_playlist_settings(any_db, mid, values)
+    from recs.config import PublishSettings
+
+    assert feedback.playlist_settings(any_db, mid, PublishSettings()) == values
+
+
+def _artist_of(db: Database, track_id: int) -> int:
+    import sqlalchemy as sa
+
+    with db.read() as conn:
+        return int(
+            conn.execute(
+                sa.select(s.track_artists.c.artist_id).where(s.track_artists.c.track_id == track_id)
+            ).scalar_one()
+        )
