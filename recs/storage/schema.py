@@ -229,6 +229,8 @@ plays = Table(
     Column("reason_end", String(32), nullable=True),
     Column("shuffle", Boolean, nullable=True),
     Column("import_id", Integer, ForeignKey("imports.id", ondelete="SET NULL"), nullable=True),
+    # True when the track was matched by name (account data has no URIs): the play may move to a better match.
+    Column("matched_by_name", Boolean, nullable=True),
     UniqueConstraint("member_id", "played_at", "track_id", name="uq_plays_natural"),
     Index("ix_plays_member_track", "member_id", "track_id"),
     CheckConstraint("source IN ('api', 'export')", name="source"),
@@ -245,6 +247,8 @@ short_streams = Table(
     Column("ms_played", Integer, nullable=False),
     Column("reason_end", String(32), nullable=True),
     Column("import_id", Integer, ForeignKey("imports.id", ondelete="SET NULL"), nullable=True),
+    # True when the track was matched by name (account data has no URIs).
+    Column("matched_by_name", Boolean, nullable=True),
     UniqueConstraint("member_id", "ended_at", "track_id", name="uq_short_streams_natural"),
 )
 

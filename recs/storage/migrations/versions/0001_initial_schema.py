@@ -475,6 +475,7 @@ def upgrade() -> None:
         sa.Column("reason_end", sa.String(length=32), nullable=True),
         sa.Column("shuffle", sa.Boolean(), nullable=True),
         sa.Column("import_id", sa.Integer(), nullable=True),
+        sa.Column("matched_by_name", sa.Boolean(), nullable=True),
         sa.CheckConstraint("source IN ('api', 'export')", name=op.f("ck_plays_source")),
         sa.ForeignKeyConstraint(
             ["import_id"],
@@ -564,6 +565,7 @@ def upgrade() -> None:
         sa.Column("ms_played", sa.Integer(), nullable=False),
         sa.Column("reason_end", sa.String(length=32), nullable=True),
         sa.Column("import_id", sa.Integer(), nullable=True),
+        sa.Column("matched_by_name", sa.Boolean(), nullable=True),
         sa.ForeignKeyConstraint(
             ["import_id"],
             ["imports.id"],
