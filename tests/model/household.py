@@ -61,7 +61,12 @@ def track_info(genre: int, artist: int, n: int) -> TrackInfo:
 
 
 def build(
-    db: Database, *, seed: int = 7, days: int = 240, members: dict[str, tuple[int, ...]] | None = None
+    db: Database,
+    *,
+    seed: int = 7,
+    days: int = 240,
+    members: dict[str, tuple[int, ...]] | None = None,
+    now: datetime = NOW,
 ) -> Household:
     """Members listen in sessions within their genres over *days* days up to NOW; all consent to training."""
     rng = np.random.default_rng(seed)
@@ -84,9 +89,9 @@ def build(
         for tid, aid in conn.execute(sa.select(track_artists.c.track_id, track_artists.c.artist_id)):
             h.artist_of[tid] = aid
         for name, genres in taste.items():
-            m = create_member(conn, f"sp-{name}", name.title(), now=NOW - timedelta(days=days + 1))
+            m = create_member(conn, f"sp-{name}", name.title(), now=now - timedelta(days=days + 1))
             h.members[name] = m.id
-            set_consent(conn, m.id, "train", True, now=NOW - timedelta(days=days))
+            set_consent(conn, m.id, "train", True, now=now - timedelta(days=days))
             rows: list[PlayRow] = []
             k_member = len(h.members) - 1
             # The last artist of each genre is new: this member finds it 30, 20, 10 ... days before NOW.
@@ -106,7 +111,7 @@ def build(
                     # Members favour some tracks: a skewed choice within the pool.
                     weights = np.linspace(2.0, 0.5, len(pool))
                     weights /= weights.sum()
-                    start = NOW - timedelta(days=days - day, hours=int(rng.integers(0, 12)))
+                    start = now - timedelta(days=days - day, hours=int(rng.integers(0, 12)))
                     for k in range(int(rng.integers(3, 7))):
                         tid = int(rng.choice(pool, p=weights))
                         rows.append(PlayRow(start + timedelta(minutes=4 * k), tid, "api", ms_played=180_000))
