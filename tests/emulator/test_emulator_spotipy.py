@@ -119,3 +119,30 @@ def test_pkce_sign_in(server: EmulatorServer, member_id: str) -> None:
     sign_in(server, oauth, member_id)
     sp = client(server, oauth)
     assert sp.me()["id"] == member_id
+
+
+def test_spotipy_pitfalls_under_faults(server: EmulatorServer, control: ControlClient, member_id: str) -> None:
+    """What spotipy does with broken answers; callers must check for these themselves."""
+    oauth = make_oauth(server)
+    sign_in(server, oauth, member_id)
+    sp = client(server, oauth)
+    control.add_fault("GET", "/v1/me/player/recently-played", malformed=True)
+    # a 200 with a body that is not JSON comes back as None, not as an exception
+    assert sp.current_user_recently_played(limit=50) is None
+    control.add_fault("GET", "/v1/me/player/recently-played", drop=True)
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        sp.current_user_recently_played(limit=50)
+    control.add_fault(
+        "GET", "/v1/me/player/recently-played", status=429, headers={"Retry-After": "50000"}, reason="QUOTA_EXCEEDED"
+    )
+    with pytest.raises(spotipy.SpotifyException) as info:
+        sp.current_user_recently_played(limit=50)  # with retries=0 and a plain session: raised at once, no sleeping
+    assert (info.value.http_status, info.value.reason, info.value.headers["Retry-After"]) == (
+        429,
+        "QUOTA_EXCEEDED",
+        "50000",
+    )
+    control.add_fault("GET", "/v1/me/player/recently-played", html=True, status=502)
+    with pytest.raises(spotipy.SpotifyException) as html:
+        sp.current_user_recently_played(limit=50)
+    assert html.value.http_status == 502
