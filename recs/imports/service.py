@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from recs.config import Settings
-from recs.domain import ArtistInfo, PlayRow
+from recs.domain import ArtistInfo, PlayRow, TrackInfo
 from recs.imports.errors import ImportRejected
 from recs.imports.reader import ITEM_PREFIXES, Entry, Upload, display_name, open_upload, validate
 from recs.imports.reader import iter_items as _iter_items
@@ -104,9 +104,9 @@ class _Run:
         self.now = now
         self.skipped: Counter[str] = Counter()
         self.track_ids: set[int] = set()
-        # Tracks of account-data rows, and those of them known by name only.
-        self.account_ids: set[int] = set()
-        self.name_only_ids: set[int] = set()
+        # Name keys of account-data rows, and (artist, title) -> name key.
+        self.account_keys: set[str] = set()
+        self.name_keys: dict[tuple[str, str], str] = {}
         # (artist, title) of tracks with a Spotify id: name-only tracks with the same key are merged into them.
         self.id_track_names: set[tuple[str, str]] = set()
         self.candidate_plays = 0
@@ -143,11 +143,17 @@ class _Run:
         min_ms = self.limits.min_play_ms
         import_id = self.report.import_id
         with self.db.write() as conn:
-            ids = upsert_tracks(conn, [s.track for s in batch])
+            if minute_precision:
+                # Account-data names go to their canonical track (see store.canonical_tracks).
+                wanted = {self._key(s.track): s.track for s in batch}
+                self.account_keys.update(wanted)
+                ids = store.name_track_ids(conn, wanted)
+            else:
+                ids = upsert_tracks(conn, [s.track for s in batch])
             play_rows: list[PlayRow] = []
             short_rows: list[tuple[datetime, int, int, str | None]] = []
             for s in batch:
-                tid = ids[track_lookup_key(s.track)]
+                tid = ids[self._key(s.track)]
                 if s.is_play(min_ms):
                     play_rows.append(
                         PlayRow(
@@ -171,12 +177,11 @@ class _Run:
                 play_rows,
                 tolerance_s=self.limits.dedupe_tolerance_s,
                 minute_precision=minute_precision,
+                matched_by_name=minute_precision,
             )
-            store.insert_export_short_streams(conn, self.report.member_id, short_rows, import_id)
-            if minute_precision:
-                named = {ids[track_lookup_key(s.track)] for s in batch}
-                self.account_ids |= named
-                self.name_only_ids |= named - store.tracks_with_spotify_id(conn, named)
+            store.insert_export_short_streams(
+                conn, self.report.member_id, short_rows, import_id, matched_by_name=minute_precision
+            )
         self.candidate_plays += len(play_rows)
         self.candidate_short += len(short_rows)
         for s in batch:
@@ -187,6 +192,16 @@ class _Run:
                 self.report.first_played_at = s.ended_at
             if last is None or s.ended_at > last:
                 self.report.last_played_at = s.ended_at
+
+    def _key(self, track: TrackInfo) -> str:
+        """Spotify id, or the name key of a name-only track (cached: a history repeats its tracks)."""
+        if track.spotify_id:
+            return track.spotify_id
+        pair = (track.primary_artist, track.name)
+        key = self.name_keys.get(pair)
+        if key is None:
+            key = self.name_keys[pair] = track_key(*pair)
+        return key
 
     def library(self, entry: Entry) -> None:
         tracks_prefix, artists_prefix = ITEM_PREFIXES["library"]
@@ -247,19 +262,20 @@ class _Run:
     def finish(self) -> None:
         report = self.report
         with self.db.write() as conn:
-            merged = store.merge_name_only_tracks(
+            moved = store.canonicalise_names(
                 conn, {track_key(a, t) for a, t in self.id_track_names}, self.limits.dedupe_tolerance_s
             )
-            report.tracks_merged = len(merged)
-            self.track_ids = {merged.get(t, t) for t in self.track_ids}
-            still_named = {t for t in self.name_only_ids if t not in merged}
+            report.tracks_merged = len(moved)
+            self.track_ids = {moved.get(t, t) for t in self.track_ids}
+            canonical = store.canonical_tracks(conn, self.account_keys)
+            with_id = store.tracks_with_spotify_id(conn, canonical.values())
             report.plays_imported, report.short_streams_imported = store.count_import_rows(conn, report.import_id)
             if report.first_played_at and report.last_played_at:
                 report.gaps_filled = store.fill_gaps(
                     conn, report.member_id, report.first_played_at, report.last_played_at, report.import_id, self.now
                 )
-        report.names_unmatched = len(still_named)
-        report.names_matched = len({merged.get(t, t) for t in self.account_ids}) - len(still_named)
+        report.names_matched = sum(1 for tid in canonical.values() if tid in with_id)
+        report.names_unmatched = len(canonical) - report.names_matched
         report.plays_read = self.candidate_plays
         report.short_streams_read = self.candidate_short
         report.duplicate_plays = self.candidate_plays - report.plays_imported

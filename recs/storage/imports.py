@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    delete,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import Connection, and_, delete, func, select, update
 
-from recs.domain import PlayRow
+from recs.domain import PlayRow, TrackInfo
+from recs.storage.catalog import track_lookup_key, upsert_tracks
 from recs.storage.dialect import insert_ignore
 from recs.storage.schema import (
     followed_artists,
@@ -96,8 +91,8 @@ def list_imports(conn: Connection, member_id: int, limit: int = 50) -> list[Impo
 # and {export_match} differ by dialect and by the precision of the rows.
 _PLAYS_SQL = """
 INSERT INTO plays (member_id, played_at, track_id, source, ms_played, context_uri, skipped,
-                   reason_start, reason_end, shuffle, import_id)
-SELECT {member}, {t}, {track}, 'export', {ms}, {ctx}, {skipped}, {rs}, {re}, {shuffle}, {imp}
+                   reason_start, reason_end, shuffle, import_id, matched_by_name)
+SELECT {member}, {t}, {track}, 'export', {ms}, {ctx}, {skipped}, {rs}, {re}, {shuffle}, {imp}, {by_name}
 WHERE NOT EXISTS (
     SELECT 1 FROM plays p
     WHERE p.member_id = {member} AND p.track_id = {track}
@@ -112,7 +107,7 @@ ON CONFLICT DO NOTHING
 _NEAR = "p.played_at > {t} AND p.played_at < {near_hi}"
 # Extended history (seconds): an account-data copy sits on the whole minute below.
 _MINUTES = "p.played_at = {minute_a}"
-_COLUMNS = ("member", "t", "track", "ms", "ctx", "skipped", "rs", "re", "shuffle", "imp")
+_COLUMNS = ("member", "t", "track", "ms", "ctx", "skipped", "rs", "re", "shuffle", "imp", "by_name")
 
 
 def _sqlite_shift(seconds: float) -> str:
@@ -127,6 +122,7 @@ def _plays_sql(dialect: str, tolerance_s: int, minute_precision: bool) -> str:
         names["t"] = "CAST(%(t)s AS TIMESTAMP WITH TIME ZONE)"
         names["skipped"] = "CAST(%(skipped)s AS BOOLEAN)"
         names["shuffle"] = "CAST(%(shuffle)s AS BOOLEAN)"
+        names["by_name"] = "CAST(%(by_name)s AS BOOLEAN)"
         for c in ("member", "track", "ms", "imp"):
             names[c] = f"CAST(%({c})s AS INTEGER)"
         for c in ("ctx", "rs", "re"):
@@ -167,6 +163,7 @@ def insert_export_plays(
     *,
     tolerance_s: int,
     minute_precision: bool,
+    matched_by_name: bool = False,
 ) -> None:
     """Store exported plays, leaving out any that is already stored as the same play.
 
@@ -189,6 +186,7 @@ def insert_export_plays(
             "re": r.reason_end,
             "shuffle": r.shuffle,
             "imp": r.import_id,
+            "by_name": matched_by_name or None,
         }
         for r in rows
     ]
@@ -201,19 +199,29 @@ def insert_export_short_streams(
     member_id: int,
     rows: Sequence[tuple[datetime, int, int, str | None]],
     import_id: int | None,
+    *,
+    matched_by_name: bool = False,
 ) -> None:
     """Store (ended_at, track_id, ms_played, reason_end) skip signals; one already stored is left alone."""
     if not rows:
         return
     pg = conn.dialect.name == "postgresql"
-    names = ["member", "t", "track", "ms", "re", "imp"]
+    names = ["member", "t", "track", "ms", "re", "imp", "by_name"]
     values = ", ".join(f"%({n})s" if pg else f":{n}" for n in names)
     sql = (
-        "INSERT INTO short_streams (member_id, ended_at, track_id, ms_played, reason_end, import_id) "
+        "INSERT INTO short_streams (member_id, ended_at, track_id, ms_played, reason_end, import_id, matched_by_name) "
         f"VALUES ({values}) ON CONFLICT DO NOTHING"
     )
     params = [
-        {"member": member_id, "t": db_time(conn, t), "track": tid, "ms": ms, "re": reason, "imp": import_id}
+        {
+            "member": member_id,
+            "t": db_time(conn, t),
+            "track": tid,
+            "ms": ms,
+            "re": reason,
+            "imp": import_id,
+            "by_name": matched_by_name or None,
+        }
         for t, tid, ms, reason in rows
     ]
     for start in range(0, len(params), 1000):
@@ -318,40 +326,78 @@ def fill_gaps(conn: Connection, member_id: int, start: datetime, end: datetime, 
     return max(result.rowcount, 0)
 
 
-def merge_name_only_tracks(conn: Connection, name_keys: Iterable[str], tolerance_s: int) -> dict[int, int]:
-    """Fold tracks known only by name into the track with a Spotify id and the same name key.
-
-    Their plays move (deduplicated against the plays already on the target, so account data imported
-    before extended history ends with the same rows as the other order), as do short streams, saved
-    tracks, playlist items and hidden tracks; the name-only track is then deleted. Returns old -> new id.
-    """
+def canonical_tracks(conn: Connection, name_keys: Iterable[str]) -> dict[str, int]:
+    """The track a name key stands for: among tracks with a Spotify id, the smallest id (so the choice does
+    not depend on which arrived first); else the track known only by that name. Keys with no track are absent."""
     keys = sorted(set(name_keys))
-    pairs: dict[int, int] = {}
+    best: dict[str, tuple[int, str, int]] = {}
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
-        targets: dict[str, int] = {}
-        for key, tid in conn.execute(
-            select(tracks.c.name_key, func.min(tracks.c.id))
-            .where(tracks.c.name_key.in_(chunk), tracks.c.spotify_id.isnot(None))
-            .group_by(tracks.c.name_key)
+        for key, tid, sid in conn.execute(
+            select(tracks.c.name_key, tracks.c.id, tracks.c.spotify_id).where(tracks.c.name_key.in_(chunk))
         ):
-            targets[key] = tid
-        if not targets:
-            continue
-        for key, tid in conn.execute(
-            select(tracks.c.name_key, tracks.c.id).where(
-                tracks.c.name_key.in_(list(targets)), tracks.c.spotify_id.is_(None)
-            )
-        ):
-            pairs[tid] = targets[key]
-    for old, new in sorted(pairs.items()):
-        _move_track_rows(conn, old, new, tolerance_s)
-    return pairs
+            rank = (0, sid, tid) if sid else (1, "", tid)
+            if key not in best or rank < best[key]:
+                best[key] = rank
+    return {key: rank[2] for key, rank in best.items()}
 
 
-def _move_track_rows(conn: Connection, old: int, new: int, tolerance_s: int) -> None:
-    moved = conn.execute(select(plays).where(plays.c.track_id == old)).all()
-    conn.execute(delete(plays).where(plays.c.track_id == old))
+def name_track_ids(conn: Connection, by_key: Mapping[str, TrackInfo]) -> dict[str, int]:
+    """Name key -> track id for tracks named by account data: the canonical track, else a new name-only one."""
+    ids = canonical_tracks(conn, by_key)
+    missing = [(key, t) for key, t in by_key.items() if key not in ids]
+    if missing:
+        created = upsert_tracks(conn, [t for _, t in missing])
+        ids.update({key: created[track_lookup_key(t)] for key, t in missing})
+    return ids
+
+
+def canonicalise_names(conn: Connection, name_keys: Iterable[str], tolerance_s: int) -> dict[int, int]:
+    """Move name-matched rows of each name key onto its canonical track (see `canonical_tracks`).
+
+    A track known only by name is folded into the canonical track with a Spotify id (its plays, short
+    streams, saved, hidden and playlist rows move, then it is deleted); from other same-named tracks
+    with an id only the rows matched by name move. Plays are deduplicated against the target's, so
+    account data imported before or after extended history ends with the same rows.
+    Returns moved-from track -> canonical track.
+    """
+    keys = sorted(set(name_keys))
+    moves: dict[int, tuple[int, bool]] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        by_key: dict[str, list[tuple[int, str | None]]] = {}
+        for key, tid, sid in conn.execute(
+            select(tracks.c.name_key, tracks.c.id, tracks.c.spotify_id).where(tracks.c.name_key.in_(chunk))
+        ):
+            by_key.setdefault(key, []).append((tid, sid))
+        for candidates in by_key.values():
+            with_id = sorted((sid, tid) for tid, sid in candidates if sid)
+            if not with_id or len(candidates) < 2:
+                continue
+            target = with_id[0][1]
+            for tid, sid in candidates:
+                if tid != target:
+                    moves[tid] = (target, sid is None)
+    out: dict[int, int] = {}
+    for old, (new, name_only) in sorted(moves.items()):
+        if _move_track_rows(conn, old, new, tolerance_s, name_only=name_only):
+            out[old] = new
+    return out
+
+
+def _move_track_rows(conn: Connection, old: int, new: int, tolerance_s: int, *, name_only: bool) -> bool:
+    """Move *old*'s name-matched rows (all its rows when it is a name-only track) to *new*; returns whether any moved."""
+    matched = plays.c.track_id == old
+    matched_short = short_streams.c.track_id == old
+    if not name_only:
+        matched = and_(matched, plays.c.matched_by_name.is_(True))
+        matched_short = and_(matched_short, short_streams.c.matched_by_name.is_(True))
+    moved = conn.execute(select(plays).where(matched)).all()
+    moved_short = conn.execute(select(short_streams).where(matched_short)).all()
+    if not name_only and not moved and not moved_short:
+        return False
+    conn.execute(delete(plays).where(matched))
+    conn.execute(delete(short_streams).where(matched_short))
     by_member: dict[int, list[PlayRow]] = {}
     for row in moved:
         m = row._mapping
@@ -370,14 +416,19 @@ def _move_track_rows(conn: Connection, old: int, new: int, tolerance_s: int) -> 
             )
         )
     for member_id, rows in by_member.items():
-        # Name-only tracks come from account data only, whose times are whole minutes.
-        insert_export_plays(conn, member_id, rows, tolerance_s=tolerance_s, minute_precision=True)
-    for table in (short_streams, saved_tracks, hidden_tracks):
-        rows_of_old = [dict(r._mapping) for r in conn.execute(select(table).where(table.c.track_id == old))]
-        conn.execute(delete(table).where(table.c.track_id == old))
-        for r in rows_of_old:
-            r["track_id"] = new
-            r.pop("id", None)
-        insert_ignore(conn, table, rows_of_old)
-    conn.execute(update(playlist_items).where(playlist_items.c.track_id == old).values(track_id=new))
-    conn.execute(delete(tracks).where(tracks.c.id == old))
+        # Rows matched by name come from account data, whose times are whole minutes.
+        insert_export_plays(conn, member_id, rows, tolerance_s=tolerance_s, minute_precision=True, matched_by_name=True)
+    short_rows = [dict(r._mapping, track_id=new) for r in moved_short]
+    for r in short_rows:
+        r.pop("id")
+    insert_ignore(conn, short_streams, short_rows)
+    if name_only:
+        for table in (saved_tracks, hidden_tracks):
+            rows_of_old = [
+                dict(r._mapping, track_id=new) for r in conn.execute(select(table).where(table.c.track_id == old))
+            ]
+            conn.execute(delete(table).where(table.c.track_id == old))
+            insert_ignore(conn, table, rows_of_old)
+        conn.execute(update(playlist_items).where(playlist_items.c.track_id == old).values(track_id=new))
+        conn.execute(delete(tracks).where(tracks.c.id == old))
+    return True
