@@ -32,6 +32,7 @@ CORE = (
     "recs.keys",
     "recs.logs",
     "recs.names",
+    "recs.settings_doc",
     "recs.interactions",
     "recs.metrics",
     "recs.payloads",
