@@ -1,0 +1,224 @@
+"""Benchmark of the dashboard: 5 members with a year of history, 20 concurrent clients against waitress, p95 per page."""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import multiprocessing
+import random
+import statistics
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from waitress.server import create_server
+
+from recs.config import load_settings
+from recs.domain import AlbumInfo, ArtistInfo, PlayRow, TrackInfo
+from recs.instance import Instance
+from recs.keys import Secrets
+from recs.storage import Database, migrate
+from recs.storage import schema as s
+from recs.storage.catalog import upsert_tracks
+from recs.storage.listening import insert_plays
+from recs.storage.members import create_member, set_consent
+from web import create_app
+
+NOW = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
+MEMBER_PAGES = ["/listening", "/listening?range=all", "/recommendations", "/import", "/settings"]
+
+
+def build(db: Database, members: int, plays_per_day: int, seed: int) -> list[int]:
+    """A household: a shared catalogue of 6,000 tracks by 900 artists, each member with a year of plays."""
+    rng = random.Random(seed)
+    tracks = [
+        TrackInfo(
+            spotify_id=f"t{n:021d}",
+            name=f"Track {n}",
+            artists=(ArtistInfo(f"a{n % 900:021d}", f"Artist {n % 900}"),),
+            album=AlbumInfo(f"b{n // 10:021d}", f"Album {n // 10}", image_url=f"https://i.scdn.co/image/{n // 10}"),
+            duration_ms=150_000 + (n % 120) * 1000,
+        )
+        for n in range(6000)
+    ]
+    ids: list[int] = []
+    with db.write() as conn:
+        keys = upsert_tracks(conn, tracks)
+        track_ids = [keys[t.spotify_id or ""] for t in tracks]
+        run_id = int(
+            conn.execute(
+                s.model_runs.insert().values(
+                    started_at=NOW - timedelta(hours=9),
+                    finished_at=NOW - timedelta(hours=8),
+                    status="succeeded",
+                    model_kind="als",
+                    metrics={"ndcg@10": 0.2, "recall@10": 0.3},
+                    baselines={"popular": {"ndcg@10": 0.1, "recall@10": 0.2}},
+                    is_current=True,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+        )
+    for m in range(members):
+        with db.write() as conn:
+            member = create_member(
+                conn, f"user{m}", f"Member {m}", role="owner" if m == 0 else "member", timezone="Europe/Paris", now=NOW
+            )
+            for purpose in ("store", "train", "publish"):
+                set_consent(conn, member.id, purpose, True, NOW)  # type: ignore[arg-type]
+        ids.append(member.id)
+        favourites = rng.sample(track_ids, 600)
+        plays = []
+        for day in range(365):
+            for _ in range(rng.randint(plays_per_day // 2, plays_per_day * 3 // 2)):
+                pick = rng.choice(favourites) if rng.random() < 0.8 else rng.choice(track_ids)
+                at = NOW - timedelta(days=day, seconds=rng.randint(0, 86_399))
+                plays.append(PlayRow(at, pick, "export", ms_played=rng.randint(30_000, 240_000)))
+        with db.write() as conn:
+            insert_plays(conn, member.id, plays)
+            for rank, tid in enumerate(rng.sample(track_ids, 100)):
+                conn.execute(
+                    s.recommendations.insert().values(
+                        run_id=run_id,
+                        member_id=member.id,
+                        mode="discover",
+                        rank=rank,
+                        track_id=tid,
+                        score=1.0,
+                        explanation="Because you played Track 1",
+                    )
+                )
+    return ids
+
+
+def cookie_for(app: object, member_id: int) -> str:
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    return "recs_session=" + serializer.dumps({"member_id": member_id})
+
+
+def client_loop(
+    port: int,
+    cookie: str,
+    pages: list[str],
+    rounds: int,
+    out: dict[str, list[float]],
+    lock: threading.Lock,
+    think_s: float = 0.0,
+    seed: int = 0,
+) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    rng = random.Random(seed)
+    mine: dict[str, list[float]] = defaultdict(list)
+    for _ in range(rounds):
+        for page in pages:
+            started = time.perf_counter()
+            conn.request("GET", page, headers={"Cookie": cookie})
+            response = conn.getresponse()
+            response.read()
+            elapsed = (time.perf_counter() - started) * 1000
+            if response.status != 200:
+                raise RuntimeError(f"{page} answered {response.status}")
+            mine[page].append(elapsed)
+            if think_s:
+                # A person reads the page before the next click (exponential, mean think_s).
+                time.sleep(rng.expovariate(1 / think_s))
+    conn.close()
+    with lock:
+        for page, values in mine.items():
+            out[page].extend(values)
+
+
+def serve_child(data_dir: str, threads: int, session_key: str, token_key: str, pipe: Connection) -> None:
+    """The dashboard under waitress in its own process, as `recs serve` runs it (the load generator stays outside)."""
+    settings = load_settings(None, {"RECS_INSTANCE__DATA_DIR": data_dir})
+    db = Database(settings.database_url)
+    app = create_app(
+        overrides={
+            "RECS_INSTANCE": Instance(settings, Secrets(session_key, (token_key,)), db),
+            "RECS_CLOCK": lambda: NOW,
+        }
+    )
+    server = create_server(app, host="127.0.0.1", port=0, threads=threads)
+    pipe.send(int(server.effective_port))  # type: ignore[union-attr]
+    server.run()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--members", type=int, default=5)
+    parser.add_argument("--plays-per-day", type=int, default=40)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=8, help="waitress threads (recs serve's default)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--think-ms", type=float, default=0.0, help="mean pause between a client's requests")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(None, {"RECS_INSTANCE__DATA_DIR": str(Path(tmp) / "data")})
+        db = Database(settings.database_url)
+        migrate.upgrade(db)
+        t0 = time.perf_counter()
+        members = build(db, args.members, args.plays_per_day, args.seed)
+        with db.read() as conn:
+            n_plays = conn.execute(s.plays.select().with_only_columns(s.plays.c.id)).all()
+        print(f"built {len(members)} members, {len(n_plays):,} plays in {time.perf_counter() - t0:.1f} s")
+        secrets = Secrets(session_key="bench-" + "k" * 40, token_keys=(Fernet.generate_key().decode(),))
+        db.dispose()
+        # The app here only signs session cookies; the one answering runs in the child process.
+        app = create_app(overrides={"RECS_INSTANCE": Instance(settings, secrets, db), "RECS_CLOCK": lambda: NOW})
+        parent, child = multiprocessing.Pipe()
+        server = multiprocessing.get_context("fork").Process(
+            target=serve_child,
+            args=(str(Path(tmp) / "data"), args.threads, secrets.session_key, secrets.token_keys[0], child),
+            daemon=True,
+        )
+        server.start()
+        port = int(parent.recv())
+        try:
+            cold: dict[str, list[float]] = defaultdict(list)
+            lock = threading.Lock()
+            # Cold: each member's first visit computes their stats.
+            for i, mid in enumerate(members):
+                pages = MEMBER_PAGES + (["/admin"] if i == 0 else [])
+                client_loop(port, cookie_for(app, mid), pages, 1, cold, lock)
+            results: dict[str, list[float]] = defaultdict(list)
+            workers = []
+            started = time.perf_counter()
+            for c in range(args.clients):
+                mid = members[c % len(members)]
+                pages = MEMBER_PAGES + (["/admin"] if c % len(members) == 0 else [])
+                workers.append(
+                    threading.Thread(
+                        target=client_loop,
+                        args=(port, cookie_for(app, mid), pages, args.rounds, results, lock, args.think_ms / 1000, c),
+                    )
+                )
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+            wall = time.perf_counter() - started
+        finally:
+            server.terminate()
+            server.join()
+            db.dispose()
+    total = sum(len(v) for v in results.values())
+    print(f"think time {args.think_ms:.0f} ms, waitress threads {args.threads}")
+    print(f"{args.clients} clients × {args.rounds} rounds: {total} requests in {wall:.1f} s ({total / wall:.0f} req/s)")
+    print(f"{'page':28} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'cold ms':>8}")
+    for page in [*MEMBER_PAGES, "/admin"]:
+        values = sorted(results[page])
+        p95 = values[max(0, int(len(values) * 0.95) - 1)]
+        cold_ms = statistics.mean(cold[page]) if cold[page] else float("nan")
+        print(
+            f"{page:28} {len(values):5d} {statistics.median(values):8.1f} {p95:8.1f} {values[-1]:8.1f} {cold_ms:8.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
