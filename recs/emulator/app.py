@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
 
 from recs.emulator import accounts, control_api, webapi
 from recs.emulator.household import iso_s
@@ -68,6 +69,15 @@ def create_app(emulator: Emulator) -> Flask:
     app.register_blueprint(accounts.bp)
     app.register_blueprint(webapi.bp)
     app.register_blueprint(control_api.bp)
+
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    def _routing_error(exc: HTTPException) -> Response:
+        # unknown Web API paths answer in the API's error shape, as Spotify does
+        status = exc.code or 404
+        if request.path.startswith("/v1/"):
+            return webapi.error_response(status, "Service not found" if status == 404 else "Method not allowed")
+        return Response(json.dumps({"error": exc.description}), status=status, mimetype="application/json")
 
     @app.get("/image/<entity_id>")
     def image(entity_id: str) -> Response:

@@ -184,6 +184,7 @@ def ground_truth() -> Response:
                 "user_id": p.user_id,
                 "played_at": iso_ms(p.at_ms),
                 "played_at_ms": p.at_ms,
+                "visible_at_ms": p.visible_ms,
                 "track_id": p.track_id,
                 "ms_played": p.ms_played,
                 "context": {"type": p.context_type, "uri": p.context_uri} if p.context_uri else None,

@@ -20,7 +20,9 @@ def export_rows(emulator: Emulator, user_id: str) -> list[dict[str, Any]]:
     """Every stream before the emulated now, in the 2024+ extended-history format (short and private ones too)."""
     with emulator.lock:
         member = emulator.member(user_id)
-        plays = list(emulator.household.plays_until(user_id, emulator.now_ms))
+        # in the order the platform logged them: offline plays come after later online ones, so files are
+        # not sorted by ts, as in real exports
+        plays = sorted(emulator.household.plays_until(user_id, emulator.now_ms), key=lambda p: (p.visible_ms, p.at_ms))
         cat = emulator.catalog
         rows = []
         for p in plays:
@@ -75,7 +77,7 @@ def export_zip(emulator: Emulator, user_id: str) -> bytes:
         chunks = [rows[i : i + ROWS_PER_FILE] for i in range(0, len(rows), ROWS_PER_FILE)] or [[]]
         for n, chunk in enumerate(chunks):
             if chunk:
-                first, last = chunk[0]["ts"][:4], chunk[-1]["ts"][:4]
+                first, last = min(r["ts"] for r in chunk)[:4], max(r["ts"] for r in chunk)[:4]
                 years = first if first == last else f"{first}-{last}"
             else:
                 years = str(from_ms(emulator.now_ms).year)

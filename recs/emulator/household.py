@@ -54,6 +54,12 @@ class Play:
     skipped: bool = False
     offline: bool = False
     incognito: bool = False
+    # when the platform learnt of the play (Unix ms): offline plays sync later, a few arrive late anyway
+    visible_ms: int = 0
+
+    def __post_init__(self) -> None:
+        if self.visible_ms < self.at_ms:
+            self.visible_ms = self.at_ms
 
 
 @dataclass
@@ -336,6 +342,7 @@ class Household:
                 # liked songs and the home feed: Spotify reports the member's collection as the context
                 context_type, context_uri = "collection", f"spotify:user:{m.user_id}:collection"
             reason_start = rng.choice(("clickrow", "playbtn"))
+            session: list[Play] = []
             for k, track_id in enumerate(sequence):
                 duration = cat.tracks[track_id].duration_ms
                 p_skip = m.p_skip * (0.3 if track_id in weekly else 1.0)
@@ -364,6 +371,9 @@ class Household:
                     offline,
                     incognito,
                 )
+                if rng.random() < 0.02:
+                    play.visible_ms = at + rng.randint(5_000, 120_000)
+                session.append(play)
                 self._insert(play, plays, stamps)
                 made += 1
                 if not skipped and ms_played >= 30_000:
@@ -373,6 +383,11 @@ class Household:
                         self.saved[m.user_id].append((at + 20_000, track_id))
                 reason_start = "fwdbtn" if skipped else "trackdone"
                 start = at + rng.randint(0, 3_000)
+            if offline:
+                # the device reconnects a while after the session: its plays reach the platform together
+                synced = start + rng.randint(10, 240) * 60_000
+                for play in session:
+                    play.visible_ms = synced
             cursor = start
         return made
 

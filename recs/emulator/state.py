@@ -14,7 +14,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from recs.emulator.catalog import Catalog, generate_catalog
-from recs.emulator.household import DAY_MS, Household, Play, from_ms, to_ms
+from recs.emulator.household import DAY_MS, Household, Member, Play, from_ms, to_ms
 
 ACCESS_TOKEN_TTL_S = 3600
 CODE_TTL_MS = 10 * 60_000
@@ -175,7 +175,7 @@ class Emulator:
             return sum(len(self.household.plays_until(u, self.now_ms)) - n for u, n in before.items())
 
     # --- members ------------------------------------------------------------------------------------
-    def member(self, user_id: str) -> Any:
+    def member(self, user_id: str) -> Member:
         m = self.household.members.get(user_id)
         if m is None:
             raise EmulatorError(f"no emulated member with user id {user_id!r}")
@@ -366,10 +366,7 @@ class Emulator:
         """Count one Web API call against the limits; (retry_after_s, reason) when it must be refused."""
         with self.lock:
             now = self.now_ms
-            while self._rate and self._rate[0] <= now - RATE_WINDOW_MS:
-                self._rate.popleft()
-            while self._quota and self._quota[0] <= now - QUOTA_WINDOW_MS:
-                self._quota.popleft()
+            self._trim_windows()
             if self.quota_per_day is not None and len(self._quota) >= self.quota_per_day:
                 oldest = self._quota[len(self._quota) - self.quota_per_day]
                 return max(1, -(-(oldest + QUOTA_WINDOW_MS - now) // 1000)), "QUOTA_EXCEEDED"
@@ -382,7 +379,7 @@ class Emulator:
 
     def usage(self) -> dict[str, Any]:
         with self.lock:
-            self.charge_window_trim()
+            self._trim_windows()
             return {
                 "quota_per_day": self.quota_per_day,
                 "used_24h": len(self._quota),
@@ -390,7 +387,7 @@ class Emulator:
                 "used_30s": len(self._rate),
             }
 
-    def charge_window_trim(self) -> None:
+    def _trim_windows(self) -> None:
         now = self.now_ms
         while self._rate and self._rate[0] <= now - RATE_WINDOW_MS:
             self._rate.popleft()

@@ -51,16 +51,6 @@ def _api_error(exc: ApiError) -> Response:
     return error_response(exc.status, exc.message, exc.reason, exc.headers)
 
 
-@bp.errorhandler(404)
-def _not_found(_exc: Exception) -> Response:
-    return error_response(404, "Service not found")
-
-
-@bp.errorhandler(405)
-def _bad_method(_exc: Exception) -> Response:
-    return error_response(405, "Method not allowed")
-
-
 def ok(payload: Any, status: int = 200) -> Response:
     return Response(json.dumps(payload), status=status, mimetype="application/json")
 
@@ -187,8 +177,9 @@ def get_me() -> Response:
 def eligible_recent(m: Member) -> list[Play]:
     """The last 50 plays the API still knows of, newest first: over 30 s, not in a private session."""
     out: list[Play] = []
-    for play in reversed(emu().household.plays_until(m.user_id, emu().now_ms)):
-        if play.ms_played >= MIN_PLAY_MS and not play.incognito:
+    now = emu().now_ms
+    for play in reversed(emu().household.plays_until(m.user_id, now)):
+        if play.ms_played >= MIN_PLAY_MS and not play.incognito and play.visible_ms <= now:
             out.append(play)
             if len(out) == RECENT_WINDOW:
                 break

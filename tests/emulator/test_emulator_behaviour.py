@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from recs.emulator import ControlClient, ControlError, EmulatorServer
+from recs.emulator.household import iso_ms
 
 
 def get(server: EmulatorServer, path: str, token: str, **kw: Any) -> requests.Response:
@@ -131,8 +132,11 @@ def test_recently_played_window_cursors_and_new_plays(
 
     control.advance(days=2)
     token = control.sign_in(member_id)["access_token"]  # the old one expired meanwhile
-    truth = control.ground_truth(member_id)["plays"]
-    eligible = [p for p in truth if p["ms_played"] >= 30_000 and not p["incognito"]]
+    state = control.ground_truth(member_id)
+    truth = state["plays"]
+    eligible = [
+        p for p in truth if p["ms_played"] >= 30_000 and not p["incognito"] and p["visible_at_ms"] <= state["now_ms"]
+    ]
     fresh = [p for p in eligible[-50:] if p["played_at_ms"] > newest_ms]
     assert len(fresh) > 0, "members kept listening while the clock moved"
     newer = get(server, f"me/player/recently-played?limit=50&after={newest_ms}", token).json()["items"]
@@ -210,3 +214,31 @@ def test_cover_images_are_served(server: EmulatorServer, token: str) -> None:
         and answer.content.startswith(b"\x89PNG")
         and answer.headers["Content-Type"] == "image/png"
     )
+
+
+def test_offline_plays_arrive_late_behind_the_after_cursor(server: EmulatorServer, control: ControlClient) -> None:
+    """A poller that only asks for plays after its newest one misses plays that sync late."""
+    world = server.emulator
+    now = world.now_ms
+    world.household.generate_until(now + 30 * 86_400_000)  # the same days the clock would generate later
+    play = next(
+        p
+        for u in world.household.members
+        for p in world.household.plays[u]
+        if p.at_ms > now and p.visible_ms - p.at_ms > 600_000 and p.ms_played >= 30_000 and not p.incognito
+    )
+    control.advance(seconds=(play.at_ms - now) / 1000 + 1)
+    token = control.sign_in(play.user_id)["access_token"]
+    window = get(server, "me/player/recently-played?limit=50", token).json()["items"]
+    assert all(i["played_at"] != iso_ms(play.at_ms) for i in window), "played, but the platform does not know yet"
+    control.advance(seconds=(play.visible_ms - play.at_ms) / 1000)
+    token = control.sign_in(play.user_id)["access_token"]
+    window = get(server, "me/player/recently-played?limit=50", token).json()["items"]
+    assert iso_ms(play.at_ms) in [i["played_at"] for i in window]
+
+
+def test_unknown_paths_and_methods_answer_in_the_error_shape(server: EmulatorServer, token: str) -> None:
+    missing = get(server, "no/such/endpoint", token)
+    assert missing.status_code == 404 and missing.json() == {"error": {"status": 404, "message": "Service not found"}}
+    wrong = requests.patch(server.api_base_url + "me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    assert wrong.status_code == 405 and wrong.json()["error"]["status"] == 405
