@@ -148,9 +148,9 @@ class ControlClient:
         n: int = self._call("POST", f"members/{user_id}/revoke")["revoked_grants"]
         return n
 
-    def export_zip(self, user_id: str) -> bytes:
-        """The member's extended streaming history zip, covering their listening before the emulated now."""
-        data: bytes = self._call("GET", f"members/{user_id}/export.zip")
+    def export_zip(self, user_id: str, package: str = "extended") -> bytes:
+        """The member's data export before the emulated now: "extended" streaming history or "account" data."""
+        data: bytes = self._call("GET", f"members/{user_id}/export.zip", params={"package": package})
         return data
 
     # --- sign-in ------------------------------------------------------------------------------------

@@ -164,7 +164,11 @@ def revoke(user_id: str) -> Response:
 
 @bp.get("/members/<user_id>/export.zip")
 def export(user_id: str) -> Response:
-    data = export_zip(_emu(), user_id)
+    package = request.args.get("package", "extended")
+    try:
+        data = export_zip(_emu(), user_id, package)
+    except ValueError as exc:
+        raise EmulatorError(str(exc)) from None
     return Response(
         data, mimetype="application/zip", headers={"Content-Disposition": 'attachment; filename="my_spotify_data.zip"'}
     )

@@ -1,4 +1,4 @@
-"""A member's Spotify data export (extended streaming history zip) consistent with their plays before now."""
+"""A member's Spotify data exports (extended streaming history, account data) consistent with their listening before now."""
 
 from __future__ import annotations
 
@@ -13,7 +13,11 @@ if TYPE_CHECKING:
     from recs.emulator.state import Emulator
 
 FOLDER = "Spotify Extended Streaming History"
+ACCOUNT_FOLDER = "Spotify Account Data"
 ROWS_PER_FILE = 15_000
+ACCOUNT_ROWS_PER_FILE = 10_000
+PACKAGES = ("extended", "account")
+_FIXED_TIME = (2026, 1, 1, 0, 0, 0)  # fixed zip timestamps: the same seed gives the same bytes
 
 
 def export_rows(emulator: Emulator, user_id: str) -> list[dict[str, Any]]:
@@ -69,8 +73,12 @@ def _row(p: Play, track: str, artist: str, album: str, platform: str, country: s
     }
 
 
-def export_zip(emulator: Emulator, user_id: str) -> bytes:
-    """The zip a member downloads: Streaming_History_Audio_<years>_<n>.json files of at most 15,000 rows."""
+def export_zip(emulator: Emulator, user_id: str, package: str = "extended") -> bytes:
+    """The zip a member downloads: extended history (Streaming_History_Audio_<years>_<n>.json) or account data."""
+    if package not in PACKAGES:
+        raise ValueError(f"unknown export package {package!r}: use one of {', '.join(PACKAGES)}")
+    if package == "account":
+        return account_zip(emulator, user_id)
     rows = export_rows(emulator, user_id)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -85,4 +93,90 @@ def export_zip(emulator: Emulator, user_id: str) -> bytes:
                 f"{FOLDER}/Streaming_History_Audio_{years}_{n}.json", date_time=(2026, 1, 1, 0, 0, 0)
             )
             zf.writestr(info, json.dumps(chunk, ensure_ascii=False, indent=2), compress_type=zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def _minute(ms: int) -> str:
+    return from_ms(ms).strftime("%Y-%m-%d %H:%M")
+
+
+def account_zip(emulator: Emulator, user_id: str) -> bytes:
+    """The account-data package: last year of streams (minute precision, no URIs), library and playlists."""
+    with emulator.lock:
+        member = emulator.member(user_id)
+        cat = emulator.catalog
+        h = emulator.household
+        now = emulator.now_ms
+        year_ago = now - 365 * 86_400_000
+        history = [
+            {
+                "endTime": _minute(p.at_ms),
+                "artistName": cat.artists[cat.tracks[p.track_id].artist_ids[0]].name,
+                "trackName": cat.tracks[p.track_id].name,
+                "msPlayed": p.ms_played,
+            }
+            for p in h.plays_until(user_id, now)
+            if p.at_ms >= year_ago and not p.incognito
+        ]
+        library = {
+            "tracks": [
+                {
+                    "artist": cat.primary_artist(t).name,
+                    "album": cat.albums[cat.tracks[t].album_id].name,
+                    "track": cat.tracks[t].name,
+                    "uri": cat.tracks[t].uri,
+                }
+                for _, t in h.saved_until(user_id, now)
+            ],
+            "albums": [],
+            "shows": [],
+            "episodes": [],
+            "bannedTracks": [],
+            "artists": [{"name": cat.artists[a].name, "uri": cat.artists[a].uri} for a in member.followed],
+            "bannedArtists": [],
+            "other": [],
+        }
+        playlists = []
+        for pl in h.playlists.values():
+            if pl.owner_id != user_id and user_id not in pl.collaborators:
+                continue
+            items = [
+                {
+                    "track": {
+                        "trackName": cat.tracks[it.track_id].name,
+                        "artistName": cat.primary_artist(it.track_id).name,
+                        "albumName": cat.albums[cat.tracks[it.track_id].album_id].name,
+                        "trackUri": cat.tracks[it.track_id].uri,
+                    },
+                    "episode": None,
+                    "audiobook": None,
+                    "localTrack": None,
+                    "addedDate": iso_s(it.added_at_ms)[:10],
+                }
+                for it in pl.items
+                if it.added_at_ms <= now
+            ]
+            modified = max((it.added_at_ms for it in pl.items if it.added_at_ms <= now), default=now)
+            playlists.append(
+                {
+                    "name": pl.name,
+                    "lastModifiedDate": iso_s(modified)[:10],
+                    "items": items,
+                    "description": pl.description or None,
+                    "numberOfFollowers": 0,
+                }
+            )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+
+        def put(name: str, value: Any) -> None:
+            info = zipfile.ZipInfo(f"{ACCOUNT_FOLDER}/{name}", date_time=_FIXED_TIME)
+            zf.writestr(info, json.dumps(value, ensure_ascii=False, indent=2), compress_type=zipfile.ZIP_DEFLATED)
+
+        for n in range(max(1, -(-len(history) // ACCOUNT_ROWS_PER_FILE))):
+            put(
+                f"StreamingHistory_music_{n}.json", history[n * ACCOUNT_ROWS_PER_FILE : (n + 1) * ACCOUNT_ROWS_PER_FILE]
+            )
+        put("YourLibrary.json", library)
+        put("Playlist1.json", {"playlists": playlists})
     return buffer.getvalue()

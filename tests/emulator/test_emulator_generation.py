@@ -158,3 +158,32 @@ def test_a_month_for_five_members_advances_in_under_five_seconds(server: Emulato
     elapsed = time.perf_counter() - started
     assert answer.json()["new_plays"] > 5 * 30 * 5, "a month of listening was generated"
     assert elapsed < 5.0, f"advancing a month took {elapsed:.2f} s"
+
+
+@pytest.mark.realdata
+def test_account_data_export_has_the_shape_of_a_real_one(
+    shared_data: Path, control: ControlClient, member_id: str
+) -> None:
+    real_dir = shared_data / "spotify-exports/account_data"
+    with zipfile.ZipFile(io.BytesIO(control.export_zip(member_id, package="account"))) as zf:
+        files = {n.rsplit("/", 1)[1]: json.loads(zf.read(n)) for n in zf.namelist()}
+    assert {"StreamingHistory_music_0.json", "YourLibrary.json", "Playlist1.json"} <= set(files)
+    real_history = json.loads((real_dir / "StreamingHistory_music_0.json").read_text())
+    history = files["StreamingHistory_music_0.json"]
+    assert {k: type(v) for k, v in history[0].items()} == {k: type(v) for k, v in real_history[0].items()}
+    assert all("uri" not in k.lower() for k in history[0]), "account-data history carries no URIs"
+    truth = control.ground_truth(member_id)
+    real_library = json.loads((real_dir / "YourLibrary.json").read_text())
+    library = files["YourLibrary.json"]
+    assert list(library) == list(real_library)
+    assert set(library["tracks"][0]) == set(real_library["tracks"][0]) and set(library["artists"][0]) == set(
+        real_library["artists"][0]
+    )
+    assert sorted(t["uri"] for t in library["tracks"]) == sorted(
+        f"spotify:track:{s['track_id']}" for s in truth["saved_tracks"][member_id]
+    )
+    real_playlist = json.loads((real_dir / "Playlist1.json").read_text())["playlists"][0]
+    playlist = files["Playlist1.json"]["playlists"][0]
+    assert set(playlist) == set(real_playlist)
+    assert set(playlist["items"][0]) == set(real_playlist["items"][0])
+    assert set(playlist["items"][0]["track"]) == set(real_playlist["items"][0]["track"])
