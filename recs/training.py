@@ -71,6 +71,8 @@ ALS_GRID: tuple[tuple[int, float, float], ...] = (
 KNN_GRID: tuple[int, ...] = (50, 200, 1000)
 BLEND_WEIGHTS: tuple[float, ...] = (0.2, 0.4)
 EASE_LAMBDAS: tuple[float, ...] = (500.0, 2000.0, 8000.0)
+# EASE solves a dense items x items system: only for catalogues (items in two or more rows) up to this size.
+EASE_MAX_ITEMS = 6000
 DEFAULT_ALS = AlsParams(64, 1.0, 4.0, 15)
 # Evaluation lists are this long (recall@50).
 EVAL_DEPTH = 50
@@ -167,7 +169,7 @@ def select_model(
     als_grid: Sequence[tuple[int, float, float]] = ALS_GRID,
     knn_grid: Sequence[int] = KNN_GRID,
     iterations: int = 15,
-    ease_max_items: int = 3000,
+    ease_max_items: int = EASE_MAX_ITEMS,
     ease_lambdas: Sequence[float] = EASE_LAMBDAS,
     clock: Clock = time.monotonic,
     keep_models: bool = False,
