@@ -17,6 +17,7 @@ The data is read from the given folder (user_artists.dat); nothing is copied int
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -72,10 +73,10 @@ def holdout(users: IntArray, rng: np.random.Generator, frac: float = 0.2, min_it
     held = np.zeros(users.size, dtype=bool)
     order = np.argsort(users, kind="stable")
     bounds = np.r_[0, np.nonzero(np.diff(users[order]))[0] + 1, users.size]
-    for s, e in zip(bounds[:-1], bounds[1:], strict=True):
+    for s, e in itertools.pairwise(bounds):
         n = int(e - s)
         if n >= min_items:
-            pick = rng.choice(n, size=int(round(frac * n)), replace=False)
+            pick = rng.choice(n, size=round(frac * n), replace=False)
             held[order[s + pick]] = True
     return held
 
