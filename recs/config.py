@@ -98,7 +98,7 @@ class TrainingSettings:
     tuning_budget_s: float = 20.0
     # Random seed for training.
     seed: int = 42
-    # BLAS threads used by training.
+    # Threads for fitting the model (implicit's solver; BLAS itself is held to one thread while fitting).
     threads: int = 1
 
 
