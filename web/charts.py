@@ -68,8 +68,8 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], *, title: str, uni
 def stacked_bars(
     labels: Sequence[str], parts: Sequence[tuple[float, float]], *, title: str, names: tuple[str, str]
 ) -> Markup:
-    """Bars of two parts (share of each, 0..100 %), with a legend."""
-    width, height, left, bottom, top = 720, 220, 40, 44, 10
+    """Bars of two parts (share of each, 0..100 %), with a legend; sized for half a page."""
+    width, height, left, bottom, top = 400, 240, 36, 44, 10
     n = max(len(parts), 1)
     plot_w, plot_h = width - left - 8, height - bottom - top
     slot = plot_w / n
@@ -98,28 +98,28 @@ def stacked_bars(
     ly = height - 8
     out.append(f'<rect class="part-a" x="{left}" y="{ly - 9}" width="10" height="10"/>')
     out.append(f'<text class="axis" x="{left + 14}" y="{ly}">{escape(names[0])}</text>')
-    out.append(f'<rect class="part-b" x="{left + 150}" y="{ly - 9}" width="10" height="10"/>')
-    out.append(f'<text class="axis" x="{left + 164}" y="{ly}">{escape(names[1])}</text>')
+    out.append(f'<rect class="part-b" x="{left + 130}" y="{ly - 9}" width="10" height="10"/>')
+    out.append(f'<text class="axis" x="{left + 144}" y="{ly}">{escape(names[1])}</text>')
     out.append("</svg>")
     return Markup("".join(out))
 
 
 def heat_map(grid: Sequence[Sequence[int]], *, title: str) -> Markup:
     """Weekday rows × 24 hour columns; darker cells hold more plays."""
-    cell, left, top = 26, 40, 18
+    cell, left, top = 16, 32, 16
     width, height = left + 24 * cell + 4, top + 7 * cell + 4
     peak = max((v for row in grid for v in row), default=0) or 1
     out = _open(width, height, title, f"plays by weekday and hour; busiest cell {peak} plays", "heat")
     for h in range(0, 24, 3):
-        out.append(f'<text class="axis" x="{left + h * cell + cell / 2}" y="12" text-anchor="middle">{h:02d}</text>')
+        out.append(f'<text class="axis" x="{left + h * cell + cell / 2}" y="11" text-anchor="middle">{h:02d}</text>')
     for d, row in enumerate(grid):
         y = top + d * cell
-        out.append(f'<text class="axis" x="{left - 6}" y="{y + cell / 2 + 4}" text-anchor="end">{WEEKDAYS[d]}</text>')
+        out.append(f'<text class="axis" x="{left - 4}" y="{y + cell / 2 + 3}" text-anchor="end">{WEEKDAYS[d]}</text>')
         for h, value in enumerate(row):
             level = 0 if value == 0 else 1 + min(4, int(4 * value / peak))
             out.append(
                 f'<rect class="heat-{level}" x="{left + h * cell + 1}" y="{y + 1}" width="{cell - 2}" '
-                f'height="{cell - 2}" rx="3"><title>{WEEKDAYS[d]} {h:02d}:00 — {value} plays</title></rect>'
+                f'height="{cell - 2}" rx="2"><title>{WEEKDAYS[d]} {h:02d}:00 — {value} plays</title></rect>'
             )
     out.append("</svg>")
     return Markup("".join(out))
