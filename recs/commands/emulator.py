@@ -17,9 +17,14 @@ from recs.cli import main
 )
 def emulator(host: str, port: int, members: int, seed: int, quota: int) -> None:
     """Serve the emulated Spotify accounts service and Web API; prints the base URLs."""
+    import signal
+    import sys
     import threading
 
     from recs.emulator import EmulatorServer
+
+    # a service manager stops us with SIGTERM: leave through the same clean path as Ctrl-C
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
     server = EmulatorServer(seed=seed, members=members, quota_per_day=quota or None, host=host, port=port)
     server.start()

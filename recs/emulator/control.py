@@ -76,9 +76,14 @@ class ControlClient:
         added: int = self._call("POST", "plays", json={"user_id": user_id, "plays": plays})["added"]
         return added
 
-    def ground_truth(self, user_id: str | None = None) -> dict[str, Any]:
-        """Every play (played_at, track_id, context, ms_played, ...), playlist and item, saved track and follow."""
-        result: dict[str, Any] = self._call("GET", "ground-truth", params={"user_id": user_id} if user_id else None)
+    def ground_truth(self, user_id: str | None = None, since: datetime | None = None) -> dict[str, Any]:
+        """Every play (played_at, track_id, context, ms_played, ...; those from `since` on), playlist, saved track, follow."""
+        params: dict[str, Any] = {}
+        if user_id:
+            params["user_id"] = user_id
+        if since is not None:
+            params["since_ms"] = int(since.timestamp() * 1000)
+        result: dict[str, Any] = self._call("GET", "ground-truth", params=params)
         return result
 
     # --- faults and request log ---------------------------------------------------------------------

@@ -178,6 +178,7 @@ def export(user_id: str) -> Response:
 def ground_truth() -> Response:
     e = _emu()
     only = request.args.get("user_id")
+    since = request.args.get("since_ms", 0, type=int) or 0
     with e.lock:
         h = e.household
         users = [only] if only else list(h.members)
@@ -201,6 +202,7 @@ def ground_truth() -> Response:
             }
             for u in users
             for p in h.plays_until(u, e.now_ms)
+            if p.at_ms >= since
         ]
         playlists = [
             {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -169,7 +170,7 @@ def test_playlist_writes_show_in_ground_truth(
     created = requests.post(
         server.api_base_url + "me/playlists", json={"name": "recs"}, headers=headers, timeout=5
     ).json()
-    tracks = [p["track_id"] for p in control.ground_truth(member_id)["plays"][-120:]]
+    tracks = [p["track_id"] for p in control.ground_truth(member_id, since=control.now() - timedelta(days=14))["plays"]]
     uris = [f"spotify:track:{t}" for t in dict.fromkeys(tracks)][:100]
     put = requests.put(
         server.api_base_url + f"playlists/{created['id']}/items", json={"uris": uris}, headers=headers, timeout=5
@@ -181,7 +182,7 @@ def test_playlist_writes_show_in_ground_truth(
 
 
 def test_collaborator_may_edit_shared_playlist(server: EmulatorServer, control: ControlClient) -> None:
-    shared = next(p for p in control.ground_truth()["playlists"] if p["collaborators"])
+    shared = next(p for p in control.ground_truth(since=control.now())["playlists"] if p["collaborators"])
     collaborator = shared["collaborators"][0]
     token = control.sign_in(collaborator)["access_token"]
     items = get(server, f"playlists/{shared['id']}/items", token)

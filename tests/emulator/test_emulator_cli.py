@@ -1,0 +1,43 @@
+"""`recs emulator` prints its base URLs, serves until stopped, and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import requests
+
+
+def test_recs_emulator_serves_until_stopped() -> None:
+    command = [
+        sys.executable,
+        "-c",
+        "from recs.cli import run; run()",
+        "emulator",
+        "--port",
+        "0",
+        "--seed",
+        "3",
+        "--members",
+        "2",
+    ]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            lines = {}
+            while len(lines) < 6:
+                line = proc.stdout.readline()
+                assert line, f"recs emulator exited early: {proc.stderr.read() if proc.stderr else ''}"
+                key, _, value = line.partition(":")
+                lines[key.strip()] = value.strip()
+            api = lines["api_base_url"]
+            assert api.startswith("http://127.0.0.1:") and api.endswith("/v1/")
+            members = requests.get(lines["base URL"] + "/_emulator/members", timeout=5).json()
+            assert len(members) == 2
+            app = requests.get(lines["base URL"] + "/_emulator/app", timeout=5).json()
+            assert app["client_id"] == lines["client_id"] and app["seed"] == 3
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=10)
+    assert proc.returncode == 0
