@@ -34,6 +34,8 @@ class AlsModel:
         self.user_factors = np.ascontiguousarray(user_factors, dtype=np.float32)
         self.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
         self.params = params
+        self._gram: npt.NDArray[np.float64] | None = None
+        self._solved: dict[tuple[int, int], npt.NDArray[np.float64]] = {}
 
     @property
     def n_items(self) -> int:
@@ -51,11 +53,21 @@ class AlsModel:
         conf = user_items.data[start:end].astype(np.float64) * self.params.alpha
         if not (conf > 0).any():
             return None
-        y = self.item_factors.astype(np.float64)
-        yj = y[items]
-        a = y.T @ y + self.params.regularization * np.eye(y.shape[1])
-        a += (yj * (np.abs(conf) - 1.0)[:, None]).T @ yj
-        weighted = np.linalg.solve(a, y[item])
+        y = self.item_factors
+        if self._gram is None:
+            y64 = y.astype(np.float64)
+            self._gram = y64.T @ y64
+        yj = y[items].astype(np.float64)
+        key = (row, id(user_items))
+        if key not in self._solved:
+            # The row's own system, as in implicit's explain: (YtY + reg I + Yj^T (Cj - 1) Yj)^-1 Yj^T.
+            a = self._gram + self.params.regularization * np.eye(y.shape[1])
+            a += (yj * (np.abs(conf) - 1.0)[:, None]).T @ yj
+            self._solved = {
+                key: np.asarray(np.linalg.inv(a), dtype=np.float64)
+            }  # one row at a time: lists are built member by member
+        inv = self._solved[key]
+        weighted = inv @ y[item].astype(np.float64)
         contrib = (yj @ weighted) * conf
         contrib[conf <= 0] = -np.inf
         contrib[items == item] = -np.inf
