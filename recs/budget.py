@@ -53,6 +53,9 @@ class Budget:
         """The stored pause, if it still holds."""
         with self.db.read() as conn:
             value = q.get_state(conn, PAUSE_KEY)
+        return self._pause(value)
+
+    def _pause(self, value: object) -> Pause | None:
         if not isinstance(value, dict) or not value.get("until"):
             return None
         until = datetime.fromisoformat(str(value["until"]))
@@ -71,14 +74,15 @@ class Budget:
 
     def check(self, purpose: str) -> None:
         """Raise SpotifyError(BUDGET) when a call for *purpose* may not go out now."""
-        pause = self.pause()
+        with self.db.read() as conn:
+            pause = self._pause(q.get_state(conn, PAUSE_KEY))
+            used = q.count_calls(conn, self.now() - WINDOW)
         if pause is not None:
             raise SpotifyError(
                 ErrorKind.BUDGET,
                 f"Spotify calls are paused until {pause.until.isoformat()} ({pause.reason})",
                 retry_after_s=(pause.until - self.now()).total_seconds(),
             )
-        used = self.used()
         limit = self.limit(purpose)
         if used >= limit:
             raise SpotifyError(

@@ -46,8 +46,10 @@ LIBRARY_STREAMS = (SAVED, FOLLOWED, PLAYLISTS)
 PAGE = 50
 # Spotify's recently-played keeps only the last 50 plays: poll so that fewer happen in between.
 TARGET_PLAYS_BETWEEN_POLLS = 15
-# Plays can be reported a little late: each poll looks back this far before the newest stored play.
-LATE_PLAY_MARGIN = timedelta(minutes=5)
+# Plays can reach Spotify late with their original played_at (offline sessions sync minutes to hours
+# later): each poll looks back this far before the newest stored play. It costs no extra call (the
+# API keeps only 50 plays anyway); re-read plays are dropped by their natural key.
+LATE_PLAY_MARGIN = timedelta(hours=12)
 # A member counts as listening when their newest play is this recent.
 LISTENING_WINDOW = timedelta(minutes=20)
 # Poll at least this often even when idle: a session started right after a poll must not pass 50 plays.
@@ -160,9 +162,7 @@ def _next_poll(ctx: _Ctx, conn: Any, moment: datetime, members: int) -> datetime
     return moment + max(floor, min(interval, max(idle_cap, floor)))
 
 
-def _sync_recent(ctx: _Ctx, members: int) -> None:
-    with ctx.db.read() as conn:
-        cursor = sq.get_cursor(conn, ctx.member_id, RECENT)
+def _sync_recent(ctx: _Ctx, members: int, cursor: sq.CursorRow | None) -> None:
     stored = int(cursor.cursor) if cursor and cursor.cursor else None
     after = max(0, stored - int(LATE_PLAY_MARGIN.total_seconds() * 1000)) if stored is not None else None
     params: dict[str, Any] = {"limit": PAGE}
@@ -396,9 +396,12 @@ def _sync_playlists(ctx: _Ctx, spotify_id: str) -> None:
 # --- orchestration -----------------------------------------------------------------------------
 
 
-def _due(conn: Any, member_id: int, stream: str, moment: datetime) -> bool:
-    c = sq.get_cursor(conn, member_id, stream)
-    return c is None or c.next_due_at is None or c.next_due_at <= moment
+ALL_STREAMS = (RECENT, TOP, *LIBRARY_STREAMS)
+
+
+def _due_streams(conn: Any, member_id: int, moment: datetime) -> list[str]:
+    times = sq.due_times(conn, [member_id])[member_id]
+    return [s for s in ALL_STREAMS if times.get(s) is None or times[s] <= moment]  # type: ignore[operator]
 
 
 def sync_member(
@@ -421,19 +424,22 @@ def sync_member(
             raise LookupError(f"no member with id {member_id}")
         consented = _consents_store(conn, member_id)
         moment = now()
-        due = [s for s in (RECENT, TOP, *LIBRARY_STREAMS) if force or _due(conn, member_id, s, moment)]
+        due = list(ALL_STREAMS) if force else _due_streams(conn, member_id, moment)
         n_members = members if members is not None else len(mq.members_with_consent(conn, "store"))
+        recent_cursor = sq.get_cursor(conn, member_id, RECENT)
     if not consented:
         report.skipped = "no consent to store listening"
         return report
     if member.reconnect_needed:
         report.skipped = "reconnect needed: the member must sign in again"
         return report
+    if not due:
+        return report
     api = member_api(instance, member_id, budget, now, locks=locks)
     observer = api.observer
     ctx = _Ctx(instance, member_id, api, now, sleep, report)
     runners: dict[str, Callable[[], None]] = {
-        RECENT: lambda: _sync_recent(ctx, n_members),
+        RECENT: lambda: _sync_recent(ctx, n_members, recent_cursor),
         SAVED: lambda: _sync_saved(ctx),
         FOLLOWED: lambda: _sync_followed(ctx),
         TOP: lambda: _sync_top(ctx),
@@ -484,11 +490,16 @@ def sync_all(
 ) -> list[SyncReport]:
     """One round over every consenting member (or *member_ids*); a quota pause stops the round for everyone."""
     budget = Budget(instance.db, instance.settings.budget, now)
+    moment = now()
     with instance.db.read() as conn:
         consenting = mq.members_with_consent(conn, "store")
         ids = member_ids if member_ids is not None else consenting
+        due = sq.due_times(conn, ids)
     reports = []
     for member_id in ids:
+        if not force and all(due[member_id].get(s) is not None and due[member_id][s] > moment for s in ALL_STREAMS):  # type: ignore[operator]
+            reports.append(SyncReport(member_id, skipped="nothing due"))
+            continue
         try:
             reports.append(
                 sync_member(
@@ -511,11 +522,18 @@ def sync_all(
 def next_due(instance: Instance) -> datetime | None:
     """The earliest time any consenting member has a stream due (None: something is due now)."""
     with instance.db.read() as conn:
-        times = []
-        for member_id in mq.members_with_consent(conn, "store"):
-            for stream in (RECENT, TOP, *LIBRARY_STREAMS):
-                c = sq.get_cursor(conn, member_id, stream)
-                if c is None or c.next_due_at is None:
-                    return None
-                times.append(c.next_due_at)
+        ids = [m for m in mq.members_with_consent(conn, "store") if not _needs_reconnect(conn, m)]
+        due = sq.due_times(conn, ids)
+    times = []
+    for member_id in ids:
+        for stream in ALL_STREAMS:
+            at = due[member_id].get(stream)
+            if at is None:
+                return None
+            times.append(at)
     return min(times) if times else None
+
+
+def _needs_reconnect(conn: Any, member_id: int) -> bool:
+    member = mq.get_member(conn, member_id)
+    return member is None or member.reconnect_needed

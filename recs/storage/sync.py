@@ -21,6 +21,7 @@ from recs.storage.schema import (
     sync_cursors,
     sync_gaps,
     top_items,
+    tracks,
 )
 
 # --- cursors ----------------------------------------------------------------------------------
@@ -343,3 +344,31 @@ def count_plays_since(conn: Connection, member_id: int, since: datetime) -> int:
             select(func.count()).select_from(plays).where(plays.c.member_id == member_id, plays.c.played_at >= since)
         ).scalar_one()
     )
+
+
+def play_keys(conn: Connection, member_id: int, source: str | None = None) -> list[tuple[datetime, str | None]]:
+    """(played_at, track Spotify id) of every stored play of a member, duplicates kept, in time order."""
+    stmt = (
+        select(plays.c.played_at, tracks.c.spotify_id)
+        .join(tracks, tracks.c.id == plays.c.track_id)
+        .where(plays.c.member_id == member_id)
+        .order_by(plays.c.played_at)
+    )
+    if source is not None:
+        stmt = stmt.where(plays.c.source == source)
+    return [(r[0], r[1]) for r in conn.execute(stmt)]
+
+
+def due_times(conn: Connection, member_ids: Sequence[int]) -> dict[int, dict[str, datetime | None]]:
+    """member -> stream -> next_due_at, for every stream that has a cursor row (one query)."""
+    out: dict[int, dict[str, datetime | None]] = {m: {} for m in member_ids}
+    if not member_ids:
+        return out
+    rows = conn.execute(
+        select(sync_cursors.c.member_id, sync_cursors.c.stream, sync_cursors.c.next_due_at).where(
+            sync_cursors.c.member_id.in_(sorted(set(member_ids)))
+        )
+    )
+    for member_id, stream, due in rows:
+        out[member_id][stream] = due
+    return out
