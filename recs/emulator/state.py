@@ -126,6 +126,13 @@ class Emulator:
         redirect_uris: tuple[str, ...] | None = None,
         rotate_refresh_tokens: bool = False,
     ) -> None:
+        for name, value in (("quota_per_day", quota_per_day), ("rate_limit_per_30s", rate_limit_per_30s)):
+            if value is not None and value < 1:
+                raise EmulatorError(f"{name} must be at least 1 (or None for no limit), got {value}")
+        if history_days < 0:
+            raise EmulatorError(f"history_days must not be negative, got {history_days}")
+        if start.tzinfo is None:
+            raise EmulatorError(f"start must be timezone-aware (UTC), got naive {start.isoformat()}")
         self.lock = threading.RLock()
         self.quota_per_day = quota_per_day
         self.rate_limit_per_30s = rate_limit_per_30s
@@ -205,9 +212,15 @@ class Emulator:
                         ) from None
                 else:
                     at = self.now_ms
-                ms_played = int(raw.get("ms_played", self.catalog.tracks[track_id].duration_ms))
+                ms_played = raw.get("ms_played", self.catalog.tracks[track_id].duration_ms)
+                if not isinstance(ms_played, int) or isinstance(ms_played, bool) or ms_played < 0:
+                    raise EmulatorError(f"ms_played must be a non-negative integer, got {ms_played!r}")
                 uri = raw.get("context_uri")
-                ctx_type = str(uri).split(":")[1] if uri else None
+                if uri is not None and (
+                    not isinstance(uri, str) or len(uri.split(":")) < 3 or not uri.startswith("spotify:")
+                ):
+                    raise EmulatorError(f"context_uri must be a Spotify URI like spotify:album:<id>, got {uri!r}")
+                ctx_type = uri.split(":")[1] if uri else None
                 play = Play(at, user_id, track_id, ms_played, ctx_type, uri, skipped=bool(raw.get("skipped", False)))
                 added += self.household.add_play(play)
             return added

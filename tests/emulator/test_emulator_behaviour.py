@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 import requests
 
-from recs.emulator import ControlClient, ControlError, EmulatorServer
+from recs.emulator import ControlClient, ControlError, Emulator, EmulatorError, EmulatorServer
 from recs.emulator.household import iso_ms
 
 
@@ -243,3 +243,27 @@ def test_unknown_paths_and_methods_answer_in_the_error_shape(server: EmulatorSer
     assert missing.status_code == 404 and missing.json() == {"error": {"status": 404, "message": "Service not found"}}
     wrong = requests.patch(server.api_base_url + "me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
     assert wrong.status_code == 405 and wrong.json()["error"]["status"] == 405
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"members": 0}, "members must be between 1 and 50"),
+        ({"quota_per_day": 0}, "quota_per_day must be at least 1"),
+        ({"history_days": -1}, "history_days must not be negative"),
+        ({"start": datetime(2026, 1, 1)}, "start must be timezone-aware"),
+    ],
+)
+def test_bad_settings_are_named(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(EmulatorError, match=message):
+        Emulator(**kwargs)
+
+
+def test_bad_plays_are_named(control: ControlClient, member_id: str) -> None:
+    track_id = next(iter(control.ground_truth(member_id, since=control.now())["saved_tracks"][member_id]))["track_id"]
+    with pytest.raises(ControlError, match="ms_played"):
+        control.add_plays(member_id, [{"track_id": track_id, "ms_played": -5}])
+    with pytest.raises(ControlError, match="context_uri"):
+        control.add_plays(member_id, [{"track_id": track_id, "context_uri": "album 5"}])
+    with pytest.raises(ControlError, match="no emulated member"):
+        control.add_plays("nobody", [{"track_id": track_id}])
