@@ -72,9 +72,11 @@ class ExportPlaylist:
 
 def _text(value: Any, limit: int = _NAME_MAX) -> str | None:
     """A non-empty string (cut to *limit*), or None for anything else."""
-    if not isinstance(value, str):
+    if value.__class__ is not str:
         return None
-    value = value.strip().replace("\x00", "")
+    if "\x00" in value:  # PostgreSQL refuses NUL in text
+        value = value.replace("\x00", "")
+    value = value.strip()
     return value[:limit] if value else None
 
 

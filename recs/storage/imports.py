@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, select, update
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
 from recs.domain import PlayRow, TrackInfo
-from recs.storage.catalog import track_lookup_key, upsert_tracks
+from recs.names import normalise
 from recs.storage.dialect import insert_ignore
 from recs.storage.schema import (
+    artists,
     followed_artists,
     hidden_tracks,
     imports,
@@ -22,6 +23,7 @@ from recs.storage.schema import (
     saved_tracks,
     short_streams,
     sync_gaps,
+    track_artists,
     tracks,
 )
 
@@ -104,9 +106,15 @@ ON CONFLICT DO NOTHING
 """
 # Account data's endTime is the extended ts cut to the minute: a stream ending 12:00:42 is "12:00".
 # Account data (whole minutes): an extended-history copy lies within the minute that follows.
-_NEAR = "p.played_at > {t} AND p.played_at < {near_hi}"
+_NEAR = "p.matched_by_name IS NOT TRUE AND p.played_at > {t} AND p.played_at < {near_hi}"
 # Extended history (seconds): an account-data copy sits on the whole minute below.
-_MINUTES = "p.played_at = {minute_a}"
+_MINUTES = "p.matched_by_name IS TRUE AND p.played_at = {minute_a}"
+_PLAIN_SQL = """
+INSERT INTO plays (member_id, played_at, track_id, source, ms_played, context_uri, skipped,
+                   reason_start, reason_end, shuffle, import_id, matched_by_name)
+VALUES ({member}, {t}, {track}, 'export', {ms}, {ctx}, {skipped}, {rs}, {re}, {shuffle}, {imp}, {by_name})
+ON CONFLICT DO NOTHING
+"""
 _COLUMNS = ("member", "t", "track", "ms", "ctx", "skipped", "rs", "re", "shuffle", "imp", "by_name")
 
 
@@ -115,7 +123,7 @@ def _sqlite_shift(seconds: float) -> str:
     return f"(strftime('%Y-%m-%d %H:%M:%f', :t, '{seconds:+.6f} seconds') || '000')"
 
 
-def _plays_sql(dialect: str, tolerance_s: int, minute_precision: bool) -> str:
+def _plays_sql(dialect: str, tolerance_s: int, minute_precision: bool, plain: bool) -> str:
     window = max(tolerance_s, 60)
     if dialect == "postgresql":
         names = {c: f"%({c})s" for c in _COLUMNS}
@@ -144,8 +152,31 @@ def _plays_sql(dialect: str, tolerance_s: int, minute_precision: bool) -> str:
         "near_hi": shift(60),
         "minute_a": minute_a,
     }
+    if plain:
+        return _PLAIN_SQL.format(**names)
     match = (_NEAR if minute_precision else _MINUTES).format(**names, **bounds)
     return _PLAYS_SQL.format(**names, **bounds, export_match=match)
+
+
+def _may_have_copies(conn: Connection, member_id: int, rows: Sequence[PlayRow], tolerance_s: int) -> bool:
+    """Whether an API play or an account-data play of the member lies near the rows' time span.
+
+    Most of a long history predates polling and account data (a year at most), so most batches can
+    skip the per-row check and rely on the natural key alone: the same result, at half the cost.
+    """
+    window = timedelta(seconds=max(tolerance_s, 60))
+    lo = min(r.played_at for r in rows) - window
+    hi = max(r.played_at for r in rows) + window
+    stmt = (
+        select(plays.c.id)
+        .where(
+            plays.c.member_id == member_id,
+            plays.c.played_at.between(lo, hi),
+            or_(plays.c.source == "api", plays.c.matched_by_name.is_(True)),
+        )
+        .limit(1)
+    )
+    return conn.execute(stmt).first() is not None
 
 
 def db_time(conn: Connection, value: datetime) -> Any:
@@ -163,17 +194,18 @@ def insert_export_plays(
     *,
     tolerance_s: int,
     minute_precision: bool,
-    matched_by_name: bool = False,
 ) -> None:
     """Store exported plays, leaving out any that is already stored as the same play.
 
     The same play: same member and track, and the same time (natural key), or an API play within
-    *tolerance_s*, or the other export format's copy (account data keeps whole minutes, extended
-    history keeps seconds). Count what was added with `count_import_rows`.
+    *tolerance_s*, or the other export format's copy (account data, matched by name, keeps whole
+    minutes; extended history keeps seconds). *minute_precision* marks account-data rows.
+    Count what was added with `count_import_rows`.
     """
     if not rows:
         return
-    sql = _plays_sql(conn.dialect.name, tolerance_s, minute_precision)
+    plain = not minute_precision and not _may_have_copies(conn, member_id, rows, tolerance_s)
+    sql = _plays_sql(conn.dialect.name, tolerance_s, minute_precision, plain)
     params = [
         {
             "member": member_id,
@@ -186,7 +218,7 @@ def insert_export_plays(
             "re": r.reason_end,
             "shuffle": r.shuffle,
             "imp": r.import_id,
-            "by_name": matched_by_name or None,
+            "by_name": minute_precision or None,
         }
         for r in rows
     ]
@@ -343,13 +375,55 @@ def canonical_tracks(conn: Connection, name_keys: Iterable[str]) -> dict[str, in
 
 
 def name_track_ids(conn: Connection, by_key: Mapping[str, TrackInfo]) -> dict[str, int]:
-    """Name key -> track id for tracks named by account data: the canonical track, else a new name-only one."""
+    """Name key -> track id for tracks named by account data: the canonical track, else a new name-only one.
+
+    New name-only tracks (and their name-only artists) are written in bulk: an account-data year can
+    name thousands of tracks the instance has never seen.
+    """
     ids = canonical_tracks(conn, by_key)
-    missing = [(key, t) for key, t in by_key.items() if key not in ids]
-    if missing:
-        created = upsert_tracks(conn, [t for _, t in missing])
-        ids.update({key: created[track_lookup_key(t)] for key, t in missing})
+    missing = {key: t for key, t in by_key.items() if key not in ids}
+    if not missing:
+        return ids
+    artist_keys = {normalise(t.primary_artist): t.primary_artist for t in missing.values() if t.primary_artist}
+    artist_ids = _name_only_ids(conn, artists, list(artist_keys))
+    new_artists = [
+        {"spotify_id": None, "name": name, "name_key": key}
+        for key, name in artist_keys.items()
+        if key not in artist_ids
+    ]
+    if new_artists:
+        conn.execute(artists.insert(), new_artists)
+        artist_ids = _name_only_ids(conn, artists, list(artist_keys))
+    conn.execute(
+        tracks.insert(),
+        [
+            {"spotify_id": None, "name": t.name, "name_key": key, "duration_ms": t.duration_ms, "resolve_attempts": 0}
+            for key, t in missing.items()
+        ],
+    )
+    created = _name_only_ids(conn, tracks, list(missing))
+    links = [
+        {"track_id": created[key], "position": 0, "artist_id": artist_ids[normalise(t.primary_artist)]}
+        for key, t in missing.items()
+        if t.primary_artist
+    ]
+    insert_ignore(conn, track_artists, links)
+    ids.update(created)
     return ids
+
+
+def _name_only_ids(conn: Connection, table: Any, keys: Sequence[str]) -> dict[str, int]:
+    """Name key -> id of rows without a Spotify id (the lowest id, should two exist)."""
+    out: dict[str, int] = {}
+    for start in range(0, len(keys), 500):
+        chunk = sorted(keys[start : start + 500])
+        for key, rid in conn.execute(
+            select(table.c.name_key, func.min(table.c.id))
+            .where(table.c.name_key.in_(chunk), table.c.spotify_id.is_(None))
+            .group_by(table.c.name_key)
+        ):
+            out[key] = rid
+    return out
 
 
 def canonicalise_names(conn: Connection, name_keys: Iterable[str], tolerance_s: int) -> dict[int, int]:
@@ -359,10 +433,11 @@ def canonicalise_names(conn: Connection, name_keys: Iterable[str], tolerance_s: 
     streams, saved, hidden and playlist rows move, then it is deleted); from other same-named tracks
     with an id only the rows matched by name move. Plays are deduplicated against the target's, so
     account data imported before or after extended history ends with the same rows.
-    Returns moved-from track -> canonical track.
+    Returns moved-from track -> canonical track (for every track that had rows to move or was deleted).
     """
     keys = sorted(set(name_keys))
-    moves: dict[int, tuple[int, bool]] = {}
+    moves: dict[int, int] = {}
+    name_only: set[int] = set()
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         by_key: dict[str, list[tuple[int, str | None]]] = {}
@@ -377,58 +452,66 @@ def canonicalise_names(conn: Connection, name_keys: Iterable[str], tolerance_s: 
             target = with_id[0][1]
             for tid, sid in candidates:
                 if tid != target:
-                    moves[tid] = (target, sid is None)
-    out: dict[int, int] = {}
-    for old, (new, name_only) in sorted(moves.items()):
-        if _move_track_rows(conn, old, new, tolerance_s, name_only=name_only):
-            out[old] = new
-    return out
-
-
-def _move_track_rows(conn: Connection, old: int, new: int, tolerance_s: int, *, name_only: bool) -> bool:
-    """Move *old*'s name-matched rows (all its rows when it is a name-only track) to *new*; returns whether any moved."""
-    matched = plays.c.track_id == old
-    matched_short = short_streams.c.track_id == old
-    if not name_only:
-        matched = and_(matched, plays.c.matched_by_name.is_(True))
-        matched_short = and_(matched_short, short_streams.c.matched_by_name.is_(True))
-    moved = conn.execute(select(plays).where(matched)).all()
-    moved_short = conn.execute(select(short_streams).where(matched_short)).all()
-    if not name_only and not moved and not moved_short:
-        return False
-    conn.execute(delete(plays).where(matched))
-    conn.execute(delete(short_streams).where(matched_short))
-    by_member: dict[int, list[PlayRow]] = {}
-    for row in moved:
-        m = row._mapping
-        by_member.setdefault(m["member_id"], []).append(
-            PlayRow(
-                played_at=m["played_at"],
-                track_id=new,
-                source=m["source"],
-                ms_played=m["ms_played"],
-                context_uri=m["context_uri"],
-                skipped=m["skipped"],
-                reason_start=m["reason_start"],
-                reason_end=m["reason_end"],
-                shuffle=m["shuffle"],
-                import_id=m["import_id"],
+                    moves[tid] = target
+                    if sid is None:
+                        name_only.add(tid)
+    if not moves:
+        return {}
+    moved_from: set[int] = set(name_only)
+    olds = sorted(moves)
+    for start in range(0, len(olds), 500):
+        old_chunk = olds[start : start + 500]
+        # Rows matched by name move from any same-named track; a name-only track's rows all are.
+        play_filter = and_(plays.c.track_id.in_(old_chunk), plays.c.matched_by_name.is_(True))
+        short_filter = and_(short_streams.c.track_id.in_(old_chunk), short_streams.c.matched_by_name.is_(True))
+        moved = conn.execute(select(plays).where(play_filter)).all()
+        moved_short = conn.execute(select(short_streams).where(short_filter)).all()
+        conn.execute(delete(plays).where(play_filter))
+        conn.execute(delete(short_streams).where(short_filter))
+        by_member: dict[int, list[PlayRow]] = {}
+        for row in moved:
+            m = row._mapping
+            moved_from.add(m["track_id"])
+            by_member.setdefault(m["member_id"], []).append(
+                PlayRow(
+                    played_at=m["played_at"],
+                    track_id=moves[m["track_id"]],
+                    source=m["source"],
+                    ms_played=m["ms_played"],
+                    context_uri=m["context_uri"],
+                    skipped=m["skipped"],
+                    reason_start=m["reason_start"],
+                    reason_end=m["reason_end"],
+                    shuffle=m["shuffle"],
+                    import_id=m["import_id"],
+                )
             )
-        )
-    for member_id, rows in by_member.items():
-        # Rows matched by name come from account data, whose times are whole minutes.
-        insert_export_plays(conn, member_id, rows, tolerance_s=tolerance_s, minute_precision=True, matched_by_name=True)
-    short_rows = [dict(r._mapping, track_id=new) for r in moved_short]
-    for r in short_rows:
-        r.pop("id")
-    insert_ignore(conn, short_streams, short_rows)
-    if name_only:
+        for member_id, rows in by_member.items():
+            rows.sort(key=lambda r: r.played_at)
+            insert_export_plays(conn, member_id, rows, tolerance_s=tolerance_s, minute_precision=True)
+        short_rows = []
+        for row in moved_short:
+            values = dict(row._mapping)
+            moved_from.add(values["track_id"])
+            values["track_id"] = moves[values.pop("track_id")]
+            values.pop("id")
+            short_rows.append(values)
+        insert_ignore(conn, short_streams, short_rows)
+    gone = sorted(name_only)
+    for start in range(0, len(gone), 500):
+        gone_chunk = gone[start : start + 500]
         for table in (saved_tracks, hidden_tracks):
             rows_of_old = [
-                dict(r._mapping, track_id=new) for r in conn.execute(select(table).where(table.c.track_id == old))
+                dict(r._mapping) for r in conn.execute(select(table).where(table.c.track_id.in_(gone_chunk)))
             ]
-            conn.execute(delete(table).where(table.c.track_id == old))
+            conn.execute(delete(table).where(table.c.track_id.in_(gone_chunk)))
+            for values in rows_of_old:
+                values["track_id"] = moves[values["track_id"]]
             insert_ignore(conn, table, rows_of_old)
-        conn.execute(update(playlist_items).where(playlist_items.c.track_id == old).values(track_id=new))
-        conn.execute(delete(tracks).where(tracks.c.id == old))
-    return True
+        in_playlists = conn.execute(
+            select(playlist_items.c.track_id).where(playlist_items.c.track_id.in_(gone_chunk)).distinct()
+        ).scalars()
+        for old in list(in_playlists):
+            conn.execute(update(playlist_items).where(playlist_items.c.track_id == old).values(track_id=moves[old]))
+        conn.execute(delete(tracks).where(tracks.c.id.in_(gone_chunk)))
+    return {old: moves[old] for old in sorted(moved_from)}
