@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from recs.config import ImportSettings
+from recs.domain import ArtistInfo, TrackInfo
 from recs.emulator import ControlClient
 from recs.imports import reader, rows
 
@@ -52,6 +53,6 @@ def test_account_export_is_read_by_the_importer(tmp_path: Path, control: Control
     assert playlists and all(isinstance(p, rows.ExportPlaylist) for p in playlists)
     truth = control.ground_truth(member_id, since=control.now())
     saved = {s["track_id"] for s in truth["saved_tracks"][member_id]}
-    assert saved == {
-        t.spotify_id for t in parsed["library"] if getattr(t, "album", None) is not None or t.spotify_id in saved
-    }
+    assert saved == {t.spotify_id for t in parsed["library"] if isinstance(t, TrackInfo)}
+    followed = set(truth["followed_artists"][member_id])
+    assert followed == {a.spotify_id for a in parsed["library"] if isinstance(a, ArtistInfo)}
