@@ -13,9 +13,16 @@ from recs.cli import main
 @click.option("--members", default=5, show_default=True, type=click.IntRange(1, 50), help="Household members.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the generated catalogue and household.")
 @click.option(
-    "--quota", default=1000, show_default=True, type=int, help="Web API calls per rolling 24 h (0: no quota)."
+    "--quota", default=1000, show_default=True, type=click.IntRange(0), help="Web API calls per rolling 24 h (0: none)."
 )
-def emulator(host: str, port: int, members: int, seed: int, quota: int) -> None:
+@click.option(
+    "--rate-limit",
+    default=150,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Web API calls per rolling 30 s (0: none).",
+)
+def emulator(host: str, port: int, members: int, seed: int, quota: int, rate_limit: int) -> None:
     """Serve the emulated Spotify accounts service and Web API; prints the base URLs."""
     import signal
     import sys
@@ -26,7 +33,14 @@ def emulator(host: str, port: int, members: int, seed: int, quota: int) -> None:
     # a service manager stops us with SIGTERM: leave through the same clean path as Ctrl-C
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
-    server = EmulatorServer(seed=seed, members=members, quota_per_day=quota or None, host=host, port=port)
+    server = EmulatorServer(
+        seed=seed,
+        members=members,
+        quota_per_day=quota or None,
+        rate_limit_per_30s=rate_limit or None,
+        host=host,
+        port=port,
+    )
     server.start()
     click.echo(f"base URL:          {server.base_url}")
     click.echo(f"api_base_url:      {server.api_base_url}")
