@@ -198,8 +198,16 @@ def add_top_items(
         {"member_id": member_id, "kind": kind, "time_range": time_range, "taken_at": taken_at, "rank": r, column: i}
         for r, i in enumerate(ids, start=1)
     ]
+    # Taken twice at the same moment (a forced re-run): the later read replaces the earlier one.
+    conn.execute(
+        delete(top_items).where(
+            top_items.c.member_id == member_id,
+            top_items.c.kind == kind,
+            top_items.c.time_range == time_range,
+            top_items.c.taken_at == taken_at,
+        )
+    )
     if rows:
-        # A snapshot is written once, with the cursor, in the caller's transaction.
         conn.execute(top_items.insert(), rows)
     return len(rows)
 
