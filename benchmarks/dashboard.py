@@ -112,6 +112,10 @@ def client_loop(
 ) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     rng = random.Random(seed)
+    if think_s:
+        time.sleep(rng.uniform(0, think_s))  # people do not all click at the same instant
+    if think_s:
+        time.sleep(rng.uniform(0, think_s))  # people do not all click at the same instant
     mine: dict[str, list[float]] = defaultdict(list)
     for _ in range(rounds):
         for page in pages:
