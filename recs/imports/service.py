@@ -150,7 +150,7 @@ class _Run:
                 self.account_keys.update(wanted)
                 ids = store.name_track_ids(conn, wanted)
             else:
-                ids = upsert_tracks(conn, [s.track for s in batch])
+                ids = store.export_track_ids(conn, [s.track for s in batch])
             play_rows: list[PlayRow] = []
             short_rows: list[tuple[datetime, int, int, str | None]] = []
             for s in batch:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
 from recs.domain import PlayRow, TrackInfo
-from recs.names import normalise
+from recs.names import normalise, track_key
 from recs.storage.dialect import insert_ignore
 from recs.storage.schema import (
     artists,
@@ -374,6 +374,78 @@ def canonical_tracks(conn: Connection, name_keys: Iterable[str]) -> dict[str, in
     return {key: rank[2] for key, rank in best.items()}
 
 
+def export_track_ids(conn: Connection, items: Iterable[TrackInfo]) -> dict[str, int]:
+    """Spotify id -> row id for tracks of an export (id, title, album artist by name), creating new ones in bulk.
+
+    Like catalog.upsert_tracks for tracks with an id, but a ten-year history brings tens of thousands
+    of new tracks and artists at once: these are written with one statement per table, not per row.
+    """
+    by_id: dict[str, TrackInfo] = {}
+    for t in items:
+        if t.spotify_id:
+            by_id.setdefault(t.spotify_id, t)
+    ids = _ids_by_spotify_id(conn, list(by_id))
+    missing = {sid: t for sid, t in by_id.items() if sid not in ids}
+    if not missing:
+        return ids
+    artist_ids = _ensure_name_only_artists(conn, [t.primary_artist for t in missing.values() if t.primary_artist])
+    insert_ignore(
+        conn,
+        tracks,
+        [
+            {
+                "spotify_id": sid,
+                "name": t.name,
+                "name_key": track_key(t.primary_artist, t.name),
+                "duration_ms": t.duration_ms,
+                "isrc": t.isrc,
+                "explicit": t.explicit,
+                "resolve_attempts": 0,
+            }
+            for sid, t in missing.items()
+        ],
+    )
+    created = _ids_by_spotify_id(conn, list(missing))
+    insert_ignore(
+        conn,
+        track_artists,
+        [
+            {"track_id": created[sid], "position": 0, "artist_id": artist_ids[normalise(t.primary_artist)]}
+            for sid, t in missing.items()
+            if t.primary_artist and sid in created
+        ],
+    )
+    ids.update(created)
+    return ids
+
+
+def _ids_by_spotify_id(conn: Connection, spotify_ids: Sequence[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    ordered = sorted(spotify_ids)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start : start + 500]
+        out.update(
+            {
+                sid: tid
+                for sid, tid in conn.execute(
+                    select(tracks.c.spotify_id, tracks.c.id).where(tracks.c.spotify_id.in_(chunk))
+                )
+            }
+        )
+    return out
+
+
+def _ensure_name_only_artists(conn: Connection, names: Iterable[str]) -> dict[str, int]:
+    """Name key -> id of artists known by name only, created in bulk where missing."""
+    by_key = {normalise(n): n for n in names}
+    found = _name_only_ids(conn, artists, list(by_key))
+    new = [{"spotify_id": None, "name": name, "name_key": key} for key, name in by_key.items() if key not in found]
+    if new:
+        conn.execute(artists.insert(), new)
+        found = _name_only_ids(conn, artists, list(by_key))
+    return found
+
+
 def name_track_ids(conn: Connection, by_key: Mapping[str, TrackInfo]) -> dict[str, int]:
     """Name key -> track id for tracks named by account data: the canonical track, else a new name-only one.
 
@@ -384,16 +456,7 @@ def name_track_ids(conn: Connection, by_key: Mapping[str, TrackInfo]) -> dict[st
     missing = {key: t for key, t in by_key.items() if key not in ids}
     if not missing:
         return ids
-    artist_keys = {normalise(t.primary_artist): t.primary_artist for t in missing.values() if t.primary_artist}
-    artist_ids = _name_only_ids(conn, artists, list(artist_keys))
-    new_artists = [
-        {"spotify_id": None, "name": name, "name_key": key}
-        for key, name in artist_keys.items()
-        if key not in artist_ids
-    ]
-    if new_artists:
-        conn.execute(artists.insert(), new_artists)
-        artist_ids = _name_only_ids(conn, artists, list(artist_keys))
+    artist_ids = _ensure_name_only_artists(conn, [t.primary_artist for t in missing.values() if t.primary_artist])
     conn.execute(
         tracks.insert(),
         [
