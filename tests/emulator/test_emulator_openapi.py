@@ -18,6 +18,7 @@ from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_schema_validator import OAS30Validator
 
 from recs.emulator import ControlClient, EmulatorServer
+from recs.emulator.app import create_app
 
 SPEC = (
     Path(os.environ.get("RECS_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared")) / "spotify" / "openapi.yml"
@@ -174,6 +175,7 @@ def test_every_endpoint_matches_the_spec(check: Checker, module_server: Emulator
         f"artists?ids={artist_id}",
         f"albums?ids={album_id}",
         f"recommendations?seed_tracks={track_id}",
+        "recommendations/available-genre-seeds",
         f"audio-features?ids={track_id}",
         f"audio-features/{track_id}",
         f"audio-analysis/{track_id}",
@@ -187,6 +189,8 @@ def test_every_endpoint_matches_the_spec(check: Checker, module_server: Emulator
         check("GET", path, token, 403)
     check("POST", f"users/{me_id}/playlists", token, 403, json={"name": "old way"})
     check("POST", f"playlists/{mine}/tracks", token, 403, json={"uris": uris[:1]})
+    check("PUT", f"playlists/{mine}/tracks", token, 403, json={"uris": uris[:1]})
+    check("DELETE", f"playlists/{mine}/tracks", token, 403, json={"tracks": [{"uri": uris[0]}]})
 
     # auth and the allowlist
     check("GET", "me", None, 401)
@@ -198,6 +202,17 @@ def test_every_endpoint_matches_the_spec(check: Checker, module_server: Emulator
     check("GET", "me/player/recently-played", outsider, 403)
     control.advance(seconds=3601)
     check("GET", "me", other_token, 401)
+
+    # every Web API route and method of the app was called above (a new endpoint cannot skip validation)
+    adapter = create_app(module_server.emulator).url_map.bind("127.0.0.1")
+    called = {(adapter.match("/v1/" + path.strip("/"), method=method)[0], method) for method, path, _ in check.seen}
+    routes = {
+        (rule.endpoint, method)
+        for rule in adapter.map.iter_rules()
+        if rule.rule.startswith("/v1/")
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
+    assert routes - called == set(), f"endpoints without a validated call: {sorted(routes - called)}"
 
 
 def test_limit_answers_match_the_spec(openapi: OpenAPI, spec_dict: dict[str, Any]) -> None:
