@@ -121,10 +121,38 @@ def _keep_top(m: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
     )
 
 
-def fit_itemknn(matrix: sparse.csr_matrix, neighbours: int = 100, shrink: float = 0.0) -> ItemKnnModel:
+def _split_long_rows(x: sparse.csr_matrix, limit: int, seed: int = 0) -> sparse.csr_matrix:
+    """Rows with more than *limit* items become several rows of random disjoint subsets.
+
+    Co-occurrence costs the square of a row's length: a member row of 5,000 tracks would add 25M pairs
+    that say little beyond "same person". Subsets keep that evidence at a bounded cost.
+    """
+    lengths = np.diff(x.indptr)
+    if lengths.max(initial=0) <= limit:
+        return x
+    rng = np.random.default_rng(seed)
+    rows_out: list[npt.NDArray[np.int64]] = []
+    cols_out: list[npt.NDArray[np.int32]] = []
+    next_row = 0
+    for r in range(x.shape[0]):
+        cols = x.indices[x.indptr[r] : x.indptr[r + 1]]
+        if cols.size > limit:
+            cols = rng.permutation(cols)
+        chunk = np.arange(cols.size) // limit
+        rows_out.append(next_row + chunk.astype(np.int64))
+        cols_out.append(cols)
+        next_row += int(chunk[-1]) + 1 if cols.size else 1
+    rows = np.concatenate(rows_out)
+    cols = np.concatenate(cols_out)
+    return sparse.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, cols)), shape=(next_row, x.shape[1]))
+
+
+def fit_itemknn(
+    matrix: sparse.csr_matrix, neighbours: int = 100, shrink: float = 0.0, max_row_items: int = 500
+) -> ItemKnnModel:
     """Cosine similarity between item columns (binary use), each item keeping its top neighbours."""
     x = sparse.csr_matrix(matrix, dtype=np.float32)
-    x = (x > 0).astype(np.float32)
+    x = _split_long_rows((x > 0).astype(np.float32).tocsr(), max_row_items)
     norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0)).ravel())
     co = (x.T @ x).tocsr()
     co.setdiag(0.0)
@@ -168,15 +196,14 @@ class EaseModel:
 
 
 class EaseSolver:
-    """The Gram matrix's eigendecomposition, so several lambdas cost one decomposition."""
+    """The Gram matrix of the covered items, computed once for several lambdas."""
 
     def __init__(self, matrix: sparse.csr_matrix, min_users: int = 2) -> None:
         x = sparse.csr_matrix(matrix, dtype=np.float64)
         self.n_items = x.shape[1]
         self.items = self._covered(x, min_users)
         xs = x[:, self.items]
-        gram = np.asarray((xs.T @ xs).todense(), dtype=np.float64)
-        self.eigvals, self.eigvecs = np.linalg.eigh(gram)
+        self.gram = np.asarray((xs.T @ xs).todense(), dtype=np.float64)
 
     @staticmethod
     def _covered(x: sparse.csr_matrix, min_users: int) -> npt.NDArray[np.int64]:
@@ -189,8 +216,9 @@ class EaseSolver:
         return int(cls._covered(matrix, min_users).size)
 
     def fit(self, lam: float) -> EaseModel:
-        v = self.eigvecs
-        p = (v / (self.eigvals + lam)) @ v.T
+        g = self.gram.copy()
+        g[np.diag_indices_from(g)] += lam
+        p = np.linalg.inv(g)
         b = -p / np.diag(p)[None, :]
         np.fill_diagonal(b, 0.0)
         return EaseModel(b.astype(np.float32), self.items, self.n_items, lam)

@@ -62,10 +62,10 @@ def _fetch_arrays(conn: Connection, stmt: Any, dtypes: Sequence[Any]) -> list[np
         cols = list(zip(*chunk, strict=True)) if chunk else [() for _ in dtypes]
         for i, dt in enumerate(dtypes):
             values = cols[i]
-            if dt is np.float64:
-                parts[i].append(np.array([np.nan if v is None else v for v in values], dtype=np.float64))
-            else:
+            try:
                 parts[i].append(np.array(values, dtype=dt))
+            except TypeError:  # NULLs (e.g. an unknown added_at): NaN for floats
+                parts[i].append(np.array([np.nan if v is None else v for v in values], dtype=dt))
     return [np.concatenate(p) if p else np.zeros(0, dtype=dt) for p, dt in zip(parts, dtypes, strict=True)]
 
 

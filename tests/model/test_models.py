@@ -125,3 +125,42 @@ def test_a_write_that_dies_midway_leaves_the_old_file_and_no_temporary(tmp_path:
         _atomic_write(target, half_then_fail)
     assert json.loads(target.read_text()) == {"old": True}
     assert [p.name for p in tmp_path.iterdir()] == ["run-1.json"]
+
+
+def test_long_rows_are_split_for_the_neighbourhood_without_losing_items() -> None:
+    from recs.model.baselines import _split_long_rows
+
+    x = sparse.random(3, 60, density=0.5, format="csr", random_state=1)
+    y = _split_long_rows(x, 7)
+    assert np.diff(y.indptr).max() <= 7
+    np.testing.assert_array_equal(np.asarray((x > 0).sum(axis=0)).ravel(), np.asarray(y.sum(axis=0)).ravel())
+
+
+def test_select_model_keeps_to_its_budget_and_says_so() -> None:
+    from recs.training import select_model
+
+    m, missing = checkerboard()
+    ticks = iter(range(0, 10_000, 100))  # every look at the clock: 100 s later
+    sel = select_model(
+        m, np.arange(m.shape[0]), missing, seed=1, threads=1, budget_s=50, clock=lambda: float(next(ticks))
+    )
+    assert sum(n.startswith("als") for n in sel.metrics) == 1, "only the first ALS candidate"
+    assert "budget" in sel.note and sel.budget_exhausted
+
+
+def test_when_als_does_not_beat_a_baseline_the_baseline_serves_and_the_note_says_so() -> None:
+    from recs.training import select_model
+
+    rng = np.random.default_rng(5)
+    rows, cols = [], []
+    for u in range(40):
+        items = rng.choice(np.arange(1, 20), size=3, replace=False).tolist()
+        if u >= 20:
+            items.append(0)  # half the users have item 0; the other half's held-out item is item 0
+        rows += [u] * len(items)
+        cols += items
+    m = sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(40, 20))
+    relevant = {u: {0} for u in range(20)}
+    sel = select_model(m, np.arange(20), relevant, seed=1, threads=1, budget_s=60, als_grid=((2, 0.1, 5.0),))
+    assert sel.chosen.name == "popular" and sel.metrics["popular"]["ndcg@10"] == 1.0
+    assert "did not beat the best baseline" in sel.note and "serving popular" in sel.note
