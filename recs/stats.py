@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from recs.budget import PAUSE_KEY
 from recs.storage import Database
 from recs.storage import stats as q
 
@@ -248,6 +249,7 @@ class Budget:
     # When the oldest call of the window leaves it (the rolling budget frees up), or a quota pause ends.
     resets_at: datetime | None
     paused_until: datetime | None
+    pause_reason: str | None = None
 
     @property
     def share(self) -> float:
@@ -263,19 +265,17 @@ class Overview:
     invites: tuple[q.InviteRow, ...]
 
 
-def _pause_until(values: dict[str, Any]) -> datetime | None:
-    """A quota pause recorded by the Spotify client: any instance_state key naming a pause with an ISO time."""
-    for key, value in values.items():
-        if "pause" not in key and "quota" not in key:
-            continue
-        raw = value.get("until") if isinstance(value, dict) else value
-        if isinstance(raw, str):
-            try:
-                parsed = datetime.fromisoformat(raw)
-            except ValueError:
-                continue
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return None
+def _pause(values: dict[str, Any]) -> tuple[datetime | None, str | None]:
+    """The instance-wide pause the budget stored after a quota 429: (until, reason)."""
+    value = values.get(PAUSE_KEY)
+    if not isinstance(value, dict) or not isinstance(value.get("until"), str):
+        return None, None
+    try:
+        until = datetime.fromisoformat(value["until"])
+    except ValueError:
+        return None, None
+    reason = value.get("reason")
+    return (until if until.tzinfo else until.replace(tzinfo=UTC)), (str(reason) if reason else None)
 
 
 def instance_overview(db: Database, daily_calls: int, now: datetime) -> Overview:
@@ -288,8 +288,10 @@ def instance_overview(db: Database, daily_calls: int, now: datetime) -> Overview
         runs = q.model_run_list(conn)
         jobs = q.job_run_list(conn)
         invites = q.invite_list(conn)
-    paused = _pause_until(values)
+    paused, reason = _pause(values)
     if paused is not None and paused <= now:
-        paused = None
+        paused, reason = None, None
     resets = paused or (oldest + timedelta(hours=24) if oldest is not None else None)
-    return Overview(tuple(health), Budget(used, daily_calls, resets, paused), tuple(runs), tuple(jobs), tuple(invites))
+    return Overview(
+        tuple(health), Budget(used, daily_calls, resets, paused, reason), tuple(runs), tuple(jobs), tuple(invites)
+    )

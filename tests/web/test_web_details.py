@@ -1,0 +1,141 @@
+"""Details a person or the owner relies on: gaps and how to fill them, reconnect notices, the budget, labels, `recs serve`."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from html.parser import HTMLParser
+from importlib.metadata import entry_points
+
+from flask.testing import FlaskClient
+from web_helpers import NOW, Household, csrf_token, sign_in
+
+from recs.instance import Instance
+from recs.storage import Database
+from recs.storage import schema as s
+from recs.storage.members import update_member
+from web import create_app
+
+
+def test_import_page_lists_gaps_and_how_to_fill_them(client: FlaskClient, db: Database, household: Household) -> None:
+    with db.write() as conn:
+        conn.execute(
+            s.sync_gaps.insert().values(
+                member_id=household.member,
+                gap_start=NOW - timedelta(days=3, hours=2),
+                gap_end=NOW - timedelta(days=3),
+                detected_at=NOW - timedelta(days=2),
+            )
+        )
+    sign_in(client, household.member)
+    html = client.get("/import").get_data(as_text=True)
+    assert "Gaps" in html and "Extended streaming history" in html
+    assert "15 Nov 2026 10:00 UTC" in html
+    assert "member-secret-export.zip" in html  # the member's own past import is listed
+    report = client.get(f"/import/{household.member_import}").get_data(as_text=True)
+    assert "50</span> plays added" in report
+
+
+def test_reconnect_and_allowlist_notices(client: FlaskClient, db: Database, household: Household) -> None:
+    sign_in(client, household.member)
+    with db.write() as conn:
+        update_member(conn, household.member, reconnect_needed=True)
+    html = client.get("/listening").get_data(as_text=True)
+    assert "Reconnect Spotify" in html and "/signin?reconnect=1" in html
+    assert "Reconnect with Spotify" in client.get("/signin?reconnect=1").get_data(as_text=True)
+    with db.write() as conn:
+        update_member(conn, household.member, reconnect_needed=False, not_allowlisted=True)
+    assert "development mode allows five people" in client.get("/settings").get_data(as_text=True)
+
+
+def test_settings_show_when_the_authorisation_expires(client: FlaskClient, db: Database, household: Household) -> None:
+    with db.write() as conn:
+        conn.execute(
+            s.tokens.insert().values(
+                member_id=household.member,
+                ciphertext=b"x",
+                scope="",
+                authorised_at=NOW - timedelta(days=30),
+                refresh_expires_at=NOW + timedelta(days=152),
+                updated_at=NOW,
+            )
+        )
+    sign_in(client, household.member)
+    html = client.get("/settings").get_data(as_text=True)
+    assert "Spotify ends that permission on <strong><time" in html and "19 Apr 2027" in html
+
+
+def test_admin_shows_the_budget_and_a_quota_pause(owner_client: FlaskClient, db: Database) -> None:
+    with db.write() as conn:
+        for minutes in (10, 20, 60 * 30):  # the last one is outside the 24 h window
+            conn.execute(
+                s.api_calls.insert().values(
+                    at=NOW - timedelta(minutes=minutes), purpose="sync", method="GET", endpoint="/me", status=200
+                )
+            )
+        conn.execute(
+            s.instance_state.insert().values(
+                key="api_pause",
+                value={"until": (NOW + timedelta(hours=13)).isoformat(), "reason": "QUOTA_EXCEEDED"},
+                updated_at=NOW,
+            )
+        )
+    html = owner_client.get("/admin").get_data(as_text=True)
+    assert "<strong>2</strong> of 800 calls" in html
+    assert "paused until" in html and "19 Nov 2026 01:00 UTC" in html and "QUOTA_EXCEEDED" in html
+
+
+def test_too_large_an_upload_gets_a_friendly_413(instance: Instance, household: Household) -> None:
+    app = create_app(overrides={"RECS_INSTANCE": instance, "TESTING": True, "MAX_CONTENT_LENGTH": 1024})
+    client = app.test_client()
+    sign_in(client, household.member)
+    token = csrf_token(client, "/import")
+    response = client.post(
+        "/import",
+        data={"csrf_token": token, "export": (io.BytesIO(b"x" * 4096), "big.zip")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 413
+    assert "That file is too large" in response.get_data(as_text=True)
+
+
+class _Form(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.labelled: set[str] = set()
+        self.controls: list[tuple[str, str | None]] = []
+        self.titles: list[str] = []
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(str(a["id"]))
+        if tag == "label" and a.get("for"):
+            self.labelled.add(str(a["for"]))
+        if tag in ("input", "select", "textarea") and a.get("type") not in ("hidden", "submit"):
+            self.controls.append((tag, a.get("id")))
+        self._in_title = tag == "title"
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.titles.append(data)
+            self._in_title = False
+
+
+def test_every_form_control_has_a_label_and_every_page_a_title(owner_client: FlaskClient) -> None:
+    for page in ["/listening", "/recommendations", "/import", "/settings", "/admin", "/consent"]:
+        parser = _Form()
+        parser.feed(owner_client.get(page).get_data(as_text=True))
+        unlabelled = [c for c in parser.controls if c[1] is None or c[1] not in parser.labelled]
+        assert not unlabelled, f"{page}: controls without a label: {unlabelled}"
+        assert parser.titles and parser.titles[0].endswith("· recs"), page
+
+
+def test_recs_serve_is_registered_as_an_entry_point() -> None:
+    (ep,) = [e for e in entry_points(group="recs.commands") if e.name == "serve"]
+    assert ep.value == "web.commands:serve"
+    command = ep.load()
+    assert command.name == "serve"
+    assert {p.name for p in command.params} >= {"host", "port", "threads"}
