@@ -389,34 +389,38 @@ def export_track_ids(conn: Connection, items: Iterable[TrackInfo]) -> dict[str, 
     if not missing:
         return ids
     artist_ids = _ensure_name_only_artists(conn, [t.primary_artist for t in missing.values() if t.primary_artist])
-    insert_ignore(
+    _insert_ignore_fast(
         conn,
-        tracks,
+        "tracks",
+        ("spotify_id", "name", "name_key", "duration_ms", "isrc", "explicit", "resolve_attempts"),
         [
-            {
-                "spotify_id": sid,
-                "name": t.name,
-                "name_key": track_key(t.primary_artist, t.name),
-                "duration_ms": t.duration_ms,
-                "isrc": t.isrc,
-                "explicit": t.explicit,
-                "resolve_attempts": 0,
-            }
+            (sid, t.name, track_key(t.primary_artist, t.name), t.duration_ms, t.isrc, t.explicit, 0)
             for sid, t in missing.items()
         ],
     )
     created = _ids_by_spotify_id(conn, list(missing))
-    insert_ignore(
+    _insert_ignore_fast(
         conn,
-        track_artists,
+        "track_artists",
+        ("track_id", "position", "artist_id"),
         [
-            {"track_id": created[sid], "position": 0, "artist_id": artist_ids[normalise(t.primary_artist)]}
+            (created[sid], 0, artist_ids[normalise(t.primary_artist)])
             for sid, t in missing.items()
             if t.primary_artist and sid in created
         ],
     )
     ids.update(created)
     return ids
+
+
+def _insert_ignore_fast(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING through the driver's executemany (no per-row SQLAlchemy processing)."""
+    if not rows:
+        return
+    marks = ", ".join(["%s"] * len(columns)) if conn.dialect.name == "postgresql" else ", ".join(["?"] * len(columns))
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+    for start in range(0, len(rows), 1000):
+        conn.exec_driver_sql(sql, list(rows[start : start + 1000]))
 
 
 def _ids_by_spotify_id(conn: Connection, spotify_ids: Sequence[str]) -> dict[str, int]:
