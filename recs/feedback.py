@@ -63,8 +63,9 @@ def hidden_tracks(db: Database, member_id: int) -> list[int]:
 
 def block_artist(db: Database, member_id: int, artist_id: int, until: date | None, today: date, now: datetime) -> str:
     """Block an artist from this member's lists, for good or until a date; returns the artist's name."""
-    if until is not None and until <= today:
-        raise FeedbackError(f"the end date {until.isoformat()} is not in the future; leave it empty to block for good")
+    # The block holds through its end date (as training and publishing read it).
+    if until is not None and until < today:
+        raise FeedbackError(f"the end date {until.isoformat()} has passed; leave it empty to block for good")
     with db.write() as conn:
         name = q.artist_known_to(conn, member_id, artist_id)
         if name is None:

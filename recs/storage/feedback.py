@@ -134,7 +134,7 @@ def unblock_artist(conn: Connection, member_id: int, artist_id: int) -> bool:
 
 
 def blocked_artist_list(conn: Connection, member_id: int, today: date | None = None) -> list[BlockedArtist]:
-    """This member's blocks; with *today*, only those still in force (no end date, or ending after today)."""
+    """This member's blocks; with *today*, only those still in force (no end date, or ending today or later)."""
     stmt = (
         select(blocked_artists.c.artist_id, artists.c.name, blocked_artists.c.until, blocked_artists.c.created_at)
         .join(artists, artists.c.id == blocked_artists.c.artist_id)
@@ -142,7 +142,7 @@ def blocked_artist_list(conn: Connection, member_id: int, today: date | None = N
         .order_by(artists.c.name, blocked_artists.c.artist_id)
     )
     if today is not None:
-        stmt = stmt.where(or_(blocked_artists.c.until.is_(None), blocked_artists.c.until > today))
+        stmt = stmt.where(or_(blocked_artists.c.until.is_(None), blocked_artists.c.until >= today))
     return [BlockedArtist(int(a), str(n), u, c) for a, n, u, c in conn.execute(stmt)]
 
 
@@ -309,7 +309,7 @@ def current_recommendation_rows(
         .join(blocked_artists, blocked_artists.c.artist_id == track_artists.c.artist_id)
         .where(
             blocked_artists.c.member_id == member_id,
-            or_(blocked_artists.c.until.is_(None), blocked_artists.c.until > today),
+            or_(blocked_artists.c.until.is_(None), blocked_artists.c.until >= today),
         )
     )
     stmt = (

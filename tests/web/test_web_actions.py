@@ -49,16 +49,19 @@ def test_block_artist_until_a_date(owner_client: FlaskClient, db: Database, hous
     assert "Nothing here yet" in page  # every recommended song was by Artist 1
     (block,) = feedback.blocked_artists(db, household.owner, NOW.date())
     assert block.until == until
-    # After the end date the block no longer applies.
-    assert feedback.blocked_artists(db, household.owner, until) == []
-    cards = feedback.my_recommendations(db, household.owner, "discover", until)
+    # The block holds through its end date, and no longer the day after.
+    assert len(feedback.blocked_artists(db, household.owner, until)) == 1
+    assert feedback.my_recommendations(db, household.owner, "discover", until) == []
+    after = until + timedelta(days=1)
+    assert feedback.blocked_artists(db, household.owner, after) == []
+    cards = feedback.my_recommendations(db, household.owner, "discover", after)
     assert [c.name for c in cards] == ["Song 07", "Song 08", "Song 09"]
 
 
 def test_block_with_a_past_or_malformed_date_says_what_is_wrong(
     owner_client: FlaskClient, db: Database, household: Household
 ) -> None:
-    for value, message in [("2020-01-01", "is not in the future"), ("next week", "is not a date")]:
+    for value, message in [("2020-01-01", "has passed"), ("next week", "is not a date")]:
         response = post(
             owner_client,
             "/recommendations/block",
