@@ -35,7 +35,7 @@ if str(REPO) not in sys.path:
 
 from recs import metrics as M  # noqa: E402
 from recs.interactions import count_interactions  # noqa: E402
-from recs.model import AlsParams, Model, fit_als, top_n  # noqa: E402
+from recs.model import AlsParams, Model, fit_als, recommend_top  # noqa: E402
 from recs.training import fit_spec, select_model  # noqa: E402
 
 IntArray = npt.NDArray[np.int64]
@@ -95,8 +95,8 @@ def score_model(
     ranked: dict[int, list[int]] = {}
     for start in range(0, rows.size, batch):
         part = rows[start : start + batch]
-        tops = top_n(model.scores(part, train), 20, train[part])
-        ranked.update({int(r): t.tolist() for r, t in zip(part, tops, strict=True)})
+        tops = recommend_top(model, part, train, 20, train[part], threads=2)
+        ranked.update({int(r): [i for i in t.tolist() if i >= 0] for r, t in zip(part, tops, strict=True)})
     out = M.mean_metrics(ranked, relevant, n_items=train.shape[1])
     return {k: round(out[k], 4) for k in REPORTED}
 

@@ -37,7 +37,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from recs.interactions import DAY_S, Signals, Weighting, build_interactions, count_interactions  # noqa: E402
-from recs.model import AlsParams, fit_als, top_n  # noqa: E402
+from recs.model import AlsParams, fit_als, recommend_top  # noqa: E402
 
 FACTORS, ITERATIONS, THREADS = 64, 15, 2
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -85,7 +85,7 @@ def recommend_all(model: Any, matrix: sparse.csr_matrix, rows: np.ndarray[Any, A
     count = 0
     for start in range(0, rows.size, 1000):
         part = rows[start : start + 1000]
-        count += top_n(model.scores(part, matrix), n, matrix[part]).size
+        count += recommend_top(model, part, matrix, n, matrix[part], threads=THREADS).size
     return count
 
 

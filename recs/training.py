@@ -42,6 +42,7 @@ from recs.model import (
     fit_ease,
     fit_itemknn,
     fit_popular,
+    recommend_top,
     save_model,
     top_n,
 )
@@ -128,13 +129,14 @@ def evaluate(
     popularity: Mapping[int, int],
     n_users: int,
     batch: int = 512,
+    threads: int = 1,
 ) -> dict[str, float]:
     """Hold-out metrics of *model*: top EVAL_DEPTH of each row, the row's training items left out."""
     ranked: dict[int, list[int]] = {}
     for start in range(0, rows.size, batch):
         part = rows[start : start + batch]
-        tops = top_n(model.scores(part, train), EVAL_DEPTH, train[part])
-        ranked.update({int(r): t.tolist() for r, t in zip(part, tops, strict=True)})
+        tops = recommend_top(model, part, train, EVAL_DEPTH, train[part], threads=threads)
+        ranked.update({int(r): [i for i in t.tolist() if i >= 0] for r, t in zip(part, tops, strict=True)})
     return M.mean_metrics(ranked, relevant, n_items=train.shape[1], popularity=popularity, n_users=n_users)
 
 
@@ -190,7 +192,7 @@ def select_model(
 
     def run(name: str, spec: dict[str, Any], model: Model | None = None) -> None:
         fitted = model or fit_spec(spec, train, seed=seed, threads=threads, n_members=n_members)
-        results[name] = evaluate(fitted, train, rows, relevant, popularity=popularity, n_users=n_users)
+        results[name] = evaluate(fitted, train, rows, relevant, popularity=popularity, n_users=n_users, threads=threads)
         specs[name] = spec
         models[name] = fitted
 

@@ -6,6 +6,8 @@ Public API (used by recs.training and benchmarks/):
 - `fit_popular(matrix)` -> `PopularModel`, `fit_itemknn(matrix, neighbours=)` -> `ItemKnnModel` (cosine),
   `fit_ease(matrix, lam)` -> `EaseModel` (closed form, for the benchmark);
 - `BlendModel(parts)`: per-user standardised scores mixed with weights;
+- `recommend_top(model, rows, user_items, n, exclude)`: the n best items per row (ALS through implicit's
+  native top-k, others from dense scores);
 - every model has `kind`, `scores(rows, user_items)` (dense float32, rows x items) and
   `explain(row, user_items, item)` -> the index of the item of that row that contributes most, or None;
 - `save_model(path, model, arrays, meta)` / `load_model(path)`: .npz (allow_pickle=False) plus a JSON
@@ -26,6 +28,7 @@ from recs.model.baselines import (
     fit_ease,
     fit_itemknn,
     fit_popular,
+    recommend_top,
     top_n,
 )
 from recs.model.threads import blas_threads
@@ -45,6 +48,7 @@ __all__ = [
     "fit_itemknn",
     "fit_popular",
     "load_model",
+    "recommend_top",
     "save_model",
     "top_n",
 ]

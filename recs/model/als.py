@@ -46,6 +46,26 @@ class AlsModel:
         out: F32 = self.user_factors[idx] @ self.item_factors.T
         return out
 
+    def top(
+        self, rows: npt.ArrayLike, n: int, exclude: sparse.csr_matrix | None = None, threads: int = 1
+    ) -> npt.NDArray[np.int64]:
+        """The n best items per row, best first, skipping each row's items in *exclude* (implicit's native top-k)."""
+        from implicit.cpu.topk import topk
+
+        idx = np.asarray(rows, dtype=np.int64)
+        n = min(n, self.n_items)
+        with blas_threads(1):
+            ids, scores = topk(
+                self.item_factors,
+                self.user_factors[idx],
+                n,
+                filter_query_items=None if exclude is None else sparse.csr_matrix(exclude),
+                num_threads=max(1, threads),
+            )
+        out = np.asarray(ids, dtype=np.int64)
+        # Rows with fewer than n candidates come back padded with -1 (and -inf scores).
+        return np.where(np.isfinite(scores), out, -1)
+
     def explain(self, row: int, user_items: sparse.csr_matrix, item: int) -> int | None:
         """The item of *row* that contributes most to the score of *item*, or None if the row has none."""
         start, end = user_items.indptr[row], user_items.indptr[row + 1]

@@ -270,6 +270,22 @@ class BlendModel:
         return {"kind": self.kind, "parts": [{"weight": w, **m.meta()} for m, w in self.parts]}
 
 
+def recommend_top(
+    model: Model,
+    rows: npt.ArrayLike,
+    user_items: sparse.csr_matrix,
+    n: int,
+    exclude: sparse.csr_matrix | None,
+    threads: int = 1,
+) -> npt.NDArray[np.int64]:
+    """The n best items for each row (index -1 pads rows with too few); ALS uses implicit's native top-k."""
+    top = getattr(model, "top", None)
+    if top is not None:
+        result: npt.NDArray[np.int64] = top(rows, n, exclude, threads=threads)
+        return result
+    return top_n(model.scores(rows, user_items), n, exclude)
+
+
 def top_n(scores: F32, n: int, exclude: sparse.csr_matrix | None = None) -> npt.NDArray[np.int64]:
     """Indices of the n best items per row, best first; items present in *exclude*'s rows are left out."""
     s = np.array(scores, dtype=np.float32, copy=True)

@@ -164,3 +164,15 @@ def test_when_als_does_not_beat_a_baseline_the_baseline_serves_and_the_note_says
     sel = select_model(m, np.arange(20), relevant, seed=1, threads=1, budget_s=60, als_grid=((2, 0.1, 5.0),))
     assert sel.chosen.name == "popular" and sel.metrics["popular"]["ndcg@10"] == 1.0
     assert "did not beat the best baseline" in sel.note and "serving popular" in sel.note
+
+
+def test_native_top_matches_dense_scores_and_skips_own_items() -> None:
+    from recs.model import recommend_top
+
+    m, _ = checkerboard()
+    als = models(m)["als"]
+    users = np.arange(m.shape[0])
+    native = recommend_top(als, users, m, 5, m)
+    dense = top_n(als.scores(users, m), 5, m)
+    assert (native[:, :2] == dense[:, :2]).mean() > 0.95  # ties may swap places
+    assert not any(set(native[u].tolist()) & set(m[u].indices.tolist()) for u in users)
