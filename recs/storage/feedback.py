@@ -295,7 +295,7 @@ class RecommendationRow:
 def current_recommendation_rows(
     conn: Connection, member_id: int, mode: str, today: date, limit: int
 ) -> list[RecommendationRow]:
-    """The current run's list for this member, without hidden tracks and tracks of artists blocked today."""
+    """The current run's list for this member, without hidden tracks, artists blocked today and (discover) tracks played since."""
     run_id = conn.execute(
         select(model_runs.c.id)
         .where(model_runs.c.is_current.is_(True))
@@ -312,6 +312,7 @@ def current_recommendation_rows(
             or_(blocked_artists.c.until.is_(None), blocked_artists.c.until >= today),
         )
     )
+    played = select(plays.c.track_id).where(plays.c.member_id == member_id)
     stmt = (
         select(
             recommendations.c.run_id,
@@ -331,4 +332,7 @@ def current_recommendation_rows(
         .order_by(recommendations.c.rank)
         .limit(limit)
     )
+    if mode == "discover":
+        # Played since the list was made: no longer a discovery (publishing leaves these out too).
+        stmt = stmt.where(recommendations.c.track_id.not_in(played))
     return [RecommendationRow(int(r), int(k), int(t), s, e, b) for r, k, t, s, e, b in conn.execute(stmt)]

@@ -224,3 +224,14 @@ def test_member_blocks_only_artists_on_their_own_lists(db: Database, household: 
 
 def test_csrf_token_helper_reads_the_page(owner_client: FlaskClient) -> None:
     assert len(csrf_token(owner_client, "/recommendations")) > 20
+
+
+def test_a_discovery_played_since_the_list_was_made_leaves_the_list(db: Database, household: Household) -> None:
+    from recs.domain import PlayRow
+    from recs.storage.listening import insert_plays
+
+    before = [c.name for c in feedback.my_recommendations(db, household.owner, "discover", NOW.date())]
+    with db.write() as conn:
+        insert_plays(conn, household.owner, [PlayRow(NOW, household.owner_tracks[7], "api")])
+    after = [c.name for c in feedback.my_recommendations(db, household.owner, "discover", NOW.date())]
+    assert before == ["Song 07", "Song 08", "Song 09"] and after == ["Song 08", "Song 09"]
