@@ -153,6 +153,10 @@ class ControlClient:
         n: int = self._call("POST", f"members/{user_id}/revoke")["revoked_grants"]
         return n
 
+    def delete_playlist(self, playlist_id: str) -> None:
+        """Delete a playlist as its owner would in the Spotify app (publishing must create it again)."""
+        self._call("DELETE", f"playlists/{playlist_id}")
+
     def export_zip(self, user_id: str, package: str = "extended") -> bytes:
         """The member's data export before the emulated now: "extended" streaming history or "account" data."""
         data: bytes = self._call("GET", f"members/{user_id}/export.zip", params={"package": package})

@@ -162,6 +162,12 @@ def revoke(user_id: str) -> Response:
     return _ok({"revoked_grants": _emu().revoke(user_id)})
 
 
+@bp.delete("/playlists/<playlist_id>")
+def delete_playlist(playlist_id: str) -> Response:
+    _emu().delete_playlist(playlist_id)
+    return _ok({"deleted": playlist_id})
+
+
 @bp.get("/members/<user_id>/export.zip")
 def export(user_id: str) -> Response:
     package = request.args.get("package", "extended")

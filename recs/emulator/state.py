@@ -166,6 +166,7 @@ class Emulator:
             self.refresh_tokens: dict[str, Grant] = {}
             self.faults: list[Fault] = []
             self._fault_seq = 0
+            self.created_playlists = 0
             self.log: list[dict[str, Any]] = []
             self._quota: deque[int] = deque()
             self._rate: deque[int] = deque()
@@ -308,6 +309,13 @@ class Emulator:
             # confidential clients get none back, so clients must keep the one they have
             rotate = grant.pkce or self.rotate_refresh_tokens
             return self._issue_tokens(grant, with_refresh=rotate)
+
+    def delete_playlist(self, playlist_id: str) -> None:
+        """The owner deletes (unfollows) a playlist in their Spotify app; it is gone from every list."""
+        with self.lock:
+            if playlist_id not in self.household.playlists:
+                raise EmulatorError(f"no playlist with id {playlist_id!r}")
+            del self.household.playlists[playlist_id]
 
     def revoke(self, user_id: str) -> int:
         """Revoke every grant of a member (as when they remove the app from their account)."""

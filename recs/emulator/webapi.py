@@ -366,7 +366,9 @@ def create_playlist() -> Response:
         raise ApiError(400, "description must be a string")
     with emu().lock:
         e = emu()
-        rng = random.Random(f"playlist/{e.seed}/{len(e.household.playlists)}/{e.now_ms}")
+        # A counter, not the number of playlists: Spotify never hands out a deleted playlist's id again.
+        e.created_playlists += 1
+        rng = random.Random(f"playlist/{e.seed}/{e.created_playlists}/{e.now_ms}")
         from recs.emulator.catalog import base62_id
 
         playlist = Playlist(base62_id(rng), name, me().user_id, description, public, collaborative)

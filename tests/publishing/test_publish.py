@@ -86,7 +86,7 @@ def test_a_deleted_playlist_is_created_again(
     assert old is not None
     _delete_playlist(emulator, old)
     again = publish_member(instance, member, clock())[0]
-    assert again.status == "created"
+    assert again.status == "created" and again.playlist_id != old
     mine = _recs_playlists(emulator, user)
     assert [p["id"] for p in mine] == [again.playlist_id]
     assert [i["track_id"] for i in mine[0]["items"]] == [u.rsplit(":", 1)[1] for u in again.uris]
@@ -94,9 +94,7 @@ def test_a_deleted_playlist_is_created_again(
 
 def _delete_playlist(emulator: EmulatorServer, playlist_id: str) -> None:
     """The member deletes (unfollows) the playlist in their Spotify app."""
-    e = emulator.emulator
-    with e.lock:
-        del e.household.playlists[playlist_id]
+    emulator.control.delete_playlist(playlist_id)
 
 
 def test_250_tracks_take_exactly_three_item_writes(
