@@ -435,7 +435,7 @@ def sync_member(
         return report
     if not due:
         return report
-    api = member_api(instance, member_id, budget, now, locks=locks)
+    api = member_api(instance, member_id, budget, now, locks=locks, wait=sleep)
     observer = api.observer
     ctx = _Ctx(instance, member_id, api, now, sleep, report)
     runners: dict[str, Callable[[], None]] = {

@@ -118,6 +118,7 @@ class MemberAuth:
         """A token that is not expiring and is not *stale* (an access token the API just rejected)."""
         with self.locks.lock(self.key):
             deadline = self.now() + LEASE * 2
+            step = 0.05
             while True:
                 bundle = self.store.load()
                 if bundle is None:
@@ -129,7 +130,8 @@ class MemberAuth:
                 # Another process is refreshing: wait for its result rather than refreshing twice.
                 if self.now() > deadline:
                     raise SpotifyError(ErrorKind.TIMEOUT, "another process held the token refresh too long")
-                self.wait(0.05)
+                self.wait(step)
+                step = min(step * 2, 2.0)  # a dead holder's lease runs out; poll less meanwhile
 
     def _usable(self, bundle: TokenBundle, stale: str | None) -> bool:
         if stale is not None and bundle.access_token == stale:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -119,14 +120,19 @@ def emulator_instance(server: EmulatorServer, settings: Settings, db: Database, 
     )
 
 
-@pytest.fixture
-def household(settings: Settings, db: Database, secrets: Secrets) -> Iterator[Household]:
-    # One idle connection held open: otherwise every short transaction closes the last connection,
-    # and SQLite checkpoints and deletes the WAL each time, which dominates a simulated month.
+@contextmanager
+def held_open(db: Database) -> Iterator[None]:
+    """One idle connection held open: otherwise every short transaction closes the last connection,
+    and SQLite checkpoints (fsync) and deletes the WAL each time, which dominates long simulations."""
     keeper = sqlite3.connect(str(db.engine.url.database))
     keeper.execute("SELECT count(*) FROM sqlite_master").fetchall()  # attaches it to the WAL
     try:
-        with EmulatorServer(seed=7, members=5, history_days=30) as server:
-            yield Household(server, emulator_instance(server, settings, db, secrets))
+        yield
     finally:
         keeper.close()
+
+
+@pytest.fixture
+def household(settings: Settings, db: Database, secrets: Secrets) -> Iterator[Household]:
+    with held_open(db), EmulatorServer(seed=7, members=5, history_days=30) as server:
+        yield Household(server, emulator_instance(server, settings, db, secrets))
