@@ -46,6 +46,8 @@ class ImportJob:
 class ImportJobs:
     """Imports running in this process, by an unguessable token; each is visible only to its member."""
 
+    KEEP_FINISHED = 50
+
     def __init__(self) -> None:
         self._jobs: dict[str, ImportJob] = {}
         self._lock = threading.Lock()
@@ -54,6 +56,10 @@ class ImportJobs:
         token = secrets.token_urlsafe(16)
         job = ImportJob(member_id, folder)
         with self._lock:
+            # Forget the oldest finished imports: their reports are stored; only the progress page needed them.
+            finished = [t for t, j in self._jobs.items() if j.finished.is_set()]
+            for old in finished[: max(0, len(finished) - self.KEEP_FINISHED)]:
+                del self._jobs[old]
             self._jobs[token] = job
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         thread = threading.Thread(target=self._run, args=(app, job, paths), name=f"import-{token[:6]}", daemon=True)
