@@ -140,7 +140,9 @@ def upload() -> Response | tuple[str, int]:
     paths = []
     for n, f in enumerate(files):
         name = secure_filename(f.filename or "") or f"upload-{n}.json"
-        target = folder / f"{n:03d}-{name}"
+        # One folder per file keeps the member's own file name (the import report shows it).
+        target = folder / f"{n:03d}" / name
+        target.parent.mkdir()
         f.save(target)
         paths.append(target)
     token = jobs().start(me.id, folder, paths)

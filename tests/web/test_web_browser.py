@@ -164,6 +164,7 @@ def test_new_member_signs_in_imports_sees_charts_hides_and_publishes(
     export = tmp_path / "my_spotify_data.zip"
     export.write_bytes(live.emulator.control.export_zip(new_user))
     page.get_by_role("link", name="Import", exact=True).click()
+    _shot(page, "03-import")
     page.set_input_files("#export", str(export))
     page.get_by_role("button", name="Import", exact=True).click()
     page.wait_for_url(re.compile(r".*/import/\d+$"), timeout=60_000)
@@ -171,6 +172,7 @@ def test_new_member_signs_in_imports_sees_charts_hides_and_publishes(
     added = int(page.locator(".tile .big").first.inner_text().replace(",", ""))
     assert added > 100
     _shot(page, "03-import-report")
+    assert page.get_by_text("my_spotify_data.zip, started").is_visible()
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="My listening").click()
     assert page.locator("svg.chart").count() == 3
