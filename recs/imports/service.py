@@ -183,7 +183,7 @@ class _Run:
                 minute_precision=minute_precision,
             )
             store.insert_export_short_streams(
-                conn, self.report.member_id, short_rows, import_id, matched_by_name=minute_precision
+                conn, self.report.member_id, short_rows, import_id, minute_precision=minute_precision
             )
         self.candidate_plays += len(play_rows)
         self.candidate_short += len(short_rows)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -96,19 +96,27 @@ INSERT INTO plays (member_id, played_at, track_id, source, ms_played, context_ur
                    reason_start, reason_end, shuffle, import_id, matched_by_name)
 SELECT {member}, {t}, {track}, 'export', {ms}, {ctx}, {skipped}, {rs}, {re}, {shuffle}, {imp}, {by_name}
 WHERE NOT EXISTS (
-    SELECT 1 FROM plays p
-    WHERE p.member_id = {member} AND p.track_id = {track}
+    SELECT 1 FROM plays p JOIN tracks k ON k.id = p.track_id
+    WHERE p.member_id = {member}
       AND p.played_at BETWEEN {window_lo} AND {window_hi}
-      AND ((p.source = 'api' AND p.played_at BETWEEN {api_lo} AND {api_hi})
-           OR (p.source = 'export' AND {export_match}))
+      AND ((p.track_id = {track} AND p.source = 'api' AND p.played_at BETWEEN {api_lo} AND {api_hi})
+           OR (p.source = 'export' AND k.name_key = (SELECT name_key FROM tracks WHERE id = {track})
+               AND {export_match}))
 )
 ON CONFLICT DO NOTHING
 """
-# Account data's endTime is the extended ts cut to the minute: a stream ending 12:00:42 is "12:00".
-# Account data (whole minutes): an extended-history copy lies within the minute that follows.
+# Across the two export formats the same stream is recognised by name key, not track id: account
+# data names a track, and when several tracks share that name the one chosen may not be the one
+# the extended history played. Account data's endTime is the extended ts cut to the minute (a
+# stream ending 12:00:42 is "12:00"). An account-data row is left out when its extended copy
+# (within the minute that follows) is stored; an extended row replaces a stored account-data copy
+# (on the minute below), as it carries more: either order of import ends with the same rows.
 _NEAR = "p.matched_by_name IS NOT TRUE AND p.played_at > {t} AND p.played_at < {near_hi}"
-# Extended history (seconds): an account-data copy sits on the whole minute below.
-_MINUTES = "p.matched_by_name IS TRUE AND p.played_at = {minute_a}"
+_NO_MATCH = "1 = 0"
+_DELETE_COPIES = """
+DELETE FROM {table} WHERE member_id = {member} AND matched_by_name IS TRUE AND {time} = {minute_a}
+  AND track_id IN (SELECT id FROM tracks WHERE name_key = (SELECT name_key FROM tracks WHERE id = {track}))
+"""
 _PLAIN_SQL = """
 INSERT INTO plays (member_id, played_at, track_id, source, ms_played, context_uri, skipped,
                    reason_start, reason_end, shuffle, import_id, matched_by_name)
@@ -123,27 +131,30 @@ def _sqlite_shift(seconds: float) -> str:
     return f"(strftime('%Y-%m-%d %H:%M:%f', :t, '{seconds:+.6f} seconds') || '000')"
 
 
-def _plays_sql(dialect: str, tolerance_s: int, minute_precision: bool, plain: bool) -> str:
-    window = max(tolerance_s, 60)
+def _dialect_parts(dialect: str) -> tuple[dict[str, str], Callable[[float], str], str]:
+    """Placeholders for each parameter, a time-shift expression builder, and the minute-floor expression."""
     if dialect == "postgresql":
         names = {c: f"%({c})s" for c in _COLUMNS}
         names["t"] = "CAST(%(t)s AS TIMESTAMP WITH TIME ZONE)"
-        names["skipped"] = "CAST(%(skipped)s AS BOOLEAN)"
-        names["shuffle"] = "CAST(%(shuffle)s AS BOOLEAN)"
-        names["by_name"] = "CAST(%(by_name)s AS BOOLEAN)"
+        for c in ("skipped", "shuffle", "by_name"):
+            names[c] = f"CAST(%({c})s AS BOOLEAN)"
         for c in ("member", "track", "ms", "imp"):
             names[c] = f"CAST(%({c})s AS INTEGER)"
         for c in ("ctx", "rs", "re"):
             names[c] = f"CAST(%({c})s AS VARCHAR)"
+        t = names["t"]
 
         def shift(seconds: float) -> str:
-            return f"({names['t']} + INTERVAL '{seconds:.6f} seconds')"
+            return f"({t} + INTERVAL '{seconds:.6f} seconds')"
 
-        minute_a = f"date_trunc('minute', {names['t']})"
-    else:
-        names = {c: f":{c}" for c in _COLUMNS}
-        shift = _sqlite_shift
-        minute_a = "strftime('%Y-%m-%d %H:%M:00.000000', :t)"
+        return names, shift, f"date_trunc('minute', {t})"
+    names = {c: f":{c}" for c in _COLUMNS}
+    return names, _sqlite_shift, "strftime('%Y-%m-%d %H:%M:00.000000', :t)"
+
+
+def _plays_sql(dialect: str, tolerance_s: int, minute_precision: bool, plain: bool) -> str:
+    window = max(tolerance_s, 60)
+    names, shift, minute_a = _dialect_parts(dialect)
     bounds = {
         "window_lo": shift(-window),
         "window_hi": shift(window),
@@ -154,8 +165,18 @@ def _plays_sql(dialect: str, tolerance_s: int, minute_precision: bool, plain: bo
     }
     if plain:
         return _PLAIN_SQL.format(**names)
-    match = (_NEAR if minute_precision else _MINUTES).format(**names, **bounds)
+    match = (_NEAR if minute_precision else _NO_MATCH).format(**names, **bounds)
     return _PLAYS_SQL.format(**names, **bounds, export_match=match)
+
+
+def _delete_copies(conn: Connection, table: str, member_id: int, rows: Sequence[tuple[datetime, int]]) -> None:
+    """Delete the account-data copies (same name key, the minute below) of extended-history rows about to be stored."""
+    names, _shift, minute_a = _dialect_parts(conn.dialect.name)
+    time_column = "played_at" if table == "plays" else "ended_at"
+    sql = _DELETE_COPIES.format(table=table, time=time_column, minute_a=minute_a, **names)
+    params = [{"member": member_id, "t": db_time(conn, t), "track": track} for t, track in rows]
+    for start in range(0, len(params), 1000):
+        conn.exec_driver_sql(sql, params[start : start + 1000])  # type: ignore[arg-type]
 
 
 def _may_have_copies(conn: Connection, member_id: int, rows: Sequence[PlayRow], tolerance_s: int) -> bool:
@@ -205,6 +226,8 @@ def insert_export_plays(
     if not rows:
         return
     plain = not minute_precision and not _may_have_copies(conn, member_id, rows, tolerance_s)
+    if not minute_precision and not plain:
+        _delete_copies(conn, "plays", member_id, [(r.played_at, r.track_id) for r in rows])
     sql = _plays_sql(conn.dialect.name, tolerance_s, minute_precision, plain)
     params = [
         {
@@ -226,24 +249,60 @@ def insert_export_plays(
         conn.exec_driver_sql(sql, params[start : start + 1000])  # type: ignore[arg-type]
 
 
+_SHORT_SQL = """
+INSERT INTO short_streams (member_id, ended_at, track_id, ms_played, reason_end, import_id, matched_by_name)
+SELECT {member}, {t}, {track}, {ms}, {re}, {imp}, {by_name}
+WHERE NOT EXISTS (
+    SELECT 1 FROM short_streams p JOIN tracks k ON k.id = p.track_id
+    WHERE p.member_id = {member}
+      AND p.ended_at BETWEEN {window_lo} AND {window_hi}
+      AND k.name_key = (SELECT name_key FROM tracks WHERE id = {track})
+      AND {export_match}
+)
+ON CONFLICT DO NOTHING
+"""
+_SHORT_PLAIN_SQL = """
+INSERT INTO short_streams (member_id, ended_at, track_id, ms_played, reason_end, import_id, matched_by_name)
+VALUES ({member}, {t}, {track}, {ms}, {re}, {imp}, {by_name})
+ON CONFLICT DO NOTHING
+"""
+
+
+def _short_sql(dialect: str, minute_precision: bool) -> str:
+    names, shift, _minute = _dialect_parts(dialect)
+    if not minute_precision:
+        return _SHORT_PLAIN_SQL.format(**names)
+    bounds = {"window_lo": shift(-60), "window_hi": shift(60), "near_hi": shift(60)}
+    match = _NEAR.format(**names, **bounds).replace("p.played_at", "p.ended_at")
+    return _SHORT_SQL.format(**names, **bounds, export_match=match)
+
+
 def insert_export_short_streams(
     conn: Connection,
     member_id: int,
     rows: Sequence[tuple[datetime, int, int, str | None]],
     import_id: int | None,
     *,
-    matched_by_name: bool = False,
+    minute_precision: bool,
 ) -> None:
-    """Store (ended_at, track_id, ms_played, reason_end) skip signals; one already stored is left alone."""
+    """Store (ended_at, track_id, ms_played, reason_end) skip signals, leaving out one already stored.
+
+    Already stored: the same member, track and time, or the other export format's copy of the stream
+    (as for plays; *minute_precision* marks account-data rows).
+    """
     if not rows:
         return
-    pg = conn.dialect.name == "postgresql"
-    names = ["member", "t", "track", "ms", "re", "imp", "by_name"]
-    values = ", ".join(f"%({n})s" if pg else f":{n}" for n in names)
-    sql = (
-        "INSERT INTO short_streams (member_id, ended_at, track_id, ms_played, reason_end, import_id, matched_by_name) "
-        f"VALUES ({values}) ON CONFLICT DO NOTHING"
-    )
+    if not minute_precision:
+        lo = min(r[0] for r in rows) - timedelta(minutes=1)
+        hi = max(r[0] for r in rows) + timedelta(minutes=1)
+        near = select(short_streams.c.id).where(
+            short_streams.c.member_id == member_id,
+            short_streams.c.ended_at.between(lo, hi),
+            short_streams.c.matched_by_name.is_(True),
+        )
+        if conn.execute(near.limit(1)).first() is not None:
+            _delete_copies(conn, "short_streams", member_id, [(t, tid) for t, tid, _ms, _re in rows])
+    sql = _short_sql(conn.dialect.name, minute_precision)
     params = [
         {
             "member": member_id,
@@ -252,7 +311,7 @@ def insert_export_short_streams(
             "ms": ms,
             "re": reason,
             "imp": import_id,
-            "by_name": matched_by_name or None,
+            "by_name": minute_precision or None,
         }
         for t, tid, ms, reason in rows
     ]
@@ -556,14 +615,15 @@ def canonicalise_names(conn: Connection, name_keys: Iterable[str], tolerance_s: 
         for member_id, rows in by_member.items():
             rows.sort(key=lambda r: r.played_at)
             insert_export_plays(conn, member_id, rows, tolerance_s=tolerance_s, minute_precision=True)
-        short_rows = []
+        by_origin: dict[tuple[int, int | None], list[tuple[datetime, int, int, str | None]]] = {}
         for row in moved_short:
-            values = dict(row._mapping)
-            moved_from.add(values["track_id"])
-            values["track_id"] = moves[values.pop("track_id")]
-            values.pop("id")
-            short_rows.append(values)
-        insert_ignore(conn, short_streams, short_rows)
+            m = row._mapping
+            moved_from.add(m["track_id"])
+            by_origin.setdefault((m["member_id"], m["import_id"]), []).append(
+                (m["ended_at"], moves[m["track_id"]], m["ms_played"], m["reason_end"])
+            )
+        for (member_id, import_id), short_rows in by_origin.items():
+            insert_export_short_streams(conn, member_id, short_rows, import_id, minute_precision=True)
     gone = sorted(name_only)
     for start in range(0, len(gone), 500):
         gone_chunk = gone[start : start + 500]
