@@ -96,7 +96,9 @@ def _fresh_db(path: Path) -> tuple[Database, int]:
     return db, member
 
 
-def test_samples_import_with_independently_counted_totals(shared_data: Path, settings: Settings, tmp_path: Path) -> None:
+def test_samples_import_with_independently_counted_totals(
+    shared_data: Path, settings: Settings, tmp_path: Path
+) -> None:
     root = shared_data / EXPORTS
     expected = _independent_count(root)
     db, member = _fresh_db(tmp_path / "a.sqlite3")
