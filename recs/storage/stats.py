@@ -292,7 +292,6 @@ class SyncHealth:
     last_error: str | None
     open_gaps: int
     refresh_expires_at: datetime | None
-    plays: int
 
 
 @dataclass(frozen=True)
@@ -331,7 +330,10 @@ class InviteRow:
 
 
 def sync_health(conn: Connection) -> list[SyncHealth]:
-    """One row per member: last successful poll of recently played, its last error, open gaps, token expiry."""
+    """One row per member: last successful poll of recently played, its last error, open gaps, token expiry.
+
+    Nothing of what they listened to: the consent page promises the owner sees only whether syncing works.
+    """
     poll = {
         int(m): (s, e)
         for m, s, e in conn.execute(
@@ -348,9 +350,6 @@ def sync_health(conn: Connection) -> list[SyncHealth]:
         ).all()
     )
     expiry = dict(conn.execute(select(tokens.c.member_id, tokens.c.refresh_expires_at)).all())
-    counts: dict[int, int] = dict(
-        conn.execute(select(plays.c.member_id, func.count()).group_by(plays.c.member_id)).all()
-    )
     out = []
     for r in conn.execute(select(members).order_by(members.c.id)):
         m = r._mapping
@@ -367,7 +366,6 @@ def sync_health(conn: Connection) -> list[SyncHealth]:
                 last_error=err,
                 open_gaps=int(gaps.get(mid, 0)),
                 refresh_expires_at=expiry.get(mid),
-                plays=int(counts.get(mid, 0)),
             )
         )
     return out

@@ -90,6 +90,9 @@ def test_admin_is_for_the_owner_only(client: FlaskClient, household: Household) 
     assert "calls used in the last 24 hours" in html
     assert "Model quality per run" in html  # the metrics chart
     assert "Train the model now" in html
+    # The owner sees whether syncing works, never what the member listened to or imported.
+    for private in ("member-secret-export.zip", "Artist 2", *(f"Song {n}" for n in range(10, 20))):
+        assert private not in html
 
 
 def test_consent_is_asked_before_member_pages(client: FlaskClient, db: Database) -> None:
