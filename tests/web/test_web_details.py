@@ -139,3 +139,16 @@ def test_recs_serve_is_registered_as_an_entry_point() -> None:
     command = ep.load()
     assert command.name == "serve"
     assert {p.name for p in command.params} >= {"host", "port", "threads"}
+
+
+def test_the_web_process_never_loads_the_model_libraries() -> None:
+    """The dashboard reads what training stored; importing it must not pull in implicit or the scheduler."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, web, web.auth, web.admin, web.account, web.imports, web.listening, web.recommendations; "
+        "print(sorted(m for m in ('implicit', 'threadpoolctl', 'apscheduler') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
