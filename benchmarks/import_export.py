@@ -93,13 +93,14 @@ def _child(folder: str, data_dir: str, runs: int, out: Any) -> None:
     from recs.config import load_settings
     from recs.imports import run_import
     from recs.storage import Database, migrate
-    from recs.storage.members import create_member
+    from recs.storage.members import create_member, set_consent
 
     settings = load_settings(None, {"RECS_INSTANCE__DATA_DIR": data_dir})
     db = Database(settings.database_url)
     migrate.upgrade(db)
     with db.write() as conn:
         member = create_member(conn, "bench", "Bench")
+        set_consent(conn, member.id, "store", True)
     results = []
     for _ in range(runs):
         started, cpu_before = time.perf_counter(), _cpu()

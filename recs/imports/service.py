@@ -29,7 +29,7 @@ from recs.names import track_key
 from recs.storage import Database
 from recs.storage import imports as store
 from recs.storage.catalog import track_lookup_key, upsert_artists, upsert_tracks
-from recs.storage.members import get_member
+from recs.storage.members import get_consents, get_member
 
 log = logging.getLogger(__name__)
 
@@ -322,6 +322,10 @@ def run_import(
     with db.read() as conn:
         if get_member(conn, member_id) is None:
             raise ImportRejected(f"no member with id {member_id}")
+        if not get_consents(conn, member_id)["store"].granted:
+            raise ImportRejected(
+                f"member {member_id} has not allowed their listening to be kept (consent 'store'): nothing imported"
+            )
     with db.write() as conn:
         import_id = store.create_import(conn, member_id, _source_name(path_list), clock())
     report = ImportReport(import_id=import_id, member_id=member_id)

@@ -10,16 +10,23 @@ from typing import Any
 import pytest
 
 from recs.storage import Database
-from recs.storage.members import create_member
+from recs.storage.members import create_member, set_consent
 
 URI_A = "spotify:track:" + "A" * 22
 URI_B = "spotify:track:" + "B" * 22
 
 
+def new_member(db: Database, spotify_id: str = "alice") -> int:
+    """A member who allows their listening to be kept (the import refuses others)."""
+    with db.write() as conn:
+        member = create_member(conn, spotify_id, spotify_id.title())
+        set_consent(conn, member.id, "store", True)
+    return member.id
+
+
 @pytest.fixture
 def member_id(db: Database) -> int:
-    with db.write() as conn:
-        return create_member(conn, "alice", "Alice").id
+    return new_member(db)
 
 
 def ext_row(**overrides: Any) -> dict[str, Any]:

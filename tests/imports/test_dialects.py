@@ -15,7 +15,7 @@ from recs.imports import run_import
 from recs.storage import Database
 from recs.storage.catalog import upsert_tracks
 from recs.storage.listening import insert_plays
-from recs.storage.members import create_member
+from recs.storage.members import create_member, set_consent
 from recs.storage.schema import plays, short_streams, sync_gaps, tracks
 from tests.imports.conftest import URI_B, acct_row, ext_row
 
@@ -25,6 +25,7 @@ def test_import_rules_on_both_databases(
 ) -> None:
     with any_db.write() as conn:
         member = create_member(conn, "dana", "Dana").id
+        set_consent(conn, member, "store", True)
         tid = upsert_tracks(conn, [TrackInfo("A" * 22, "Song A", (ArtistInfo(None, "Artist A"),))])["A" * 22]
         insert_plays(conn, member, [PlayRow(datetime(2024, 3, 1, 9, 0, 1, tzinfo=UTC), tid, "api")])
         conn.execute(

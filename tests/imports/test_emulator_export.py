@@ -13,15 +13,14 @@ from recs.emulator import Emulator
 from recs.emulator.export import export_zip
 from recs.imports import run_import
 from recs.storage import Database, migrate
-from recs.storage.members import create_member
 from recs.storage.schema import plays, short_streams, tracks
+from tests.imports.conftest import new_member
 
 
 def _fresh(path: Path) -> tuple[Database, int]:
     db = Database(f"sqlite:///{path}")
     migrate.upgrade(db)
-    with db.write() as conn:
-        return db, create_member(conn, "emulated", "Emulated").id
+    return db, new_member(db, "emulated")
 
 
 def _rows(db: Database) -> list[tuple[object, ...]]:

@@ -19,8 +19,9 @@ from recs.storage import Database
 from recs.storage.catalog import upsert_tracks
 from recs.storage.imports import get_import, list_imports
 from recs.storage.listening import insert_plays
+from recs.storage.members import set_consent
 from recs.storage.schema import playlist_items, playlists, plays, saved_tracks, short_streams, sync_gaps, tracks
-from tests.imports.conftest import URI_A, URI_B, acct_row, ext_row
+from tests.imports.conftest import URI_A, URI_B, acct_row, ext_row, new_member
 
 Writer = Callable[[str, Any], Path]
 
@@ -119,7 +120,6 @@ def test_account_data_matches_names_and_merges_with_extended_history_in_either_o
     settings: Settings, tmp_path: Path, write_json: Writer
 ) -> None:
     from recs.storage import migrate
-    from recs.storage.members import create_member
 
     account = write_json(
         "StreamingHistory_music_0.json",
@@ -135,8 +135,7 @@ def test_account_data_matches_names_and_merges_with_extended_history_in_either_o
     for order in ([account, extended], [extended, account]):
         db = Database(f"sqlite:///{tmp_path / f'order{len(results)}.sqlite3'}")
         migrate.upgrade(db)
-        with db.write() as conn:
-            member = create_member(conn, "bob", "Bob").id
+        member = new_member(db, "bob")
         reports = [run_import(db, settings, member, [p]) for p in order]
         results.append((_plays(db), reports))
         db.dispose()
@@ -211,6 +210,12 @@ def test_unknown_member_and_refused_upload(
     path = write_json("endsong.json", [ext_row()])
     with pytest.raises(ImportRejected, match="no member with id 999"):
         run_import(db, settings, 999, [path])
+    with db.write() as conn:
+        set_consent(conn, member_id, "store", False)
+    with pytest.raises(ImportRejected, match="consent 'store'"):
+        run_import(db, settings, member_id, [path])
+    with db.write() as conn:
+        set_consent(conn, member_id, "store", True)
     bad = write_json("endsong_1.json", "[{")
     bad.write_text("[{", encoding="utf-8")
     with pytest.raises(ImportRejected, match=r"endsong_1\.json: not valid JSON"):
@@ -226,10 +231,7 @@ def test_cli_imports_and_prints_the_report(tmp_path: Path, write_json: Writer) -
     runner = CliRunner()
     assert runner.invoke(main, ["init"], env=env, catch_exceptions=False).exit_code == 0
     db = Database(f"sqlite:///{tmp_path / 'data' / 'recs.sqlite3'}")
-    from recs.storage.members import create_member
-
-    with db.write() as conn:
-        member = create_member(conn, "carol", "Carol").id
+    member = new_member(db, "carol")
     db.dispose()
     path = write_json("endsong.json", [ext_row(), ext_row(ts="2024-03-01T13:00:00Z", incognito_mode=True)])
     result = runner.invoke(main, ["import", str(path), "--member", str(member)], env=env, catch_exceptions=False)

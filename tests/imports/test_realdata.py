@@ -13,7 +13,6 @@ import sqlalchemy as sa
 from recs.config import Settings
 from recs.imports import run_import
 from recs.storage import Database, migrate
-from recs.storage.members import create_member
 from recs.storage.schema import (
     artists,
     followed_artists,
@@ -24,6 +23,7 @@ from recs.storage.schema import (
     short_streams,
     tracks,
 )
+from tests.imports.conftest import new_member
 
 pytestmark = pytest.mark.realdata
 EXPORTS = "spotify-exports"
@@ -91,9 +91,7 @@ def _independent_count(root: Path) -> dict[str, Any]:
 def _fresh_db(path: Path) -> tuple[Database, int]:
     db = Database(f"sqlite:///{path}")
     migrate.upgrade(db)
-    with db.write() as conn:
-        member = create_member(conn, "sample", "Sample").id
-    return db, member
+    return db, new_member(db, "sample")
 
 
 def test_samples_import_with_independently_counted_totals(
