@@ -78,6 +78,8 @@ class ImportSettings:
     max_compression_ratio: int = 100
     # An exported play and an API play of the same track within this many seconds are one play.
     dedupe_tolerance_s: int = 120
+    # Tracks known only by name (account data) looked up through search per day, most played first (one API call each).
+    resolve_per_day: int = 5
 
 
 @dataclass(frozen=True)

@@ -583,6 +583,12 @@ def canonicalise_names(conn: Connection, name_keys: Iterable[str], tolerance_s: 
                         name_only.add(tid)
     if not moves:
         return {}
+    moved_from = _apply_moves(conn, moves, name_only, tolerance_s)
+    return {old: moves[old] for old in sorted(moved_from)}
+
+
+def _apply_moves(conn: Connection, moves: Mapping[int, int], name_only: set[int], tolerance_s: int) -> set[int]:
+    """Move name-matched rows from each key of *moves* to its value; fold and delete the *name_only* tracks."""
     moved_from: set[int] = set(name_only)
     olds = sorted(moves)
     for start in range(0, len(olds), 500):
@@ -641,4 +647,59 @@ def canonicalise_names(conn: Connection, name_keys: Iterable[str], tolerance_s: 
         for old in list(in_playlists):
             conn.execute(update(playlist_items).where(playlist_items.c.track_id == old).values(track_id=moves[old]))
         conn.execute(delete(tracks).where(tracks.c.id.in_(gone_chunk)))
-    return {old: moves[old] for old in sorted(moved_from)}
+    return moved_from
+
+
+@dataclass(frozen=True)
+class NameOnlyTrack:
+    id: int
+    artist: str
+    title: str
+    name_key: str
+    plays: int
+    attempts: int
+
+
+def tracks_to_resolve(conn: Connection, limit: int, max_attempts: int) -> list[NameOnlyTrack]:
+    """Tracks known only by name, most played first, that search has not failed on *max_attempts* times."""
+    play_count = select(plays.c.track_id, func.count().label("n")).group_by(plays.c.track_id).subquery("play_count")
+    stmt = (
+        select(
+            tracks.c.id,
+            tracks.c.name,
+            tracks.c.name_key,
+            tracks.c.resolve_attempts,
+            func.coalesce(play_count.c.n, 0).label("n"),
+            artists.c.name,
+        )
+        .select_from(
+            tracks.outerjoin(play_count, play_count.c.track_id == tracks.c.id)
+            .outerjoin(track_artists, and_(track_artists.c.track_id == tracks.c.id, track_artists.c.position == 0))
+            .outerjoin(artists, artists.c.id == track_artists.c.artist_id)
+        )
+        .where(tracks.c.spotify_id.is_(None), tracks.c.resolve_attempts < max_attempts)
+        .order_by(func.coalesce(play_count.c.n, 0).desc(), tracks.c.resolve_attempts, tracks.c.id)
+        .limit(limit)
+    )
+    return [
+        NameOnlyTrack(id=tid, artist=artist or "", title=name, name_key=key, plays=n, attempts=attempts)
+        for tid, name, key, attempts, n, artist in conn.execute(stmt)
+    ]
+
+
+def resolve_track(conn: Connection, name_only_id: int, found: TrackInfo, tolerance_s: int) -> int | None:
+    """Give a name-only track its Spotify identity: fold it into *found* (created if new). Returns the track id.
+
+    *found* must carry the same name key (search results for another song are refused by the caller);
+    None when the name-only track is gone already (folded by an import since it was picked).
+    """
+    exists = conn.execute(select(tracks.c.id).where(tracks.c.id == name_only_id, tracks.c.spotify_id.is_(None))).first()
+    if exists is None:
+        return None
+    target = export_track_ids(conn, [found])[found.spotify_id or ""]
+    _apply_moves(conn, {name_only_id: target}, {name_only_id}, tolerance_s)
+    return target
+
+
+def count_failed_resolve(conn: Connection, track_id: int) -> None:
+    conn.execute(update(tracks).where(tracks.c.id == track_id).values(resolve_attempts=tracks.c.resolve_attempts + 1))
