@@ -64,12 +64,18 @@ class _Limited:
         self._raw = raw
         self._left = limit
         self._name = name
+        self._started = False
 
     def read(self, size: int = -1) -> bytes:
         chunk = self._raw.read(size if size >= 0 else self._left + 1)
         self._left -= len(chunk)
         if self._left < 0:
             raise ImportRejected(f"{self._name}: larger than it claims or than the size cap allows")
+        if not self._started and chunk:
+            self._started = True
+            # A file saved again by a Windows editor may start with a UTF-8 byte-order mark.
+            if chunk.startswith(b"\xef\xbb\xbf"):
+                chunk = chunk[3:]
         return chunk
 
 

@@ -148,3 +148,12 @@ def test_fuzzed_files_are_refused_cleanly_and_write_nothing(
         assert _stored_rows(db) == before
         with db.read() as conn:
             assert list_imports(conn, member_id, limit=1)[0].status == "rejected"
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "endsong_0.json"
+    path.write_bytes(b"\xef\xbb\xbf" + _history(2))
+    with open_upload([path], LIMITS) as upload:
+        (entry,) = upload.entries
+        assert validate(entry) == 2
+        assert len(list(iter_items(entry, "item"))) == 2
