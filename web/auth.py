@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 from recs import accounts
 from recs.domain import PURPOSES, Consent, Member, Purpose
 from recs.instance import Instance
+from recs.stats import zone
 from recs.storage import Database
 from recs.storage.members import get_consents, get_member
 
@@ -181,6 +182,15 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def template_globals() -> dict[str, Any]:
         return {"current_member": g.get("member"), "instance_name": "recs"}
+
+    # A global, not a context value: imported macros do not see the request's context.
+    app.jinja_env.globals["local_time"] = local_time
+
+
+def local_time(moment: datetime) -> datetime:
+    """A stored UTC time in the signed-in member's timezone (UTC for visitors)."""
+    m = g.get("member")
+    return moment.astimezone(zone(m.timezone if m is not None else "UTC"))
 
 
 def _safe_next(target: str | None) -> str:

@@ -30,7 +30,7 @@ def test_import_page_lists_gaps_and_how_to_fill_them(client: FlaskClient, db: Da
     sign_in(client, household.member)
     html = client.get("/import").get_data(as_text=True)
     assert "Gaps" in html and "Extended streaming history" in html
-    assert "15 Nov 2026 10:00 UTC" in html
+    assert "15 Nov 2026 10:00 UTC" in html  # the member lives in UTC
     assert "member-secret-export.zip" in html  # the member's own past import is listed
     report = client.get(f"/import/{household.member_import}").get_data(as_text=True)
     assert "50</span> plays added" in report
@@ -82,7 +82,7 @@ def test_admin_shows_the_budget_and_a_quota_pause(owner_client: FlaskClient, db:
         )
     html = owner_client.get("/admin").get_data(as_text=True)
     assert "<strong>2</strong> of 800 calls" in html
-    assert "paused until" in html and "19 Nov 2026 01:00 UTC" in html and "QUOTA_EXCEEDED" in html
+    assert "paused until" in html and "19 Nov 2026 02:00 CET" in html and "QUOTA_EXCEEDED" in html
 
 
 def test_too_large_an_upload_gets_a_friendly_413(instance: Instance, household: Household) -> None:
