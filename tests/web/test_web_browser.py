@@ -165,6 +165,11 @@ def test_new_member_signs_in_imports_sees_charts_hides_and_publishes(
     export.write_bytes(live.emulator.control.export_zip(new_user))
     page.get_by_role("link", name="Import", exact=True).click()
     _shot(page, "03-import")
+    wrong = tmp_path / "notes.txt"
+    wrong.write_text("not an export")
+    page.set_input_files("#export", str(wrong))
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.get_by_text("“notes.txt” is not a .zip or .json file").wait_for(timeout=10_000)
     page.set_input_files("#export", str(export))
     page.get_by_role("button", name="Import", exact=True).click()
     page.wait_for_url(re.compile(r".*/import/\d+$"), timeout=60_000)

@@ -19,8 +19,16 @@
       }
     });
     xhr.addEventListener("load", function () {
-      status.textContent = "Uploaded. Reading your history…";
-      window.location.assign(xhr.responseURL || form.action);
+      if (xhr.status < 400 && /\/import\/progress\//.test(xhr.responseURL || "")) {
+        status.textContent = "Uploaded. Reading your history…";
+        window.location.assign(xhr.responseURL);
+        return;
+      }
+      // Refused (a message on the import page, or an error page): show the server's answer as it is,
+      // since following the redirect again would lose its one-time message.
+      document.open();
+      document.write(xhr.responseText);
+      document.close();
     });
     xhr.addEventListener("error", function () {
       status.textContent = "The upload failed. Check your connection and try again.";
