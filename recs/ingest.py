@@ -45,7 +45,7 @@ PLAYLISTS = "playlists"
 LIBRARY_STREAMS = (SAVED, FOLLOWED, PLAYLISTS)
 PAGE = 50
 # Spotify's recently-played keeps only the last 50 plays: poll so that fewer happen in between.
-TARGET_PLAYS_BETWEEN_POLLS = 15
+TARGET_PLAYS_BETWEEN_POLLS = 20
 # Plays can reach Spotify late with their original played_at (offline sessions sync minutes to hours
 # later): each poll looks back this far before the newest stored play. It costs no extra call (the
 # API keeps only 50 plays anyway); re-read plays are dropped by their natural key.
@@ -53,8 +53,8 @@ LATE_PLAY_MARGIN = timedelta(hours=12)
 # A member counts as listening when their newest play is this recent.
 LISTENING_WINDOW = timedelta(minutes=20)
 # Poll at least this often even when idle: a session started right after a poll must not pass 50 plays.
-IDLE_CAP = timedelta(minutes=90)
-LISTENING_CAP = timedelta(minutes=60)
+IDLE_CAP = timedelta(minutes=120)
+LISTENING_CAP = timedelta(minutes=75)
 # Short Retry-After waits taken inside one sync, at most this many times per call.
 RATE_LIMIT_RETRIES = 3
 # Share of the daily budget polling plans to use, leaving room for publishing and library refresh.
