@@ -106,7 +106,17 @@ def _child(folder: str, data_dir: str, runs: int, out: Any) -> None:
         started, cpu_before = time.perf_counter(), _cpu()
         report = run_import(db, settings, member.id, [Path(folder)])
         wall, cpu = time.perf_counter() - started, _cpu() - cpu_before
-        results.append((wall, cpu, report.rows_read, report.plays_imported, report.duplicate_plays))
+        results.append(
+            (
+                wall,
+                cpu,
+                report.rows_read,
+                report.plays_imported,
+                report.duplicate_plays,
+                report.short_streams_imported,
+                report.skipped,
+            )
+        )
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     db.dispose()
     out.send((results, peak_kb))
@@ -133,9 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         proc.start()
         results, peak_kb = receiver.recv()
         proc.join()
-        for i, (wall, cpu, rows, plays, dups) in enumerate(results, 1):
+        for i, (wall, cpu, rows, plays, dups, short, skipped) in enumerate(results, 1):
             print(
-                f"import {i}: {wall:.2f} s wall, {cpu:.2f} s CPU, {rows} rows read, {plays} plays added, {dups} duplicates"
+                f"import {i}: {wall:.2f} s wall, {cpu:.2f} s CPU, {rows} rows read, {plays} plays added, "
+                f"{dups} duplicates, {short} short streams added, skipped {skipped}"
             )
         # The machine is shared: CPU time is the steadier figure when others are busy.
         print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
