@@ -61,6 +61,21 @@ def hidden_tracks(db: Database, member_id: int) -> list[int]:
         return q.hidden_track_ids(conn, member_id)
 
 
+@dataclass(frozen=True)
+class HiddenTrack:
+    track_id: int
+    name: str
+    artists: str
+
+
+def hidden_track_list(db: Database, member_id: int, limit: int = 200) -> list[HiddenTrack]:
+    """The songs this member hid ("not for me"), newest first, named so they can be brought back."""
+    with db.read() as conn:
+        ids = q.hidden_track_ids(conn, member_id)[:limit]
+        info = get_tracks(conn, ids)
+    return [HiddenTrack(t, info[t].name, ", ".join(info[t].artist_names)) for t in ids if t in info]
+
+
 def block_artist(db: Database, member_id: int, artist_id: int, until: date | None, today: date, now: datetime) -> str:
     """Block an artist from this member's lists, for good or until a date; returns the artist's name."""
     # The block holds through its end date (as training and publishing read it).

@@ -47,7 +47,7 @@ def index() -> str:
         modes=MODES,
         cards=feedback.my_recommendations(db(), me.id, mode, today, limit=settings.size),
         blocked=feedback.blocked_artists(db(), me.id, today),
-        hidden_count=len(feedback.hidden_tracks(db(), me.id)),
+        hidden=feedback.hidden_track_list(db(), me.id),
         acceptance=last_acceptance(db(), me.id),
         settings=settings,
         weekdays=WEEKDAY_NAMES,

@@ -27,8 +27,10 @@ def test_not_for_me_hides_the_track_from_the_list(
     assert response.status_code == 302  # type: ignore[attr-defined]
     page = _follow(owner_client, response)
     assert "Hidden: that song will not come back" in page
-    assert "Song 07" not in page and "Song 08" in page
+    cards = page.split('id="blocked"')[0]
+    assert "Song 07" not in cards and "Song 08" in cards
     assert feedback.hidden_tracks(db, household.owner) == [hidden]
+    assert "1 song hidden with" in page and "Bring back" in page
     # Hiding twice stores it once.
     post(owner_client, "/recommendations/hide", {"track_id": hidden}, page="/recommendations")
     assert feedback.hidden_tracks(db, household.owner) == [hidden]
