@@ -136,3 +136,14 @@ def held_open(db: Database) -> Iterator[None]:
 def household(settings: Settings, db: Database, secrets: Secrets) -> Iterator[Household]:
     with held_open(db), EmulatorServer(seed=7, members=5, history_days=30) as server:
         yield Household(server, emulator_instance(server, settings, db, secrets))
+
+
+@pytest.fixture
+def any_household(settings: Settings, any_db: Database, secrets: Secrets) -> Iterator[Household]:
+    """The household on SQLite and on PostgreSQL."""
+    with EmulatorServer(seed=7, members=5, history_days=30) as server:
+        if any_db.is_sqlite:
+            with held_open(any_db):
+                yield Household(server, emulator_instance(server, settings, any_db, secrets))
+        else:
+            yield Household(server, emulator_instance(server, settings, any_db, secrets))

@@ -11,7 +11,8 @@ from recs.storage.listening import count_plays
 from .conftest import Household
 
 
-def test_first_sync_stores_recent_plays_library_and_every_call_in_the_ledger(household: Household) -> None:
+def test_first_sync_stores_recent_plays_library_and_every_call_in_the_ledger(any_household: Household) -> None:
+    household = any_household
     (owner,) = household.join_all(1)
     assert owner.role == "owner"
     (report,) = ingest.sync_all(household.instance, now=household.now, sleep=household.sleep)
@@ -30,7 +31,8 @@ def test_first_sync_stores_recent_plays_library_and_every_call_in_the_ledger(hou
     assert not any(r["path"].startswith(("/v1/tracks", "/v1/artists", "/v1/albums")) for r in api_requests)
 
 
-def test_second_sync_asks_only_for_newer_plays_and_skips_unchanged_playlists(household: Household) -> None:
+def test_second_sync_asks_only_for_newer_plays_and_skips_unchanged_playlists(any_household: Household) -> None:
+    household = any_household
     household.join_all(1)
     ingest.sync_all(household.instance, now=household.now, sleep=household.sleep)
     household.control.clear_requests()
