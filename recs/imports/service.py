@@ -210,19 +210,21 @@ class _Run:
         tracks_prefix, artists_prefix = ITEM_PREFIXES["library"]
         for prefix, parse in ((tracks_prefix, parse_library_track), (artists_prefix, parse_library_artist)):
             batch: list[Any] = []
+            pending = 0
             for item in _iter_items(entry, prefix):
                 self.report.rows_read += 1
+                pending += 1
                 parsed = parse(item)
                 if isinstance(parsed, str):
                     self.skipped[f"library_{parsed}"] += 1
                 else:
                     batch.append(parsed)
-                if len(batch) >= BATCH_ROWS:
+                if pending == BATCH_ROWS:
                     self._write_library(batch)
-                    self.tick(len(batch))
-                    batch = []
+                    self.tick(pending)
+                    batch, pending = [], 0
             self._write_library(batch)
-            self.tick(len(batch))
+            self.tick(pending)
 
     def _write_library(self, batch: Sequence[Any]) -> None:
         if not batch:

@@ -175,8 +175,10 @@ def test_library_and_playlists(db: Database, settings: Settings, member_id: int,
             ]
         },
     )
-    report = run_import(db, settings, member_id, [library, playlist])
+    progress: list[tuple[int, int]] = []
+    report = run_import(db, settings, member_id, [library, playlist], progress=lambda d, t: progress.append((d, t)))
     assert (report.saved_tracks, report.followed_artists, report.playlists, report.playlist_items) == (1, 1, 1, 1)
+    assert progress[-1] == (4, 4) and report.rows_read == 4
     assert report.skipped == {"library_no_track_uri": 1, "playlist_item_not_a_track": 1}
     again = run_import(db, settings, member_id, [library, playlist])
     assert (again.saved_tracks, again.followed_artists) == (0, 0)
