@@ -20,11 +20,14 @@ def index() -> str:
     chosen = request.args.get("range", "4w")
     if chosen not in RANGES:
         chosen = "4w"
+    unit = "plays" if request.args.get("unit") == "plays" else "hours"
     week_chart = charts.bar_chart(
         [w.start.strftime("%d %b") for w in stats.weeks],
-        [round(w.hours, 2) for w in stats.weeks],
-        title="Hours of music per week, last 52 weeks",
-        unit="hours",
+        [float(w.plays) if unit == "plays" else round(w.hours, 2) for w in stats.weeks],
+        title=f"{unit.capitalize()} of music per week, last 52 weeks"
+        if unit == "hours"
+        else "Plays per week, last 52 weeks",
+        unit=unit,
         tick_every=8,
     )
     heat = charts.heat_map(stats.heat, title=f"When you listen (weekday by hour, {stats.timezone})")
@@ -39,6 +42,7 @@ def index() -> str:
         stats=stats,
         ranges=RANGES,
         chosen=chosen,
+        unit=unit,
         week_chart=week_chart,
         heat=heat,
         share=share,

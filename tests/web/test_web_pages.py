@@ -53,6 +53,8 @@ def test_listening_page_draws_the_members_charts(owner_client: FlaskClient) -> N
     assert "Hours per week" in html and "When you listen" in html and "New or familiar?" in html
     assert "Europe/Paris" in html  # the owner's timezone is named
     assert "Song 00" in html and "Artist 1" in html
+    plays = owner_client.get("/listening?unit=plays").get_data(as_text=True)
+    assert "Plays per week" in plays and 'aria-current="page">Plays' in plays
     recent = owner_client.get("/listening?range=4w").get_data(as_text=True)
     assert 'aria-current="page">Last 4 weeks' in recent
 
