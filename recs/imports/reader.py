@@ -54,10 +54,10 @@ class Entry:
     name: str
     kind: Kind
     size: int
-    opener: Callable[[], IO[bytes]] = field(repr=False, compare=False)
+    opener: Callable[[], LimitedStream] = field(repr=False, compare=False)
 
 
-class _Limited:
+class LimitedStream:
     """A read-only stream that refuses to yield more than *limit* bytes (a zip's declared size can lie)."""
 
     def __init__(self, raw: IO[bytes], limit: int, name: str) -> None:
@@ -77,6 +77,15 @@ class _Limited:
             if chunk.startswith(b"\xef\xbb\xbf"):
                 chunk = chunk[3:]
         return chunk
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self) -> LimitedStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class Upload:
@@ -210,8 +219,8 @@ def _add_zip(upload: Upload, path: Path, limits: ImportSettings) -> None:
 
 
 def _classify(upload: Upload, name: str, base: str, size: int, opener: Callable[[], IO[bytes]], limit: int) -> None:
-    def limited() -> IO[bytes]:
-        return _Limited(opener(), limit, name)  # type: ignore[return-value]
+    def limited() -> LimitedStream:
+        return LimitedStream(opener(), limit, name)
 
     kind = kind_by_name(base) or _sniff(name, limited)
     if kind is None:
@@ -220,13 +229,13 @@ def _classify(upload: Upload, name: str, base: str, size: int, opener: Callable[
         upload.entries.append(Entry(name=name, kind=kind, size=size, opener=limited))
 
 
-def _sniff(name: str, opener: Callable[[], IO[bytes]]) -> Kind | None:
+def _sniff(name: str, opener: Callable[[], LimitedStream]) -> Kind | None:
     """Guess the kind of a JSON file with an unfamiliar name from its first item's keys (renamed files)."""
     keys: set[str] = set()
     try:
-        with _closing(opener()) as stream:
-            for depth, (prefix, event, value) in enumerate(ijson.parse(stream)):
-                if depth > 200:
+        with opener() as stream:
+            for count, (prefix, event, value) in enumerate(ijson.parse(stream)):
+                if count > 200:  # the first item's keys come early; do not read a large file to the end
                     break
                 if event == "map_key" and prefix in ("item", ""):
                     keys.add(str(value))
@@ -245,20 +254,6 @@ def _sniff(name: str, opener: Callable[[], IO[bytes]]) -> Kind | None:
     return None
 
 
-class _closing:
-    def __init__(self, stream: Any) -> None:
-        self.stream = stream
-
-    def __enter__(self) -> Any:
-        return self.stream
-
-    def __exit__(self, *exc: object) -> None:
-        raw = getattr(self.stream, "_raw", self.stream)
-        close = getattr(raw, "close", None)
-        if close is not None:
-            close()
-
-
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:200]
@@ -269,7 +264,7 @@ def validate(entry: Entry) -> int:
     expected = "start_array" if entry.kind in ("extended", "account") else "start_map"
     count = 0
     try:
-        with _closing(entry.opener()) as stream:
+        with entry.opener() as stream:
             first = next(ijson.parse(stream), None)
         if first is None:
             raise ImportRejected(f"{entry.name}: empty file")
@@ -278,7 +273,7 @@ def validate(entry: Entry) -> int:
             raise ImportRejected(f"{entry.name}: expected {shape} at the top of a {entry.kind} file")
         for prefix in ITEM_PREFIXES[entry.kind]:
             # ijson builds each item in C and drops it: faster than walking the events in Python.
-            with _closing(entry.opener()) as stream:
+            with entry.opener() as stream:
                 for _item in ijson.items(stream, prefix):
                     count += 1
     except ImportRejected:
@@ -293,7 +288,7 @@ def validate(entry: Entry) -> int:
 def iter_items(entry: Entry, prefix: str) -> Iterator[Any]:
     """Stream the items under *prefix* one at a time (ijson), never the whole file."""
     try:
-        with _closing(entry.opener()) as stream:
+        with entry.opener() as stream:
             yield from ijson.items(stream, prefix)
     except ImportRejected:
         raise
