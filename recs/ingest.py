@@ -55,6 +55,8 @@ LISTENING_WINDOW = timedelta(minutes=20)
 # Poll at least this often even when idle: a session started right after a poll must not pass 50 plays.
 IDLE_CAP = timedelta(minutes=120)
 LISTENING_CAP = timedelta(minutes=75)
+# A member missing from the Dashboard's user list is retried this rarely.
+NOT_ALLOWLISTED_RETRY = timedelta(hours=6)
 # Short Retry-After waits taken inside one sync, at most this many times per call.
 RATE_LIMIT_RETRIES = 3
 # Share of the daily budget polling plans to use, leaving room for publishing and library refresh.
@@ -438,18 +440,24 @@ def sync_member(
     api = member_api(instance, member_id, budget, now, locks=locks, wait=sleep)
     observer = api.observer
     ctx = _Ctx(instance, member_id, api, now, sleep, report)
+    spotify_id, flagged = member.spotify_id, member.not_allowlisted
     runners: dict[str, Callable[[], None]] = {
         RECENT: lambda: _sync_recent(ctx, n_members, recent_cursor),
         SAVED: lambda: _sync_saved(ctx),
         FOLLOWED: lambda: _sync_followed(ctx),
         TOP: lambda: _sync_top(ctx),
-        PLAYLISTS: lambda: _sync_playlists(ctx, member.spotify_id),
+        PLAYLISTS: lambda: _sync_playlists(ctx, spotify_id),
     }
     try:
         for stream in due:
             try:
                 runners[stream]()
                 report.streams.append(stream)
+                if flagged:
+                    # A call went through: the owner has added them to the Dashboard's user list.
+                    with instance.db.write() as conn:
+                        mq.update_member(conn, member_id, not_allowlisted=False)
+                    flagged = False
                 if report.skipped:
                     break
             except SpotifyError as exc:
@@ -474,6 +482,8 @@ def _record_failure(
             return
         if exc.kind is ErrorKind.NOT_ALLOWLISTED:
             mq.update_member(conn, member_id, not_allowlisted=True)
+            # Every call would be refused until the owner adds them on the Dashboard: try rarely.
+            retry = NOT_ALLOWLISTED_RETRY
         # The cursor is kept: the same range is asked for again on the next round.
         sq.save_cursor(conn, member_id, stream, now=moment, success=False, error=str(exc), next_due_at=moment + retry)
     log.warning("sync of member %s, %s failed: %s", member_id, stream, exc)
