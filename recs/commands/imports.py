@@ -62,11 +62,16 @@ def import_export(obj: Context, paths: tuple[Path, ...], member_id: int) -> None
 
     def progress(done: int, total: int) -> None:
         nonlocal bar, shown
+        if shown >= max(total, 1):
+            return
         if bar is None:
             bar = click.progressbar(length=max(total, 1), label="importing", file=sys.stderr)
             bar.__enter__()
         bar.update(done - shown)
         shown = done
+        if done >= total:  # close the bar before the report (and any log line) is printed
+            bar.__exit__(None, None, None)
+            bar = None
 
     interactive = sys.stderr.isatty()
     try:
