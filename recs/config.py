@@ -58,8 +58,8 @@ class BudgetSettings:
 class SyncSettings:
     # Shortest time between two polls of one member's recently played (minutes).
     min_poll_minutes: int = 10
-    # Longest time between two polls of an idle member (minutes).
-    max_poll_minutes: int = 240
+    # Longest time between two polls of an idle member (minutes); much longer risks passing Spotify's 50-play window.
+    max_poll_minutes: int = 120
     # Top items are refreshed at most this often (hours).
     top_items_every_hours: int = 24
     # Saved tracks, followed artists and own playlists are refreshed this often (hours).

@@ -52,8 +52,7 @@ TARGET_PLAYS_BETWEEN_POLLS = 20
 LATE_PLAY_MARGIN = timedelta(hours=12)
 # A member counts as listening when their newest play is this recent.
 LISTENING_WINDOW = timedelta(minutes=20)
-# Poll at least this often even when idle: a session started right after a poll must not pass 50 plays.
-IDLE_CAP = timedelta(minutes=120)
+# While listening, poll at least this often (the idle cap is the max_poll_minutes setting).
 LISTENING_CAP = timedelta(minutes=75)
 # A member missing from the Dashboard's user list is retried this rarely.
 NOT_ALLOWLISTED_RETRY = timedelta(hours=6)
@@ -146,7 +145,7 @@ def _next_poll(ctx: _Ctx, conn: Any, moment: datetime, members: int) -> datetime
     floor = timedelta(minutes=s.sync.min_poll_minutes)
     budget_floor = timedelta(days=1) * max(1, members) / max(1.0, s.budget.daily_calls * POLLING_SHARE)
     floor = max(floor, budget_floor)
-    idle_cap = min(timedelta(minutes=s.sync.max_poll_minutes), IDLE_CAP)
+    idle_cap = timedelta(minutes=s.sync.max_poll_minutes)
     last = lq.last_played_at(conn, ctx.member_id, "api")
     cursor = sq.get_cursor(conn, ctx.member_id, RECENT)
     previous = (

@@ -151,7 +151,8 @@ def parse_recently_played(payload: Any) -> RecentlyPlayedPage:
                 played_at=played_at,
                 track=track,
                 source="api",
-                ms_played=track.duration_ms,
+                # The API does not say how much was played (only that it was over 30 s).
+                ms_played=None,
                 context_uri=context_uri,
             )
         )
