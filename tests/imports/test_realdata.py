@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,16 @@ def test_samples_import_with_independently_counted_totals(
     assert report.saved_tracks == len({t["uri"] for t in library["tracks"]})
     assert report.followed_artists == len({a["uri"] for a in library["artists"]})
     db.dispose()
+    # The same samples as a downloaded zip (in a folder, as Spotify packs them) give the same counts.
+    archive = tmp_path / "my_spotify_data.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                zf.write(path, f"MyData/{path.relative_to(root)}")
+    zipped_db, zipped_member = _fresh_db(tmp_path / "zipped.sqlite3")
+    zipped = run_import(zipped_db, settings, zipped_member, [archive])
+    assert {key: getattr(zipped, key) for key in expected} == expected
+    zipped_db.dispose()
 
 
 def _snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
