@@ -546,3 +546,9 @@ def next_due(instance: Instance) -> datetime | None:
 def _needs_reconnect(conn: Any, member_id: int) -> bool:
     member = mq.get_member(conn, member_id)
     return member is None or member.reconnect_needed
+
+
+def member_gaps(instance: Instance, member_id: int, *, open_only: bool = True) -> list[sq.GapRow]:
+    """Time ranges in which plays may be missing (the member's data export fills them)."""
+    with instance.db.read() as conn:
+        return sq.list_gaps(conn, member_id, open_only=open_only)

@@ -246,6 +246,7 @@ def test_a_full_page_newer_than_everything_stored_records_a_gap(household: House
     assert gap.gap_start == last and gap.gap_end == oldest_new
     (status,) = [s for s in accounts.member_statuses(household.instance) if s.member.id == member_id]
     assert status.open_gaps == 1
+    assert ingest.member_gaps(household.instance, member_id) == [gap]
     # Polling on: no new gap while fewer than 50 plays happen between polls.
     household.sleep(600)
     add_plays(household, household.users[0], 5)
