@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from recs.cli import main
 from recs.config import Settings
@@ -242,3 +245,51 @@ def test_cli_imports_and_prints_the_report(tmp_path: Path, write_json: Writer) -
     assert "skipped:          incognito 1" in result.output
     refused = runner.invoke(main, ["import", str(path), "--member", "42"], env=env)
     assert refused.exit_code == 1 and "import refused: no member with id 42" in refused.output
+
+
+odd_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**40), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=False),
+    st.text(max_size=12),
+    st.sampled_from(["2024-03-01T12:00:42", "2024-03-01 12:00", "2024-02-30T00:00:00Z", URI_B, "spotify:track:x"]),
+)
+fuzzed_rows = st.lists(
+    st.builds(
+        lambda base, changes, drop: {k: v for k, v in {**base, **changes}.items() if k not in drop},
+        st.sampled_from([ext_row(), ext_row(ts="2024-03-01T12:05:00Z", ms_played=1200), acct_row()]),
+        st.dictionaries(
+            st.sampled_from(
+                ["ts", "ms_played", "spotify_track_uri", "incognito_mode", "endTime", "msPlayed", "trackName"]
+            ),
+            odd_values,
+            max_size=3,
+        ),
+        st.sets(
+            st.sampled_from(["ts", "ms_played", "spotify_track_uri", "master_metadata_track_name", "endTime"]),
+            max_size=2,
+        ),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=fuzzed_rows, account=st.booleans())
+def test_fuzzed_rows_are_counted_once_and_import_idempotently(
+    db: Database,
+    settings: Settings,
+    member_id: int,
+    tmp_path_factory: pytest.TempPathFactory,
+    rows: list[Any],
+    account: bool,
+) -> None:
+    name = "StreamingHistory_music_0.json" if account else "Streaming_History_Audio_2024.json"
+    path = tmp_path_factory.mktemp("rows") / name
+    path.write_text(json.dumps(rows), encoding="utf-8")
+    report = run_import(db, settings, member_id, [path])
+    assert report.rows_read == len(rows)
+    assert report.rows_read == report.plays_read + report.short_streams_read + sum(report.skipped.values())
+    again = run_import(db, settings, member_id, [path])
+    assert (again.plays_imported, again.short_streams_imported) == (0, 0)
