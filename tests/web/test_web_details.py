@@ -152,3 +152,38 @@ def test_the_web_process_never_loads_the_model_libraries() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_page_reads_through_one_connection(owner_client: FlaskClient, db: Database) -> None:
+    """Opening a SQLite connection costs about a millisecond; a GET page shares one for all its reads."""
+    import sqlalchemy as sa
+
+    opened: list[object] = []
+
+    def count(*_args: object) -> None:
+        opened.append(1)
+
+    sa.event.listen(db.engine, "connect", count)
+    try:
+        for page in ["/listening", "/recommendations", "/import", "/settings", "/admin"]:
+            opened.clear()
+            assert owner_client.get(page).status_code == 200
+            assert len(opened) == 1, f"{page} opened {len(opened)} connections"
+    finally:
+        sa.event.remove(db.engine, "connect", count)
+
+
+def test_the_shared_read_connection_refuses_writes(app: object, household: Household) -> None:
+    import pytest
+
+    from web import instance_of
+    from web.auth import RequestReads
+
+    reads = RequestReads(instance_of(app).db)  # type: ignore[arg-type]
+    try:
+        with pytest.raises(RuntimeError, match="must not write"), reads.write():
+            pass
+        with reads.read() as first, reads.read() as second:
+            assert first is second
+    finally:
+        reads.release()
