@@ -187,3 +187,12 @@ def test_the_shared_read_connection_refuses_writes(app: object, household: House
             assert first is second
     finally:
         reads.release()
+
+
+def test_after_sign_in_only_local_paths_are_followed(app: object) -> None:
+    from web.auth import _safe_next
+
+    with app.test_request_context():  # type: ignore[attr-defined]
+        assert _safe_next("/recommendations?mode=rediscover") == "/recommendations?mode=rediscover"
+        for hostile in ("//evil.example/x", "https://evil.example", "/\\evil.example", "", None):
+            assert _safe_next(hostile) == "/listening"
