@@ -61,10 +61,7 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_db(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Database]:
     """The same test on SQLite and on PostgreSQL, migrated to head."""
-    if request.param == "sqlite":
-        url = settings.database_url
-    else:
-        url = request.getfixturevalue("pg_url")
+    url = settings.database_url if request.param == "sqlite" else request.getfixturevalue("pg_url")
     database = Database(url)
     migrate.upgrade(database)
     yield database
