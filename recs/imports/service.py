@@ -187,14 +187,14 @@ class _Run:
             )
         self.candidate_plays += len(play_rows)
         self.candidate_short += len(short_rows)
-        for s in batch:
-            if s.track.spotify_id:
-                self.id_track_names.add((s.track.primary_artist, s.track.name))
-            first, last = self.report.first_played_at, self.report.last_played_at
-            if first is None or s.ended_at < first:
-                self.report.first_played_at = s.ended_at
-            if last is None or s.ended_at > last:
-                self.report.last_played_at = s.ended_at
+        if not minute_precision:
+            self.id_track_names.update({(s.track.primary_artist, s.track.name) for s in batch})
+        first = min(s.ended_at for s in batch)
+        last = max(s.ended_at for s in batch)
+        if self.report.first_played_at is None or first < self.report.first_played_at:
+            self.report.first_played_at = first
+        if self.report.last_played_at is None or last > self.report.last_played_at:
+            self.report.last_played_at = last
 
     def _key(self, track: TrackInfo) -> str:
         """Spotify id, or the name key of a name-only track (cached: a history repeats its tracks)."""
