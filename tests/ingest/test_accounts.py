@@ -18,7 +18,7 @@ from recs import accounts, ingest
 from recs.budget import Budget
 from recs.keys import SecretsError, TokenCipher
 from recs.logs import RedactingFilter, setup_logging
-from recs.spotify import RefreshLocks
+from recs.spotify import MemberCacheHandler, RefreshLocks
 from recs.storage import accounts as aq
 from recs.storage import members as mq
 from recs.storage import sync as sq
@@ -310,3 +310,22 @@ def test_rotate_key_re_encrypts_every_token_with_the_new_key(household: Househol
     TokenCipher((new_key,)).decrypt(row.ciphertext)
     with pytest.raises(SecretsError):
         TokenCipher(old).decrypt(row.ciphertext)
+
+
+def test_the_spotipy_cache_handler_reads_and_writes_the_encrypted_store(household: Household) -> None:
+    member = household.sign_in(household.users[0])
+    store = accounts.StoredTokens(household.instance.db, household.instance.secrets.cipher(), member.id, household.now)
+    handler = MemberCacheHandler(store)
+    cached = handler.get_cached_token()
+    assert cached is not None and cached["token_type"] == "Bearer" and cached["refresh_token"]
+    handler.save_token_to_cache(
+        {**cached, "access_token": "fake-access-token-123", "expires_at": cached["expires_at"] + 60}
+    )
+    assert handler.get_cached_token() == {
+        **cached,
+        "access_token": "fake-access-token-123",
+        "expires_at": cached["expires_at"] + 60,
+    }
+    with household.instance.db.read() as conn:
+        row = aq.get_token(conn, member.id)
+    assert row is not None and b"fake-access-token-123" not in row.ciphertext
