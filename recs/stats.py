@@ -221,10 +221,11 @@ class HistoryCoverage:
 
 def history_coverage(db: Database, member_id: int) -> HistoryCoverage:
     with db.read() as conn:
-        api = q.play_span(conn, member_id, "api")
-        exp = q.play_span(conn, member_id, "export")
+        spans = q.play_spans_by_source(conn, member_id)
         gaps = q.member_gaps(conn, member_id)
         imps = q.member_imports(conn, member_id)
+    api = spans.get("api", (None, None))
+    exp = spans.get("export", (None, None))
     return HistoryCoverage(api[0], api[1], exp[0], exp[1], tuple(gaps), tuple(imps))
 
 

@@ -240,6 +240,16 @@ def play_span(conn: Connection, member_id: int, source: str | None = None) -> tu
     return first, last
 
 
+def play_spans_by_source(conn: Connection, member_id: int) -> dict[str, tuple[datetime, datetime]]:
+    """source -> (first, last) play, in one pass over the member's plays."""
+    stmt = (
+        select(plays.c.source, func.min(plays.c.played_at), func.max(plays.c.played_at))
+        .where(plays.c.member_id == member_id)
+        .group_by(plays.c.source)
+    )
+    return {str(src): (lo, hi) for src, lo, hi in conn.execute(stmt)}
+
+
 def token_expiry(conn: Connection, member_id: int) -> tuple[datetime | None, datetime | None]:
     """(authorised_at, refresh_expires_at) of the member's Spotify authorisation, or Nones when there is none."""
     row = conn.execute(
