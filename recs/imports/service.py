@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 BATCH_ROWS = 5000
 
 Progress = Callable[[int, int], None]
+STALE_AFTER = timedelta(hours=6)
 
 
 @dataclass
@@ -328,8 +329,11 @@ def run_import(
             raise ImportRejected(
                 f"member {member_id} has not allowed their listening to be kept (consent 'store'): nothing imported"
             )
+    now = clock()
     with db.write() as conn:
-        import_id = store.create_import(conn, member_id, _source_name(path_list), clock())
+        # An import runs for seconds: one still 'running' after hours died with its process.
+        store.fail_interrupted_imports(conn, member_id, now - STALE_AFTER, now)
+        import_id = store.create_import(conn, member_id, _source_name(path_list), now)
     report = ImportReport(import_id=import_id, member_id=member_id)
     try:
         with open_upload(path_list, settings.imports) as upload:

@@ -319,6 +319,40 @@ def insert_export_short_streams(
         conn.exec_driver_sql(sql, params[start : start + 1000])  # type: ignore[arg-type]
 
 
+def without_export_copies(conn: Connection, member_id: int, rows: Sequence[PlayRow], tolerance_s: int) -> list[PlayRow]:
+    """API plays less those already stored from a data export (same track, within *tolerance_s*).
+
+    The other direction of the import's dedupe, for the poller: an export can hold plays that the
+    next poll of recently-played returns again with a played_at a few seconds apart.
+    """
+    tolerance = timedelta(seconds=tolerance_s)
+    kept = []
+    for r in rows:
+        copy = conn.execute(
+            select(plays.c.id)
+            .where(
+                plays.c.member_id == member_id,
+                plays.c.track_id == r.track_id,
+                plays.c.source == "export",
+                plays.c.played_at.between(r.played_at - tolerance, r.played_at + tolerance),
+            )
+            .limit(1)
+        ).first()
+        if copy is None:
+            kept.append(r)
+    return kept
+
+
+def fail_interrupted_imports(conn: Connection, member_id: int, started_before: datetime, now: datetime) -> int:
+    """Close records of the member's imports still 'running' since before *started_before* (the process died)."""
+    result = conn.execute(
+        update(imports)
+        .where(imports.c.member_id == member_id, imports.c.status == "running", imports.c.started_at < started_before)
+        .values(status="failed", finished_at=now, error="interrupted: the process stopped before the import finished")
+    )
+    return max(result.rowcount, 0)
+
+
 def count_import_rows(conn: Connection, import_id: int) -> tuple[int, int]:
     """(plays, short streams) stored by one import."""
     n_plays = conn.execute(select(func.count()).select_from(plays).where(plays.c.import_id == import_id)).scalar_one()

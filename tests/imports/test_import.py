@@ -293,3 +293,23 @@ def test_fuzzed_rows_are_counted_once_and_import_idempotently(
     assert report.rows_read == report.plays_read + report.short_streams_read + sum(report.skipped.values())
     again = run_import(db, settings, member_id, [path])
     assert (again.plays_imported, again.short_streams_imported) == (0, 0)
+
+
+def test_interrupted_imports_are_closed_and_api_copies_of_exports_found(
+    db: Database, settings: Settings, member_id: int, write_json: Writer
+) -> None:
+    from recs.storage.imports import create_import, without_export_copies
+
+    with db.write() as conn:
+        stale = create_import(conn, member_id, "old.zip", datetime(2020, 1, 1, tzinfo=UTC))
+    path = write_json("endsong.json", [ext_row(ts="2024-03-01T12:00:42Z")])
+    run_import(db, settings, member_id, [path])
+    with db.read() as conn:
+        record = get_import(conn, stale)
+        assert record is not None and record.status == "failed" and "interrupted" in (record.error or "")
+        tid = conn.execute(sa.select(tracks.c.id).where(tracks.c.spotify_id == "A" * 22)).scalar_one()
+        polled = [
+            PlayRow(datetime(2024, 3, 1, 12, 0, 40, tzinfo=UTC), tid, "api"),  # the exported play, seen by the poller
+            PlayRow(datetime(2024, 3, 1, 12, 9, 0, tzinfo=UTC), tid, "api"),
+        ]
+        assert without_export_copies(conn, member_id, polled, 120) == polled[1:]
