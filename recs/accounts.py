@@ -323,12 +323,15 @@ def _admit(
     cap = instance.settings.spotify.max_members
     with instance.db.write() as conn:
         member = mq.get_member_by_spotify_id(conn, profile.spotify_id)
+        if member is None and profile.account_id:
+            # account_id is the stable key Spotify recommends for linking; the id may have changed.
+            member = next((m for m in mq.list_members(conn) if m.account_id == profile.account_id), None)
         returning = member is not None
         if member is None:
             existing = mq.count_members(conn)
             invite_id: int | None = None
             if existing > 0:
-                invite_id = _find_invite(q.open_invites(conn, moment), profile.spotify_id, invite_code_hash)
+                invite_id = _find_invite(q.open_invites(conn, moment), profile, invite_code_hash)
                 if invite_id is None:
                     raise SignInError(
                         "this Spotify account has not been invited to this instance; ask its owner for an invite",
@@ -375,10 +378,11 @@ def _admit(
     return SignInResult(fresh, returning, refresh_expires)
 
 
-def _find_invite(open_invites: list[q.InviteRow], spotify_id: str, code_hash: str | None) -> int | None:
-    """An open invite naming this account, else the invite whose link (code) started this sign-in."""
+def _find_invite(open_invites: list[q.InviteRow], profile: Profile, code_hash: str | None) -> int | None:
+    """An open invite naming this account (its id or account_id), else the invite whose link started this sign-in."""
+    names = {profile.spotify_id, profile.account_id} - {None}
     for inv in open_invites:
-        if inv.spotify_id is not None and inv.spotify_id == spotify_id:
+        if inv.spotify_id is not None and inv.spotify_id in names:
             return inv.id
     if code_hash is None:
         return None

@@ -329,3 +329,11 @@ def test_the_spotipy_cache_handler_reads_and_writes_the_encrypted_store(househol
     with household.instance.db.read() as conn:
         row = aq.get_token(conn, member.id)
     assert row is not None and b"fake-access-token-123" not in row.ciphertext
+
+
+def test_an_invite_may_name_the_account_id_instead_of_the_user_id(household: Household) -> None:
+    owner = household.sign_in(household.users[0])
+    account_id = next(m["account_id"] for m in household.control.members() if m["user_id"] == household.users[1])
+    accounts.create_invite(household.instance, by_member_id=owner.id, now=household.now, spotify_id=account_id)
+    member = household.sign_in(household.users[1])
+    assert member.account_id == account_id and member.spotify_id == household.users[1]
