@@ -89,8 +89,12 @@ def list_imports(conn: Connection, member_id: int, limit: int = 50) -> list[Impo
 
 # INSERT … SELECT … WHERE NOT EXISTS (an equivalent stored play), run once per row with executemany, so
 # rows of one batch see each other and the result does not depend on file order or batch size. It is
-# plain SQL for speed (150k rows through SQLAlchemy's per-row processing took seconds); {lo}, {hi}
-# and {export_match} differ by dialect and by the precision of the rows.
+# plain SQL for speed (150k rows through SQLAlchemy's per-row processing took seconds); the time
+# expressions and {export_match} differ by dialect and by the precision of the rows.
+#
+# An equivalent play is of the same track, or of a track with the same name key: account data names
+# a track, and when several tracks share that name the one chosen may not be the one the extended
+# history or the API played. (Tracks without names share the key "|" and are never equal by name.)
 _PLAYS_SQL = """
 INSERT INTO plays (member_id, played_at, track_id, source, ms_played, context_uri, skipped,
                    reason_start, reason_end, shuffle, import_id, matched_by_name)
@@ -99,23 +103,23 @@ WHERE NOT EXISTS (
     SELECT 1 FROM plays p JOIN tracks k ON k.id = p.track_id
     WHERE p.member_id = {member}
       AND p.played_at BETWEEN {window_lo} AND {window_hi}
-      AND ((p.track_id = {track} AND p.source = 'api' AND p.played_at BETWEEN {api_lo} AND {api_hi})
-           OR (p.source = 'export' AND k.name_key = (SELECT name_key FROM tracks WHERE id = {track})
-               AND {export_match}))
+      AND (p.track_id = {track} OR k.name_key = (SELECT name_key FROM tracks WHERE id = {track} AND name_key <> '|'))
+      AND ((p.source = 'api' AND p.played_at BETWEEN {api_lo} AND {api_hi})
+           OR (p.source = 'export' AND {export_match}))
 )
 ON CONFLICT DO NOTHING
 """
-# Across the two export formats the same stream is recognised by name key, not track id: account
-# data names a track, and when several tracks share that name the one chosen may not be the one
-# the extended history played. Account data's endTime is the extended ts cut to the minute (a
-# stream ending 12:00:42 is "12:00"). An account-data row is left out when its extended copy
-# (within the minute that follows) is stored; an extended row replaces a stored account-data copy
-# (on the minute below), as it carries more: either order of import ends with the same rows.
-_NEAR = "p.matched_by_name IS NOT TRUE AND p.played_at > {t} AND p.played_at < {near_hi}"
+# Account data's endTime is the extended ts cut to the minute (a stream ending 12:00:42 is "12:00").
+# An account-data row is left out when its extended copy (within the minute from it) is stored; an
+# extended row replaces a stored account-data copy (on the minute below), as it carries more: either
+# order of import ends with the same rows.
+_NEAR = "p.matched_by_name IS NOT TRUE AND p.played_at >= {t} AND p.played_at < {near_hi}"
 _NO_MATCH = "1 = 0"
 _DELETE_COPIES = """
 DELETE FROM {table} WHERE member_id = {member} AND matched_by_name IS TRUE AND {time} = {minute_a}
-  AND track_id IN (SELECT id FROM tracks WHERE name_key = (SELECT name_key FROM tracks WHERE id = {track}))
+  AND (track_id = {track}
+       OR track_id IN (SELECT id FROM tracks
+                       WHERE name_key = (SELECT name_key FROM tracks WHERE id = {track} AND name_key <> '|')))
 """
 _PLAIN_SQL = """
 INSERT INTO plays (member_id, played_at, track_id, source, ms_played, context_uri, skipped,
@@ -256,7 +260,7 @@ WHERE NOT EXISTS (
     SELECT 1 FROM short_streams p JOIN tracks k ON k.id = p.track_id
     WHERE p.member_id = {member}
       AND p.ended_at BETWEEN {window_lo} AND {window_hi}
-      AND k.name_key = (SELECT name_key FROM tracks WHERE id = {track})
+      AND (p.track_id = {track} OR k.name_key = (SELECT name_key FROM tracks WHERE id = {track} AND name_key <> '|'))
       AND {export_match}
 )
 ON CONFLICT DO NOTHING

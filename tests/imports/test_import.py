@@ -313,3 +313,40 @@ def test_interrupted_imports_are_closed_and_api_copies_of_exports_found(
             PlayRow(datetime(2024, 3, 1, 12, 9, 0, tzinfo=UTC), tid, "api"),
         ]
         assert without_export_copies(conn, member_id, polled, 120) == polled[1:]
+
+
+def test_same_named_tracks_are_one_song_across_sources(
+    db: Database, settings: Settings, member_id: int, write_json: Writer
+) -> None:
+    from recs.domain import ArtistInfo
+
+    artist = (ArtistInfo(None, "Artist A"),)
+    with db.write() as conn:
+        # Two Spotify ids for one song (album and single): account data can only name it.
+        ids = upsert_tracks(conn, [TrackInfo("A" * 22, "Song A", artist), TrackInfo("Z" * 22, "Song A", artist)])
+        insert_plays(conn, member_id, [PlayRow(datetime(2024, 3, 1, 12, 0, 50, tzinfo=UTC), ids["Z" * 22], "api")])
+    account = write_json(
+        "StreamingHistory_music_0.json",
+        [
+            acct_row(endTime="2024-03-01 12:00"),
+            acct_row(endTime="2024-03-01 15:00"),
+            acct_row(endTime="2024-03-01 16:00"),
+        ],
+    )
+    extended = write_json(
+        "Streaming_History_Audio_2024.json",
+        [
+            ext_row(ts="2024-03-01T15:00:00Z", spotify_track_uri="spotify:track:" + "Z" * 22),  # exactly on the minute
+            ext_row(ts="2024-03-01T16:00:31Z", spotify_track_uri="spotify:track:" + "Z" * 22),
+        ],
+    )
+    first = run_import(db, settings, member_id, [account])
+    # 12:00 is the API play of the other id; 15:00 and 16:00 are new until the extended history comes.
+    assert (first.plays_imported, first.duplicate_plays) == (2, 1)
+    second = run_import(db, settings, member_id, [extended])
+    assert second.plays_imported == 2
+    assert [(p[0].strftime("%H:%M:%S"), p[1], p[3]) for p in _plays(db)] == [
+        ("12:00:50", "Z" * 22, "api"),
+        ("15:00:00", "Z" * 22, "export"),
+        ("16:00:31", "Z" * 22, "export"),
+    ]
