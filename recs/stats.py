@@ -19,6 +19,8 @@ RANGES: dict[str, tuple[str, int | None]] = {
     "6m": ("Last 6 months", 182),
     "all": ("All time", None),
 }
+# Row types the pages draw, re-exported so the web layer needs no storage import.
+ModelRunRow = q.ModelRunRow
 WEEKS_SHOWN = 52
 MONTHS_SHOWN = 12
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from recs import accounts, feedback
-from recs.stats import instance_overview
+from recs.stats import ModelRunRow, instance_overview
 from web import charts
 from web.auth import db, instance, member, now, owner_required
 
@@ -18,14 +19,14 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 CHART_METRICS = ("ndcg@10", "recall@10", "precision@10", "map@10", "hit_rate@10", "coverage")
 
 
-def _metric_names(runs: Any) -> list[str]:
+def _metric_names(runs: Sequence[ModelRunRow]) -> list[str]:
     seen: list[str] = [m for m in CHART_METRICS if any(m in r.metrics for r in runs)]
     if not seen:
         seen = sorted({k for r in runs for k, v in r.metrics.items() if isinstance(v, int | float)})[:2]
     return seen[:2]
 
 
-def _baseline(run: Any, metric: str) -> float | None:
+def _baseline(run: ModelRunRow, metric: str) -> float | None:
     """A run's best baseline for *metric*: baselines is {name: {metric: value}} or {name: value}."""
     best: float | None = None
     for value in run.baselines.values():
@@ -35,7 +36,7 @@ def _baseline(run: Any, metric: str) -> float | None:
     return best
 
 
-def runs_chart(runs: Any) -> Any:
+def runs_chart(runs: Sequence[ModelRunRow]) -> Markup | None:
     done = [r for r in runs if r.status == "succeeded"]
     if not done:
         return None
