@@ -350,3 +350,46 @@ def test_same_named_tracks_are_one_song_across_sources(
         ("15:00:00", "Z" * 22, "export"),
         ("16:00:31", "Z" * 22, "export"),
     ]
+
+
+def test_name_matched_plays_follow_the_smallest_spotify_id_whenever_it_arrives(
+    db: Database, settings: Settings, member_id: int, write_json: Writer
+) -> None:
+    account = write_json("StreamingHistory_music_0.json", [acct_row(endTime="2024-03-01 10:00")])
+    later = write_json(
+        "Playlist1.json",
+        {
+            "playlists": [
+                {
+                    "name": "P",
+                    "lastModifiedDate": "2024-01-01",
+                    "items": [
+                        {
+                            "track": {
+                                "trackName": "Song A",
+                                "artistName": "Artist A",
+                                "albumName": "X",
+                                "trackUri": "spotify:track:" + "Z" * 22,
+                            }
+                        },
+                    ],
+                }
+            ]
+        },
+    )
+    earlier = write_json(
+        "YourLibrary.json", {"tracks": [{"artist": "Artist A", "track": "Song A", "uri": "spotify:track:" + "M" * 22}]}
+    )
+    run_import(db, settings, member_id, [account])
+    assert [p[1] for p in _plays(db)] == [None]  # known by name only
+    run_import(db, settings, member_id, [later])
+    assert [p[1] for p in _plays(db)] == ["Z" * 22]
+    report = run_import(db, settings, member_id, [earlier])
+    assert [p[1] for p in _plays(db)] == ["M" * 22] and report.tracks_merged == 1
+    with db.read() as conn:
+        assert (
+            conn.execute(
+                sa.select(sa.func.count()).select_from(tracks).where(tracks.c.spotify_id.is_(None))
+            ).scalar_one()
+            == 0
+        )
