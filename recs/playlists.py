@@ -10,18 +10,17 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from recs.config import Settings
 from recs.domain import Mode
+from recs.feedback import playlist_settings
 from recs.instance import Instance
+from recs.storage.feedback import PublishSettingsRow
 from recs.storage.members import get_member, members_with_consent
 from recs.storage.publishing import (
     Candidate,
-    MemberPublishSettings,
     blocked_artist_ids,
     candidates,
     current_run_id,
     get_playlist_state,
-    get_publish_settings,
     hidden_track_ids,
     log_publish,
     played_track_ids,
@@ -54,14 +53,7 @@ PortFactory = Callable[[Instance, int, Callable[[], datetime]], PlaylistPort]
 # ---- pure rules ---------------------------------------------------------------------------------
 
 
-def effective_settings(settings: Settings, stored: MemberPublishSettings | None) -> MemberPublishSettings:
-    if stored is not None:
-        return stored
-    p = settings.publish
-    return MemberPublishSettings(p.size, True, False, p.frequency, p.weekday, p.local_time)
-
-
-def last_slot(rule: MemberPublishSettings, timezone: str, now: datetime) -> datetime:
+def last_slot(rule: PublishSettingsRow, timezone: str, now: datetime) -> datetime:
     """The latest scheduled publish time at or before *now*, computed in the member's timezone (DST-aware)."""
     tz = ZoneInfo(timezone)
     local_now = now.astimezone(tz)
@@ -76,7 +68,7 @@ def last_slot(rule: MemberPublishSettings, timezone: str, now: datetime) -> date
     raise AssertionError("a weekly slot always exists within 8 days")
 
 
-def is_due(rule: MemberPublishSettings, timezone: str, last_written: datetime | None, now: datetime) -> bool:
+def is_due(rule: PublishSettingsRow, timezone: str, last_written: datetime | None, now: datetime) -> bool:
     return last_written is None or last_written < last_slot(rule, timezone, now)
 
 
@@ -131,9 +123,9 @@ class PublishResult:
 
 def plan(instance: Instance, member_id: int, kind: Mode, now: datetime) -> tuple[int | None, list[str], int]:
     """(run id, URIs to publish, size asked) for a member's playlist of this kind, filters applied."""
+    rule = playlist_settings(instance.db, member_id, instance.settings.publish)
     with instance.db.read() as conn:
         run_id = current_run_id(conn)
-        rule = effective_settings(instance.settings, get_publish_settings(conn, member_id))
         if run_id is None:
             return None, [], rule.size
         ranked = candidates(conn, run_id, member_id, kind)
@@ -242,10 +234,10 @@ def publish_member(
     with instance.db.read() as conn:
         member = get_member(conn, member_id)
         consenting = member_id in members_with_consent(conn, "publish")
-        rule = effective_settings(instance.settings, get_publish_settings(conn, member_id))
         states = {k: get_playlist_state(conn, member_id, k) for k in ("discover", "rediscover")}
     if member is None:
         raise LookupError(f"no member with id {member_id}")
+    rule = playlist_settings(instance.db, member_id, instance.settings.publish)
     wanted: tuple[tuple[Mode, bool], ...] = (("discover", rule.discover), ("rediscover", rule.rediscover))
     kinds: list[Mode] = [k for k, on in wanted if on]
     if not consenting:

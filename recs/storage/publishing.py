@@ -15,7 +15,6 @@ from recs.storage.schema import (
     model_runs,
     plays,
     publish_log,
-    publish_settings,
     published_playlists,
     recommendations,
     saved_tracks,
@@ -40,16 +39,6 @@ class PlaylistState:
     pending_hash: str | None
     written_at: datetime | None
     run_id: int | None
-
-
-@dataclass(frozen=True)
-class MemberPublishSettings:
-    size: int
-    discover: bool
-    rediscover: bool
-    frequency: str
-    weekday: int
-    local_time: str
 
 
 def current_run_id(conn: Connection) -> int | None:
@@ -111,16 +100,6 @@ def blocked_artist_ids(conn: Connection, member_id: int, today: date) -> set[int
         or_(blocked_artists.c.until.is_(None), blocked_artists.c.until >= today),
     )
     return {r[0] for r in conn.execute(stmt)}
-
-
-def get_publish_settings(conn: Connection, member_id: int) -> MemberPublishSettings | None:
-    row = conn.execute(select(publish_settings).where(publish_settings.c.member_id == member_id)).first()
-    if row is None:
-        return None
-    m = row._mapping
-    return MemberPublishSettings(
-        m["size"], bool(m["discover"]), bool(m["rediscover"]), m["frequency"], m["weekday"], m["local_time"]
-    )
 
 
 def get_playlist_state(conn: Connection, member_id: int, kind: str) -> PlaylistState:
