@@ -88,6 +88,28 @@ def _library(instance: Instance, member_id: int | None, _now: datetime) -> dict[
     return _sync_summary(reports)
 
 
+def run_resolve(instance: Instance, member_id: int | None, _now: datetime) -> dict[str, Any]:
+    """Look up a few name-only tracks (account-data history) through search, as one member with a valid token."""
+    from recs.accounts import member_api
+    from recs.budget import Budget
+    from recs.imports.resolve import resolve_names
+    from recs.spotify.search import SpotifyTrackSearch
+    from recs.storage.members import list_members, members_with_consent
+
+    with instance.db.read() as conn:
+        storing = set(members_with_consent(conn, "store"))
+        usable = [
+            m.id for m in list_members(conn) if m.id in storing and not m.reconnect_needed and not m.not_allowlisted
+        ]
+    chosen = member_id if member_id is not None else (usable[0] if usable else None)
+    if chosen is None:
+        return {"skipped": "no member with a usable Spotify authorisation"}
+    clock = lambda: datetime.now(UTC)  # noqa: E731 - token expiry needs a moving clock
+    api = member_api(instance, chosen, Budget(instance.db, instance.settings.budget, clock), clock)
+    report = resolve_names(instance.db, instance.settings, SpotifyTrackSearch(api))
+    return {"searched": report.searched, "resolved": report.resolved, "not_found": report.not_found}
+
+
 def _train(instance: Instance, _member_id: int | None, now: datetime) -> dict[str, Any]:
     from recs import training
 
@@ -109,6 +131,7 @@ JOBS: dict[str, JobSpec] = {
         JobSpec("train", _train, timedelta(minutes=60), "train the household model and store recommendations"),
         JobSpec("publish", _publish, timedelta(minutes=15), "write recommendation playlists that are due"),
         JobSpec("backup", run_backup, timedelta(minutes=15), "back up the database"),
+        JobSpec("resolve", run_resolve, timedelta(minutes=10), "look up a few name-only tracks through search"),
     )
 }
 

@@ -14,7 +14,7 @@ from recs.cli import Context, main, pass_ctx
 @click.option(
     "--once",
     "once",
-    type=click.Choice(["sync", "library", "train", "publish", "backup"]),
+    type=click.Choice(["sync", "library", "train", "publish", "backup", "resolve"]),
     default=None,
     help="Run one job now through the ledger and exit, instead of scheduling.",
 )
