@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
@@ -110,3 +111,22 @@ def store_run(instance: Instance, member_ids: list[int], spotify_ids: list[str],
                 ],
             )
     return run_id
+
+
+def instance_env(instance: Instance) -> dict[str, str]:
+    """The environment a `recs` subprocess needs to open this test's instance."""
+    s, k = instance.settings, instance.secrets
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RECS_")}
+    env.update(
+        {
+            "RECS_INSTANCE__DATA_DIR": s.instance.data_dir,
+            "RECS_SPOTIFY__CLIENT_ID": s.spotify.client_id,
+            "RECS_SPOTIFY__REDIRECT_URI": s.spotify.redirect_uri,
+            "RECS_SPOTIFY__API_BASE_URL": s.spotify.api_base_url,
+            "RECS_SPOTIFY__ACCOUNTS_BASE_URL": s.spotify.accounts_base_url,
+            "RECS_SECRETS__SESSION_KEY": k.session_key,
+            "RECS_SECRETS__TOKEN_KEYS": ",".join(k.token_keys),
+            "RECS_SECRETS__CLIENT_SECRET": k.client_secret,
+        }
+    )
+    return env

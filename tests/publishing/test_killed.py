@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -16,7 +15,7 @@ from recs.emulator import EmulatorServer
 from recs.instance import Instance
 from recs.playlists import publish_member
 from recs.storage.publishing import get_playlist_state
-from tests.publishing.conftest import catalogue_tracks, sign_in, store_run
+from tests.publishing.conftest import catalogue_tracks, instance_env, sign_in, store_run
 
 
 def _held(emulator: EmulatorServer, user: str) -> list[str]:
@@ -27,24 +26,6 @@ def _held(emulator: EmulatorServer, user: str) -> list[str]:
     ]
     assert len(mine) == 1, f"{len(mine)} recs playlists"
     return [i["track_id"] for i in mine[0]["items"]]
-
-
-def _env(instance: Instance) -> dict[str, str]:
-    s, k = instance.settings, instance.secrets
-    env = {key: value for key, value in os.environ.items() if not key.startswith("RECS_")}
-    env.update(
-        {
-            "RECS_INSTANCE__DATA_DIR": s.instance.data_dir,
-            "RECS_SPOTIFY__CLIENT_ID": s.spotify.client_id,
-            "RECS_SPOTIFY__REDIRECT_URI": s.spotify.redirect_uri,
-            "RECS_SPOTIFY__API_BASE_URL": s.spotify.api_base_url,
-            "RECS_SPOTIFY__ACCOUNTS_BASE_URL": s.spotify.accounts_base_url,
-            "RECS_SECRETS__SESSION_KEY": k.session_key,
-            "RECS_SECRETS__TOKEN_KEYS": ",".join(k.token_keys),
-            "RECS_SECRETS__CLIENT_SECRET": k.client_secret,
-        }
-    )
-    return env
 
 
 def test_killed_mid_publish_then_completed(
@@ -63,7 +44,7 @@ def test_killed_mid_publish_then_completed(
         store_run(instance, [member], new)
         # The item write takes a while on the server, so the kill can land while it is in flight.
         emulator.control.add_fault("PUT", "/v1/playlists/*/items", delay_s=1.0, times=1)
-        process = subprocess.Popen([recs, "publish", "--member", str(member)], env=_env(instance), cwd=tmp_path)
+        process = subprocess.Popen([recs, "publish", "--member", str(member)], env=instance_env(instance), cwd=tmp_path)
         if round_no == 0:
             # Kill as soon as the write is in flight.
             deadline = time.monotonic() + 30
