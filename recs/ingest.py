@@ -58,6 +58,8 @@ LISTENING_CAP = timedelta(minutes=75)
 NOT_ALLOWLISTED_RETRY = timedelta(hours=6)
 # Short Retry-After waits taken inside one sync, at most this many times per call.
 RATE_LIMIT_RETRIES = 3
+# One round waits out rate limits for at most this many times the Retry-After cap, in all.
+ROUND_WAIT_FACTOR = 2
 # Share of the daily budget polling plans to use, leaving room for publishing and library refresh.
 POLLING_SHARE = 0.6
 TIME_RANGES = ("short_term", "medium_term", "long_term")
@@ -80,6 +82,19 @@ class SyncReport:
     streams: list[str] = field(default_factory=list)
 
 
+class WaitAllowance:
+    """Seconds of short rate-limit waits one round may still spend."""
+
+    def __init__(self, seconds: float) -> None:
+        self.left = seconds
+
+    def take(self, seconds: float) -> bool:
+        if seconds > self.left:
+            return False
+        self.left -= seconds
+        return True
+
+
 class _Ctx:
     def __init__(
         self,
@@ -89,7 +104,9 @@ class _Ctx:
         now: Clock,
         sleep: Callable[[float], None],
         report: SyncReport,
+        waits: WaitAllowance,
     ) -> None:
+        self.waits = waits
         self.instance = instance
         self.db = instance.db
         self.member_id = member_id
@@ -100,13 +117,18 @@ class _Ctx:
         self.cap_s = float(instance.settings.budget.max_retry_after_s)
 
     def call(self, purpose: str, endpoint: str, fn: Callable[[Any], Any]) -> Any:
-        """A call with short 429 waits taken here (the worker), never beyond the configured cap."""
+        """A call with short 429 waits taken here (the worker), each within the cap, all within the round's allowance."""
         for attempt in range(RATE_LIMIT_RETRIES + 1):
             try:
                 return self.api.call(purpose, endpoint, fn)
             except SpotifyError as exc:
                 if exc.kind is ErrorKind.RATE_LIMITED and attempt < RATE_LIMIT_RETRIES:
                     wait = min(self.cap_s, exc.retry_after_s or 1.0)
+                    if not self.waits.take(wait):
+                        # Rate limited again and again: leave the rest for the next round.
+                        raise SpotifyError(
+                            ErrorKind.BUDGET, "rate limited for too long in this round; the next round resumes"
+                        ) from None
                     log.info("rate limited on %s: waiting %.0f s", endpoint, wait)
                     self.sleep(wait)
                     continue
@@ -415,6 +437,7 @@ def sync_member(
     force: bool = False,
     locks: RefreshLocks = PROCESS_LOCKS,
     members: int | None = None,
+    waits: WaitAllowance | None = None,
 ) -> SyncReport:
     """Sync one member's due streams (all of them with *force*); errors are reported, never raised, except StopSync."""
     report = SyncReport(member_id)
@@ -438,7 +461,8 @@ def sync_member(
         return report
     api = member_api(instance, member_id, budget, now, locks=locks, wait=sleep)
     observer = api.observer
-    ctx = _Ctx(instance, member_id, api, now, sleep, report)
+    waits = waits or WaitAllowance(ROUND_WAIT_FACTOR * instance.settings.budget.max_retry_after_s)
+    ctx = _Ctx(instance, member_id, api, now, sleep, report, waits)
     spotify_id, flagged = member.spotify_id, member.not_allowlisted
     runners: dict[str, Callable[[], None]] = {
         RECENT: lambda: _sync_recent(ctx, n_members, recent_cursor),
@@ -499,6 +523,7 @@ def sync_all(
 ) -> list[SyncReport]:
     """One round over every consenting member (or *member_ids*); a quota pause stops the round for everyone."""
     budget = Budget(instance.db, instance.settings.budget, now)
+    waits = WaitAllowance(ROUND_WAIT_FACTOR * instance.settings.budget.max_retry_after_s)
     moment = now()
     with instance.db.read() as conn:
         consenting = mq.members_with_consent(conn, "store")
@@ -520,6 +545,7 @@ def sync_all(
                     force=force,
                     locks=locks,
                     members=len(consenting),
+                    waits=waits,
                 )
             )
         except StopSync as exc:

@@ -70,6 +70,21 @@ def test_a_short_429_is_waited_out_by_the_worker_then_succeeds(household: Househ
     assert statuses == [429, 200]
 
 
+def test_a_round_stops_waiting_when_rate_limits_keep_coming(household: Household) -> None:
+    ids = synced(household, 2)
+    household.sleep(3 * 3600)
+    household.control.add_fault("GET", RECENT, 429, headers={"Retry-After": "50"}, times=None)
+    sleeps = Sleeps(household)
+    reports = ingest.sync_all(household.instance, now=household.now, sleep=sleeps, force=True)
+    assert sum(sleeps.waits) <= 2 * household.instance.settings.budget.max_retry_after_s
+    assert any("too long" in e for r in reports for e in r.errors)
+    assert len(reports) == 1  # the round stopped: the second member waits for the next one
+    assert Budget(household.instance.db, household.instance.settings.budget, household.now).pause() is None
+    household.control.clear_faults()
+    reports = ingest.sync_all(household.instance, now=household.now, sleep=sleeps, force=True)
+    assert [r.member_id for r in reports] == ids and not any(r.errors for r in reports)
+
+
 def test_quota_exceeded_pauses_every_call_until_the_stored_time_then_resumes(household: Household) -> None:
     ids = synced(household, 2)
     household.sleep(3 * 3600)
