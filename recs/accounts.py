@@ -104,9 +104,12 @@ class StoredTokens:
             now=self.now(),
         )
 
-    def acquire_refresh_lease(self, owner: str, until: datetime) -> bool:
+    def acquire_refresh_lease(self, owner: str, until: datetime) -> TokenBundle | None:
         with self.db.write() as conn:
-            return q.acquire_refresh_lease(conn, self.member_id, owner, until, self.now())
+            if not q.acquire_refresh_lease(conn, self.member_id, owner, until, self.now()):
+                return None
+            row = q.get_token(conn, self.member_id)
+        return TokenBundle.from_json(self.cipher.decrypt(row.ciphertext)) if row else None
 
     def save_refreshed(self, bundle: TokenBundle, owner: str) -> None:
         with self.db.write() as conn:
@@ -278,8 +281,8 @@ class _FixedTokens:
     def save(self, bundle: TokenBundle) -> None:
         self.bundle = bundle
 
-    def acquire_refresh_lease(self, owner: str, until: datetime) -> bool:
-        return True
+    def acquire_refresh_lease(self, owner: str, until: datetime) -> TokenBundle | None:
+        return self.bundle
 
     def save_refreshed(self, bundle: TokenBundle, owner: str) -> None:
         self.bundle = bundle

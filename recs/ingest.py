@@ -557,7 +557,8 @@ def sync_all(
 def next_due(instance: Instance) -> datetime | None:
     """The earliest time any consenting member has a stream due (None: something is due now)."""
     with instance.db.read() as conn:
-        ids = [m for m in mq.members_with_consent(conn, "store") if not _needs_reconnect(conn, m)]
+        waiting = {m.id for m in mq.list_members(conn) if m.reconnect_needed}
+        ids = [m for m in mq.members_with_consent(conn, "store") if m not in waiting]
         due = sq.due_times(conn, ids)
     times = []
     for member_id in ids:
@@ -567,11 +568,6 @@ def next_due(instance: Instance) -> datetime | None:
                 return None
             times.append(at)
     return min(times) if times else None
-
-
-def _needs_reconnect(conn: Any, member_id: int) -> bool:
-    member = mq.get_member(conn, member_id)
-    return member is None or member.reconnect_needed
 
 
 def member_gaps(instance: Instance, member_id: int, *, open_only: bool = True) -> list[sq.GapRow]:

@@ -27,8 +27,8 @@ class TokenStore(Protocol):
 
     def save(self, bundle: TokenBundle) -> None: ...
 
-    def acquire_refresh_lease(self, owner: str, until: datetime) -> bool:
-        """Take the refresh lease unless another owner holds an unexpired one."""
+    def acquire_refresh_lease(self, owner: str, until: datetime) -> TokenBundle | None:
+        """Take the refresh lease unless another owner holds an unexpired one; returns the tokens read under it."""
         ...
 
     def save_refreshed(self, bundle: TokenBundle, owner: str) -> None:
@@ -125,8 +125,9 @@ class MemberAuth:
                     raise SpotifyError(ErrorKind.NO_TOKEN, "no stored token: the member must sign in")
                 if self._usable(bundle, stale):
                     return bundle
-                if self.store.acquire_refresh_lease(self.owner, self.now() + LEASE):
-                    return self._refresh(stale)
+                leased = self.store.acquire_refresh_lease(self.owner, self.now() + LEASE)
+                if leased is not None:
+                    return self._refresh(leased, stale)
                 # Another process is refreshing: wait for its result rather than refreshing twice.
                 if self.now() > deadline:
                     raise SpotifyError(ErrorKind.TIMEOUT, "another process held the token refresh too long")
@@ -138,11 +139,8 @@ class MemberAuth:
             return False
         return bundle.access_expires_at - EXPIRY_MARGIN > self.now()
 
-    def _refresh(self, stale: str | None) -> TokenBundle:
+    def _refresh(self, bundle: TokenBundle, stale: str | None) -> TokenBundle:
         try:
-            bundle = self.store.load()
-            if bundle is None:
-                raise SpotifyError(ErrorKind.NO_TOKEN, "no stored token: the member must sign in")
             if self._usable(bundle, stale):  # refreshed by someone between our read and the lease
                 self.store.release_refresh_lease(self.owner)
                 return bundle
