@@ -15,7 +15,7 @@ from recs.budget import Budget
 from recs.config import Settings
 from recs.domain import PURPOSES, Consent, Member, Purpose
 from recs.instance import Instance
-from recs.keys import TokenCipher
+from recs.keys import SecretsError, TokenCipher
 from recs.payloads import PayloadError, Profile, parse_profile
 from recs.spotify import (
     ErrorKind,
@@ -86,9 +86,21 @@ class StoredTokens:
     def load(self) -> TokenBundle | None:
         with self.db.read() as conn:
             row = q.get_token(conn, self.member_id)
+        return self._bundle(row)
+
+    def _bundle(self, row: q.TokenRow | None) -> TokenBundle | None:
         if row is None:
             return None
-        return TokenBundle.from_json(self.cipher.decrypt(row.ciphertext))
+        try:
+            return TokenBundle.from_json(self.cipher.decrypt(row.ciphertext))
+        except SecretsError:
+            # Keys were replaced without `recs rotate-key`: the member is unaffected elsewhere, but must
+            # sign in again unless the old key is put back.
+            raise SpotifyError(
+                ErrorKind.NO_TOKEN,
+                "the stored token cannot be decrypted with the configured keys (restore the old key, "
+                "or the member signs in again)",
+            ) from None
 
     def save(self, bundle: TokenBundle) -> None:
         with self.db.write() as conn:
@@ -109,7 +121,7 @@ class StoredTokens:
             if not q.acquire_refresh_lease(conn, self.member_id, owner, until, self.now()):
                 return None
             row = q.get_token(conn, self.member_id)
-        return TokenBundle.from_json(self.cipher.decrypt(row.ciphertext)) if row else None
+        return self._bundle(row)
 
     def save_refreshed(self, bundle: TokenBundle, owner: str) -> None:
         with self.db.write() as conn:

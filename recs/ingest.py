@@ -267,6 +267,8 @@ def _sync_saved(ctx: _Ctx) -> None:
             break
     moment = ctx.now()
     with ctx.db.write() as conn:
+        if not _consents_store(conn, ctx.member_id):  # revoked, or the member deleted meanwhile
+            return
         # The cursor moves only after a complete read down to it, so a crash re-reads rather than skips.
         latest = max(filter(None, [newest, known]), default=None)
         sq.save_cursor(
@@ -405,6 +407,8 @@ def _sync_playlists(ctx: _Ctx, spotify_id: str) -> None:
             )
     moment = ctx.now()
     with ctx.db.write() as conn:
+        if not _consents_store(conn, ctx.member_id):
+            return
         sq.delete_playlists_except(conn, ctx.member_id, [p.spotify_id for p in mine])
         sq.save_cursor(
             conn,

@@ -337,3 +337,13 @@ def test_an_invite_may_name_the_account_id_instead_of_the_user_id(household: Hou
     accounts.create_invite(household.instance, by_member_id=owner.id, now=household.now, spotify_id=account_id)
     member = household.sign_in(household.users[1])
     assert member.account_id == account_id and member.spotify_id == household.users[1]
+
+
+def test_a_token_no_key_can_decrypt_fails_that_member_only_with_a_clear_error(household: Household) -> None:
+    first, second = household.join_all(2)
+    stranger = TokenCipher((Fernet.generate_key().decode(),))
+    with household.instance.db.write() as conn:
+        aq.set_token_ciphertext(conn, first.id, stranger.encrypt(b"{}"))
+    reports = {r.member_id: r for r in ingest.sync_all(household.instance, now=household.now, sleep=household.sleep)}
+    assert any("cannot be decrypted" in e for e in reports[first.id].errors)
+    assert not reports[second.id].errors and reports[second.id].new_plays > 0
