@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from recs.accounts import member_api
+from recs.accounts import member_api, store_paused
 from recs.budget import Budget
 from recs.domain import PlayRow, TrackInfo
 from recs.instance import Instance
@@ -185,6 +185,22 @@ def _next_poll(ctx: _Ctx, conn: Any, moment: datetime, members: int) -> datetime
     return moment + max(floor, min(interval, max(idle_cap, floor)))
 
 
+def _gap_pieces(
+    start: datetime, end: datetime, paused: tuple[datetime, datetime] | None, last_poll: datetime | None
+) -> list[tuple[datetime, datetime]]:
+    """The parts of a possible gap the member did not choose: a time with storing off is not a gap."""
+    if paused is None:
+        return [(start, end)]
+    off, on = paused
+    pieces = []
+    # Before storing went off, plays could be missed only if the last poll came before the revocation.
+    if start < off and (last_poll is None or last_poll < off):
+        pieces.append((start, min(end, off)))
+    if end > on:
+        pieces.append((max(start, on), end))
+    return pieces
+
+
 def _sync_recent(ctx: _Ctx, members: int, cursor: sq.CursorRow | None) -> None:
     stored = int(cursor.cursor) if cursor and cursor.cursor else None
     after = max(0, stored - int(LATE_PLAY_MARGIN.total_seconds() * 1000)) if stored is not None else None
@@ -202,7 +218,8 @@ def _sync_recent(ctx: _Ctx, members: int, cursor: sq.CursorRow | None) -> None:
         if not _consents_store(conn, ctx.member_id):
             ctx.report.skipped = "no consent to store listening"
             return
-        rows = _play_rows(conn, page)
+        paused = store_paused(conn, ctx.member_id)
+        rows = [r for r in _play_rows(conn, page) if paused is None or not paused[0] <= r.played_at < paused[1]]
         added = lq.insert_plays(conn, ctx.member_id, rows)
         ctx.report.new_plays += added
         newest = max((to_ms(p.played_at) for p in page.plays), default=None)
@@ -210,8 +227,10 @@ def _sync_recent(ctx: _Ctx, members: int, cursor: sq.CursorRow | None) -> None:
             oldest = min(p.played_at for p in page.plays)
             if to_ms(oldest) > stored:
                 # A full page all newer than what we had: plays between may be lost for good.
-                sq.add_gap(conn, ctx.member_id, from_ms(stored), oldest, moment)
-                ctx.report.gaps += 1
+                last_poll = cursor.last_success_at if cursor else None
+                for start, end in _gap_pieces(from_ms(stored), oldest, paused, last_poll):
+                    sq.add_gap(conn, ctx.member_id, start, end, moment)
+                    ctx.report.gaps += 1
         new_cursor = max(newest, stored) if newest is not None and stored is not None else (newest or stored)
         due = _next_poll(ctx, conn, moment, members)
         sq.save_cursor(

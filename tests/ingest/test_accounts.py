@@ -347,3 +347,23 @@ def test_a_token_no_key_can_decrypt_fails_that_member_only_with_a_clear_error(ho
     reports = {r.member_id: r for r in ingest.sync_all(household.instance, now=household.now, sleep=household.sleep)}
     assert any("cannot be decrypted" in e for e in reports[first.id].errors)
     assert not reports[second.id].errors and reports[second.id].new_plays > 0
+
+
+def test_plays_made_while_storing_was_off_are_not_stored_after_it_is_back_on(household: Household) -> None:
+    member = household.sign_in(household.users[0])
+    ingest.sync_member(household.instance, member.id, now=household.now)
+    accounts.set_consent(household.instance, member.id, "store", False, household.now)
+    off = household.now()
+    household.sleep(6 * 3600)
+    track_id = household.control.ground_truth(household.users[0])["plays"][-1]["track_id"]
+    at_ms = int(household.now().timestamp() * 1000)
+    made = [{"track_id": track_id, "played_at_ms": at_ms - 60_000 * (i + 1), "ms_played": 90_000} for i in range(3)]
+    assert household.control.add_plays(household.users[0], made) == 3
+    accounts.set_consent(household.instance, member.id, "store", True, household.now)
+    on = household.now()
+    household.sleep(3600)
+    ingest.sync_member(household.instance, member.id, now=household.now, force=True)
+    with household.instance.db.read() as conn:
+        assert not [at for at, _ in sq.play_keys(conn, member.id) if off <= at < on]
+    truth = household.control.ground_truth(household.users[0])["plays"]
+    assert any(off.timestamp() * 1000 <= p["played_at_ms"] < on.timestamp() * 1000 for p in truth)
