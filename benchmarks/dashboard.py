@@ -6,17 +6,17 @@ import argparse
 import http.client
 import multiprocessing
 import random
+import socket
 import statistics
 import tempfile
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 from cryptography.fernet import Fernet
-from waitress.server import create_server
+from flask import Flask
 
 from recs.config import load_settings
 from recs.domain import AlbumInfo, ArtistInfo, PlayRow, TrackInfo
@@ -28,6 +28,7 @@ from recs.storage.catalog import upsert_tracks
 from recs.storage.listening import insert_plays
 from recs.storage.members import create_member, set_consent
 from web import create_app
+from web.serving import default_processes, listen, serve
 
 NOW = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
 MEMBER_PAGES = ["/listening", "/listening?range=all", "/recommendations", "/import", "/settings"]
@@ -97,7 +98,7 @@ def build(db: Database, members: int, plays_per_day: int, seed: int) -> list[int
 
 def cookie_for(app: object, member_id: int) -> str:
     serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
-    return "recs_session=" + serializer.dumps({"member_id": member_id})
+    return "recs_session=" + str(serializer.dumps({"member_id": member_id}))
 
 
 def client_loop(
@@ -109,14 +110,14 @@ def client_loop(
     lock: threading.Lock,
     think_s: float = 0.0,
     seed: int = 0,
+    workers: Counter[str] | None = None,
 ) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     rng = random.Random(seed)
     if think_s:
         time.sleep(rng.uniform(0, think_s))  # people do not all click at the same instant
-    if think_s:
-        time.sleep(rng.uniform(0, think_s))  # people do not all click at the same instant
     mine: dict[str, list[float]] = defaultdict(list)
+    answered_by: Counter[str] = Counter()
     for _ in range(rounds):
         for page in pages:
             started = time.perf_counter()
@@ -127,6 +128,7 @@ def client_loop(
             if response.status != 200:
                 raise RuntimeError(f"{page} answered {response.status}")
             mine[page].append(elapsed)
+            answered_by[response.getheader("X-Recs-Worker", "?")] += 1
             if think_s:
                 # A person reads the page before the next click (exponential, mean think_s).
                 time.sleep(rng.expovariate(1 / think_s))
@@ -134,21 +136,26 @@ def client_loop(
     with lock:
         for page, values in mine.items():
             out[page].extend(values)
+        if workers is not None:
+            workers.update(answered_by)
 
 
-def serve_child(data_dir: str, threads: int, session_key: str, token_key: str, pipe: Connection) -> None:
-    """The dashboard under waitress in its own process, as `recs serve` runs it (the load generator stays outside)."""
+def serve_child(
+    data_dir: str, threads: int, processes: int, session_key: str, token_key: str, sock: socket.socket
+) -> None:
+    """The dashboard in its own process(es), as `recs serve` runs it (the load generator stays outside)."""
     settings = load_settings(None, {"RECS_INSTANCE__DATA_DIR": data_dir})
-    db = Database(settings.database_url)
-    app = create_app(
-        overrides={
-            "RECS_INSTANCE": Instance(settings, Secrets(session_key, (token_key,)), db),
-            "RECS_CLOCK": lambda: NOW,
-        }
-    )
-    server = create_server(app, host="127.0.0.1", port=0, threads=threads)
-    pipe.send(int(server.effective_port))  # type: ignore[union-attr]
-    server.run()
+
+    def make_app() -> Flask:
+        db = Database(settings.database_url)  # in each server process, after the fork
+        return create_app(
+            overrides={
+                "RECS_INSTANCE": Instance(settings, Secrets(session_key, (token_key,)), db),
+                "RECS_CLOCK": lambda: NOW,
+            }
+        )
+
+    serve(make_app, sock, processes=processes, threads=threads)
 
 
 def main() -> None:
@@ -157,7 +164,10 @@ def main() -> None:
     parser.add_argument("--plays-per-day", type=int, default=40)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=8, help="waitress threads (recs serve's default)")
+    parser.add_argument("--threads", type=int, default=8, help="waitress threads per process (recs serve's default)")
+    parser.add_argument(
+        "--processes", type=int, default=default_processes(), help="server processes (recs serve's default)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--think-ms", type=float, default=0.0, help="mean pause between a client's requests")
     args = parser.parse_args()
@@ -175,14 +185,21 @@ def main() -> None:
         db.dispose()
         # The app here only signs session cookies; the one answering runs in the child process.
         app = create_app(overrides={"RECS_INSTANCE": Instance(settings, secrets, db), "RECS_CLOCK": lambda: NOW})
-        parent, child = multiprocessing.Pipe()
+        sock = listen("127.0.0.1", 0)
+        port = int(sock.getsockname()[1])
         server = multiprocessing.get_context("fork").Process(
             target=serve_child,
-            args=(str(Path(tmp) / "data"), args.threads, secrets.session_key, secrets.token_keys[0], child),
-            daemon=True,
+            args=(
+                str(Path(tmp) / "data"),
+                args.threads,
+                args.processes,
+                secrets.session_key,
+                secrets.token_keys[0],
+                sock,
+            ),
         )
         server.start()
-        port = int(parent.recv())
+        sock.close()
         try:
             cold: dict[str, list[float]] = defaultdict(list)
             lock = threading.Lock()
@@ -191,7 +208,8 @@ def main() -> None:
                 pages = MEMBER_PAGES + (["/admin"] if i == 0 else [])
                 client_loop(port, cookie_for(app, mid), pages, 1, cold, lock)
             results: dict[str, list[float]] = defaultdict(list)
-            workers = []
+            answered: Counter[str] = Counter()
+            workers: list[threading.Thread] = []
             started = time.perf_counter()
             for c in range(args.clients):
                 mid = members[c % len(members)]
@@ -199,7 +217,17 @@ def main() -> None:
                 workers.append(
                     threading.Thread(
                         target=client_loop,
-                        args=(port, cookie_for(app, mid), pages, args.rounds, results, lock, args.think_ms / 1000, c),
+                        args=(
+                            port,
+                            cookie_for(app, mid),
+                            pages,
+                            args.rounds,
+                            results,
+                            lock,
+                            args.think_ms / 1000,
+                            c,
+                            answered,
+                        ),
                     )
                 )
             for w in workers:
@@ -212,8 +240,9 @@ def main() -> None:
             server.join()
             db.dispose()
     total = sum(len(v) for v in results.values())
-    print(f"think time {args.think_ms:.0f} ms, waitress threads {args.threads}")
+    print(f"think time {args.think_ms:.0f} ms, {args.processes} server processes × {args.threads} waitress threads")
     print(f"{args.clients} clients × {args.rounds} rounds: {total} requests in {wall:.1f} s ({total / wall:.0f} req/s)")
+    print("requests per server process:", ", ".join(f"{n}" for _, n in answered.most_common()))
     print(f"{'page':28} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'cold ms':>8}")
     for page in [*MEMBER_PAGES, "/admin"]:
         values = sorted(results[page])

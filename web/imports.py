@@ -6,17 +6,21 @@ import logging
 import secrets
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.utils import secure_filename
 from werkzeug.wrappers import Response
 
 from recs.imports.errors import ImportRejected
 from recs.imports.service import run_import
 from recs.stats import history_coverage, member_import
-from web.auth import consents_of, db, instance, member, member_required
+from recs.storage import Database
+from recs.storage.imports import member_import_progress, record_progress
+from web.auth import consents_of, db, instance, member, member_required, now
 from web.security import error_page
 
 log = logging.getLogger(__name__)
@@ -25,86 +29,105 @@ bp = Blueprint("imports", __name__)
 ACCEPTED = (".zip", ".json")
 
 
-@dataclass
-class ImportJob:
-    """One upload being imported in a background thread of the web process."""
+# A running import's record gets a sign of life this often from the process running it; one silent for
+# SILENT_AFTER was cut off (its process stopped or restarted) and the progress page says so.
+HEARTBEAT_S = 5.0
+SILENT_AFTER = timedelta(minutes=1)
 
-    member_id: int
-    folder: Path
-    done: int = 0
-    total: int = 0
-    state: str = "running"  # running, succeeded, rejected, failed
+
+@dataclass
+class Started:
+    """What the request that uploaded learns from the import thread it started."""
+
+    recorded: threading.Event = field(default_factory=threading.Event)
     import_id: int | None = None
     error: str | None = None
-    finished: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def percent(self) -> int:
-        return int(100 * self.done / self.total) if self.total else 0
 
 
-class ImportJobs:
-    """Imports running in this process, by an unguessable token; each is visible only to its member."""
+class ImportRuns:
+    """Imports running in background threads of this process.
 
-    KEEP_FINISHED = 50
+    Their progress is on their import record, not here: with `recs serve --processes N` the next progress
+    poll may reach another process. This registry only lets a test wait for a thread.
+    """
 
     def __init__(self) -> None:
-        self._jobs: dict[str, ImportJob] = {}
+        self._threads: dict[int, threading.Thread] = {}
         self._lock = threading.Lock()
 
-    def start(self, member_id: int, folder: Path, paths: list[Path]) -> str:
-        token = secrets.token_urlsafe(16)
-        job = ImportJob(member_id, folder)
-        with self._lock:
-            # Forget the oldest finished imports: their reports are stored; only the progress page needed them.
-            finished = [t for t, j in self._jobs.items() if j.finished.is_set()]
-            for old in finished[: max(0, len(finished) - self.KEEP_FINISHED)]:
-                del self._jobs[old]
-            self._jobs[token] = job
+    def start(self, member_id: int, folder: Path, paths: list[Path], wait_s: float = 30.0) -> Started:
+        """Start the import; returns once its record exists (milliseconds: it is made before reading)."""
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-        thread = threading.Thread(target=self._run, args=(app, job, paths), name=f"import-{token[:6]}", daemon=True)
+        started = Started()
+        thread = threading.Thread(
+            target=self._run, args=(app, member_id, folder, paths, started), name="import", daemon=True
+        )
+        with self._lock:
+            for done in [i for i, t in self._threads.items() if not t.is_alive()]:
+                del self._threads[done]
         thread.start()
-        return token
+        started.recorded.wait(wait_s)
+        return started
 
-    def get(self, token: str, member_id: int) -> ImportJob | None:
+    def wait(self, import_id: int, timeout: float = 60.0) -> bool:
+        """Wait for an import started by this process to end (tests); False if it is unknown or still runs."""
         with self._lock:
-            job = self._jobs.get(token)
-        return job if job is not None and job.member_id == member_id else None
+            thread = self._threads.get(import_id)
+        if thread is None:
+            return False
+        thread.join(timeout)
+        return not thread.is_alive()
 
-    def wait(self, token: str, timeout: float = 60.0) -> bool:
-        with self._lock:
-            job = self._jobs.get(token)
-        return job is not None and job.finished.wait(timeout)
-
-    @staticmethod
-    def _run(app: object, job: ImportJob, paths: list[Path]) -> None:
+    def _run(self, app: Flask, member_id: int, folder: Path, paths: list[Path], started: Started) -> None:
         from web import clock_of, instance_of
 
-        inst = instance_of(app)  # type: ignore[arg-type]
-        clock = clock_of(app)  # type: ignore[arg-type]
+        inst = instance_of(app)
+        clock = clock_of(app)
+        stop = threading.Event()
 
-        def progress(done: int, total: int) -> None:
-            job.done, job.total = done, total
+        def on_record(import_id: int) -> None:
+            with self._lock:
+                self._threads[import_id] = threading.current_thread()
+            started.import_id = import_id
+            started.recorded.set()
+            threading.Thread(
+                target=_heartbeat, args=(inst.db, import_id, clock, stop), name=f"import-{import_id}-alive", daemon=True
+            ).start()
 
         try:
-            report = run_import(inst.db, inst.settings, job.member_id, paths, progress=progress, clock=clock)
-            job.import_id = report.import_id
-            job.done = job.total
-            job.state = "succeeded"
-        except ImportRejected as exc:
-            job.state, job.error = "rejected", str(exc)
+            run_import(inst.db, inst.settings, member_id, paths, clock=clock, on_record=on_record)
+        except ImportRejected as exc:  # stored on the record when there is one
+            started.error = str(exc)
         except Exception:
-            log.exception("import for member %s failed", job.member_id)
-            job.state, job.error = "failed", "the import stopped on an unexpected error; nothing partial is shown"
+            log.exception("import for member %s failed", member_id)
+            started.error = FAILED
         finally:
-            shutil.rmtree(job.folder, ignore_errors=True)
-            job.finished.set()
+            stop.set()
+            shutil.rmtree(folder, ignore_errors=True)
+            started.recorded.set()
 
 
-def jobs() -> ImportJobs:
-    registry: ImportJobs | None = current_app.extensions.get("recs_imports")
+FAILED = "the import stopped on an unexpected error; nothing partial is shown"
+INTERRUPTED = (
+    "The import stopped before it finished: the server was restarted or stopped while it ran. Plays written "
+    "before that are kept; upload the same export again to add the rest (what is already stored is left out)."
+)
+
+
+def _heartbeat(db: Database, import_id: int, clock: Callable[[], datetime], stop: threading.Event) -> None:
+    """Mark the record alive while the import runs (its own progress writes pause while it reads or finishes)."""
+    while not stop.wait(HEARTBEAT_S):
+        try:
+            with db.write() as conn:
+                record_progress(conn, import_id, clock())
+        except Exception:  # a busy database: the next beat will do
+            log.warning("import %s: could not mark it alive", import_id, exc_info=True)
+
+
+def runs() -> ImportRuns:
+    registry: ImportRuns | None = current_app.extensions.get("recs_imports")
     if registry is None:
-        registry = current_app.extensions["recs_imports"] = ImportJobs()
+        registry = current_app.extensions["recs_imports"] = ImportRuns()
     return registry
 
 
@@ -145,19 +168,36 @@ def upload() -> Response | tuple[str, int]:
         target.parent.mkdir()
         f.save(target)
         paths.append(target)
-    token = jobs().start(me.id, folder, paths)
-    return redirect(url_for("imports.progress", token=token))
+    started = runs().start(me.id, folder, paths)
+    if started.import_id is None:
+        if started.error is not None:  # refused before it began (consent withdrawn meanwhile)
+            flash(started.error, "error")
+        else:  # pragma: no cover - the database kept the record waiting for half a minute
+            flash("Your import is starting; it will show under “Past imports” below.", "ok")
+        return redirect(url_for("imports.index"))
+    return redirect(url_for("imports.progress", import_id=started.import_id))
 
 
-@bp.get("/import/progress/<token>")
+@bp.get("/import/progress/<int:import_id>")
 @member_required
-def progress(token: str) -> str | Response | tuple[str, int]:
-    job = jobs().get(token, member().id)
-    if job is None:
+def progress(import_id: int) -> str | Response | tuple[str, int]:
+    with db().read() as conn:
+        found = member_import_progress(conn, member().id, import_id)
+    if found is None:
         return error_page(404)
-    if job.state == "succeeded" and job.import_id is not None:
-        return redirect(url_for("imports.report", import_id=job.import_id))
-    return render_template("import_progress.html", job=job)
+    if found.status == "succeeded":
+        return redirect(url_for("imports.report", import_id=import_id))
+    interrupted = found.silent_since(now() - SILENT_AFTER)
+    if found.status == "running" and not interrupted:
+        return render_template("import_progress.html", p=found, running=True, message=None, interrupted=False)
+    interrupted = interrupted or (found.error or "").startswith("interrupted")
+    if interrupted:
+        message = INTERRUPTED
+    elif found.status == "rejected":
+        message = found.error or "The upload was refused."
+    else:
+        message = FAILED
+    return render_template("import_progress.html", p=found, running=False, message=message, interrupted=interrupted)
 
 
 @bp.get("/import/<int:import_id>")

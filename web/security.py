@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -52,6 +53,8 @@ def init_app(app: Flask) -> None:
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "same-origin"
+        # Which server process answered (`recs serve --processes N`): for the operator and the tests.
+        response.headers["X-Recs-Worker"] = str(os.getpid())
         if request.endpoint != "static":
             # Pages show personal data: never keep them in shared caches.
             response.headers["Cache-Control"] = "no-store"

@@ -38,7 +38,11 @@ log = logging.getLogger(__name__)
 BATCH_ROWS = 5000
 
 Progress = Callable[[int, int], None]
-STALE_AFTER = timedelta(hours=6)
+# A running import writes its progress to its record at most this often (any process can read it there).
+PROGRESS_EVERY_S = 1.0
+# A record still 'running' without a sign of life for this long died with its process (progress is
+# written every second while rows are written; validating or finishing a large upload is quieter).
+STALE_AFTER = timedelta(minutes=10)
 
 
 @dataclass
@@ -96,6 +100,7 @@ class _Run:
         total: int,
         progress: Progress | None,
         now: datetime,
+        clock: Callable[[], datetime],
     ) -> None:
         self.db = db
         self.limits = settings.imports
@@ -104,6 +109,8 @@ class _Run:
         self.done = 0
         self.progress = progress
         self.now = now
+        self.clock = clock
+        self.progress_written = time.monotonic()
         self.skipped: Counter[str] = Counter()
         self.track_ids: set[int] = set()
         # Name keys of account-data rows, and (artist, title) -> name key.
@@ -116,8 +123,12 @@ class _Run:
 
     def tick(self, rows: int) -> None:
         self.done += rows
+        done = min(self.done, self.total)
         if self.progress is not None:
-            self.progress(min(self.done, self.total), self.total)
+            self.progress(done, self.total)
+        if time.monotonic() - self.progress_written >= PROGRESS_EVERY_S or done >= self.total:
+            _save_progress(self.db, self.report.import_id, self.clock(), done)
+            self.progress_written = time.monotonic()
 
     def history(self, entry: Entry) -> None:
         parse = parse_extended_row if entry.kind == "extended" else parse_account_row
@@ -310,13 +321,16 @@ def run_import(
     *,
     progress: Progress | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    on_record: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Import a member's data export (zip, folder or JSON files, in any mix) and return the stored report.
 
     The whole upload is checked first (archive guards, every file parsed once as JSON of the right
     shape) so a refused upload writes nothing but its import record; rows are then streamed and
     written in short batches. Raises ImportRejected with a message naming the file and the reason.
-    `progress(done, total)` is called as rows are written.
+    `progress(done, total)` is called as rows are written; the import record holds the same counts
+    (updated about once a second, readable from any process). `on_record(import_id)` is called once the
+    record exists.
     """
     started = time.perf_counter()
     path_list = [Path(p) for p in paths]
@@ -334,13 +348,16 @@ def run_import(
         # An import runs for seconds: one still 'running' after hours died with its process.
         store.fail_interrupted_imports(conn, member_id, now - STALE_AFTER, now)
         import_id = store.create_import(conn, member_id, _source_name(path_list), now)
+    if on_record is not None:
+        on_record(import_id)
     report = ImportReport(import_id=import_id, member_id=member_id)
     try:
         with open_upload(path_list, settings.imports) as upload:
-            total = _validate_all(upload)
+            total = _validate_all(upload, db, import_id, clock)
+            _save_progress(db, import_id, clock(), 0, total)
             report.files = [display_name(e.name) for e in upload.entries]
             report.ignored_files = [display_name(n) for n in upload.ignored]
-            run = _Run(db, settings, report, total, progress, clock())
+            run = _Run(db, settings, report, total, progress, clock(), clock)
             for entry in upload.entries:
                 if entry.kind in ("extended", "account"):
                     run.history(entry)
@@ -369,9 +386,23 @@ def run_import(
     return report
 
 
-def _validate_all(upload: Upload) -> int:
+def _validate_all(upload: Upload, db: Database, import_id: int, clock: Callable[[], datetime]) -> int:
     """Parse every file once without writing; returns the number of items to import (for the progress bar)."""
-    return sum(validate(entry) for entry in upload.entries)
+    total = 0
+    written = time.monotonic()
+    for entry in upload.entries:
+        total += validate(entry)
+        if time.monotonic() - written >= PROGRESS_EVERY_S:  # a sign of life while reading a large upload
+            _save_progress(db, import_id, clock())
+            written = time.monotonic()
+    return total
+
+
+def _save_progress(
+    db: Database, import_id: int, now: datetime, done: int | None = None, total: int | None = None
+) -> None:
+    with db.write() as conn:
+        store.record_progress(conn, import_id, now, done, total)
 
 
 def _close_record(

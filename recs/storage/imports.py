@@ -42,9 +42,71 @@ class ImportRecord:
 
 def create_import(conn: Connection, member_id: int, source_name: str, now: datetime) -> int:
     result = conn.execute(
-        imports.insert().values(member_id=member_id, started_at=now, source_name=source_name[:500], status="running")
+        imports.insert().values(
+            member_id=member_id, started_at=now, source_name=source_name[:500], status="running", progress_at=now
+        )
     )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    """Where one import stands, as any process reads it from its record."""
+
+    id: int
+    status: str
+    started_at: datetime
+    rows_done: int
+    rows_total: int | None
+    progress_at: datetime
+    error: str | None
+
+    @property
+    def percent(self) -> int:
+        return min(100, int(100 * self.rows_done / self.rows_total)) if self.rows_total else 0
+
+    def silent_since(self, moment: datetime) -> bool:
+        """Still 'running' but without a sign of life since *moment*: its process stopped."""
+        return self.status == "running" and self.progress_at < moment
+
+
+def record_progress(
+    conn: Connection, import_id: int, now: datetime, done: int | None = None, total: int | None = None
+) -> None:
+    """A running import's sign of life, with its rows written and to write when given."""
+    values: dict[str, Any] = {"progress_at": now}
+    if done is not None:
+        values["rows_done"] = done
+    if total is not None:
+        values["rows_total"] = total
+    conn.execute(update(imports).where(imports.c.id == import_id, imports.c.status == "running").values(**values))
+
+
+def member_import_progress(conn: Connection, member_id: int, import_id: int) -> ImportProgress | None:
+    """One import's progress, only when it belongs to *member_id*."""
+    row = conn.execute(
+        select(
+            imports.c.id,
+            imports.c.status,
+            imports.c.started_at,
+            imports.c.rows_done,
+            imports.c.rows_total,
+            imports.c.progress_at,
+            imports.c.error,
+        ).where(imports.c.id == import_id, imports.c.member_id == member_id)
+    ).first()
+    if row is None:
+        return None
+    m = row._mapping
+    return ImportProgress(
+        id=m["id"],
+        status=m["status"],
+        started_at=m["started_at"],
+        rows_done=m["rows_done"] or 0,
+        rows_total=m["rows_total"],
+        progress_at=m["progress_at"] or m["started_at"],
+        error=m["error"],
+    )
 
 
 def finish_import(
@@ -347,11 +409,13 @@ def without_export_copies(conn: Connection, member_id: int, rows: Sequence[PlayR
     return kept
 
 
-def fail_interrupted_imports(conn: Connection, member_id: int, started_before: datetime, now: datetime) -> int:
-    """Close records of the member's imports still 'running' since before *started_before* (the process died)."""
+def fail_interrupted_imports(conn: Connection, member_id: int, silent_since: datetime, now: datetime) -> int:
+    """Close records of the member's imports still 'running' without a sign of life since *silent_since*
+    (their process died): the last progress, or the start for records that never reported any."""
+    last_sign = func.coalesce(imports.c.progress_at, imports.c.started_at)
     result = conn.execute(
         update(imports)
-        .where(imports.c.member_id == member_id, imports.c.status == "running", imports.c.started_at < started_before)
+        .where(imports.c.member_id == member_id, imports.c.status == "running", last_sign < silent_since)
         .values(status="failed", finished_at=now, error="interrupted: the process stopped before the import finished")
     )
     return max(result.rowcount, 0)

@@ -211,6 +211,11 @@ imports = Table(
     Column("status", String(16), nullable=False),
     Column("report", JSON, nullable=True),
     Column("error", Text, nullable=True),
+    # Progress while running, readable from any process: rows written of rows to write, and the last sign
+    # of life (an import whose progress_at stops moving was cut off with its process).
+    Column("rows_done", Integer, nullable=True),
+    Column("rows_total", Integer, nullable=True),
+    Column("progress_at", UTCDateTime, nullable=True),
 )
 
 plays = Table(

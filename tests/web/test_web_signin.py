@@ -17,7 +17,7 @@ from web_helpers import csrf_token
 from recs.emulator import EmulatorServer
 from recs.instance import Instance
 from web import create_app
-from web.imports import jobs
+from web.imports import runs
 
 
 @pytest.fixture
@@ -87,10 +87,10 @@ def test_sign_in_consent_import_and_charts(live_app: Flask, emulator: EmulatorSe
         content_type="multipart/form-data",
     )
     assert upload.status_code == 302
-    token = upload.headers["Location"].rsplit("/", 1)[-1]
+    import_id = int(upload.headers["Location"].rsplit("/", 1)[-1])
     with live_app.app_context():
-        registry = jobs()
-    assert registry.wait(token, timeout=60)
+        registry = runs()
+    assert registry.wait(import_id, timeout=60)
     progress = client.get(upload.headers["Location"])
     assert progress.status_code == 302, progress.get_data(as_text=True)
     report = client.get(progress.headers["Location"]).get_data(as_text=True)
@@ -112,9 +112,9 @@ def test_a_refused_upload_says_why_and_adds_nothing(live_app: Flask, emulator: E
         data={"csrf_token": csrf_token(client, "/import"), "export": (io.BytesIO(b"{not json"), "endsong_0.json")},
         content_type="multipart/form-data",
     )
-    token = upload.headers["Location"].rsplit("/", 1)[-1]
+    import_id = int(upload.headers["Location"].rsplit("/", 1)[-1])
     with live_app.app_context():
-        assert jobs().wait(token, timeout=30)
+        assert runs().wait(import_id, timeout=30)
     page = client.get(upload.headers["Location"]).get_data(as_text=True)
     assert "The import did not go through" in page and "endsong_0.json" in page
     assert "No plays yet" in client.get("/listening").get_data(as_text=True)

@@ -57,6 +57,26 @@ def csrf_token(client: FlaskClient, page: str = "/settings") -> str:
     return match.group(1)
 
 
+def export_rows(n: int, uri: str = "spotify:track:" + "A" * 22) -> list[dict[str, object]]:
+    """*n* extended-history rows (a data export's Streaming_History_Audio_*.json), one play a day of one song."""
+    return [
+        {
+            "ts": f"2024-{1 + day // 28:02d}-{1 + day % 28:02d}T12:00:42Z",
+            "ms_played": 180000,
+            "master_metadata_track_name": "Song A",
+            "master_metadata_album_artist_name": "Artist A",
+            "master_metadata_album_album_name": "Album A",
+            "spotify_track_uri": uri,
+            "reason_start": "trackdone",
+            "reason_end": "trackdone",
+            "shuffle": False,
+            "skipped": False,
+            "incognito_mode": False,
+        }
+        for day in range(n)
+    ]
+
+
 def post(client: FlaskClient, path: str, data: dict[str, object] | None = None, page: str = "/settings") -> object:
     """POST with a valid CSRF token taken from *page*, as a browser would."""
     body = dict(data or {})

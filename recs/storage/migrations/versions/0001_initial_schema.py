@@ -200,6 +200,9 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("report", sa.JSON(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("rows_done", sa.Integer(), nullable=True),
+        sa.Column("rows_total", sa.Integer(), nullable=True),
+        sa.Column("progress_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["member_id"],
             ["members.id"],

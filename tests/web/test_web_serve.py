@@ -1,0 +1,215 @@
+"""`recs serve --processes 2` for real: pages from both processes, a dead worker replaced, an import followed from another."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import requests
+from click.testing import CliRunner
+from web_helpers import export_rows
+
+from recs.cli import main
+from recs.storage.members import create_member, set_consent
+from web import create_app
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[str]
+    port: int
+    cookie: str
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str, conn: http.client.HTTPConnection | None = None) -> tuple[int, str, str]:
+        """(status, answering worker's pid, body) of a GET; on a new connection, closed after, unless given one."""
+        own = conn is None
+        c = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            c.request("GET", path, headers={"Cookie": f"recs_session={self.cookie}"})
+            response = c.getresponse()
+            body = response.read().decode()
+            return response.status, response.getheader("X-Recs-Worker", ""), body
+        finally:
+            if own:
+                c.close()
+
+
+def _parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECS_")}
+    env["RECS_INSTANCE__DATA_DIR"] = str(tmp_path / "data")
+    result = CliRunner().invoke(main, ["init"], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    app = create_app(environ=env)
+    instance = app.extensions["recs"]
+    now = datetime.now(UTC)
+    with instance.db.write() as conn:
+        member = create_member(conn, "u1", "Ada", role="owner", timezone="UTC", now=now)
+        set_consent(conn, member.id, "store", True, now)
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    cookie = str(serializer.dumps({"member_id": member.id}))
+    instance.close()
+    recs = Path(sys.executable).with_name("recs")
+    process = subprocess.Popen(
+        [str(recs), "serve", "--host", "127.0.0.1", "--port", "0", "--processes", "2", "--threads", "2"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    found = re.search(r"http://127\.0\.0\.1:(\d+)", first)
+    assert found, first
+    server = Served(process, int(found.group(1)), cookie, [first])
+    stream = process.stdout
+    # Keep reading the output so the pipe never fills (and it is there to show when a test fails).
+    threading.Thread(target=lambda: server.output.extend(iter(stream.readline, "")), daemon=True).start()
+    try:
+        yield server
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:  # pragma: no cover - only when stopping broke
+                process.kill()
+                process.wait()
+        stream.close()
+
+
+def _wait_until_served(served: Served) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if served.get("/listening")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("recs serve did not answer: " + "".join(served.output))
+
+
+def test_two_processes_answer_and_a_dead_one_is_replaced(served: Served) -> None:
+    _wait_until_served(served)
+    # Connections are kept open (as a browser does): the second one goes to the worker holding none.
+    first = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+    second = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+    status_a, pid_a, page = served.get("/listening", first)
+    status_b, pid_b, _ = served.get("/listening", second)
+    assert (status_a, status_b) == (200, 200) and "Ada" in page
+    assert pid_a != pid_b, "".join(served.output)
+    workers = {int(pid_a), int(pid_b)}
+    assert {_parent_of(pid) for pid in workers} == {served.process.pid}
+    # Each keeps answering on its own connection.
+    assert served.get("/settings", first)[1] == pid_a and served.get("/settings", second)[1] == pid_b
+
+    os.kill(int(pid_a), signal.SIGKILL)
+    first.close()
+    seen: set[str] = set()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (seen - {pid_a, pid_b}):
+        try:
+            status, pid, _ = served.get("/listening")
+        except OSError:
+            continue
+        assert status == 200
+        seen.add(pid)
+    replacement = seen - {pid_a, pid_b}
+    assert replacement, f"no new worker after killing {pid_a}: " + "".join(served.output)
+    assert _parent_of(int(replacement.pop())) == served.process.pid
+    second.close()
+
+    served.process.send_signal(signal.SIGTERM)
+    assert served.process.wait(timeout=15) == 0
+    assert not _alive(int(pid_b))
+
+
+def test_an_import_is_followed_from_another_process(served: Served) -> None:
+    _wait_until_served(served)
+    uploader = requests.Session()
+    uploader.cookies.set("recs_session", served.cookie, domain="127.0.0.1", path="/")
+    page = uploader.get(f"{served.base}/import", timeout=10)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token, page.text
+    rows = export_rows(28)
+    upload = uploader.post(
+        f"{served.base}/import",
+        data={"csrf_token": token.group(1)},
+        files={"export": ("Streaming_History_Audio_2024.json", json.dumps(rows).encode())},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert upload.status_code == 302, upload.text
+    ran_in = upload.headers["X-Recs-Worker"]
+    location = upload.headers["Location"]
+    assert re.search(r"/import/progress/\d+$", location)
+
+    # The uploader's connection stays open on the worker running the import; a new one goes to the other.
+    watcher = requests.Session()
+    watcher.cookies.update(uploader.cookies)
+    deadline = time.monotonic() + 30
+    while True:
+        progress = watcher.get(f"{served.base}{location}", allow_redirects=False, timeout=10)
+        assert progress.headers["X-Recs-Worker"] != ran_in
+        if progress.status_code == 302 or time.monotonic() > deadline:
+            break
+        assert progress.status_code == 200 and "Importing your history" in progress.text
+        time.sleep(0.2)
+    assert progress.status_code == 302, progress.text
+    report = watcher.get(f"{served.base}{progress.headers['Location']}", timeout=10)
+    assert report.headers["X-Recs-Worker"] != ran_in
+    assert re.search(r'class="big">28</span> plays added', report.text), report.text
+    uploader.close()
+    watcher.close()
+
+
+def test_serve_refuses_a_port_in_use(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECS_")}
+    env["RECS_INSTANCE__DATA_DIR"] = str(tmp_path / "data")
+    assert CliRunner().invoke(main, ["init"], env=env).exit_code == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [str(Path(sys.executable).with_name("recs")), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode != 0 and "cannot listen" in result.stderr, result.stderr
