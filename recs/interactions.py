@@ -11,7 +11,9 @@ evidence a small household cannot get from overlap between members. Weighting, i
   own published playlists (so the model does not feed on itself);
 - skipped plays, and short streams, are dropped (skips="exclude") or count against (skips="negative");
 - repeats have diminishing returns: a cell is log2(1 + summed weight), minus log2(1 + summed skip weight);
-- a saved track adds `saved_weight`, membership of an own playlist adds `playlist_weight`.
+- a saved track adds `saved_weight`, membership of an own playlist adds `playlist_weight`;
+- session pseudo-users hold the distinct tracks of plays less than `session_gap_minutes` apart (not
+  skipped, not excluded, not from our own published playlists), when there are at least two.
 """
 
 from __future__ import annotations
@@ -323,7 +325,9 @@ def build_interactions(
     blocks = [member_matrix]
     n_sessions = 0
     if weighting.sessions:
-        session_matrix = _session_rows(s, positive, member_vocab, item_vocab, weighting)
+        # Listening to our own published lists says nothing about which tracks belong together.
+        in_session = positive & (s.play_context != CONTEXT_OWN_PUBLISHED)
+        session_matrix = _session_rows(s, in_session, member_vocab, item_vocab, weighting)
         n_sessions = session_matrix.shape[0]
         blocks.append(session_matrix)
     n_playlists = 0

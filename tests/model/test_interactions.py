@@ -91,6 +91,14 @@ def test_sessions_become_pseudo_users_split_by_the_gap() -> None:
     assert inter.matrix[1].nnz == 0  # a member with no data still has a (empty) row
 
 
+def test_plays_from_our_own_playlists_make_no_sessions() -> None:
+    at = [NOW, NOW + 60, NOW + 120]
+    s = Signals.from_plays([1, 1, 1], [5, 6, 7], at, context=[CONTEXT_OWN_PUBLISHED] * 3)
+    assert build_interactions(s, Weighting(), NOW, [1]).n_sessions == 0
+    s = Signals.from_plays([1, 1, 1], [5, 6, 7], at)
+    assert build_interactions(s, Weighting(), NOW, [1]).n_sessions == 1
+
+
 def test_members_without_consent_are_left_out() -> None:
     s = Signals.from_plays([1, 2], [5, 6], [NOW, NOW])
     inter = build_interactions(s, W, NOW, [1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,3 +112,28 @@ def test_runs_flip_current_and_lists_follow(any_db: Database) -> None:
         assert store.fail_stale_runs(conn, now) == 1
     with pytest.raises(RuntimeError, match="no longer running"):
         finish(third, [t[0]])
+
+
+def test_a_whole_training_on_either_database(any_db: Database, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from recs import training
+    from recs.config import load_settings
+
+    settings = load_settings(
+        None,
+        {
+            "RECS_INSTANCE__DATA_DIR": str(tmp_path / "data"),
+            "RECS_RECOMMEND__LIST_SIZE": "8",
+            "RECS_TRAINING__TUNING_BUDGET_S": "1",
+        },
+    )
+    house = hh.build(any_db, days=45)
+    summary = training.train(SimpleNamespace(settings=settings, db=any_db), now=hh.NOW)
+    assert summary.recommendations > 0
+    with any_db.read() as conn:
+        run = store.current_run(conn)
+    assert run is not None and run.id == summary.run_id and run.metrics == summary.metrics
+    assert run.params is not None and run.params["spec"]["kind"] == summary.model_kind
+    for member_id in house.members.values():
+        assert len(training.current_recommendations(any_db, member_id, "discover")) == 8
