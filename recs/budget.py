@@ -43,8 +43,9 @@ class Budget:
         return int(self.settings.daily_calls * CEILINGS.get(purpose, CEILINGS["other"]))
 
     def used(self, purpose: str | None = None) -> int:
+        """Web API calls in the rolling 24 h (token requests are in the ledger but not in Spotify's quota)."""
         with self.db.read() as conn:
-            return q.count_calls(conn, self.now() - WINDOW, purpose=purpose)
+            return q.count_calls(conn, self.now() - WINDOW, purpose=purpose, exclude_purpose="token")
 
     def remaining(self, purpose: str = "polling") -> int:
         return max(0, self.limit(purpose) - self.used())
@@ -76,7 +77,7 @@ class Budget:
         """Raise SpotifyError(BUDGET) when a call for *purpose* may not go out now."""
         with self.db.read() as conn:
             pause = self._pause(q.get_state(conn, PAUSE_KEY))
-            used = q.count_calls(conn, self.now() - WINDOW)
+            used = q.count_calls(conn, self.now() - WINDOW, exclude_purpose="token")
         if pause is not None:
             raise SpotifyError(
                 ErrorKind.BUDGET,

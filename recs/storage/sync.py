@@ -305,8 +305,17 @@ def record_call(
     )
 
 
-def count_calls(conn: Connection, since: datetime, *, purpose: str | None = None, member_id: int | None = None) -> int:
+def count_calls(
+    conn: Connection,
+    since: datetime,
+    *,
+    purpose: str | None = None,
+    member_id: int | None = None,
+    exclude_purpose: str | None = None,
+) -> int:
     stmt = select(func.count()).select_from(api_calls).where(api_calls.c.at >= since)
+    if exclude_purpose is not None:
+        stmt = stmt.where(api_calls.c.purpose != exclude_purpose)
     if purpose is not None:
         stmt = stmt.where(api_calls.c.purpose == purpose)
     if member_id is not None:

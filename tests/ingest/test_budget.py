@@ -63,3 +63,15 @@ def test_a_shorter_pause_does_not_shorten_a_longer_one(instance: Instance, clock
     budget.on_error(SpotifyError(ErrorKind.QUOTA_EXCEEDED, "q", retry_after_s=100))
     pause = budget.pause()
     assert pause is not None and (pause.until - clock()).total_seconds() == 7200
+
+
+def test_token_requests_are_in_the_ledger_but_not_in_the_web_api_budget(instance: Instance, clock: Clock) -> None:
+    budget = Budget(instance.db, dataclasses.replace(instance.settings.budget, daily_calls=2), clock)
+    for _ in range(5):
+        budget.record(None, "token", "POST api/token", 200, 3)
+    budget.check("polling")
+    assert budget.used() == 0
+    budget.record(None, "polling", "GET me/player/recently-played", 200, 3)
+    budget.record(None, "polling", "GET me/player/recently-played", 200, 3)
+    with pytest.raises(SpotifyError):
+        budget.check("polling")
