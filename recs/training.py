@@ -5,7 +5,8 @@ Public API:
   (params, data size, hold-out metrics of the chosen model and of the baselines, timings), writes the
   artifact (temporary name, then os.replace) and stores every member's "discover" and "rediscover" lists
   and flips the current run in ONE transaction: until that commits, the previous run serves; a failed
-  run is marked failed and a killed one is marked failed by the next run. Nothing else changes.
+  run is marked failed and a killed one (its process gone) is marked failed by the next run. Nothing
+  else changes. Two runs at once are harmless: the later commit becomes current.
 - `current_recommendations(db, member_id, mode) -> list[Recommendation]`: the current run's list with
   track display data (name, artists, album, image, URI) and an explanation drawn only from that
   member's own history.
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -574,8 +577,10 @@ def train(instance: Any, now: datetime | None = None, progress: Progress | None 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     with db.write() as conn:
-        stale = store.fail_stale_runs(conn, now)
-        run_id = store.start_run(conn, now)
+        stale = store.fail_stale_runs(
+            conn, now, [r for r, started, owner in store.running_runs(conn) if _is_stale(owner, started, now)]
+        )
+        run_id = store.start_run(conn, now, _owner())
     if stale:
         log.warning("marked %d interrupted training run(s) as failed", stale)
     try:
@@ -589,6 +594,27 @@ def train(instance: Any, now: datetime | None = None, progress: Progress | None 
         artifact.unlink(missing_ok=True)
         artifact.with_suffix(".json").unlink(missing_ok=True)
         raise
+
+
+STALE_ELSEWHERE = timedelta(hours=12)
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _is_stale(owner: str, started: datetime, now: datetime) -> bool:
+    """A running run whose process is gone: same host and no such pid, or another host and long ago."""
+    host, _, pid = owner.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, under another user
+            return False
+        return False
+    return now - started > STALE_ELSEWHERE
 
 
 def artifact_path(settings: Any, run_id: int) -> Path:
@@ -744,6 +770,8 @@ def _cleanup_artifacts(db: Database, folder: Path) -> None:
     """Keep the artifacts of the two newest succeeded runs; remove the rest (killed runs' temporary files too)."""
     with db.read() as conn:
         keep = {Path(p).name for p in store.artifact_paths(conn, newest=2)}
+        # A run still going (another process) may have written its artifact but not committed yet.
+        keep |= {f"run-{run_id}.npz" for run_id, _, _ in store.running_runs(conn)}
     for path in folder.glob("*run-*"):
         stem = path.name.removeprefix(".").split(".")[0]
         if f"{stem}.npz" not in keep:

@@ -6,7 +6,7 @@ Public functions (all take a Connection first; the caller owns the transaction):
 - `read_filters(conn, member_id, today)` -> (hidden track ids, blocked artist ids) in force today;
 - `read_top_tracks(conn, member_id)` -> the member's latest top tracks, best first;
 - `track_primary_artists(conn, track_ids)` / `track_artist_sets(conn, track_ids)` -> artist ids per track;
-- `start_run`, `fail_run`, `fail_stale_runs`, `finish_run` (writes the run and its recommendations and
+- `start_run`, `running_runs`, `fail_run`, `fail_stale_runs`, `finish_run` (writes the run and its recommendations and
   flips model_runs.is_current, in the caller's single transaction), `current_run`, `list_runs`;
 - `read_recommendations(conn, member_id, mode)` -> StoredRecommendation rows of the current run.
 """
@@ -236,9 +236,23 @@ def _run(row: Any) -> RunRow:
     return RunRow(**{k: m[k] for k in RunRow.__dataclass_fields__})
 
 
-def start_run(conn: Connection, now: datetime) -> int:
-    result = conn.execute(model_runs.insert().values(started_at=now, status="running", is_current=False))
+RUNNING_PREFIX = "running on "
+
+
+def start_run(conn: Connection, now: datetime, owner: str = "") -> int:
+    """A 'running' row; *owner* (host:pid) lets a later run tell a killed run from a live one."""
+    result = conn.execute(
+        model_runs.insert().values(started_at=now, status="running", is_current=False, note=RUNNING_PREFIX + owner)
+    )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def running_runs(conn: Connection) -> list[tuple[int, datetime, str]]:
+    """(id, started_at, owner) of every run still marked running."""
+    rows = conn.execute(
+        select(model_runs.c.id, model_runs.c.started_at, model_runs.c.note).where(model_runs.c.status == "running")
+    )
+    return [(r[0], r[1], (r[2] or "").removeprefix(RUNNING_PREFIX)) for r in rows]
 
 
 def fail_run(conn: Connection, run_id: int, now: datetime, note: str) -> None:
@@ -249,12 +263,15 @@ def fail_run(conn: Connection, run_id: int, now: datetime, note: str) -> None:
     )
 
 
-def fail_stale_runs(conn: Connection, now: datetime) -> int:
-    """Runs still 'running' when a new one starts were killed: mark them failed. Returns how many."""
+def fail_stale_runs(conn: Connection, now: datetime, run_ids: Sequence[int] | None = None) -> int:
+    """Mark runs that were killed (the given ids, or every running one) as failed. Returns how many."""
+    stmt = update(model_runs).where(model_runs.c.status == "running")
+    if run_ids is not None:
+        if not run_ids:
+            return 0
+        stmt = stmt.where(model_runs.c.id.in_(list(run_ids)))
     result = conn.execute(
-        update(model_runs)
-        .where(model_runs.c.status == "running")
-        .values(status="failed", finished_at=now, note="interrupted: the training process ended before finishing")
+        stmt.values(status="failed", finished_at=now, note="interrupted: the training process ended before finishing")
     )
     return int(result.rowcount)
 

@@ -245,6 +245,19 @@ def test_a_training_killed_midway_changes_nothing_visible(
     assert not any(f"run-{killed}" in n for n in leftovers)
 
 
+def test_a_run_still_alive_elsewhere_is_left_alone(settings: Settings, db: Database, house: hh.Household) -> None:
+    from recs.storage import training as store
+
+    with db.write() as conn:  # a run owned by this very (live) process, e.g. the worker's nightly run
+        live = store.start_run(conn, hh.NOW, training._owner())
+        dead = store.start_run(conn, hh.NOW, f"{training.socket.gethostname()}:{2**22 + 12345}")
+        far = store.start_run(conn, hh.NOW - timedelta(days=2), "otherhost:1")
+    run(settings, db)
+    with db.read() as conn:
+        statuses = dict(conn.execute(sa.select(model_runs.c.id, model_runs.c.status)).all())
+    assert statuses[live] == "running" and statuses[dead] == "failed" and statuses[far] == "failed"
+
+
 def test_no_consent_is_a_clear_error_and_changes_nothing(settings: Settings, db: Database) -> None:
     with db.write() as conn:
         create_member(conn, "sp-x", "X", now=hh.NOW)
