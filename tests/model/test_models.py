@@ -176,3 +176,13 @@ def test_native_top_matches_dense_scores_and_skips_own_items() -> None:
     dense = top_n(als.scores(users, m), 5, m)
     assert (native[:, :2] == dense[:, :2]).mean() > 0.95  # ties may swap places
     assert not any(set(native[u].tolist()) & set(m[u].indices.tolist()) for u in users)
+
+
+def test_a_hold_out_nobody_can_hit_serves_als_and_says_why() -> None:
+    from recs.training import select_model
+
+    m, _ = checkerboard()
+    unreachable = {u: {-1} for u in range(m.shape[0])}  # tracks the training data has never seen
+    sel = select_model(m, np.arange(m.shape[0]), unreachable, seed=1, threads=1, budget_s=60, als_grid=((2, 0.1, 5.0),))
+    assert sel.chosen.spec["kind"] == "als"
+    assert "could not tell the models apart" in sel.note
