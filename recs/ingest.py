@@ -391,16 +391,25 @@ def _sync_playlists(ctx: _Ctx, spotify_id: str) -> None:
             continue  # unchanged since the last read: no calls
         entries = []
         offset = 0
+        unreadable = False
         while True:
-            raw = ctx.get(
-                "library",
-                "GET playlists/{id}/items",
-                "playlist_items",
-                pl.spotify_id,
-                limit=PAGE,
-                offset=offset,
-                additional_types=("track",),
-            )
+            try:
+                raw = ctx.get(
+                    "library",
+                    "GET playlists/{id}/items",
+                    "playlist_items",
+                    pl.spotify_id,
+                    limit=PAGE,
+                    offset=offset,
+                    additional_types=("track",),
+                )
+            except SpotifyError as exc:
+                if exc.kind in (ErrorKind.FORBIDDEN, ErrorKind.NOT_FOUND):
+                    # Deleted since the listing, or no longer shared: skip it, keep the others.
+                    log.info("playlist %s of member %s skipped: %s", pl.spotify_id, ctx.member_id, exc)
+                    unreadable = True
+                    break
+                raise
             try:
                 page = parse_page(raw, "playlist items")
                 entries.extend(parse_playlist_items(page, offset))
@@ -409,6 +418,8 @@ def _sync_playlists(ctx: _Ctx, spotify_id: str) -> None:
             offset += len(page.items)
             if not page.next_url or not page.items:
                 break
+        if unreadable:
+            continue
         with ctx.db.write() as conn:
             if not _consents_store(conn, ctx.member_id):
                 return

@@ -266,3 +266,16 @@ def test_a_full_page_newer_than_everything_stored_records_a_gap(household: House
     household.sleep(600)
     add_plays(household, household.users[0], 5)
     assert ingest.sync_member(household.instance, member_id, now=household.now, force=True).gaps == 0
+
+
+def test_a_playlist_gone_between_listing_and_reading_is_skipped_and_the_others_kept(household: Household) -> None:
+    household.join_all(1)
+    user = household.users[0]
+    owned = [p for p in household.control.ground_truth(user)["playlists"] if p["owner_id"] == user]
+    assert len(owned) >= 2
+    household.control.add_fault("GET", f"/v1/playlists/{owned[0]['id']}/items", 404)
+    (report,) = ingest.sync_all(household.instance, now=household.now, sleep=household.sleep)
+    assert not report.errors, report.errors
+    with household.instance.db.read() as conn:
+        stored = sq.get_playlists(conn, report.member_id)
+    assert owned[0]["id"] not in stored and owned[1]["id"] in stored
