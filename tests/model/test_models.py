@@ -186,3 +186,26 @@ def test_a_hold_out_nobody_can_hit_serves_als_and_says_why() -> None:
     sel = select_model(m, np.arange(m.shape[0]), unreachable, seed=1, threads=1, budget_s=60, als_grid=((2, 0.1, 5.0),))
     assert sel.chosen.spec["kind"] == "als"
     assert "could not tell the models apart" in sel.note
+
+
+def test_a_candidate_predicted_to_overrun_is_skipped_and_smaller_ones_still_run() -> None:
+    from recs.training import select_model
+
+    m, missing = checkerboard()
+    ticks = iter(range(100_000))  # one second per look at the clock: a 2-factor fit "takes" 1 s
+    grid = ((2, 0.1, 5.0), (64, 0.1, 5.0), (2, 0.2, 5.0))
+    sel = select_model(
+        m,
+        np.arange(m.shape[0]),
+        missing,
+        seed=1,
+        threads=1,
+        budget_s=30,
+        als_grid=grid,
+        knn_grid=(20,),
+        ease_lambdas=(),
+        clock=lambda: float(next(ticks)),
+    )
+    assert "als f2 r0.1 a5" in sel.metrics and "als f2 r0.2 a5" in sel.metrics
+    assert not any(n.startswith("als f64") for n in sel.metrics), "64 factors: predicted 32**1.5 s"
+    assert sel.budget_exhausted and "budget" in sel.note
