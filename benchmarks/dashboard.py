@@ -101,6 +101,18 @@ def cookie_for(app: object, member_id: int) -> str:
     return "recs_session=" + str(serializer.dumps({"member_id": member_id}))
 
 
+def timed_get(conn: http.client.HTTPConnection, page: str, cookie: str) -> tuple[float, str]:
+    """(milliseconds, answering server process) of one GET that must answer 200."""
+    started = time.perf_counter()
+    conn.request("GET", page, headers={"Cookie": cookie})
+    response = conn.getresponse()
+    response.read()
+    elapsed = (time.perf_counter() - started) * 1000
+    if response.status != 200:
+        raise RuntimeError(f"{page} answered {response.status}")
+    return elapsed, response.getheader("X-Recs-Worker", "?")
+
+
 def client_loop(
     port: int,
     cookie: str,
@@ -120,15 +132,9 @@ def client_loop(
     answered_by: Counter[str] = Counter()
     for _ in range(rounds):
         for page in pages:
-            started = time.perf_counter()
-            conn.request("GET", page, headers={"Cookie": cookie})
-            response = conn.getresponse()
-            response.read()
-            elapsed = (time.perf_counter() - started) * 1000
-            if response.status != 200:
-                raise RuntimeError(f"{page} answered {response.status}")
+            elapsed, worker = timed_get(conn, page, cookie)
             mine[page].append(elapsed)
-            answered_by[response.getheader("X-Recs-Worker", "?")] += 1
+            answered_by[worker] += 1
             if think_s:
                 # A person reads the page before the next click (exponential, mean think_s).
                 time.sleep(rng.expovariate(1 / think_s))
@@ -152,6 +158,7 @@ def serve_child(
             overrides={
                 "RECS_INSTANCE": Instance(settings, Secrets(session_key, (token_key,)), db),
                 "RECS_CLOCK": lambda: NOW,
+                "RECS_KEEP_READS": True,  # as `recs serve` does
             }
         )
 
@@ -169,6 +176,7 @@ def main() -> None:
         "--processes", type=int, default=default_processes(), help="server processes (recs serve's default)"
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=1, help="timed runs against the same server (figures pooled)")
     parser.add_argument("--think-ms", type=float, default=0.0, help="mean pause between a client's requests")
     args = parser.parse_args()
 
@@ -203,45 +211,57 @@ def main() -> None:
         try:
             cold: dict[str, list[float]] = defaultdict(list)
             lock = threading.Lock()
-            # Cold: each member's first visit computes their stats.
+            # Cold: each member's first visit computes their stats, once in every server process (each
+            # has its own cache): connections held open land on different processes.
             for i, mid in enumerate(members):
                 pages = MEMBER_PAGES + (["/admin"] if i == 0 else [])
-                client_loop(port, cookie_for(app, mid), pages, 1, cold, lock)
+                held = []
+                for _ in range(args.processes):
+                    held.append(http.client.HTTPConnection("127.0.0.1", port, timeout=60))
+                    for page in pages:
+                        cold[page].append(timed_get(held[-1], page, cookie_for(app, mid))[0])
+                for opened in held:
+                    opened.close()
             results: dict[str, list[float]] = defaultdict(list)
             answered: Counter[str] = Counter()
-            workers: list[threading.Thread] = []
-            started = time.perf_counter()
-            for c in range(args.clients):
-                mid = members[c % len(members)]
-                pages = MEMBER_PAGES + (["/admin"] if c % len(members) == 0 else [])
-                workers.append(
-                    threading.Thread(
-                        target=client_loop,
-                        args=(
-                            port,
-                            cookie_for(app, mid),
-                            pages,
-                            args.rounds,
-                            results,
-                            lock,
-                            args.think_ms / 1000,
-                            c,
-                            answered,
-                        ),
+            runs: list[tuple[int, float]] = []
+            for _ in range(args.repeat):
+                workers: list[threading.Thread] = []
+                before = sum(len(v) for v in results.values())
+                started = time.perf_counter()
+                for c in range(args.clients):
+                    mid = members[c % len(members)]
+                    pages = MEMBER_PAGES + (["/admin"] if c % len(members) == 0 else [])
+                    workers.append(
+                        threading.Thread(
+                            target=client_loop,
+                            args=(
+                                port,
+                                cookie_for(app, mid),
+                                pages,
+                                args.rounds,
+                                results,
+                                lock,
+                                args.think_ms / 1000,
+                                c,
+                                answered,
+                            ),
+                        )
                     )
-                )
-            for w in workers:
-                w.start()
-            for w in workers:
-                w.join()
-            wall = time.perf_counter() - started
+                for w in workers:
+                    w.start()
+                for w in workers:
+                    w.join()
+                runs.append((sum(len(v) for v in results.values()) - before, time.perf_counter() - started))
         finally:
             server.terminate()
             server.join()
             db.dispose()
-    total = sum(len(v) for v in results.values())
     print(f"think time {args.think_ms:.0f} ms, {args.processes} server processes × {args.threads} waitress threads")
-    print(f"{args.clients} clients × {args.rounds} rounds: {total} requests in {wall:.1f} s ({total / wall:.0f} req/s)")
+    for total, wall in runs:
+        print(
+            f"{args.clients} clients × {args.rounds} rounds: {total} requests in {wall:.1f} s ({total / wall:.0f} req/s)"
+        )
     print("requests per server process:", ", ".join(f"{n}" for _, n in answered.most_common()))
     print(f"{'page':28} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'cold ms':>8}")
     for page in [*MEMBER_PAGES, "/admin"]:

@@ -26,7 +26,8 @@ def create_app(
     """Build the dashboard.
 
     *overrides* are Flask config values set last (tests pass TESTING, a clock as RECS_CLOCK, or an already
-    open Instance as RECS_INSTANCE so the app shares the test's database).
+    open Instance as RECS_INSTANCE so the app shares the test's database). RECS_KEEP_READS keeps a read
+    connection per server thread between requests (`recs serve` sets it; call close_app when done).
     """
     env = os.environ if environ is None else environ
     extra = dict(overrides or {})
@@ -62,6 +63,13 @@ def create_app(
     for module in (auth, listening, recommendations, imports, account, admin):
         app.register_blueprint(module.bp)
     return app
+
+
+def close_app(app: Flask) -> None:
+    """Close what the app keeps open between requests (the kept read connections), when its server stops."""
+    kept = app.extensions.pop("recs_kept_reads", None)
+    if kept is not None:
+        kept.close()
 
 
 def instance_of(app: Flask) -> Instance:

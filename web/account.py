@@ -11,6 +11,7 @@ from recs import accounts, feedback
 from recs.domain import PURPOSES
 from recs.stats import authorisation
 from web.auth import PURPOSE_TEXT, consents_of, db, instance, member, member_required, now, save_consents
+from web.imports import coverage_cache
 
 bp = Blueprint("account", __name__)
 
@@ -101,6 +102,7 @@ def delete_my_data() -> Response:
     me = member()
     accounts.delete_my_data(instance(), me.id)
     current_app.extensions["recs_stats_cache"].forget(me.id)
+    coverage_cache().forget(me.id)
     session.clear()
     flash("Your account and everything recs stored about you are deleted.", "ok")
     return redirect(url_for("auth.signin"))

@@ -47,10 +47,9 @@ def serve(obj: Context, host: str | None, port: int | None, threads: int, proces
     )
 
     def make_app() -> Flask:
-        if count == 1:
-            return create_app(overrides={"RECS_INSTANCE": instance})
-        # After the fork: a connection pool of its own, never the parent's.
-        return create_app(overrides={"RECS_INSTANCE": open_instance(settings, os.environ)})
+        # After a fork, an instance (and connections) of the worker's own, never the parent's.
+        own = instance if count == 1 else open_instance(settings, os.environ)
+        return create_app(overrides={"RECS_INSTANCE": own, "RECS_KEEP_READS": True})
 
     if count > 1:
         instance.close()  # nothing of the parent's pool crosses the fork

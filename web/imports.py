@@ -6,6 +6,7 @@ import logging
 import secrets
 import shutil
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,8 +18,9 @@ from werkzeug.wrappers import Response
 
 from recs.imports.errors import ImportRejected
 from recs.imports.service import run_import
-from recs.stats import history_coverage, member_import
+from recs.stats import HistoryCoverage, member_import
 from recs.storage import Database
+from recs.storage import stats as q
 from recs.storage.imports import member_import_progress, record_progress
 from web.auth import consents_of, db, instance, member, member_required, now
 from web.security import error_page
@@ -131,13 +133,58 @@ def runs() -> ImportRuns:
     return registry
 
 
+class CoverageCache:
+    """What each member's history covers (first and last play per source), kept while their plays are unchanged.
+
+    Finding the spans reads every play of the member: 4 ms for a year of history, two thirds of the import
+    page. One indexed count/max(id) query tells whether the plays changed, as for the listening statistics
+    (each server process keeps its own). Gaps and imports are read fresh: they change on their own.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._spans: OrderedDict[tuple[int, tuple[int, int]], dict[str, tuple[datetime, datetime]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def coverage(self, database: Database, member_id: int) -> HistoryCoverage:
+        with database.read() as conn:
+            key = (member_id, q.play_fingerprint(conn, member_id))
+            with self._lock:
+                spans = self._spans.get(key)
+                if spans is not None:
+                    self._spans.move_to_end(key)
+            if spans is None:
+                spans = q.play_spans_by_source(conn, member_id)
+                with self._lock:
+                    self._spans[key] = spans
+                    while len(self._spans) > self._size:
+                        self._spans.popitem(last=False)
+            gaps = q.member_gaps(conn, member_id)
+            imps = q.member_imports(conn, member_id)
+        api = spans.get("api", (None, None))
+        exp = spans.get("export", (None, None))
+        return HistoryCoverage(api[0], api[1], exp[0], exp[1], tuple(gaps), tuple(imps))
+
+    def forget(self, member_id: int) -> None:
+        with self._lock:
+            for key in [k for k in self._spans if k[0] == member_id]:
+                del self._spans[key]
+
+
+def coverage_cache() -> CoverageCache:
+    cache: CoverageCache | None = current_app.extensions.get("recs_coverage_cache")
+    if cache is None:
+        cache = current_app.extensions["recs_coverage_cache"] = CoverageCache()
+    return cache
+
+
 @bp.get("/import")
 @member_required
 def index() -> str:
     me = member()
     return render_template(
         "import.html",
-        coverage=history_coverage(db(), me.id),
+        coverage=coverage_cache().coverage(db(), me.id),
         may_store=consents_of(me.id)["store"].granted,
         max_mb=instance().settings.web.max_upload_mb,
     )

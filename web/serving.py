@@ -14,6 +14,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any, NoReturn
 
+from flask import Flask
 from waitress.server import create_server
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,13 @@ def run_waitress(
 
     for sig in STOP_SIGNALS:
         signal.signal(sig, stop)
-    server.run()
+    try:
+        server.run()
+    finally:
+        if isinstance(app, Flask):
+            from web import close_app
+
+            close_app(app)
 
 
 class Supervisor:

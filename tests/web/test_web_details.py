@@ -7,6 +7,7 @@ from datetime import timedelta
 from html.parser import HTMLParser
 from importlib.metadata import entry_points
 
+import pytest
 from flask.testing import FlaskClient
 from web_helpers import NOW, Household, csrf_token, sign_in
 
@@ -196,3 +197,77 @@ def test_after_sign_in_only_local_paths_are_followed(app: object) -> None:
         assert _safe_next("/recommendations?mode=rediscover") == "/recommendations?mode=rediscover"
         for hostile in ("//evil.example/x", "https://evil.example", "/\\evil.example", "", None):
             assert _safe_next(hostile) == "/listening"
+
+
+def test_kept_reads_open_one_connection_for_many_pages_and_see_new_writes(
+    instance: Instance, household: Household
+) -> None:
+    """`recs serve` keeps a read connection per thread: later pages open none, and still see what was written."""
+    import sqlalchemy as sa
+
+    from web import close_app
+
+    app = create_app(overrides={"RECS_INSTANCE": instance, "TESTING": True, "RECS_KEEP_READS": True})
+    client = app.test_client()
+    sign_in(client, household.member)
+    opened: list[object] = []
+
+    def count(*_args: object) -> None:
+        opened.append(1)
+
+    sa.event.listen(instance.db.engine, "connect", count)
+    try:
+        for page in ["/listening", "/recommendations", "/import", "/settings", "/listening"]:
+            assert client.get(page).status_code == 200
+        assert len(opened) == 1
+        assert "Milo Renamed" not in client.get("/settings").get_data(as_text=True)
+        with instance.db.write() as conn:  # another connection writes between two pages
+            update_member(conn, household.member, display_name="Milo Renamed")
+        assert "Milo Renamed" in client.get("/settings").get_data(as_text=True)
+        assert len(opened) == 2  # the write's own connection; the pages still share the kept one
+    finally:
+        sa.event.remove(instance.db.engine, "connect", count)
+        close_app(app)
+    assert "recs_kept_reads" not in app.extensions
+
+
+def test_the_import_page_keeps_history_spans_until_plays_change(
+    db: Database, household: Household, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recs.domain import PlayRow
+    from recs.stats import history_coverage
+    from recs.storage import stats as q
+    from recs.storage.listening import insert_plays
+    from web.imports import CoverageCache
+
+    cache = CoverageCache()
+    first = cache.coverage(db, household.member)
+    assert first == history_coverage(db, household.member)
+    read_spans = q.play_spans_by_source
+
+    def refuse(*_args: object) -> object:
+        raise AssertionError("the spans were read again although no play changed")
+
+    monkeypatch.setattr(q, "play_spans_by_source", refuse)
+    assert cache.coverage(db, household.member) == first
+    later = NOW + timedelta(days=1)
+    with db.write() as conn:
+        insert_plays(conn, household.member, [PlayRow(later, household.member_tracks[0], "api")])
+    monkeypatch.setattr(q, "play_spans_by_source", read_spans)
+    changed = cache.coverage(db, household.member)
+    assert changed.api_last == later and changed == history_coverage(db, household.member)
+    assert cache.coverage(db, household.owner) == history_coverage(db, household.owner)  # members apart
+
+
+def test_listening_charts_are_drawn_once_per_statistics(db: Database, household: Household) -> None:
+    from recs.stats import compute_listening_stats
+    from web.listening import ChartCache
+
+    stats = compute_listening_stats(db, household.member, "UTC", NOW)
+    cache = ChartCache()
+    first = cache.get(stats, "hours")
+    assert cache.get(stats, "hours") is first
+    assert cache.get(stats, "plays")[0] != first[0] and "Plays per week" in cache.get(stats, "plays")[0]
+    recomputed = compute_listening_stats(db, household.member, "UTC", NOW)  # what the cache hands out next hour
+    again = cache.get(recomputed, "hours")
+    assert again is not first and again == first
