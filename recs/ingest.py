@@ -43,6 +43,9 @@ TOP = "top_items"
 FOLLOWED = "followed_artists"
 PLAYLISTS = "playlists"
 LIBRARY_STREAMS = (SAVED, FOLLOWED, PLAYLISTS)
+# When saved tracks were last read in full (removals show only then), and how often that happens.
+SAVED_FULL = "saved_tracks_full"
+SAVED_FULL_EVERY = timedelta(days=7)
 PAGE = 50
 # Spotify's recently-played keeps only the last 50 plays: poll so that fewer happen in between.
 TARGET_PLAYS_BETWEEN_POLLS = 20
@@ -256,9 +259,20 @@ def _sync_saved(ctx: _Ctx) -> None:
     """Newest first; stop at the first added_at not newer than the last complete read."""
     with ctx.db.read() as conn:
         cursor = sq.get_cursor(conn, ctx.member_id, SAVED)
+        last_full = sq.get_cursor(conn, ctx.member_id, SAVED_FULL)
     known = datetime.fromisoformat(cursor.cursor) if cursor and cursor.cursor else None
+    # Removals never show in an incremental read: now and then read everything and drop what is gone.
+    full = (
+        known is None
+        or last_full is None
+        or last_full.last_success_at is None
+        or ctx.now() - last_full.last_success_at >= SAVED_FULL_EVERY
+    )
+    if full:
+        known = None
     newest: datetime | None = None
     counted: set[int] = set()
+    seen: set[int] = set()
     offset = 0
     while True:
         raw = ctx.get("library", "GET me/tracks", "current_user_saved_tracks", limit=PAGE, offset=offset)
@@ -274,6 +288,7 @@ def _sync_saved(ctx: _Ctx) -> None:
             ids = _store_tracks(conn, [s.track for s in fresh])
             before = sq.saved_added_at(conn, ctx.member_id, list(ids.values()))
             rows = [(ids[catalog.track_lookup_key(s.track)], s.added_at) for s in fresh]
+            seen.update(t for t, _ in rows)
             added = {t for t, _ in rows if t not in before} - counted
             counted |= added
             ctx.report.saved_tracks += len(added)
@@ -288,6 +303,9 @@ def _sync_saved(ctx: _Ctx) -> None:
     with ctx.db.write() as conn:
         if not _consents_store(conn, ctx.member_id):  # revoked, or the member deleted meanwhile
             return
+        if full:
+            sq.delete_saved_tracks_except(conn, ctx.member_id, sorted(seen))
+            sq.save_cursor(conn, ctx.member_id, SAVED_FULL, now=moment, success=True)
         # The cursor moves only after a complete read down to it, so a crash re-reads rather than skips.
         latest = max(filter(None, [newest, known]), default=None)
         sq.save_cursor(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from recs import ingest
+from recs.domain import ArtistInfo, TrackInfo
+from recs.storage import catalog
 from recs.storage import sync as sq
 from recs.storage.listening import count_plays
 
@@ -43,3 +45,25 @@ def test_second_sync_asks_only_for_newer_plays_and_skips_unchanged_playlists(any
     recent = [q for p, q in paths if p == "/v1/me/player/recently-played"]
     assert len(recent) == 1 and "after" in str(recent[0])
     assert not any(p.startswith("/v1/playlists/") for p, _ in paths)
+
+
+def test_saved_tracks_are_read_incrementally_and_in_full_weekly_to_see_removals(household: Household) -> None:
+    (member,) = household.join_all(1)
+    ingest.sync_all(household.instance, now=household.now, sleep=household.sleep)
+    with household.instance.db.write() as conn:
+        count = sq.count_saved_tracks(conn, member.id)
+        # A track the member has since removed on Spotify (the API never says so).
+        ids = catalog.upsert_tracks(conn, [TrackInfo("0" * 22, "Removed", (ArtistInfo("a" * 22, "Gone"),))])
+        sq.upsert_saved_tracks(conn, member.id, [(ids["0" * 22], household.now() - timedelta(days=400))])
+    household.control.clear_requests()
+    household.sleep(86400 + 60)
+    ingest.sync_all(household.instance, now=household.now, sleep=household.sleep)
+    saved_calls = [r for r in household.control.requests() if r["path"] == "/v1/me/tracks"]
+    assert len(saved_calls) == 1  # incremental: stopped at the first known added_at
+    with household.instance.db.read() as conn:
+        assert sq.count_saved_tracks(conn, member.id) >= count + 1
+    household.sleep(7 * 86400)
+    ingest.sync_all(household.instance, now=household.now, sleep=household.sleep)
+    truth = household.control.ground_truth(household.users[0])["saved_tracks"][household.users[0]]
+    with household.instance.db.read() as conn:
+        assert sq.count_saved_tracks(conn, member.id) == len({s["track_id"] for s in truth})
