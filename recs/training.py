@@ -12,6 +12,11 @@ Public API:
   member's own history.
 - `select_model(...)`, `fit_spec(...)`, `evaluate(...)`, `ALS_GRID`: the tuning shared with benchmarks/.
 
+A member with fewer than `recommend.cold_start_items` liked tracks gets "discover" seeded from their top
+tracks, saved tracks and plays (item-item evidence), filled up with household popularity (stored with
+no score, never a zero passed off as one): the list is empty only when the household's data holds no
+track the member has not played. "rediscover" may be empty (nothing played twice and then left alone).
+
 Only members who consented to training are in the model and receive lists. Session and own-playlist
 pseudo-rows never receive recommendations and are never named in explanations.
 """
@@ -658,7 +663,7 @@ def _train(
     t = time.perf_counter()
     inter = build_interactions(signals, weighting, _epoch(now), member_ids)
     timings["matrix_s"] = time.perf_counter() - t
-    if inter.matrix.nnz == 0 and not any(top_tracks.values()):
+    if inter.matrix.nnz == 0:
         raise TrainingError(
             f"no usable listening for the {len(member_ids)} consenting member(s) (sources={tcfg.sources})"
         )
