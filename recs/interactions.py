@@ -25,6 +25,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
+from recs.config import TrainingSettings
+
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -99,12 +101,12 @@ class Weighting:
             raise ValueError(f"own_playlist_weight must be within 0..1, got {self.own_playlist_weight}")
 
     @classmethod
-    def from_settings(cls, training: object) -> Weighting:
+    def from_settings(cls, training: TrainingSettings) -> Weighting:
         return cls(
-            half_life_days=float(training.half_life_days),  # type: ignore[attr-defined]
-            skips=str(training.skips),  # type: ignore[attr-defined]
-            own_playlist_weight=float(training.own_playlist_weight),  # type: ignore[attr-defined]
-            session_gap_minutes=float(training.session_gap_minutes),  # type: ignore[attr-defined]
+            half_life_days=training.half_life_days,
+            skips=training.skips,
+            own_playlist_weight=training.own_playlist_weight,
+            session_gap_minutes=float(training.session_gap_minutes),
         )
 
 
