@@ -32,13 +32,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
 from recs import metrics as M
+from recs.config import Settings
 from recs.interactions import CONTEXT_EXCLUDED, Interactions, Signals, Weighting, build_interactions
 from recs.model import (
     AlsParams,
@@ -454,7 +455,7 @@ class _Recommender:
         inter: Interactions,
         model: Model,
         signals: Signals,
-        settings: Any,
+        settings: Settings,
         now: datetime,
     ) -> None:
         self.db = db
@@ -582,11 +583,21 @@ class _Recommender:
         return self._finish(drafts, member_id, "rediscover", 2)
 
 
+class TrainingInstance(Protocol):
+    """What train needs of an instance (recs.instance.Instance has it)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def db(self) -> Database: ...
+
+
 def _no_progress(_stage: str) -> None:
     return None
 
 
-def train(instance: Any, now: datetime | None = None, progress: Progress | None = None) -> RunSummary:
+def train(instance: TrainingInstance, now: datetime | None = None, progress: Progress | None = None) -> RunSummary:
     """Run one training; see the module docstring. Raises TrainingError when there is nothing to train on."""
     settings = instance.settings
     db: Database = instance.db
@@ -637,13 +648,13 @@ def _is_stale(owner: str, started: datetime, now: datetime) -> bool:
     return now - started > STALE_ELSEWHERE
 
 
-def artifact_path(settings: Any, run_id: int) -> Path:
+def artifact_path(settings: Settings, run_id: int) -> Path:
     """Where a run's model artifact lives: <data_dir>/models/run-<id>.npz (and .json beside it)."""
     return Path(settings.data_path) / "models" / f"run-{run_id}.npz"
 
 
 def _train(
-    instance: Any, run_id: int, now: datetime, report: Progress, timings: dict[str, float], t0: float
+    instance: TrainingInstance, run_id: int, now: datetime, report: Progress, timings: dict[str, float], t0: float
 ) -> RunSummary:
     settings = instance.settings
     db: Database = instance.db
