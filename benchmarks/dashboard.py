@@ -6,6 +6,7 @@ import argparse
 import http.client
 import multiprocessing
 import random
+import resource
 import socket
 import statistics
 import tempfile
@@ -193,6 +194,8 @@ def main() -> None:
         db.dispose()
         # The app here only signs session cookies; the one answering runs in the child process.
         app = create_app(overrides={"RECS_INSTANCE": Instance(settings, secrets, db), "RECS_CLOCK": lambda: NOW})
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        children_before = usage.ru_utime + usage.ru_stime
         sock = listen("127.0.0.1", 0)
         port = int(sock.getsockname()[1])
         server = multiprocessing.get_context("fork").Process(
@@ -257,12 +260,18 @@ def main() -> None:
             server.terminate()
             server.join()
             db.dispose()
+    # CPU time of the server processes (the benchmark's own process and its clients excluded): what a
+    # request costs the machine, whatever else was running.
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_cpu_s = used.ru_utime + used.ru_stime - children_before
+    served = sum(len(v) for v in results.values()) + sum(len(v) for v in cold.values())
     print(f"think time {args.think_ms:.0f} ms, {args.processes} server processes × {args.threads} waitress threads")
     for total, wall in runs:
         print(
             f"{args.clients} clients × {args.rounds} rounds: {total} requests in {wall:.1f} s ({total / wall:.0f} req/s)"
         )
     print("requests per server process:", ", ".join(f"{n}" for _, n in answered.most_common()))
+    print(f"server CPU: {1000 * server_cpu_s / served:.2f} ms a request ({served} requests, cold ones included)")
     print(f"{'page':28} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'cold ms':>8}")
     for page in [*MEMBER_PAGES, "/admin"]:
         values = sorted(results[page])

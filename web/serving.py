@@ -85,8 +85,11 @@ class Balance:
     def attach(self, server: Any, slot: int) -> None:
         """Gate waitress's accepting on the balance (its loop polls the socket only while readable())."""
         readable = server.readable
+        parent = os.getppid()
 
         def balanced_readable() -> bool:
+            if os.getppid() != parent:  # the supervisor was killed outright: stop rather than serve orphaned
+                raise SystemExit(0)
             ok = bool(readable())
             return self.may_accept(slot, len(server.active_channels)) and ok
 
@@ -107,6 +110,8 @@ def run_waitress(
         balance[0].attach(server, balance[1])
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
+        for sig in STOP_SIGNALS:  # Ctrl-C reaches the workers and the supervisor: one stop is enough
+            signal.signal(sig, signal.SIG_IGN)
         raise SystemExit(0)  # waitress's loop catches it, shuts its threads down and closes the socket
 
     for sig in STOP_SIGNALS:

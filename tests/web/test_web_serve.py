@@ -157,6 +157,31 @@ def test_two_processes_answer_and_a_dead_one_is_replaced(served: Served) -> None
     assert not _alive(int(pid_b))
 
 
+def test_workers_stop_when_the_supervisor_is_killed(served: Served) -> None:
+    _wait_until_served(served)
+    first = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+    second = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+    workers = {int(served.get("/listening", first)[1]), int(served.get("/listening", second)[1])}
+    first.close()
+    second.close()
+    assert len(workers) == 2
+    served.process.kill()
+    served.process.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_running(pid) for pid in workers):
+        time.sleep(0.05)
+    assert not any(_running(pid) for pid in workers)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
 def test_an_import_is_followed_from_another_process(served: Served) -> None:
     _wait_until_served(served)
     uploader = requests.Session()
