@@ -32,6 +32,7 @@ from recs.storage import catalog
 from recs.storage import listening as lq
 from recs.storage import members as mq
 from recs.storage import sync as sq
+from recs.storage.imports import without_export_copies
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +224,8 @@ def _sync_recent(ctx: _Ctx, members: int, cursor: sq.CursorRow | None) -> None:
             return
         paused = store_paused(conn, ctx.member_id)
         rows = [r for r in _play_rows(conn, page) if paused is None or not paused[0] <= r.played_at < paused[1]]
+        # A play the member's data export already holds comes back from the API seconds apart: keep one.
+        rows = without_export_copies(conn, ctx.member_id, rows, ctx.instance.settings.imports.dedupe_tolerance_s)
         added = lq.insert_plays(conn, ctx.member_id, rows)
         ctx.report.new_plays += added
         newest = max((to_ms(p.played_at) for p in page.plays), default=None)
