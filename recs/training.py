@@ -40,7 +40,7 @@ from scipy import sparse
 
 from recs import metrics as M
 from recs.config import Settings
-from recs.interactions import CONTEXT_EXCLUDED, Interactions, Signals, Weighting, build_interactions
+from recs.interactions import CONTEXT_EXCLUDED, CONTEXT_NORMAL, Interactions, Signals, Weighting, build_interactions
 from recs.model import (
     AlsParams,
     BlendModel,
@@ -346,13 +346,15 @@ class TrainingError(RuntimeError):
 def _holdout(
     signals: Signals, train: Interactions, cutoffs: dict[int, float]
 ) -> tuple[npt.NDArray[np.int64], dict[int, set[int]]]:
-    """Each member's tracks first played after their cutoff (new to them, not skipped, not excluded), as item indices.
+    """Each member's tracks first played after their cutoff (new to them, not skipped, not from an excluded
+    context nor from our own published lists), as item indices.
 
     Tracks the training matrix does not know count against recall but can never be hit (negative sentinels).
     """
     s = signals
     member_rows = train.members.indices(s.play_member)
-    ok = (member_rows >= 0) & ~s.play_skipped & (s.play_context != CONTEXT_EXCLUDED)
+    # Plays from our own published lists would reward the previous model for its own picks: not relevant.
+    ok = (member_rows >= 0) & ~s.play_skipped & (s.play_context == CONTEXT_NORMAL)
     before = s.play_at < s.cutoff_of(s.play_member, cutoffs)
     saved_before = ~(s.saved_at >= s.cutoff_of(s.saved_member, cutoffs))
     known = set(zip(s.play_member[before].tolist(), s.play_track[before].tolist(), strict=True))
