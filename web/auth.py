@@ -164,8 +164,15 @@ def sign_in_session(member_id: int) -> None:
 
 
 def consents_of(member_id: int) -> dict[Purpose, Consent]:
-    with db().read() as conn:
-        return get_consents(conn, member_id)
+    if g.get("reads") is None:  # a POST: consents may change during it
+        with db().read() as conn:
+            return get_consents(conn, member_id)
+    # A GET reads one snapshot: the guard's answer serves the page too.
+    memo: dict[int, dict[Purpose, Consent]] = g.setdefault("consents", {})
+    if member_id not in memo:
+        with db().read() as conn:
+            memo[member_id] = get_consents(conn, member_id)
+    return memo[member_id]
 
 
 def save_consents(member_id: int, chosen: dict[Purpose, bool]) -> None:

@@ -271,3 +271,23 @@ def test_listening_charts_are_drawn_once_per_statistics(db: Database, household:
     recomputed = compute_listening_stats(db, household.member, "UTC", NOW)  # what the cache hands out next hour
     again = cache.get(recomputed, "hours")
     assert again is not first and again == first
+
+
+def test_a_get_page_reads_consents_once(
+    client: FlaskClient, household: Household, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import web.auth
+
+    calls: list[int] = []
+    read = web.auth.get_consents
+
+    def counted(conn: object, member_id: int) -> object:
+        calls.append(member_id)
+        return read(conn, member_id)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(web.auth, "get_consents", counted)
+    sign_in(client, household.member)
+    assert client.get("/import").status_code == 200  # the guard and the upload form both ask
+    assert calls == [household.member]
+    assert client.get("/settings").status_code == 200  # the next request reads them again
+    assert calls == [household.member, household.member]
