@@ -35,8 +35,7 @@ def default_processes() -> int:
 
 
 def listen(host: str, port: int, backlog: int = 1024) -> socket.socket:
-    """Bind and listen once, in the parent: every worker accepts from this one socket (the kernel hands each
-    connection to one of them, and an idle worker tends to take it first)."""
+    """Bind and listen once, in the parent: every worker accepts from this one socket (see Balance)."""
     family, kind, proto, _name, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
@@ -70,12 +69,11 @@ class Balance:
     def __init__(self, workers: int) -> None:
         self._memory = mmap.mmap(-1, 8 * workers)  # anonymous and shared: the children see one another
         self.counts = memoryview(self._memory).cast("q")
-
-    def reset(self, slot: int) -> None:
-        self.counts[slot] = 0
+        for slot in range(workers):
+            self.retire(slot)  # until its worker is ready to accept
 
     def retire(self, slot: int) -> None:
-        """A dead worker's slot never holds the least connections (the others would wait for its restart)."""
+        """A slot without a serving worker never holds the least connections (the others would wait for it)."""
         self.counts[slot] = RETIRED
 
     def may_accept(self, slot: int, open_connections: int) -> bool:
@@ -232,7 +230,7 @@ def serve(
     balance = Balance(processes)
 
     def worker(slot: int) -> None:
-        balance.reset(slot)  # a restarted worker starts with no connections
+        # The slot counts once waitress polls (a worker still building its app takes no turn).
         run_waitress(make_app(), sock, threads, (balance, slot), **adjustments)
 
     try:
