@@ -156,7 +156,7 @@ def test_the_web_process_never_loads_the_model_libraries() -> None:
 
 
 def test_a_page_reads_through_one_connection(owner_client: FlaskClient, db: Database) -> None:
-    """Opening a SQLite connection costs about a millisecond; a GET page shares one for all its reads."""
+    """A GET page takes one connection from the pool for all its reads (each checkout runs the pragmas' checks)."""
     import sqlalchemy as sa
 
     opened: list[object] = []
@@ -164,14 +164,14 @@ def test_a_page_reads_through_one_connection(owner_client: FlaskClient, db: Data
     def count(*_args: object) -> None:
         opened.append(1)
 
-    sa.event.listen(db.engine, "connect", count)
+    sa.event.listen(db.engine, "checkout", count)
     try:
         for page in ["/listening", "/recommendations", "/import", "/settings", "/admin"]:
             opened.clear()
             assert owner_client.get(page).status_code == 200
-            assert len(opened) == 1, f"{page} opened {len(opened)} connections"
+            assert len(opened) == 1, f"{page} took {len(opened)} connections"
     finally:
-        sa.event.remove(db.engine, "connect", count)
+        sa.event.remove(db.engine, "checkout", count)
 
 
 def test_the_shared_read_connection_refuses_writes(app: object, household: Household) -> None:
@@ -215,7 +215,7 @@ def test_kept_reads_open_one_connection_for_many_pages_and_see_new_writes(
     def count(*_args: object) -> None:
         opened.append(1)
 
-    sa.event.listen(instance.db.engine, "connect", count)
+    sa.event.listen(instance.db.engine, "checkout", count)
     try:
         for page in ["/listening", "/recommendations", "/import", "/settings", "/listening"]:
             assert client.get(page).status_code == 200
@@ -226,7 +226,7 @@ def test_kept_reads_open_one_connection_for_many_pages_and_see_new_writes(
         assert "Milo Renamed" in client.get("/settings").get_data(as_text=True)
         assert len(opened) == 2  # the write's own connection; the pages still share the kept one
     finally:
-        sa.event.remove(instance.db.engine, "connect", count)
+        sa.event.remove(instance.db.engine, "checkout", count)
         close_app(app)
     assert "recs_kept_reads" not in app.extensions
 
