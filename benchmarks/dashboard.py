@@ -228,6 +228,7 @@ def main() -> None:
             results: dict[str, list[float]] = defaultdict(list)
             answered: Counter[str] = Counter()
             runs: list[tuple[int, float]] = []
+            own = resource.getrusage(resource.RUSAGE_SELF)
             for _ in range(args.repeat):
                 workers: list[threading.Thread] = []
                 before = sum(len(v) for v in results.values())
@@ -256,6 +257,8 @@ def main() -> None:
                 for w in workers:
                     w.join()
                 runs.append((sum(len(v) for v in results.values()) - before, time.perf_counter() - started))
+            mine = resource.getrusage(resource.RUSAGE_SELF)
+            client_cpu_s = mine.ru_utime + mine.ru_stime - own.ru_utime - own.ru_stime
         finally:
             server.terminate()
             server.join()
@@ -272,6 +275,8 @@ def main() -> None:
         )
     print("requests per server process:", ", ".join(f"{n}" for _, n in answered.most_common()))
     print(f"server CPU: {1000 * server_cpu_s / served:.2f} ms a request ({served} requests, cold ones included)")
+    timed = sum(total for total, _ in runs)
+    print(f"load generator CPU (same machine): {1000 * client_cpu_s / timed:.2f} ms a request")
     print(f"{'page':28} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'cold ms':>8}")
     for page in [*MEMBER_PAGES, "/admin"]:
         values = sorted(results[page])
