@@ -358,14 +358,20 @@ def _admit(
                         f"mode allows ({cap}); the owner must remove someone first",
                         code="cap",
                     )
-            member = mq.create_member(
-                conn,
-                profile.spotify_id,
-                profile.display_name,
-                account_id=profile.account_id,
-                role="owner" if existing == 0 else "member",
-                now=moment,
-            )
+            try:
+                member = mq.create_member(
+                    conn,
+                    profile.spotify_id,
+                    profile.display_name,
+                    account_id=profile.account_id,
+                    role="owner" if existing == 0 else "member",
+                    now=moment,
+                )
+            except mq.OwnerTaken:
+                raise SignInError(
+                    "someone else became this instance's owner at the same moment; ask them for an invite",
+                    code="invite",
+                ) from None
             if invite_id is not None and not q.use_invite(conn, invite_id, member.id, moment):
                 raise SignInError("this invite was just used by someone else; ask for a new one", code="invite")
         else:

@@ -216,3 +216,28 @@ def test_writes_take_the_lock_at_begin(db: Database) -> None:
         finally:
             raw.close()
     other.dispose()
+
+
+def test_one_owner_per_instance_even_in_a_race(any_db: Database) -> None:
+    from recs.storage.members import OwnerTaken
+
+    with any_db.write() as conn:
+        create_member(conn, "first", "First", role="owner", now=NOW)
+    with pytest.raises(OwnerTaken), any_db.write() as conn:
+        create_member(conn, "second", "Second", role="owner", now=NOW)
+    # The race itself: both transactions passed the check; the index refuses the second owner row.
+    with pytest.raises(sa.exc.IntegrityError), any_db.write() as conn:
+        conn.execute(
+            s.members.insert().values(
+                spotify_id="racer",
+                display_name="R",
+                role="owner",
+                timezone="UTC",
+                created_at=NOW,
+                reconnect_needed=False,
+                not_allowlisted=False,
+            )
+        )
+    with any_db.read() as conn:
+        owners = conn.execute(sa.select(s.members.c.spotify_id).where(s.members.c.role == "owner")).scalars().all()
+    assert owners == ["first"]

@@ -5,9 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.exc import IntegrityError
 
 from recs.domain import PURPOSES, Consent, Member, Purpose
 from recs.storage.schema import consents, members
+
+
+class OwnerTaken(ValueError):
+    """The instance already has an owner (another first sign-in got there first)."""
 
 
 def _member(row: object) -> Member:
@@ -36,18 +41,27 @@ def create_member(
     now: datetime | None = None,
 ) -> Member:
     now = now or datetime.now(UTC)
-    result = conn.execute(
-        members.insert().values(
-            spotify_id=spotify_id,
-            account_id=account_id,
-            display_name=display_name,
-            role=role,
-            timezone=timezone,
-            created_at=now,
-            reconnect_needed=False,
-            not_allowlisted=False,
+    if role == "owner" and conn.execute(select(members.c.id).where(members.c.role == "owner")).first():
+        raise OwnerTaken("this instance already has an owner")
+    try:
+        result = conn.execute(
+            members.insert().values(
+                spotify_id=spotify_id,
+                account_id=account_id,
+                display_name=display_name,
+                role=role,
+                timezone=timezone,
+                created_at=now,
+                reconnect_needed=False,
+                not_allowlisted=False,
+            )
         )
-    )
+    except IntegrityError as exc:
+        # The caller's transaction is lost either way; name the race so the caller can explain it.
+        message = str(exc.orig)
+        if role == "owner" and ("uq_members_one_owner" in message or "members.role" in message):
+            raise OwnerTaken("this instance already has an owner") from None
+        raise
     member_id = int(result.inserted_primary_key[0])  # type: ignore[index]
     for purpose in PURPOSES:
         conn.execute(consents.insert().values(member_id=member_id, purpose=purpose, granted=False, updated_at=now))

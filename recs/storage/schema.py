@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import DateTime, TypeDecorator
 
@@ -85,6 +86,14 @@ members = Table(
     # A 403 from the Web API: the member is not on the app's Dashboard allowlist.
     Column("not_allowlisted", Boolean, nullable=False, default=False),
     CheckConstraint("role IN ('owner', 'member')", name="role"),
+    # One owner per instance, even when two first sign-ins race (PostgreSQL's default isolation allows it).
+    Index(
+        "uq_members_one_owner",
+        "role",
+        unique=True,
+        sqlite_where=text("role = 'owner'"),
+        postgresql_where=text("role = 'owner'"),
+    ),
 )
 
 invites = Table(

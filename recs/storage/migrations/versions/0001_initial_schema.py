@@ -68,6 +68,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_members")),
         sa.UniqueConstraint("spotify_id", name=op.f("uq_members_spotify_id")),
     )
+    op.create_index(
+        "uq_members_one_owner",
+        "members",
+        ["role"],
+        unique=True,
+        sqlite_where=sa.text("role = 'owner'"),
+        postgresql_where=sa.text("role = 'owner'"),
+    )
     op.create_table(
         "model_runs",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -742,6 +750,7 @@ def downgrade() -> None:
     op.drop_table("api_calls")
     op.drop_table("oauth_states")
     op.drop_table("model_runs")
+    op.drop_index("uq_members_one_owner", table_name="members")
     op.drop_table("members")
     op.drop_table("instance_state")
     with op.batch_alter_table("artists", schema=None) as batch_op:
