@@ -19,7 +19,21 @@ from datetime import date, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Connection, Float, and_, case, cast, exists, func, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 
 from recs.interactions import CONTEXT_EXCLUDED, CONTEXT_NORMAL, CONTEXT_OWN_PUBLISHED, Signals
 from recs.storage.schema import (
@@ -69,6 +83,21 @@ def _fetch_arrays(conn: Connection, stmt: Any, dtypes: Sequence[Any]) -> list[np
     return [np.concatenate(p) if p else np.zeros(0, dtype=dt) for p, dt in zip(parts, dtypes, strict=True)]
 
 
+# Longer member lists are not sent as bound parameters (SQLite caps their number): rows of other members
+# are then read and dropped in numpy (the weighting ignores members it was not given).
+MAX_IN_LIST = 500
+
+
+def _of_members(column: Any, members: Sequence[int]) -> ColumnElement[bool]:
+    return column.in_(list(members)) if len(members) <= MAX_IN_LIST else true()
+
+
+def _keep(member_col: np.ndarray[Any, Any], members: Sequence[int]) -> np.ndarray[Any, Any]:
+    if len(members) <= MAX_IN_LIST:
+        return np.ones(member_col.size, dtype=bool)
+    return np.isin(member_col, np.asarray(members, dtype=np.int64))
+
+
 def _blocked_today(today: date) -> ColumnElement[bool]:
     return or_(blocked_artists.c.until.is_(None), blocked_artists.c.until >= today)
 
@@ -97,7 +126,7 @@ def read_signals(conn: Connection, member_ids: Sequence[int], sources: str, toda
     )
     stmt = (
         select(plays.c.member_id, plays.c.track_id, _epoch(conn, plays.c.played_at), skipped, context)
-        .where(plays.c.member_id.in_(members), plays.c.source.in_(allowed))
+        .where(_of_members(plays.c.member_id, members), plays.c.source.in_(allowed))
         .order_by(plays.c.member_id, plays.c.played_at)
     )
     pm, pt, pa, ps, pc = _fetch_arrays(conn, stmt, [np.int64, np.int64, np.float64, np.int8, np.int8])
@@ -105,13 +134,13 @@ def read_signals(conn: Connection, member_ids: Sequence[int], sources: str, toda
     if "export" in allowed:
         stmt = select(
             short_streams.c.member_id, short_streams.c.track_id, _epoch(conn, short_streams.c.ended_at)
-        ).where(short_streams.c.member_id.in_(members))
+        ).where(_of_members(short_streams.c.member_id, members))
         sm, st, sa = _fetch_arrays(conn, stmt, [np.int64, np.int64, np.float64])
     else:
         sm, st, sa = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
 
     stmt = select(saved_tracks.c.member_id, saved_tracks.c.track_id, _epoch(conn, saved_tracks.c.added_at)).where(
-        saved_tracks.c.member_id.in_(members)
+        _of_members(saved_tracks.c.member_id, members)
     )
     vm, vt, va = _fetch_arrays(conn, stmt, [np.int64, np.int64, np.float64])
 
@@ -127,18 +156,29 @@ def read_signals(conn: Connection, member_ids: Sequence[int], sources: str, toda
     stmt = (
         select(playlists.c.id, playlists.c.member_id, playlist_items.c.track_id)
         .join(playlist_items, playlist_items.c.playlist_id == playlists.c.id)
-        .where(playlists.c.member_id.in_(members), playlists.c.owned.is_(True), ~is_published, ~playlist_excluded)
+        .where(
+            _of_members(playlists.c.member_id, members), playlists.c.owned.is_(True), ~is_published, ~playlist_excluded
+        )
     )
     lid, lm, lt = _fetch_arrays(conn, stmt, [np.int64, np.int64, np.int64])
 
-    hidden = select(hidden_tracks.c.member_id, hidden_tracks.c.track_id).where(hidden_tracks.c.member_id.in_(members))
+    hidden = select(hidden_tracks.c.member_id, hidden_tracks.c.track_id).where(
+        _of_members(hidden_tracks.c.member_id, members)
+    )
     blocked = (
         select(blocked_artists.c.member_id, track_artists.c.track_id)
         .join(track_artists, track_artists.c.artist_id == blocked_artists.c.artist_id)
-        .where(blocked_artists.c.member_id.in_(members), _blocked_today(today))
+        .where(_of_members(blocked_artists.c.member_id, members), _blocked_today(today))
     )
     rm, rt = _fetch_arrays(conn, hidden.union(blocked), [np.int64, np.int64])
 
+    if len(members) > MAX_IN_LIST:
+        kp, ks, kv, kl, kr = (_keep(a, members) for a in (pm, sm, vm, lm, rm))
+        pm, pt, pa, ps, pc = pm[kp], pt[kp], pa[kp], ps[kp], pc[kp]
+        sm, st, sa = sm[ks], st[ks], sa[ks]
+        vm, vt, va = vm[kv], vt[kv], va[kv]
+        lid, lm, lt = lid[kl], lm[kl], lt[kl]
+        rm, rt = rm[kr], rt[kr]
     return Signals(
         play_member=pm,
         play_track=pt,

@@ -137,3 +137,17 @@ def test_a_whole_training_on_either_database(any_db: Database, tmp_path: Path) -
     assert run.params is not None and run.params["spec"]["kind"] == summary.model_kind
     for member_id in house.members.values():
         assert len(training.current_recommendations(any_db, member_id, "discover")) == 8
+
+
+def test_many_members_are_filtered_after_reading_not_as_bound_parameters(
+    any_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    house = hh.build(any_db, days=20)
+    ann, bob = house.members["ann"], house.members["bob"]
+    with any_db.read() as conn:
+        direct = store.read_signals(conn, [ann, bob], "both", hh.NOW.date())
+    monkeypatch.setattr(store, "MAX_IN_LIST", 1)
+    with any_db.read() as conn:
+        filtered = store.read_signals(conn, [ann, bob], "both", hh.NOW.date())
+    assert set(filtered.play_member.tolist()) == {ann, bob}
+    assert sorted(filtered.play_track.tolist()) == sorted(direct.play_track.tolist())
