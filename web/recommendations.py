@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from datetime import date
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
 from recs import feedback
@@ -34,6 +38,43 @@ def _int(name: str) -> int | None:
         return None
 
 
+TOKEN_PLACEHOLDER = "RECS-CSRF-TOKEN-PLACEHOLDER"
+
+
+class CardCache:
+    """The cards of a list, drawn once and reused while the list is the same (a third of the page's time).
+
+    The key holds everything the cards show (the cards themselves, the mode, today's date for the block form);
+    the drawn HTML carries a placeholder where each request puts its own CSRF token.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[object, ...], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def html(self, cards: list[feedback.Card], mode: str, today: date, token: str) -> Markup:
+        key = (mode, today, tuple(cards))
+        with self._lock:
+            drawn = self._items.get(key)
+            if drawn is not None:
+                self._items.move_to_end(key)
+        if drawn is None:
+            drawn = render_template("_cards.html", cards=cards, mode=mode, today=today, token=TOKEN_PLACEHOLDER)
+            with self._lock:
+                self._items[key] = drawn
+                while len(self._items) > self._size:
+                    self._items.popitem(last=False)
+        return Markup(drawn.replace(TOKEN_PLACEHOLDER, str(escape(token))))
+
+
+def card_cache() -> CardCache:
+    cache: CardCache | None = current_app.extensions.get("recs_card_cache")
+    if cache is None:
+        cache = current_app.extensions["recs_card_cache"] = CardCache()
+    return cache
+
+
 @bp.get("/recommendations")
 @member_required
 def index() -> str:
@@ -41,11 +82,13 @@ def index() -> str:
     mode = _mode()
     today = now().date()
     settings = feedback.playlist_settings(db(), me.id, instance().settings.publish)
+    cards = feedback.my_recommendations(db(), me.id, mode, today, limit=settings.size)
     return render_template(
         "recommendations.html",
         mode=mode,
         modes=MODES,
-        cards=feedback.my_recommendations(db(), me.id, mode, today, limit=settings.size),
+        cards=cards,
+        cards_html=card_cache().html(cards, mode, today, generate_csrf()) if cards else Markup(""),
         blocked=feedback.blocked_artists(db(), me.id, today),
         hidden=feedback.hidden_track_list(db(), me.id),
         acceptance=last_acceptance(db(), me.id),

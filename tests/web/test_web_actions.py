@@ -237,3 +237,26 @@ def test_a_discovery_played_since_the_list_was_made_leaves_the_list(db: Database
         insert_plays(conn, household.owner, [PlayRow(NOW, household.owner_tracks[7], "api")])
     after = [c.name for c in feedback.my_recommendations(db, household.owner, "discover", NOW.date())]
     assert before == ["Song 07", "Song 08", "Song 09"] and after == ["Song 08", "Song 09"]
+
+
+def test_cards_carry_this_requests_token_and_follow_the_list(owner_client: FlaskClient, household: Household) -> None:
+    import re
+
+    from web.recommendations import TOKEN_PLACEHOLDER
+
+    for _ in range(2):  # drawn, then reused: each time with a token that works
+        page = owner_client.get("/recommendations").get_data(as_text=True)
+        assert TOKEN_PLACEHOLDER not in page
+        card = page[page.index('<ol class="cards">') :]
+        hide_form = re.search(
+            r'action="/recommendations/hide">\s*<input type="hidden" name="csrf_token" value="([^"]+)"', card
+        )
+        assert hide_form, card[:600]
+    assert hide_form is not None
+    hidden = household.owner_tracks[7]
+    response = owner_client.post(
+        "/recommendations/hide", data={"csrf_token": hide_form.group(1), "mode": "discover", "track_id": hidden}
+    )
+    assert response.status_code == 302
+    cards = owner_client.get("/recommendations").get_data(as_text=True).split('id="blocked"')[0]
+    assert "Song 07" not in cards and "Song 08" in cards
