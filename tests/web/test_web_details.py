@@ -291,3 +291,13 @@ def test_a_get_page_reads_consents_once(
     assert calls == [household.member]
     assert client.get("/settings").status_code == 200  # the next request reads them again
     assert calls == [household.member, household.member]
+
+
+def test_settings_suggest_every_timezone(client: FlaskClient, household: Household) -> None:
+    from web.account import zones
+
+    sign_in(client, household.member)
+    page = client.get("/settings").get_data(as_text=True)
+    datalist = page[page.index('<datalist id="zones">') : page.index("</datalist>")]
+    assert datalist.count("<option ") == len(zones()) > 300
+    assert '<option value="Europe/Paris">' in datalist and '<option value="America/Argentina/Buenos_Aires">' in datalist
