@@ -113,8 +113,10 @@ def run_waitress(
         balance[0].attach(server, balance[1])
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
-        for sig in STOP_SIGNALS:  # Ctrl-C reaches the workers and the supervisor: one stop is enough
-            signal.signal(sig, signal.SIG_IGN)
+        # Ctrl-C reaches the workers and the supervisor (which forwards a SIGTERM): one stop is enough.
+        # A Python handler, not SIG_IGN: a signal already on its way would then raise an OSError.
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, _already_stopping)
         raise SystemExit(0)  # waitress's loop catches it, shuts its threads down and closes the socket
 
     for sig in STOP_SIGNALS:
@@ -126,6 +128,10 @@ def run_waitress(
             from web import close_app
 
             close_app(app)
+
+
+def _already_stopping(_signum: int, _frame: FrameType | None) -> None:
+    """A second stop signal while stopping: nothing more to do."""
 
 
 class Supervisor:
