@@ -88,6 +88,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group, as a terminal gives it (Ctrl-C reaches every process)
     )
     assert process.stdout is not None
     first = process.stdout.readline()
@@ -171,6 +172,18 @@ def test_two_processes_answer_and_a_dead_one_is_replaced(served: Served) -> None
     served.process.send_signal(signal.SIGTERM)
     assert served.process.wait(timeout=15) == 0
     assert not _alive(int(pid_b))
+
+
+def test_ctrl_c_stops_every_process_cleanly(served: Served) -> None:
+    _wait_until_served(served)
+    first, pid_a, second, pid_b = _held_by_two_workers(served)
+    os.killpg(served.process.pid, signal.SIGINT)  # the terminal signals the whole group
+    assert served.process.wait(timeout=15) == 0
+    first.close()
+    second.close()
+    time.sleep(0.2)  # the output thread reads the last lines
+    assert "Traceback" not in "".join(served.output), "".join(served.output)
+    assert not _running(int(pid_a)) and not _running(int(pid_b))
 
 
 def test_workers_stop_when_the_supervisor_is_killed(served: Served) -> None:
