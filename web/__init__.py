@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -12,6 +13,8 @@ from flask import Flask
 from recs.config import Settings
 from recs.instance import Instance, load, open_instance
 from recs.stats import StatsCache
+
+log = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
@@ -65,8 +68,19 @@ def create_app(
     return app
 
 
-def close_app(app: Flask) -> None:
-    """Close what the app keeps open between requests (the kept read connections), when its server stops."""
+# A stopping server gives the imports it runs this long to finish (one takes seconds; an import cut off
+# shows as interrupted and is uploaded again).
+IMPORT_GRACE_S = 30.0
+
+
+def close_app(app: Flask, import_grace_s: float = IMPORT_GRACE_S) -> None:
+    """When its server stops: let running imports finish (up to *import_grace_s*), close the kept read
+    connections."""
+    runs = app.extensions.get("recs_imports")
+    if runs is not None:
+        left = runs.finish(import_grace_s)
+        if left:
+            log.warning("stopping with %s import(s) still running: they will show as interrupted", left)
     kept = app.extensions.pop("recs_kept_reads", None)
     if kept is not None:
         kept.close()

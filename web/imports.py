@@ -6,6 +6,7 @@ import logging
 import secrets
 import shutil
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,6 +80,15 @@ class ImportRuns:
             return False
         thread.join(timeout)
         return not thread.is_alive()
+
+    def finish(self, timeout: float) -> int:
+        """Wait up to *timeout* seconds for the imports still running (a server stopping); how many still run."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            running = [t for t in self._threads.values() if t.is_alive()]
+        for thread in running:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return sum(1 for t in running if t.is_alive())
 
     def _run(self, app: Flask, member_id: int, folder: Path, paths: list[Path], started: Started) -> None:
         from web import clock_of, instance_of

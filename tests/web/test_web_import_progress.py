@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from web_helpers import NOW, Household, export_rows, sign_in
 
@@ -128,3 +129,30 @@ def _progress_at(db: Database, import_id: int) -> object:
 
     with db.read() as conn:
         return conn.execute(sa.select(s.imports.c.progress_at).where(s.imports.c.id == import_id)).scalar_one()
+
+
+def test_a_stopping_server_lets_running_imports_finish(
+    app: Flask, household: Household, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from web import close_app
+
+    release = threading.Event()
+
+    def slow_import(*args: object, **kwargs: object) -> object:
+        on_record = kwargs["on_record"]
+        assert callable(on_record)
+        on_record(4242)
+        release.wait(10)
+        return None
+
+    monkeypatch.setattr(web_imports, "run_import", slow_import)
+    folder = tmp_path / "upload"
+    folder.mkdir()
+    with app.app_context():
+        started = web_imports.runs().start(household.member, folder, [])
+        assert started.import_id == 4242
+        assert web_imports.runs().finish(0.05) == 1  # still running after the grace
+    threading.Timer(0.1, release.set).start()
+    close_app(app, import_grace_s=10)  # returns once the import has finished
+    with app.app_context():
+        assert web_imports.runs().finish(0) == 0 and not folder.exists()
