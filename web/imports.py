@@ -51,7 +51,8 @@ class ImportRuns:
     """Imports running in background threads of this process.
 
     Their progress is on their import record, not here: with `recs serve --processes N` the next progress
-    poll may reach another process. This registry only lets a test wait for a thread.
+    poll may reach another process. This registry only knows the threads, so that a stopping server (and a
+    test) can wait for them.
     """
 
     def __init__(self) -> None:
