@@ -13,7 +13,8 @@ evidence a small household cannot get from overlap between members. Weighting, i
 - repeats have diminishing returns: a cell is log2(1 + summed weight), minus log2(1 + summed skip weight);
 - a saved track adds `saved_weight`, membership of an own playlist adds `playlist_weight`;
 - session pseudo-users hold the distinct tracks of plays less than `session_gap_minutes` apart (not
-  skipped, not excluded, not from our own published playlists), when there are at least two.
+  skipped, not excluded, not from our own published playlists), when there are at least two; only for
+  households of up to `sessions_up_to_members` members (beyond that, members overlap enough).
 """
 
 from __future__ import annotations
@@ -91,6 +92,9 @@ class Weighting:
     min_pseudo_items: int = 2
     sessions: bool = True
     playlists: bool = True
+    # Session rows are item-item evidence for households with little overlap between members; with more
+    # members than this, overlap is plentiful and session rows would only double the fit.
+    sessions_up_to_members: int = 100
 
     def __post_init__(self) -> None:
         if self.half_life_days <= 0:
@@ -347,7 +351,7 @@ def build_interactions(
 
     blocks = [member_matrix]
     n_sessions = 0
-    if weighting.sessions:
+    if weighting.sessions and n_members <= weighting.sessions_up_to_members:
         # Listening to our own published lists says nothing about which tracks belong together.
         in_session = positive & (s.play_context != CONTEXT_OWN_PUBLISHED)
         session_matrix = _session_rows(s, in_session, member_vocab, item_vocab, weighting)

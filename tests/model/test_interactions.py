@@ -91,6 +91,13 @@ def test_sessions_become_pseudo_users_split_by_the_gap() -> None:
     assert inter.matrix[1].nnz == 0  # a member with no data still has a (empty) row
 
 
+def test_session_rows_only_for_small_households() -> None:
+    at = [NOW, NOW + 60, NOW + 120]
+    s = Signals.from_plays([1, 1, 1], [5, 6, 7], at)
+    assert build_interactions(s, Weighting(sessions_up_to_members=2), NOW, [1, 2]).n_sessions == 1
+    assert build_interactions(s, Weighting(sessions_up_to_members=2), NOW, [1, 2, 3]).n_sessions == 0
+
+
 def test_plays_from_our_own_playlists_make_no_sessions() -> None:
     at = [NOW, NOW + 60, NOW + 120]
     s = Signals.from_plays([1, 1, 1], [5, 6, 7], at, context=[CONTEXT_OWN_PUBLISHED] * 3)
