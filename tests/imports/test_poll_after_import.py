@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -10,17 +9,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from cryptography.fernet import Fernet
 
 from recs.config import Settings
 from recs.emulator import EmulatorServer
 from recs.imports import run_import
 from recs.ingest import sync_member
 from recs.instance import Instance
-from recs.keys import Secrets
 from recs.storage import Database
 from recs.storage.schema import plays
-from tests.publishing.conftest import REDIRECT, sign_in
+from tests.publishing.conftest import emulator_instance, sign_in
 
 
 @pytest.fixture
@@ -32,15 +29,7 @@ def emulator() -> Iterator[EmulatorServer]:
 
 @pytest.fixture
 def instance(settings: Settings, db: Database, emulator: EmulatorServer) -> Instance:
-    spotify = dataclasses.replace(
-        settings.spotify,
-        client_id=emulator.client_id,
-        redirect_uri=REDIRECT,
-        api_base_url=emulator.api_base_url,
-        accounts_base_url=emulator.accounts_base_url,
-    )
-    secrets = Secrets("s" * 40, (Fernet.generate_key().decode(),), client_secret=emulator.client_secret)
-    return Instance(dataclasses.replace(settings, spotify=spotify), secrets, db)
+    return emulator_instance(settings, db, emulator)
 
 
 def test_polled_plays_already_in_the_export_are_not_stored_twice(

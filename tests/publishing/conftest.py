@@ -32,8 +32,8 @@ def emulator() -> Iterator[EmulatorServer]:
         yield server
 
 
-@pytest.fixture
-def instance(settings: Settings, db: Database, emulator: EmulatorServer) -> Iterator[Instance]:
+def emulator_instance(settings: Settings, db: Database, emulator: EmulatorServer, **sections: object) -> Instance:
+    """An instance on *db* whose Spotify is the emulator (its URLs, app id and secret); *sections* replace settings."""
     spotify = dataclasses.replace(
         settings.spotify,
         client_id=emulator.client_id,
@@ -42,7 +42,12 @@ def instance(settings: Settings, db: Database, emulator: EmulatorServer) -> Iter
         accounts_base_url=emulator.accounts_base_url,
     )
     secrets = Secrets("s" * 40, (Fernet.generate_key().decode(),), client_secret=emulator.client_secret)
-    yield Instance(settings=dataclasses.replace(settings, spotify=spotify), secrets=secrets, db=db)
+    return Instance(settings=dataclasses.replace(settings, spotify=spotify, **sections), secrets=secrets, db=db)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def instance(settings: Settings, db: Database, emulator: EmulatorServer) -> Iterator[Instance]:
+    yield emulator_instance(settings, db, emulator)
 
 
 @pytest.fixture

@@ -9,17 +9,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from cryptography.fernet import Fernet
 
 from recs.config import Settings
 from recs.emulator import EmulatorServer
 from recs.imports import run_import
 from recs.instance import Instance
 from recs.jobs import execute
-from recs.keys import Secrets
 from recs.storage import Database
 from recs.storage.schema import tracks
-from tests.publishing.conftest import REDIRECT, sign_in
+from tests.publishing.conftest import emulator_instance, sign_in
 
 
 @pytest.fixture
@@ -31,16 +29,7 @@ def emulator() -> Iterator[EmulatorServer]:
 
 @pytest.fixture
 def instance(settings: Settings, db: Database, emulator: EmulatorServer) -> Instance:
-    spotify = dataclasses.replace(
-        settings.spotify,
-        client_id=emulator.client_id,
-        redirect_uri=REDIRECT,
-        api_base_url=emulator.api_base_url,
-        accounts_base_url=emulator.accounts_base_url,
-    )
-    imports = dataclasses.replace(settings.imports, resolve_per_day=4)
-    secrets = Secrets("s" * 40, (Fernet.generate_key().decode(),), client_secret=emulator.client_secret)
-    return Instance(dataclasses.replace(settings, spotify=spotify, imports=imports), secrets, db)
+    return emulator_instance(settings, db, emulator, imports=dataclasses.replace(settings.imports, resolve_per_day=4))
 
 
 def _name_only(instance: Instance) -> int:
