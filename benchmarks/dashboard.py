@@ -159,7 +159,6 @@ def serve_child(
             overrides={
                 "RECS_INSTANCE": Instance(settings, Secrets(session_key, (token_key,)), db),
                 "RECS_CLOCK": lambda: NOW,
-                "RECS_KEEP_READS": True,  # as `recs serve` does
             }
         )
 

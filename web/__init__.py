@@ -29,8 +29,7 @@ def create_app(
     """Build the dashboard.
 
     *overrides* are Flask config values set last (tests pass TESTING, a clock as RECS_CLOCK, or an already
-    open Instance as RECS_INSTANCE so the app shares the test's database). RECS_KEEP_READS keeps a read
-    connection per server thread between requests (`recs serve` sets it; call close_app when done).
+    open Instance as RECS_INSTANCE so the app shares the test's database).
     """
     env = os.environ if environ is None else environ
     extra = dict(overrides or {})
@@ -74,16 +73,12 @@ IMPORT_GRACE_S = 30.0
 
 
 def close_app(app: Flask, import_grace_s: float = IMPORT_GRACE_S) -> None:
-    """When its server stops: let running imports finish (up to *import_grace_s*), close the kept read
-    connections."""
+    """When its server stops: let running imports finish (up to *import_grace_s*)."""
     runs = app.extensions.get("recs_imports")
     if runs is not None:
         left = runs.finish(import_grace_s)
         if left:
             log.warning("stopping with %s import(s) still running: they will show as interrupted", left)
-    kept = app.extensions.pop("recs_kept_reads", None)
-    if kept is not None:
-        kept.close()
 
 
 def instance_of(app: Flask) -> Instance:

@@ -6,7 +6,6 @@ import contextlib
 import functools
 import hmac
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -56,62 +55,17 @@ def instance() -> Instance:
     return instance_of(current_app)
 
 
-def instance_db(app: Flask) -> Database:
-    from web import instance_of
-
-    return instance_of(app).db
-
-
-class KeptReads:
-    """One SQLite read connection per server thread, kept from one GET request to the next.
-
-    Opening a SQLite connection costs about 1.6 ms (pragmas, then reading the schema on the first query),
-    a third of a page's server time. Each request still reads in its own transaction (BEGIN … COMMIT),
-    so it sees everything committed before it began. `recs serve` turns this on (RECS_KEEP_READS);
-    `close()` closes every kept connection when the server stops.
-    """
-
-    def __init__(self, base: Database) -> None:
-        self._base = base
-        self._local = threading.local()
-        self._kept: list[Any] = []
-        self._lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def read(self) -> Iterator[Any]:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or conn.closed or conn.invalidated:
-            conn = self._local.conn = self._base.engine.connect()
-            with self._lock:
-                self._kept = [c for c in self._kept if not c.closed] + [conn]
-        try:
-            with conn.begin():
-                yield conn
-        except BaseException:
-            # Whatever went wrong, the next request starts from a fresh connection.
-            self._local.conn = None
-            conn.close()
-            raise
-
-    def close(self) -> None:
-        with self._lock:
-            kept, self._kept = self._kept, []
-        for conn in kept:
-            conn.close()
-
-
 class RequestReads(Database):
     """The instance's database for one GET request: every read shares one connection and one snapshot.
 
     Opening a SQLite connection (with its pragmas) costs about a millisecond and a page makes several
-    reads; sharing one halves a page's time (and a kept connection, see KeptReads, saves the rest).
+    reads; sharing one halves a page's time.
     Writes are never made through it.
     """
 
-    def __init__(self, base: Database, kept: KeptReads | None = None) -> None:  # no super().__init__
-        self.__dict__.update(base.__dict__)  # it shares the base's engine
+    def __init__(self, base: Database) -> None:  # no super().__init__: it shares the base's engine
+        self.__dict__.update(base.__dict__)
         self._base = base
-        self._kept = kept
         self._shared: contextlib.ExitStack | None = None
         self._conn: Any = None
 
@@ -119,8 +73,7 @@ class RequestReads(Database):
     def read(self) -> Iterator[Any]:
         if self._conn is None:
             self._shared = contextlib.ExitStack()
-            source = self._kept.read() if self._kept is not None else self._base.read()
-            self._conn = self._shared.enter_context(source)
+            self._conn = self._shared.enter_context(self._base.read())
         yield self._conn
 
     @contextlib.contextmanager
@@ -212,17 +165,13 @@ def owner_required(view: F) -> F:
 
 
 def init_app(app: Flask) -> None:
-    base = instance_db(app)
-    kept = KeptReads(base) if app.config.get("RECS_KEEP_READS") and base.is_sqlite else None
-    if kept is not None:
-        app.extensions["recs_kept_reads"] = kept
 
     @app.before_request
     def load_member() -> None:
         g.member = None
         # The callback writes (through recs.accounts) and then reads what it wrote: not a shared snapshot.
         if request.method in ("GET", "HEAD") and request.endpoint not in ("static", "auth.callback"):
-            g.reads = RequestReads(instance().db, kept)
+            g.reads = RequestReads(instance().db)
         member_id = session.get(SESSION_KEY)
         if not isinstance(member_id, int):
             return

@@ -49,7 +49,7 @@ def serve(obj: Context, host: str | None, port: int | None, threads: int, proces
     def make_app() -> Flask:
         # After a fork, an instance (and connections) of the worker's own, never the parent's.
         own = instance if count == 1 else open_instance(settings, os.environ)
-        return create_app(overrides={"RECS_INSTANCE": own, "RECS_KEEP_READS": True})
+        return create_app(overrides={"RECS_INSTANCE": own})
 
     if count > 1:
         instance.close()  # nothing of the parent's pool crosses the fork

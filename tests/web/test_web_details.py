@@ -199,38 +199,6 @@ def test_after_sign_in_only_local_paths_are_followed(app: object) -> None:
             assert _safe_next(hostile) == "/listening"
 
 
-def test_kept_reads_open_one_connection_for_many_pages_and_see_new_writes(
-    instance: Instance, household: Household
-) -> None:
-    """`recs serve` keeps a read connection per thread: later pages open none, and still see what was written."""
-    import sqlalchemy as sa
-
-    from web import close_app
-
-    app = create_app(overrides={"RECS_INSTANCE": instance, "TESTING": True, "RECS_KEEP_READS": True})
-    client = app.test_client()
-    sign_in(client, household.member)
-    opened: list[object] = []
-
-    def count(*_args: object) -> None:
-        opened.append(1)
-
-    sa.event.listen(instance.db.engine, "checkout", count)
-    try:
-        for page in ["/listening", "/recommendations", "/import", "/settings", "/listening"]:
-            assert client.get(page).status_code == 200
-        assert len(opened) == 1
-        assert "Milo Renamed" not in client.get("/settings").get_data(as_text=True)
-        with instance.db.write() as conn:  # another connection writes between two pages
-            update_member(conn, household.member, display_name="Milo Renamed")
-        assert "Milo Renamed" in client.get("/settings").get_data(as_text=True)
-        assert len(opened) == 2  # the write's own connection; the pages still share the kept one
-    finally:
-        sa.event.remove(instance.db.engine, "checkout", count)
-        close_app(app)
-    assert "recs_kept_reads" not in app.extensions
-
-
 def test_the_import_page_keeps_history_spans_until_plays_change(
     db: Database, household: Household, monkeypatch: pytest.MonkeyPatch
 ) -> None:
