@@ -334,7 +334,6 @@ def build_interactions(
     neg = _aggregate(neg_rows, neg_cols, neg_w, shape)
     pos.data = diminishing(pos.data)
     neg.data = diminishing(neg.data)
-    taste = pos - neg
 
     saved_rows = member_vocab.indices(s.saved_member[sv_keep])
     saved_cols = item_vocab.indices(s.saved_track[sv_keep])
@@ -347,7 +346,12 @@ def build_interactions(
         shape,
     )
     in_list.data[:] = weighting.playlist_weight
-    member_matrix = (taste + saved + in_list).tocsr()
+    # Sparse sums cost a pass over every cell: skip the empty ones (most big installs have no skips kept).
+    member_matrix = pos
+    for part, sign in ((neg, -1.0), (saved, 1.0), (in_list, 1.0)):
+        if part.nnz:
+            member_matrix = member_matrix - part if sign < 0 else member_matrix + part
+    member_matrix = member_matrix.tocsr()
 
     blocks = [member_matrix]
     n_sessions = 0
