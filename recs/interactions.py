@@ -48,6 +48,13 @@ class Vocabulary:
             np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=np.int64)
         )
 
+    @classmethod
+    def from_unique(cls, ids: IntArray) -> Vocabulary:
+        """A vocabulary over ids already sorted and distinct (as np.unique returns them): no second sort."""
+        vocab = cls.__new__(cls)
+        vocab.ids = np.asarray(ids, dtype=np.int64)
+        return vocab
+
     def __len__(self) -> int:
         return int(self.ids.size)
 
@@ -289,8 +296,9 @@ def build_interactions(
     """Turn signals into the weighted matrix for *members* (every one gets a row, even with no data)."""
     member_vocab = Vocabulary(members)
     s = signals
-    ok_member = member_vocab.indices(s.play_member) >= 0
-    keep = ok_member & (s.play_context != CONTEXT_EXCLUDED) & _keep_mask(s.play_member, s.play_track, s)
+    # Row of each play, computed once: lookups over millions of plays are the costly part here.
+    play_row = member_vocab.indices(s.play_member)
+    keep = (play_row >= 0) & (s.play_context != CONTEXT_EXCLUDED) & _keep_mask(s.play_member, s.play_track, s)
     if weighting.skips == "exclude":
         positive = keep & ~s.play_skipped
         negative = np.zeros_like(keep)
@@ -306,42 +314,33 @@ def build_interactions(
     if weighting.skips == "exclude":
         sh_keep = np.zeros_like(sh_keep)
 
-    item_vocab = Vocabulary(
-        np.concatenate(
-            [
-                s.play_track[positive | negative],
-                s.saved_track[sv_keep],
-                s.playlist_track[pl_keep],
-                s.short_track[sh_keep],
-            ]
-        )
-    )
+    # One sort gives the item vocabulary and every column index at once.
+    used = positive | negative
+    parts = [s.play_track[used], s.saved_track[sv_keep], s.playlist_track[pl_keep], s.short_track[sh_keep]]
+    item_ids, inverse = np.unique(np.concatenate(parts), return_inverse=True)
+    item_vocab = Vocabulary.from_unique(item_ids)
+    bounds = np.cumsum([p.size for p in parts])[:-1]
+    play_used_col, saved_cols, playlist_cols, short_cols = np.split(inverse.astype(np.int64), bounds)
+    play_col = np.full(s.play_member.size, -1, dtype=np.int64)
+    play_col[used] = play_used_col
     n_items = len(item_vocab)
     n_members = len(member_vocab)
     shape = (n_members, n_items)
 
-    pos = _aggregate(
-        member_vocab.indices(s.play_member[positive]),
-        item_vocab.indices(s.play_track[positive]),
-        w[positive],
-        shape,
-    )
-    neg_rows = np.concatenate(
-        [member_vocab.indices(s.play_member[negative]), member_vocab.indices(s.short_member[sh_keep])]
-    )
-    neg_cols = np.concatenate([item_vocab.indices(s.play_track[negative]), item_vocab.indices(s.short_track[sh_keep])])
+    pos = _aggregate(play_row[positive], play_col[positive], w[positive], shape)
+    neg_rows = np.concatenate([play_row[negative], member_vocab.indices(s.short_member[sh_keep])])
+    neg_cols = np.concatenate([play_col[negative], short_cols])
     neg_w = np.concatenate([w[negative], decay(now - s.short_at[sh_keep], weighting.half_life_days)])
     neg = _aggregate(neg_rows, neg_cols, neg_w, shape)
     pos.data = diminishing(pos.data)
     neg.data = diminishing(neg.data)
 
     saved_rows = member_vocab.indices(s.saved_member[sv_keep])
-    saved_cols = item_vocab.indices(s.saved_track[sv_keep])
     saved = _aggregate(saved_rows, saved_cols, np.ones(saved_rows.size), shape)
     saved.data[:] = weighting.saved_weight  # saved twice is still saved once
     in_list = _aggregate(
         member_vocab.indices(s.playlist_member[pl_keep]),
-        item_vocab.indices(s.playlist_track[pl_keep]),
+        playlist_cols,
         np.ones(int(pl_keep.sum())),
         shape,
     )
@@ -358,7 +357,7 @@ def build_interactions(
     if weighting.sessions and n_members <= weighting.sessions_up_to_members:
         # Listening to our own published lists says nothing about which tracks belong together.
         in_session = positive & (s.play_context != CONTEXT_OWN_PUBLISHED)
-        session_matrix = _session_rows(s, in_session, member_vocab, item_vocab, weighting)
+        session_matrix = _session_rows(s, in_session, play_col, n_items, weighting)
         n_sessions = session_matrix.shape[0]
         blocks.append(session_matrix)
     n_playlists = 0
@@ -367,7 +366,7 @@ def build_interactions(
         pvocab = Vocabulary(plist)
         pm = _aggregate(
             pvocab.indices(plist),
-            item_vocab.indices(s.playlist_track[pl_keep]),
+            playlist_cols,
             np.ones(plist.size),
             (len(pvocab), n_items),
         )
@@ -391,22 +390,21 @@ def _enough_items(m: sparse.csr_matrix, weighting: Weighting) -> sparse.csr_matr
 
 
 def _session_rows(
-    s: Signals, positive: BoolArray, member_vocab: Vocabulary, item_vocab: Vocabulary, weighting: Weighting
+    s: Signals, positive: BoolArray, play_col: IntArray, n_items: int, weighting: Weighting
 ) -> sparse.csr_matrix:
     """One row per listening session (plays less than the gap apart) holding its distinct tracks."""
-    n_items = len(item_vocab)
     if not positive.any():
         return sparse.csr_matrix((0, n_items), dtype=np.float64)
     member = s.play_member[positive]
     at = s.play_at[positive]
-    track = s.play_track[positive]
+    col = play_col[positive]
     order = np.lexsort((at, member))
-    member, at, track = member[order], at[order], track[order]
+    member, at, col = member[order], at[order], col[order]
     gap = weighting.session_gap_minutes * 60.0
     starts = np.ones(member.size, dtype=bool)
     starts[1:] = (member[1:] != member[:-1]) | (np.diff(at) > gap)
     session = np.cumsum(starts) - 1
-    m = _aggregate(session, item_vocab.indices(track), np.ones(session.size), (int(session[-1]) + 1, n_items))
+    m = _aggregate(session, col, np.ones(session.size), (int(session[-1]) + 1, n_items))
     m = _enough_items(m, weighting)
     m.data[:] = weighting.pseudo_weight
     return m
