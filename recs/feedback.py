@@ -13,6 +13,7 @@ from recs.storage import feedback as q
 from recs.storage.catalog import get_tracks
 from recs.storage.feedback import BlockedArtist, ContextChoice, ExcludedContext, JobRequest, PublishSettingsRow
 from recs.storage.members import update_member
+from recs.storage.training import read_recommendations
 
 __all__ = [
     "JOBS",
@@ -240,7 +241,7 @@ def my_recommendations(db: Database, member_id: int, mode: str, today: date, lim
     if mode not in ("discover", "rediscover"):
         raise FeedbackError(f"unknown list {mode!r}: discover or rediscover")
     with db.read() as conn:
-        rows = q.current_recommendation_rows(conn, member_id, mode, today, limit)
+        rows = read_recommendations(conn, member_id, mode, today=today, limit=limit)
         info = get_tracks(conn, [r.track_id for r in rows])
     cards = []
     for r in rows:

@@ -14,7 +14,6 @@ from recs.storage.schema import (
     excluded_contexts,
     hidden_tracks,
     job_requests,
-    model_runs,
     playlists,
     plays,
     publish_settings,
@@ -280,59 +279,3 @@ def job_request_list(conn: Connection, member_id: int | None = None, limit: int 
     if member_id is not None:
         stmt = stmt.where(or_(job_requests.c.member_id == member_id, job_requests.c.requested_by == member_id))
     return [_job_request(r) for r in conn.execute(stmt)]
-
-
-@dataclass(frozen=True)
-class RecommendationRow:
-    run_id: int
-    rank: int
-    track_id: int
-    score: float | None
-    explanation: str | None
-    because_track_id: int | None
-
-
-def current_recommendation_rows(
-    conn: Connection, member_id: int, mode: str, today: date, limit: int
-) -> list[RecommendationRow]:
-    """The current run's list for this member, without hidden tracks, artists blocked today and (discover) tracks played since."""
-    run_id = conn.execute(
-        select(model_runs.c.id)
-        .where(model_runs.c.is_current.is_(True))
-        .order_by(model_runs.c.finished_at.desc(), model_runs.c.id.desc())
-    ).scalar()
-    if run_id is None:
-        return []
-    hidden = select(hidden_tracks.c.track_id).where(hidden_tracks.c.member_id == member_id)
-    blocked = (
-        select(track_artists.c.track_id)
-        .join(blocked_artists, blocked_artists.c.artist_id == track_artists.c.artist_id)
-        .where(
-            blocked_artists.c.member_id == member_id,
-            or_(blocked_artists.c.until.is_(None), blocked_artists.c.until >= today),
-        )
-    )
-    played = select(plays.c.track_id).where(plays.c.member_id == member_id)
-    stmt = (
-        select(
-            recommendations.c.run_id,
-            recommendations.c.rank,
-            recommendations.c.track_id,
-            recommendations.c.score,
-            recommendations.c.explanation,
-            recommendations.c.because_track_id,
-        )
-        .where(
-            recommendations.c.run_id == run_id,
-            recommendations.c.member_id == member_id,
-            recommendations.c.mode == mode,
-            recommendations.c.track_id.not_in(hidden),
-            recommendations.c.track_id.not_in(blocked),
-        )
-        .order_by(recommendations.c.rank)
-        .limit(limit)
-    )
-    if mode == "discover":
-        # Played since the list was made: no longer a discovery (publishing leaves these out too).
-        stmt = stmt.where(recommendations.c.track_id.not_in(played))
-    return [RecommendationRow(int(r), int(k), int(t), s, e, b) for r, k, t, s, e, b in conn.execute(stmt)]

@@ -412,8 +412,14 @@ class StoredRecommendation:
     because_track_id: int | None
 
 
-def read_recommendations(conn: Connection, member_id: int, mode: str) -> list[StoredRecommendation]:
-    """The current run's list for a member and mode, by rank (empty before the first successful run)."""
+def read_recommendations(
+    conn: Connection, member_id: int, mode: str, *, today: date | None = None, limit: int | None = None
+) -> list[StoredRecommendation]:
+    """The current run's list for a member and mode, by rank (empty before the first successful run).
+
+    With *today*, what the member said since the list was made is applied: hidden tracks and artists
+    blocked today are left out, and for "discover" so are tracks played since (publishing does the same).
+    """
     stmt = (
         select(
             recommendations.c.run_id,
@@ -431,4 +437,20 @@ def read_recommendations(conn: Connection, member_id: int, mode: str) -> list[St
         )
         .order_by(recommendations.c.rank)
     )
+    if today is not None:
+        hidden = select(hidden_tracks.c.track_id).where(hidden_tracks.c.member_id == member_id)
+        blocked = (
+            select(track_artists.c.track_id)
+            .join(blocked_artists, blocked_artists.c.artist_id == track_artists.c.artist_id)
+            .where(
+                blocked_artists.c.member_id == member_id,
+                or_(blocked_artists.c.until.is_(None), blocked_artists.c.until >= today),
+            )
+        )
+        stmt = stmt.where(recommendations.c.track_id.not_in(hidden), recommendations.c.track_id.not_in(blocked))
+        if mode == "discover":
+            played = select(plays.c.track_id).where(plays.c.member_id == member_id)
+            stmt = stmt.where(recommendations.c.track_id.not_in(played))
+    if limit is not None:
+        stmt = stmt.limit(limit)
     return [StoredRecommendation(*r) for r in conn.execute(stmt)]
