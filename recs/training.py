@@ -253,22 +253,17 @@ def select_model(
     best_baseline = max(baselines, key=ndcg)
     best_als = max(als_names, key=ndcg) if als_names else None
     best_knn = max((n for n in baselines if n.startswith("itemknn")), key=ndcg, default=None)
-    if best_als is not None and best_knn is not None:
+    # ALS blended with each kind of neighbourhood model (item-kNN first, then EASE).
+    for partner in (best_knn, best_ease):
+        if best_als is None or partner is None:
+            continue
         for w in BLEND_WEIGHTS:
-            name = f"blend {best_als} + {w:g} {best_knn}"
+            name = f"blend {best_als} + {w:g} {partner}"
             spec = {
                 "kind": "blend",
-                "parts": [{"weight": 1 - w, "spec": specs[best_als]}, {"weight": w, "spec": specs[best_knn]}],
+                "parts": [{"weight": 1 - w, "spec": specs[best_als]}, {"weight": w, "spec": specs[partner]}],
             }
-            run(name, spec, BlendModel([(models[best_als], 1 - w), (models[best_knn], w)]))
-    if best_als is not None and best_ease is not None:
-        for w in BLEND_WEIGHTS:
-            name = f"blend {best_als} + {w:g} {best_ease}"
-            spec = {
-                "kind": "blend",
-                "parts": [{"weight": 1 - w, "spec": specs[best_als]}, {"weight": w, "spec": specs[best_ease]}],
-            }
-            run(name, spec, BlendModel([(models[best_als], 1 - w), (models[best_ease], w)]))
+            run(name, spec, BlendModel([(models[best_als], 1 - w), (models[partner], w)]))
 
     # Ties go to the simpler model: baselines, then ALS, then blends.
     order = {n: i for i, n in enumerate([*baselines, *als_names, *[n for n in results if n.startswith("blend")]])}
