@@ -11,7 +11,9 @@ Public API (used by recs.training and benchmarks/):
 - every model has `kind`, `scores(rows, user_items)` (dense float32, rows x items) and
   `explain(row, user_items, item)` -> the index of the item of that row that contributes most, or None;
 - `save_model(path, model, arrays, meta)` / `load_model(path)`: .npz (allow_pickle=False) plus a JSON
-  sidecar, each written to a temporary name and moved into place with os.replace.
+  sidecar, each written to a temporary name and moved into place with os.replace;
+- `recs.model.selection`: the tuning (`ALS_GRID`, `fit_spec`, `evaluate`, `select_model`), imported by
+  its own name.
 """
 
 from __future__ import annotations
