@@ -43,9 +43,18 @@ def _origin(url: str) -> str:
     return "/".join(parts[:3]) if len(parts) >= 3 and parts[0] in ("http:", "https:") else ""
 
 
+# HSTS for a year, for this host only: a household's instance often shares its domain with other services
+# that may still serve plain HTTP, so no includeSubDomains and no preload.
+HSTS = "max-age=31536000"
+
+
 def init_app(app: Flask) -> None:
+    from web import instance_of
+
     csrf.init_app(app)
     policy = content_security_policy(app)
+    # Only behind HTTPS: over plain HTTP browsers ignore the header, and a local http instance must stay reachable.
+    https = instance_of(app).settings.instance.public_url.lower().startswith("https://")
 
     @app.after_request
     def headers(response: Response) -> Response:
@@ -53,6 +62,8 @@ def init_app(app: Flask) -> None:
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "same-origin"
+        if https:
+            response.headers["Strict-Transport-Security"] = HSTS
         # Which server process answered (`recs serve --processes N`): for the operator and the tests.
         response.headers["X-Recs-Worker"] = str(os.getpid())
         if request.endpoint != "static":

@@ -11,8 +11,12 @@ Public API (used by recs.training and benchmarks/):
   native top-k, others from dense scores);
 - every model has `kind`, `scores(rows, user_items)` (dense float32, rows x items) and
   `explain(row, user_items, item)` -> the index of the item of that row that contributes most, or None;
+- `fold_in(item_factors, user_items, regularization=, alpha=)` -> `FoldedModel` (kind "prior"): users solved
+  against a community prior's fixed item factors with implicit's own user recalculation (never changes them);
 - `save_model(path, model, arrays, meta)` / `load_model(path)`: .npz (allow_pickle=False) plus a JSON
-  sidecar, each written to a temporary name and moved into place with os.replace.
+  sidecar, each written to a temporary name and moved into place with os.replace;
+- `recs.model.selection`: the tuning (`ALS_GRID`, `fit_spec`, `evaluate`, `select_model`), imported by
+  its own name.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from recs.model.baselines import (
     recommend_top,
     top_n,
 )
+from recs.model.foldin import FoldedModel, fold_in
 from recs.model.threads import blas_threads
 
 __all__ = [
@@ -40,6 +45,7 @@ __all__ = [
     "BlendModel",
     "EaseModel",
     "EaseSolver",
+    "FoldedModel",
     "ItemKnnModel",
     "Model",
     "PopularModel",
@@ -49,6 +55,7 @@ __all__ = [
     "fit_item_factors",
     "fit_itemknn",
     "fit_popular",
+    "fold_in",
     "load_model",
     "recommend_top",
     "save_model",

@@ -117,6 +117,24 @@ def test_security_headers_on_every_answer(owner_client: FlaskClient) -> None:
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp
         assert headers["X-Content-Type-Options"] == "nosniff"
     assert owner_client.get("/listening").headers["Cache-Control"] == "no-store"
+    # Plain HTTP (the test instance's public URL): no HSTS, a browser must not pin a local instance to https.
+    assert "Strict-Transport-Security" not in owner_client.get("/listening").headers
+
+
+def test_hsts_behind_https(instance: Instance, household: Household) -> None:
+    https = dataclasses.replace(
+        instance,
+        settings=dataclasses.replace(
+            instance.settings,
+            instance=dataclasses.replace(instance.settings.instance, public_url="https://music.example.org"),
+        ),
+    )
+    client = create_app(overrides={"RECS_INSTANCE": https, "TESTING": True}).test_client()
+    for path in ["/signin", "/does-not-exist", "/static/style.css"]:
+        with client.get(path) as response:
+            assert response.headers["Strict-Transport-Security"] == "max-age=31536000", path
+    sign_in(client, household.owner)
+    assert client.get("/listening").headers["Strict-Transport-Security"].startswith("max-age=")
 
 
 def test_session_cookie_flags(instance: Instance, household: Household) -> None:
