@@ -22,7 +22,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "wtforms": ("web",),
     "werkzeug": ("web", "recs.emulator"),
     "waitress": ("web",),
-    "zstandard": ("recs.prior",),
+    "zstandard": ("recs.prior", "recs.emulator"),
     "orjson": ("recs.prior",),
 }
 ADAPTERS = ("recs.spotify", "recs.storage", "recs.model", "recs.emulator")
