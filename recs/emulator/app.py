@@ -40,12 +40,29 @@ def create_app(emulator: Emulator) -> Flask:
         if fault is None:
             return None
         g.fault = fault.id
+        if fault.after:
+            g.after_fault = fault
+            return None
         if fault.delay_s:
             # a real sleep, outside the lock: the point is to outlast the client's real timeout
             time.sleep(fault.delay_s)
         if fault.status is None and not (fault.drop or fault.malformed or fault.html):
             return None
         return fault_response(fault)
+
+    @app.after_request
+    def _after_fault(response: Response) -> Response:
+        # Registered before _log, so it runs after it: the log shows what the endpoint did.
+        fault: Fault | None = g.pop("after_fault", None)
+        if fault is None:
+            return response
+        if fault.delay_s:
+            time.sleep(fault.delay_s)
+        if fault.status is not None or fault.malformed or fault.html:
+            return fault_response(fault)
+        if fault.drop:
+            return dropped(response.get_data(), response.status_code, response.content_type, {})
+        return response
 
     @app.after_request
     def _log(response: Response) -> Response:
@@ -127,17 +144,7 @@ def fault_response(fault: Fault) -> Response:
             body = json.dumps(payload if payload is not None else {}).encode()
         content_type = "application/json; charset=utf-8"
     if fault.drop:
-        sock = request.environ.get("werkzeug.socket")
-
-        def partial() -> Iterator[bytes]:
-            # send the headers and half the body, then cut the connection: the client sees a short read
-            yield body[: max(1, len(body) // 2)]
-            if isinstance(sock, socket.socket):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-        headers["Content-Length"] = str(len(body))
-        return Response(partial(), status=status, content_type=content_type, headers=headers)
+        return dropped(body, status, content_type, headers)
     return Response(body, status=status, content_type=content_type, headers=headers)
 
 
@@ -157,6 +164,21 @@ def token_error(status: int) -> dict[str, str]:
     if status >= 500:
         return {"error": "server_error", "error_description": "Server error"}
     return {"error": "invalid_request", "error_description": _default_message(status)}
+
+
+def dropped(body: bytes, status: int, content_type: str, headers: dict[str, str]) -> Response:
+    """Send the headers and half of *body*, then cut the connection: the client sees a short read."""
+    sock = request.environ.get("werkzeug.socket")
+
+    def partial() -> Iterator[bytes]:
+        yield body[: max(1, len(body) // 2)]
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    return Response(
+        partial(), status=status, content_type=content_type, headers={**headers, "Content-Length": str(len(body))}
+    )
 
 
 def _default_message(status: int) -> str:

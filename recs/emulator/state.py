@@ -71,6 +71,9 @@ class Fault:
     drop: bool = False
     malformed: bool = False
     html: bool = False
+    # Applied after the endpoint ran: the action happens (a playlist is created, items are written)
+    # and only the answer is delayed, dropped or replaced, as when a client times out too early.
+    after: bool = False
     times: int | None = 1
     hits: int = 0
 
@@ -92,6 +95,7 @@ class Fault:
             "drop": self.drop,
             "malformed": self.malformed,
             "html": self.html,
+            "after": self.after,
             "times": self.times,
             "hits": self.hits,
         }
@@ -370,6 +374,7 @@ class Emulator:
                 drop=bool(spec.get("drop", False)),
                 malformed=bool(spec.get("malformed", False)),
                 html=bool(spec.get("html", False)),
+                after=bool(spec.get("after", False)),
                 times=int(times) if times is not None else None,
             )
             self.faults.append(fault)

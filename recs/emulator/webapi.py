@@ -459,7 +459,8 @@ def track_ids_from(uris: Any) -> list[str]:
         if match is None:
             raise ApiError(400, f"Invalid track uri: {uri}")
         if match.group(1) not in emu().catalog.tracks:
-            raise ApiError(400, f"Payload contains a non-existing ID: {uri}")
+            # Spotify's words, and like Spotify it does not say which: the whole request is refused.
+            raise ApiError(400, "Payload contains a non-existing ID")
         out.append(match.group(1))
     return out
 

@@ -13,7 +13,9 @@ Public API (used by recs.training and benchmarks/):
 - `fold_in(item_factors, user_items, regularization=, alpha=)` -> `FoldedModel` (kind "prior"): users solved
   against a community prior's fixed item factors with implicit's own user recalculation (never changes them);
 - `save_model(path, model, arrays, meta)` / `load_model(path)`: .npz (allow_pickle=False) plus a JSON
-  sidecar, each written to a temporary name and moved into place with os.replace.
+  sidecar, each written to a temporary name and moved into place with os.replace;
+- `recs.model.selection`: the tuning (`ALS_GRID`, `fit_spec`, `evaluate`, `select_model`), imported by
+  its own name.
 """
 
 from __future__ import annotations
