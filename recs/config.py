@@ -18,7 +18,7 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class InstanceSettings:
-    # Folder for the database, secrets, model artifacts, backups and uploads.
+    # Folder for the database, secrets, model artifacts, backups and uploads; a relative path starts at the config file's folder.
     data_dir: str = "data"
     # SQLAlchemy URL; empty means SQLite at <data_dir>/recs.sqlite3.
     database_url: str = ""
@@ -26,7 +26,7 @@ class InstanceSettings:
     public_url: str = "http://127.0.0.1:8000"
     # Log level for recs itself (third-party loggers stay at WARNING).
     log_level: str = "INFO"
-    # Secrets file (session key, token keys); empty means <data_dir>/secrets.toml.
+    # Secrets file (session key, token keys); empty means <data_dir>/secrets.toml; a relative path starts at the config file's folder.
     secrets_file: str = ""
 
 
@@ -192,6 +192,11 @@ class Settings:
 
 ENV_PREFIX = "RECS_"
 
+# Settings that name a file or folder. A relative one is resolved against the config file's folder
+# (from the file or the environment alike), so `recs --config /opt/recs/config.toml` finds the same
+# instance from any working directory. Without a config file they stay relative to the current folder.
+PATH_SETTINGS: frozenset[tuple[str, str]] = frozenset({("instance", "data_dir"), ("instance", "secrets_file")})
+
 # Values checked beyond their type: setting -> allowed values.
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("training", "sources"): ("api", "export", "both"),
@@ -251,8 +256,10 @@ def load_settings(path: Path | str | None, environ: Mapping[str, str]) -> Settin
     """Build Settings from defaults, then the TOML file at *path* (if given), then the environment."""
     raw: dict[str, dict[str, tuple[Any, str, bool]]] = {}
     fields = setting_fields()
+    base: Path | None = None
     if path is not None:
         p = Path(path)
+        base = p.absolute().parent
         try:
             data = tomllib.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -286,6 +293,31 @@ def load_settings(path: Path | str | None, environ: Mapping[str, str]) -> Settin
             allowed = _CHOICES.get((section, key))
             if allowed is not None and converted not in allowed:
                 raise SettingsError(f"{where}: must be one of {', '.join(allowed)}, got {converted!r}")
+            if base is not None and (section, key) in PATH_SETTINGS:
+                converted = _anchor_path(converted, base)
+            elif base is not None and (section, key) == ("instance", "database_url"):
+                converted = _anchor_sqlite_url(converted, base)
             kwargs[key] = converted
+        if base is not None and section == "instance":
+            # The default data_dir is relative too: anchor it like a configured one.
+            kwargs.setdefault("data_dir", _anchor_path(InstanceSettings.data_dir, base))
         built[section] = cls(**kwargs)
     return Settings(**built)
+
+
+def _anchor_path(value: str, base: Path) -> str:
+    """A relative path made absolute against *base*; empty (meaning "the default") and absolute stay."""
+    if not value or Path(value).expanduser().is_absolute():
+        return str(Path(value).expanduser()) if value else value
+    return str(base / value)
+
+
+def _anchor_sqlite_url(url: str, base: Path) -> str:
+    """A SQLite URL with a relative file path made absolute against *base* (other URLs unchanged)."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return url
+    rest = url[len(prefix) :]
+    if not rest or rest.startswith(("/", ":memory:")) or rest.startswith("file:"):
+        return url
+    return prefix + str(base / rest)

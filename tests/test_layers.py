@@ -22,6 +22,8 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "wtforms": ("web",),
     "werkzeug": ("web", "recs.emulator"),
     "waitress": ("web",),
+    "zstandard": ("recs.prior", "recs.emulator"),
+    "orjson": ("recs.prior",),
 }
 ADAPTERS = ("recs.spotify", "recs.storage", "recs.model", "recs.emulator")
 ENTRY_POINTS = ("recs.cli", "recs.commands", "recs.scheduling")

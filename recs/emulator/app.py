@@ -139,7 +139,7 @@ def fault_response(fault: Fault) -> Response:
             if request.headers.get("Range"):
                 entry["range"] = request.headers["Range"]
             if request.path == "/api/token":
-                payload = {"error": "invalid_grant", "error_description": "Refresh token revoked"}
+                payload = token_error(status)
             else:
                 error: dict[str, Any] = {"status": status, "message": _default_message(status)}
                 if fault.reason:
@@ -153,6 +153,24 @@ def fault_response(fault: Fault) -> Response:
     if fault.drop:
         return dropped(body, status, content_type, headers)
     return Response(body, status=status, content_type=content_type, headers=headers)
+
+
+def token_error(status: int) -> dict[str, str]:
+    """The OAuth error body the accounts service sends with *status* (RFC 6749 5.2 names).
+
+    Only a 400 says the grant is dead (`invalid_grant`: the member must sign in again); a 5xx is the
+    service failing, which a client retries. Answering `invalid_grant` to every fault made a passing
+    outage look like a revoked grant.
+    """
+    if status == 400:
+        return {"error": "invalid_grant", "error_description": "Refresh token revoked"}
+    if status == 401:
+        return {"error": "invalid_client", "error_description": "Invalid client"}
+    if status == 503:
+        return {"error": "temporarily_unavailable", "error_description": "Service unavailable"}
+    if status >= 500:
+        return {"error": "server_error", "error_description": "Server error"}
+    return {"error": "invalid_request", "error_description": _default_message(status)}
 
 
 def dropped(body: bytes, status: int, content_type: str, headers: dict[str, str]) -> Response:
