@@ -136,8 +136,6 @@ def fault_response(fault: Fault) -> Response:
     else:
         payload = fault.body
         if payload is None and status >= 400:
-            if request.headers.get("Range"):
-                entry["range"] = request.headers["Range"]
             if request.path == "/api/token":
                 payload = token_error(status)
             else:

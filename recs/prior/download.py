@@ -92,7 +92,7 @@ def _slash(url: str) -> str:
 
 
 def pick_full(dumps: list[MirrorDump], which: str) -> MirrorDump:
-    """"latest", a dump id, or a folder/archive name among the listed full dumps."""
+    """ "latest", a dump id, or a folder/archive name among the listed full dumps."""
     if not dumps:
         raise DownloadError("the mirror lists no full dumps")
     if which == "latest":
@@ -121,7 +121,9 @@ def published_checksum(session: requests.Session, dump: MirrorDump, *, timeout: 
         if len(digest) != length or not _HEX.match(digest):
             raise DownloadError(f"{url}: not a {algorithm} checksum file (starts {response.text[:40]!r})")
         return algorithm, digest
-    raise DownloadError(f"{dump.url}{dump.archive}: the mirror publishes no .sha256 or .md5 for it; refusing to trust it")
+    raise DownloadError(
+        f"{dump.url}{dump.archive}: the mirror publishes no .sha256 or .md5 for it; refusing to trust it"
+    )
 
 
 def _digest(path: Path, algorithm: str) -> str:
@@ -273,7 +275,9 @@ def download(
                 newest = f"newest listed: {listed[-1].end:%Y-%m-%d %H:%M}" if listed else "none listed"
                 raise DownloadError(f"{base_url}: no incremental dump in the last {days} days ({newest})")
         return [
-            fetch_dump(http, d, dest, timeout=timeout, retries=retries, progress=progress, sleep=sleep, block_size=block_size)
+            fetch_dump(
+                http, d, dest, timeout=timeout, retries=retries, progress=progress, sleep=sleep, block_size=block_size
+            )
             for d in chosen
         ]
     finally:

@@ -93,7 +93,7 @@ def test_an_interrupted_run_leaves_only_a_part_file_and_the_next_run_resumes_it(
 ) -> None:
     server, _ = mirror
     server.control.add_fault("GET", "*-full.tar.zst", drop=True, times=1)
-    with pytest.raises(DownloadError, match="interrupted at .* run again to resume"):
+    with pytest.raises(DownloadError, match=r"interrupted at .* run again to resume"):
         download(server.listenbrainz_mirror_url, tmp_path, full="latest", retries=0, sleep=no_sleep, block_size=1024)
     name = community.full.name
     assert not (tmp_path / name).exists(), "never a half file under the final name"
@@ -163,3 +163,24 @@ def test_the_mirror_answers_ranges_like_a_web_server(
         moved = http.get(url.rsplit("/", 1)[0], allow_redirects=False, timeout=10)
         assert moved.status_code == 301 and moved.headers["Location"].endswith(folder + "/")
         assert http.get(server.listenbrainz_mirror_url + "../../etc/passwd", timeout=10).status_code == 404
+
+
+def test_the_command_fetches_into_the_download_folder_and_says_what_it_did(
+    community: CommunityDumps, mirror: tuple[EmulatorServer, Path], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from recs.cli import main
+
+    server, _ = mirror
+    env = {
+        "RECS_INSTANCE__DATA_DIR": str(tmp_path / "data"),
+        "RECS_PRIOR__MIRROR_URL": server.listenbrainz_mirror_url,
+    }
+    result = CliRunner().invoke(main, ["prior", "download", "--full", "latest"], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    fetched = tmp_path / "data" / "listenbrainz" / community.full.name
+    assert fetched.read_bytes() == community.full.path.read_bytes()
+    assert f"{fetched} (" in result.output and "verified" in result.output
+    failed = CliRunner().invoke(main, ["prior", "download", "--full", "999"], env=env)
+    assert failed.exit_code == 1 and "Error: no full dump '999' on the mirror" in failed.output
