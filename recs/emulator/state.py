@@ -202,7 +202,7 @@ class Emulator:
             self.member(user_id).allowlisted = allowlisted
 
     def add_plays(self, user_id: str, plays: list[dict[str, Any]]) -> int:
-        """Add plays by hand (each: track_id, played_at ISO or played_at_ms, optional ms_played, context_uri)."""
+        """Add plays by hand (each: track_id, played_at ISO or played_at_ms, optional ms_played, context_uri, visible_at_ms)."""
         with self.lock:
             self.member(user_id)
             added = 0
@@ -231,6 +231,12 @@ class Emulator:
                     raise EmulatorError(f"context_uri must be a Spotify URI like spotify:album:<id>, got {uri!r}")
                 ctx_type = uri.split(":")[1] if uri else None
                 play = Play(at, user_id, track_id, ms_played, ctx_type, uri, skipped=bool(raw.get("skipped", False)))
+                if "visible_at_ms" in raw:
+                    # A device with a wrong clock: the platform shows the play from then on, whatever its played_at.
+                    visible = raw["visible_at_ms"]
+                    if not isinstance(visible, int) or isinstance(visible, bool):
+                        raise EmulatorError(f"visible_at_ms must be an integer (Unix ms), got {visible!r}")
+                    play.visible_ms = visible
                 added += self.household.add_play(play)
             return added
 
