@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
+from pathlib import Path
 from typing import Any
 
 from recs.emulator.catalog import Catalog, generate_catalog
@@ -129,7 +130,10 @@ class Emulator:
         allowlisted: int | None = None,
         redirect_uris: tuple[str, ...] | None = None,
         rotate_refresh_tokens: bool = False,
+        listenbrainz_dir: Path | None = None,
     ) -> None:
+        # a folder of ListenBrainz dumps (as write_community_dumps lays it out) served as a mirror
+        self.listenbrainz_dir = listenbrainz_dir
         for name, value in (("quota_per_day", quota_per_day), ("rate_limit_per_30s", rate_limit_per_30s)):
             if value is not None and value < 1:
                 raise EmulatorError(f"{name} must be at least 1 (or None for no limit), got {value}")
