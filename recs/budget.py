@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -62,6 +63,9 @@ class Budget:
         until = datetime.fromisoformat(str(value["until"]))
         if until <= self.now():
             return None
+        if until - self.now() > WINDOW:
+            # Stored before pauses were bounded (one answer once paused an instance for years).
+            return None
         return Pause(until, str(value.get("reason") or ""))
 
     def pause_until(self, until: datetime, reason: str) -> None:
@@ -111,7 +115,11 @@ class Budget:
     def on_error(self, error: SpotifyError) -> None:
         """A quota 429, or a Retry-After beyond the cap, pauses the whole instance."""
         if error.kind is ErrorKind.QUOTA_EXCEEDED:
-            wait = timedelta(seconds=error.retry_after_s) if error.retry_after_s is not None else DEFAULT_QUOTA_PAUSE
+            seconds = error.retry_after_s
+            if seconds is None or not math.isfinite(seconds):
+                wait = DEFAULT_QUOTA_PAUSE
+            else:  # never longer than the quota window, whatever one answer said
+                wait = timedelta(seconds=min(max(seconds, 0.0), WINDOW.total_seconds()))
             self.pause_until(self.now() + wait, f"Spotify quota exceeded ({error.reason or 'long Retry-After'})")
 
     def observer(self, member_id: int | None) -> MemberCalls:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -22,6 +24,7 @@ from recs.storage.publishing import (
     current_run_id,
     get_playlist_state,
     hidden_track_ids,
+    instance_tag,
     log_publish,
     played_track_ids,
     save_playlist_state,
@@ -36,7 +39,9 @@ NAMES: dict[str, str] = {"discover": "recs · Discover", "rediscover": "recs · 
 class PlaylistPort(Protocol):
     """What publishing needs from Spotify for one member (recs.spotify.playlists.SpotifyPlaylists)."""
 
-    def owned_playlist_ids(self) -> set[str]: ...
+    def owned_playlists(self) -> dict[str, str]:
+        """Id to description of every playlist in the member's library."""
+        ...
 
     def create(self, name: str, description: str, public: bool) -> str: ...
 
@@ -102,9 +107,24 @@ def content_hash(uris: list[str]) -> str:
     return hashlib.sha256("\n".join(uris).encode()).hexdigest()
 
 
-def description_for(kind: str, run_id: int, now: datetime) -> str:
+def description_for(kind: str, run_id: int, now: datetime, mark: str) -> str:
     what = "new to you" if kind == "discover" else "favourites you have not played for a while"
-    return f"Made by recs from your own listening: {what}. Model run {run_id}, written {now:%Y-%m-%d %H:%M} UTC."
+    return (
+        f"Made by recs from your own listening: {what}. Model run {run_id}, written {now:%Y-%m-%d %H:%M} UTC. [{mark}]"
+    )
+
+
+def playlist_mark(tag: str, member_id: int, kind: str) -> str:
+    """The mark in a playlist's description that says this instance made it for this member and kind.
+
+    Letters, digits and hyphens only: Spotify HTML-escapes some characters of descriptions.
+    """
+    return f"recs-{tag}-{member_id}-{kind}"
+
+
+def marked_playlist(owned: dict[str, str], mark: str) -> str | None:
+    """The first (newest) playlist whose description carries *mark*: one an interrupted create left behind."""
+    return next((pid for pid, description in owned.items() if mark in html.unescape(description)), None)
 
 
 # ---- use case -----------------------------------------------------------------------------------
@@ -154,7 +174,8 @@ def publish_playlist(
 ) -> PublishResult:
     """Write one playlist: create it if missing (or deleted/unfollowed), replace its items, skip if unchanged.
 
-    Crash safety: the playlist id is stored as soon as it exists (no duplicate on retry); a list of
+    Crash safety: the playlist id is stored as soon as it exists, and its description carries this
+    instance's mark, so a create whose answer was lost is found and adopted on retry; a list of
     up to 100 tracks is one PUT (the playlist is old or new, never half); longer lists are marked
     pending before writing, so the next round redoes a write that was cut short.
     """
@@ -172,15 +193,25 @@ def publish_playlist(
         return result
     assert port is not None
     playlist_id = state.spotify_playlist_id
-    if playlist_id is not None and playlist_id not in port.owned_playlist_ids():
+    with instance.db.write() as conn:
+        mark = playlist_mark(instance_tag(conn, secrets.token_hex(4), now), member_id, kind)
+    owned = port.owned_playlists()
+    if playlist_id is not None and playlist_id not in owned:
         log.info("member %s deleted or unfollowed their %s playlist; creating it again", member_id, kind)
         playlist_id = None
-    description = description_for(kind, run_id, now)
+    description = description_for(kind, run_id, now, mark)
     if playlist_id is not None and digest == state.content_hash and state.pending_hash is None:
         with instance.db.write() as conn:
             save_playlist_state(conn, member_id, kind, written_at=now)
         result.status, result.playlist_id = "unchanged", playlist_id
         return result
+    if playlist_id is None and (adopted := marked_playlist(owned, mark)) is not None:
+        # A create whose answer was lost (a timeout, a killed process): Spotify made it, we never stored its id.
+        log.info("member %s: adopting %s playlist %s left by an interrupted create", member_id, kind, adopted)
+        playlist_id = adopted
+        result.note = "adopted a playlist an interrupted publish had created"
+        with instance.db.write() as conn:
+            save_playlist_state(conn, member_id, kind, spotify_playlist_id=playlist_id, content_hash=None)
     if playlist_id is None:
         playlist_id = port.create(NAMES[kind], description, instance.settings.publish.public)
         result.status = "created"

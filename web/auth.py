@@ -6,9 +6,11 @@ import contextlib
 import functools
 import hmac
 import logging
+import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar, cast
+from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
@@ -202,11 +204,40 @@ def local_time(moment: datetime) -> datetime:
     return moment.astimezone(zone(m.timezone if m is not None else "UTC"))
 
 
-def _safe_next(target: str | None) -> str:
-    # Only local paths: an open redirect would let a link send a fresh session anywhere.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("listening.index")
+# A `next` address as the app itself makes it (request.full_path): printable ASCII without space or backslash,
+# starting with one slash. Anything else (tabs and newlines that browsers drop, backslashes they read as
+# slashes, non-ASCII lookalikes such as U+FF0F or U+3002) is refused rather than cleaned up.
+_LOCAL_PATH = re.compile(r"/(?![/\\])[!-\[\]-~]*")
+_NEXT_MAX = 2000
+
+
+def local_path(target: object) -> str | None:
+    """*target* when it is a path on this site, whatever a browser or proxy decodes it into; else None.
+
+    An open redirect would let a link send a freshly signed-in member anywhere. The path part is also
+    checked once percent-decoded (repeatedly, as a chain of proxies might): `/%2f/evil` and `/%5cevil`
+    decode to addresses on another host, `/%09/evil` to one a browser reads as `//evil`.
+    """
+    if not isinstance(target, str) or len(target) > _NEXT_MAX or not _LOCAL_PATH.fullmatch(target):
+        return None
+    path = target.split("?", 1)[0].split("#", 1)[0]
+    for _ in range(5):
+        decoded = unquote(path)
+        if decoded == path:
+            break
+        path = decoded
+    else:
+        return None  # still percent-encoded after five decodings: nobody needs that
+    if not _LOCAL_PATH.fullmatch(path):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def _safe_next(target: object) -> str:
+    return local_path(target) or url_for("listening.index")
 
 
 # --- pages ----------------------------------------------------------------------------------------
@@ -232,7 +263,7 @@ def signin() -> str | Response:
     return render_template(
         "signin.html",
         invite=request.args.get("invite", ""),
-        next=request.args.get("next", ""),
+        next=local_path(request.args.get("next")) or "",
         reconnect=bool(request.args.get("reconnect")),
     )
 
@@ -268,7 +299,7 @@ def callback() -> str | Response | tuple[str, int]:
     sign_in_session(result.member.id)
     if not consent_decided(consents_of(result.member.id)):
         return redirect(url_for("auth.consent"))
-    return redirect(_safe_next(target if isinstance(target, str) else None))
+    return redirect(_safe_next(target))
 
 
 @bp.get("/consent")

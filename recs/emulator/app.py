@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from recs.emulator import accounts, control_api, webapi
+from recs.emulator import accounts, control_api, mirror, webapi
 from recs.emulator.household import iso_s
 from recs.emulator.shapes import Shapes
 from recs.emulator.state import Emulator, Fault
@@ -40,12 +40,31 @@ def create_app(emulator: Emulator) -> Flask:
         if fault is None:
             return None
         g.fault = fault.id
+        if fault.after or (fault.drop and mirror.serves(request.path)):
+            # a dump mirror drops a connection midway through the real file's bytes, not an error body
+            g.after_fault = fault
+            return None
         if fault.delay_s:
             # a real sleep, outside the lock: the point is to outlast the client's real timeout
             time.sleep(fault.delay_s)
         if fault.status is None and not (fault.drop or fault.malformed or fault.html):
             return None
         return fault_response(fault)
+
+    @app.after_request
+    def _after_fault(response: Response) -> Response:
+        # Registered before _log, so it runs after it: the log shows what the endpoint did.
+        fault: Fault | None = g.pop("after_fault", None)
+        if fault is None:
+            return response
+        if fault.delay_s:
+            time.sleep(fault.delay_s)
+        if fault.status is not None or fault.malformed or fault.html:
+            return fault_response(fault)
+        if fault.drop:
+            kept = {k: v for k, v in response.headers.items() if k in ("Content-Range", "Accept-Ranges")}
+            return dropped(response.get_data(), response.status_code, response.content_type, kept)
+        return response
 
     @app.after_request
     def _log(response: Response) -> Response:
@@ -59,6 +78,8 @@ def create_app(emulator: Emulator) -> Flask:
                 "member": getattr(g, "user_id", None),
                 "fault": getattr(g, "fault", None),
             }
+            if request.headers.get("Range"):
+                entry["range"] = request.headers["Range"]
             if request.path == "/api/token":
                 entry["body"] = {"grant_type": request.form.get("grant_type")}
             elif request.is_json:
@@ -69,6 +90,7 @@ def create_app(emulator: Emulator) -> Flask:
     app.register_blueprint(accounts.bp)
     app.register_blueprint(webapi.bp)
     app.register_blueprint(control_api.bp)
+    app.register_blueprint(mirror.bp)
 
     @app.errorhandler(404)
     @app.errorhandler(405)
@@ -115,7 +137,7 @@ def fault_response(fault: Fault) -> Response:
         payload = fault.body
         if payload is None and status >= 400:
             if request.path == "/api/token":
-                payload = {"error": "invalid_grant", "error_description": "Refresh token revoked"}
+                payload = token_error(status)
             else:
                 error: dict[str, Any] = {"status": status, "message": _default_message(status)}
                 if fault.reason:
@@ -127,18 +149,41 @@ def fault_response(fault: Fault) -> Response:
             body = json.dumps(payload if payload is not None else {}).encode()
         content_type = "application/json; charset=utf-8"
     if fault.drop:
-        sock = request.environ.get("werkzeug.socket")
-
-        def partial() -> Iterator[bytes]:
-            # send the headers and half the body, then cut the connection: the client sees a short read
-            yield body[: max(1, len(body) // 2)]
-            if isinstance(sock, socket.socket):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-        headers["Content-Length"] = str(len(body))
-        return Response(partial(), status=status, content_type=content_type, headers=headers)
+        return dropped(body, status, content_type, headers)
     return Response(body, status=status, content_type=content_type, headers=headers)
+
+
+def token_error(status: int) -> dict[str, str]:
+    """The OAuth error body the accounts service sends with *status* (RFC 6749 5.2 names).
+
+    Only a 400 says the grant is dead (`invalid_grant`: the member must sign in again); a 5xx is the
+    service failing, which a client retries. Answering `invalid_grant` to every fault made a passing
+    outage look like a revoked grant.
+    """
+    if status == 400:
+        return {"error": "invalid_grant", "error_description": "Refresh token revoked"}
+    if status == 401:
+        return {"error": "invalid_client", "error_description": "Invalid client"}
+    if status == 503:
+        return {"error": "temporarily_unavailable", "error_description": "Service unavailable"}
+    if status >= 500:
+        return {"error": "server_error", "error_description": "Server error"}
+    return {"error": "invalid_request", "error_description": _default_message(status)}
+
+
+def dropped(body: bytes, status: int, content_type: str, headers: dict[str, str]) -> Response:
+    """Send the headers and half of *body*, then cut the connection: the client sees a short read."""
+    sock = request.environ.get("werkzeug.socket")
+
+    def partial() -> Iterator[bytes]:
+        yield body[: max(1, len(body) // 2)]
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    return Response(
+        partial(), status=status, content_type=content_type, headers={**headers, "Content-Length": str(len(body))}
+    )
 
 
 def _default_message(status: int) -> str:

@@ -100,9 +100,13 @@ class ControlClient:
         drop: bool = False,
         malformed: bool = False,
         html: bool = False,
+        after: bool = False,
         times: int | None = 1,
     ) -> dict[str, Any]:
-        """Answer the next `times` requests matching method ("*" for any) and path_pattern (fnmatch) this way."""
+        """Answer the next `times` requests matching method ("*" for any) and path_pattern (fnmatch) this way.
+
+        With after=True the endpoint runs first (the action happens) and only its answer is faulted.
+        """
         spec = {
             "method": method,
             "path_pattern": path_pattern,
@@ -114,6 +118,7 @@ class ControlClient:
             "drop": drop,
             "malformed": malformed,
             "html": html,
+            "after": after,
             "times": times,
         }
         result: dict[str, Any] = self._call("POST", "faults", json=spec)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Mapping
 from enum import Enum
 from typing import Any
@@ -12,6 +14,14 @@ from spotipy.exceptions import SpotifyException, SpotifyOauthError
 # A Retry-After above this many seconds on a 429 without a reason is still a short-term limit;
 # the budget decides (with its own cap) whether it pauses the instance.
 _DEFAULT_RETRY_AFTER_S = 1
+# No single answer may stop calls for longer than Spotify's daily quota window: a larger Retry-After
+# (86400000 was seen) is taken as this.
+MAX_RETRY_AFTER_S = 24 * 3600.0
+# A Retry-After that is not a number of seconds ("inf", "nan", negative, an HTTP date, garbage) is
+# answered with a short pause: long enough not to hammer, short enough to be waited out.
+NONSENSE_RETRY_AFTER_S = 5.0
+
+log = logging.getLogger(__name__)
 
 
 class ErrorKind(Enum):
@@ -70,9 +80,17 @@ def retry_after_seconds(headers: Mapping[str, Any] | None) -> float | None:
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except (TypeError, ValueError):
-        return None
+        seconds = math.nan
+    received = str(value)[:40]
+    if not math.isfinite(seconds) or seconds < 0:
+        log.warning("Retry-After %r is not a number of seconds: taken as %.0f s", received, NONSENSE_RETRY_AFTER_S)
+        return NONSENSE_RETRY_AFTER_S
+    if seconds > MAX_RETRY_AFTER_S:
+        log.warning("Retry-After %r is longer than a day: taken as %.0f s", received, MAX_RETRY_AFTER_S)
+        return MAX_RETRY_AFTER_S
+    return seconds
 
 
 def classify_http(

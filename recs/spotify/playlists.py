@@ -24,16 +24,16 @@ class SpotifyPlaylists:
         self.api = api
         self.purpose = purpose
 
-    def owned_playlist_ids(self) -> set[str]:
-        """Ids of the playlists in the member's library (a deleted or unfollowed one is not there)."""
-        ids: set[str] = set()
+    def owned_playlists(self) -> dict[str, str]:
+        """Id to description of the playlists in the member's library (a deleted or unfollowed one is not there)."""
+        found: dict[str, str] = {}
         page: Any = self.api.call(self.purpose, "GET me/playlists", lambda sp: sp.current_user_playlists(limit=50))
         while page:
-            ids.update(item["id"] for item in page.get("items") or [] if item)
+            found.update((item["id"], item.get("description") or "") for item in page.get("items") or [] if item)
             if not page.get("next"):
                 break
             page = self.api.call(self.purpose, "GET me/playlists", partial(_next_page, page))
-        return ids
+        return found
 
     def create(self, name: str, description: str, public: bool) -> str:
         created: Any = self.api.call(

@@ -12,6 +12,7 @@ from recs.storage.dialect import upsert
 from recs.storage.schema import (
     blocked_artists,
     hidden_tracks,
+    instance_state,
     model_runs,
     plays,
     publish_log,
@@ -139,6 +140,12 @@ def save_playlist_state(conn: Connection, member_id: int, kind: str, **values: A
             ["member_id", "kind"],
             list(values),
         )
+
+
+def instance_tag(conn: Connection, candidate: str, now: datetime) -> str:
+    """This instance's tag for marking its playlists: *candidate* on first use, the stored one ever after."""
+    upsert(conn, instance_state, [{"key": "playlist_tag", "value": candidate, "updated_at": now}], ["key"], [])
+    return str(conn.execute(select(instance_state.c.value).where(instance_state.c.key == "playlist_tag")).scalar_one())
 
 
 def log_publish(

@@ -7,7 +7,7 @@ import io
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 from flask import Flask
@@ -144,3 +144,95 @@ def test_declining_on_spotify_is_explained(live_app: Flask, emulator: EmulatorSe
     response = client.get(f"/auth/callback?error=access_denied&state={state}")
     assert response.status_code == 400
     assert "you declined access on Spotify" in response.get_data(as_text=True)
+
+
+# Known open-redirect bypasses: each must end on this site, whatever a browser makes of it.
+HOSTILE_NEXT = [
+    "/%09/evil.example",
+    "/\t/evil.example",
+    "/\n/evil.example",
+    "/\r\n/evil.example",
+    "/x\r\nSet-Cookie: stolen=1",
+    "//evil.example",
+    "///evil.example",
+    "////evil.example/",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "/\\/evil.example",
+    "/%2f/evil.example",
+    "/%2F%2Fevil.example",
+    "/%5cevil.example",
+    "/%5C%5Cevil.example",
+    "/%252f%252fevil.example",
+    "/%0d%0a/evil.example",
+    "/\x00/evil.example",
+    "/\x0b/evil.example",
+    " //evil.example",
+    "\t//evil.example",
+    "https:evil.example",
+    "https://evil.example",
+    "http:/\\evil.example",
+    "HTTPS://evil.example/listening",
+    "javascript:alert(1)",
+    "JaVaScRiPt:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "/\u3002evil.example",
+    "/\uff0fevil.example",
+    "/\uff3cevil.example",
+    "\uff0f\uff0fevil.example",
+    "//evil\u3002example",
+    "/%E3%80%82evil.example",
+    "/%EF%BC%8F/evil.example",
+    "evil.example",
+    "@evil.example",
+    "/" + "a" * 3000,
+]
+_C0_AND_SPACE = "".join(chr(c) for c in range(0x21))
+
+
+def _as_a_browser_reads(location: str, origin: str = "http://localhost") -> tuple[str, str]:
+    """(scheme, host) a browser goes to for this Location (WHATWG URL parsing: C0 and space trimmed, tabs
+    and newlines dropped, `\\` read as `/`)."""
+    cleaned = location.strip(_C0_AND_SPACE)
+    cleaned = "".join(c for c in cleaned if c not in "\t\r\n").replace("\\", "/")
+    parts = urlsplit(urljoin(origin + "/", cleaned))
+    return parts.scheme, parts.netloc
+
+
+def _sign_in_with_next(live_app: Flask, server: EmulatorServer, user_id: str, target: str) -> str:
+    """The whole sign-in with *target* as `next` (on the sign-in link, and posted as an attacker can); the final Location."""
+    client = live_app.test_client()
+    page = client.get("/signin", query_string={"next": target})
+    assert page.status_code == 200
+    start = client.post("/signin", data={"csrf_token": csrf_token(client, "/signin"), "invite": "", "next": target})
+    assert start.status_code == 302
+    q = {k: v[0] for k, v in parse_qs(urlsplit(start.headers["Location"]).query).items()}
+    back = server.control.authorize(
+        q["client_id"], q["redirect_uri"], q["scope"], q["state"], code_challenge=q["code_challenge"], user_id=user_id
+    )
+    parts = urlsplit(back)
+    done = client.get(f"{parts.path}?{parts.query}")
+    assert done.status_code == 302, (target, done.status_code)
+    return str(done.headers["Location"])
+
+
+def test_sign_in_redirects_only_to_this_site(live_app: Flask, emulator: EmulatorServer) -> None:
+    user = emulator.control.members()[0]["user_id"]
+    first = live_app.test_client()
+    sign_in_through_emulator(first, emulator, user)
+    first.post("/consent", data={"csrf_token": csrf_token(first, "/consent"), "store": "yes"})
+    # Addresses of this site survive the round trip through Spotify, query included.
+    for target in ["/listening?days=30", "/recommendations", "/import", "/settings?tab=privacy#top"]:
+        assert _sign_in_with_next(live_app, emulator, user, target).endswith(target), target
+    for target in HOSTILE_NEXT:
+        location = _sign_in_with_next(live_app, emulator, user, target)
+        assert _as_a_browser_reads(location) == ("http", "localhost"), (target, location)
+        assert urlsplit(location).path == "/listening", (target, location)
+
+
+def test_sign_in_page_does_not_carry_a_foreign_next(live_app: Flask) -> None:
+    client = live_app.test_client()
+    html = client.get("/signin", query_string={"next": "/%09/evil.example"}).get_data(as_text=True)
+    assert 'name="next" value=""' in html
+    html = client.get("/signin", query_string={"next": "/recommendations"}).get_data(as_text=True)
+    assert 'name="next" value="/recommendations"' in html
