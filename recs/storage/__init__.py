@@ -16,7 +16,8 @@ from sqlalchemy.pool import QueuePool
 
 from recs.storage.schema import metadata
 
-__all__ = ["Database", "metadata"]
+# Connection is re-exported so use cases can name the type of a connection they pass on.
+__all__ = ["Connection", "Database", "metadata"]
 
 BUSY_TIMEOUT_MS = 15_000
 
