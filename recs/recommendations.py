@@ -10,10 +10,10 @@ tracks the member has played since.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence, Set
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import date
 
-from recs.domain import TrackRow
+from recs.domain import Recommendation
 from recs.ranking import apply_filters
 from recs.storage import Connection, Database
 from recs.storage import feedback as feedback_store
@@ -23,18 +23,7 @@ from recs.storage.publishing import played_track_ids
 
 MODES = ("discover", "rediscover")
 
-
-@dataclass(frozen=True)
-class Recommendation:
-    """One stored recommendation with what a list needs to show it."""
-
-    run_id: int
-    rank: int
-    track_id: int
-    score: float | None
-    explanation: str | None
-    because_track_id: int | None
-    track: TrackRow | None
+__all__ = ["MODES", "Recommendation", "current_recommendations", "still_wanted"]
 
 
 def still_wanted(
@@ -74,15 +63,4 @@ def current_recommendations(
             stored = [r for r in stored if r.track_id in kept]
         stored = stored[:limit]
         tracks = get_tracks(conn, [r.track_id for r in stored])
-    return [
-        Recommendation(
-            run_id=r.run_id,
-            rank=r.rank,
-            track_id=r.track_id,
-            score=r.score,
-            explanation=r.explanation,
-            because_track_id=r.because_track_id,
-            track=tracks.get(r.track_id),
-        )
-        for r in stored
-    ]
+    return [replace(r, track=tracks.get(r.track_id)) for r in stored]

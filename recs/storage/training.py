@@ -7,7 +7,7 @@ Public functions (all take a Connection first; the caller owns the transaction):
 - `track_artist_sets(conn, track_ids)` -> artist ids per track, in credit order;
 - `start_run`, `running_runs`, `fail_run`, `fail_stale_runs`, `finish_run` (writes the run and its recommendations and
   flips model_runs.is_current, in the caller's single transaction), `current_run`, `list_runs`;
-- `read_recommendations(conn, member_id, mode)` -> StoredRecommendation rows of the current run.
+- `read_recommendations(conn, member_id, mode)` -> Recommendation rows of the current run.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from sqlalchemy import (
     update,
 )
 
+from recs.domain import Recommendation
 from recs.interactions import CONTEXT_EXCLUDED, CONTEXT_NORMAL, CONTEXT_OWN_PUBLISHED, Signals
 from recs.storage import feedback
 from recs.storage.schema import (
@@ -375,17 +376,7 @@ def artifact_paths(conn: Connection, newest: int = 2) -> set[str]:
     return {r[0] for r in conn.execute(stmt)}
 
 
-@dataclass(frozen=True)
-class StoredRecommendation:
-    run_id: int
-    rank: int
-    track_id: int
-    score: float | None
-    explanation: str | None
-    because_track_id: int | None
-
-
-def read_recommendations(conn: Connection, member_id: int, mode: str) -> list[StoredRecommendation]:
+def read_recommendations(conn: Connection, member_id: int, mode: str) -> list[Recommendation]:
     """The current run's list for a member and mode, by rank, as training stored it (empty before the first run).
 
     What the member said since (hides, blocks, plays) is applied by `recs.recommendations`, not here.
@@ -407,4 +398,4 @@ def read_recommendations(conn: Connection, member_id: int, mode: str) -> list[St
         )
         .order_by(recommendations.c.rank)
     )
-    return [StoredRecommendation(*r) for r in conn.execute(stmt)]
+    return [Recommendation(*r) for r in conn.execute(stmt)]
