@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parent.parent
 # Heavy library -> the only places allowed to import it (module path prefixes).
 OWNERS: dict[str, tuple[str, ...]] = {
     "spotipy": ("recs.spotify",),
-    "requests": ("recs.spotify", "recs.emulator"),
+    "requests": ("recs.spotify", "recs.emulator", "recs.prior.download"),
     "implicit": ("recs.model",),
     "threadpoolctl": ("recs.model",),
     "sqlalchemy": ("recs.storage",),
@@ -22,6 +22,8 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "wtforms": ("web",),
     "werkzeug": ("web", "recs.emulator"),
     "waitress": ("web",),
+    "zstandard": ("recs.prior", "recs.emulator"),
+    "orjson": ("recs.prior",),
 }
 ADAPTERS = ("recs.spotify", "recs.storage", "recs.model", "recs.emulator")
 ENTRY_POINTS = ("recs.cli", "recs.commands", "recs.scheduling")

@@ -2,7 +2,8 @@
 
 Public API (used by recs.training and benchmarks/):
 - `AlsParams`, `fit_als(matrix, params, seed=, threads=)` -> `AlsModel` (implicit ALS, conjugate-gradient
-  solver, use_gpu=False, BLAS limited to one thread while fitting, seeded);
+  solver, use_gpu=False, BLAS limited to one thread while fitting, seeded); `fit_item_factors` keeps only
+  the item side (the community prior, recs/prior);
 - `fit_popular(matrix)` -> `PopularModel`, `fit_itemknn(matrix, neighbours=)` -> `ItemKnnModel` (cosine),
   `fit_ease(matrix, lam)` -> `EaseModel` (closed form, for the benchmark);
 - `BlendModel(parts)`: per-user standardised scores mixed with weights;
@@ -20,7 +21,7 @@ Public API (used by recs.training and benchmarks/):
 
 from __future__ import annotations
 
-from recs.model.als import AlsModel, AlsParams, fit_als
+from recs.model.als import AlsModel, AlsParams, fit_als, fit_item_factors
 from recs.model.artifacts import load_model, save_model
 from recs.model.baselines import (
     BlendModel,
@@ -51,6 +52,7 @@ __all__ = [
     "blas_threads",
     "fit_als",
     "fit_ease",
+    "fit_item_factors",
     "fit_itemknn",
     "fit_popular",
     "fold_in",
