@@ -4,7 +4,7 @@ Protocol (issue 6): every user with at least 5 artists has 20% of their artists 
 (seeded) as the test set; hyper-parameters are tuned only on a validation split carved the same way
 out of the training part; each user's ranking covers all artists except their training artists.
 Reported: Precision@10, Recall@20 (hits / min(20, |test|)), NDCG@10 (binary gains, ideal over
-min(10, |test|)), MAP@10 and catalogue coverage@10, for recs (recs.training.select_model: the ALS grid,
+min(10, |test|)), MAP@10 and catalogue coverage@10, for recs (recs.model.selection.select_model: the ALS grid,
 item-kNN, popularity, EASE and blends, chosen on validation, refitted on the whole training part; EASE's
 catalogue cap raised from the nightly 2,500 to 6,000 items) and
 for baselines run here: most popular, item-kNN cosine (tuned), implicit ALS with default parameters
@@ -37,7 +37,7 @@ if str(REPO) not in sys.path:
 from recs import metrics as M  # noqa: E402
 from recs.interactions import count_interactions  # noqa: E402
 from recs.model import AlsParams, Model, fit_als, recommend_top  # noqa: E402
-from recs.training import fit_spec, select_model  # noqa: E402
+from recs.model.selection import fit_spec, select_model  # noqa: E402
 
 IntArray = npt.NDArray[np.int64]
 REPORTED = ("precision@10", "recall@20", "ndcg@10", "map@10", "coverage@10")
@@ -190,7 +190,7 @@ def run(folder: Path, seed: int, budget_s: float = 900.0, log: Any = None) -> di
 
 def _spec_by_name(sel: Any, name: str) -> dict[str, Any]:
     """Rebuild a candidate's spec from its name (select_model keeps specs only for the winner)."""
-    from recs.training import als_spec, knn_spec
+    from recs.model.selection import als_spec, knn_spec
 
     if name == "popular":
         return {"kind": "popular"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -12,9 +13,10 @@ import click
 
 from recs import __version__
 from recs.config import Settings, SettingsError
-from recs.instance import Instance, init_instance, load, open_instance
+from recs.instance import Instance, InstanceError, init_instance, load, open_instance
 from recs.keys import SecretsError
 from recs.logs import setup_logging
+from recs.storage import Database, StorageError, describe_failure
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,15 +46,60 @@ class Context:
                 raise click.ClickException(str(exc)) from None
         return self._instance
 
+    def require_member(self, member_id: int | None) -> None:
+        """A --member id that names nobody is a one-line error before any work starts."""
+        if member_id is None:
+            return
+        from recs.storage.members import get_member
+
+        with self.instance().db.read() as conn:
+            if get_member(conn, member_id) is None:
+                raise click.ClickException(f"no member with id {member_id}: `recs members` lists them")
+
     def close(self) -> None:
         if self._instance is not None:
             self._instance.close()
 
 
 pass_ctx = click.make_pass_decorator(Context)
+log = logging.getLogger("recs.cli")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def explain(exc: Exception, obj: Context | None) -> str | None:
+    """One line for the operator about a filesystem or database failure, or None for anything else (a bug)."""
+    if isinstance(exc, SecretsError | InstanceError | StorageError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}: check that the user running recs may use it"
+    if obj is not None and obj._settings is not None:
+        try:
+            db = Database(obj._settings.database_url)
+        except StorageError as bad_url:
+            return str(bad_url)
+        try:
+            return describe_failure(exc, db)
+        finally:
+            db.dispose()
+    return None
+
+
+class Group(click.Group):
+    """The `recs` group: what goes wrong with the instance's files or database ends in one line, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if isinstance(exc, click.ClickException | click.exceptions.Exit | click.Abort):
+                raise
+            line = explain(exc, ctx.find_object(Context))
+            if line is None:
+                raise
+            log.debug("the failure in full", exc_info=True)  # the traceback, for log_level = "DEBUG"
+            raise click.ClickException(line) from None
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config",
@@ -77,16 +124,13 @@ def main(ctx: click.Context, config: str | None) -> None:
 @pass_ctx
 def init(obj: Context) -> None:
     """Create the data folder and secrets, and migrate the database (safe to run again)."""
-    try:
-        report = init_instance(obj.settings, os.environ)
-    except SecretsError as exc:
-        raise click.ClickException(str(exc)) from None
+    report = init_instance(obj.settings, os.environ)  # its errors become one line in Group.invoke
     click.echo(f"data folder:  {report.data_dir}")
     click.echo(f"database:     {report.database_url}")
     if report.secrets_created:
-        click.echo(f"secrets:      created {obj.settings.secrets_path} (mode 0600)")
+        click.echo(f"secrets:      created {report.secrets_path} (mode 0600)")
     else:
-        click.echo(f"secrets:      {obj.settings.secrets_path} (kept)")
+        click.echo(f"secrets:      {report.secrets_path} (kept)")
     if report.revision_before == report.revision_after:
         click.echo(f"migrations:   up to date ({report.revision_after})")
     else:

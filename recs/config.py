@@ -18,7 +18,7 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class InstanceSettings:
-    # Folder for the database, secrets, model artifacts, backups and uploads.
+    # Folder for the database, secrets, model artifacts, backups and uploads; a relative path starts at the config file's folder.
     data_dir: str = "data"
     # SQLAlchemy URL; empty means SQLite at <data_dir>/recs.sqlite3.
     database_url: str = ""
@@ -26,7 +26,7 @@ class InstanceSettings:
     public_url: str = "http://127.0.0.1:8000"
     # Log level for recs itself (third-party loggers stay at WARNING).
     log_level: str = "INFO"
-    # Secrets file (session key, token keys); empty means <data_dir>/secrets.toml.
+    # Secrets file (session key, token keys); empty means <data_dir>/secrets.toml; a relative path starts at the config file's folder.
     secrets_file: str = ""
 
 
@@ -155,6 +155,16 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class PriorSettings:
+    # ListenBrainz dump mirror that `recs prior download` fetches from (the folder with incremental/ and fullexport/).
+    mirror_url: str = "https://data.metabrainz.org/pub/musicbrainz/listenbrainz/"
+    # Where downloaded dumps go; empty means <data_dir>/listenbrainz; a relative path starts at the config file's folder.
+    download_dir: str = ""
+    # `recs prior download` fetches the daily incrementals of this many days (about 200 MB each).
+    download_days: int = 7
+
+
+@dataclass(frozen=True)
 class Settings:
     instance: InstanceSettings = field(default_factory=InstanceSettings)
     spotify: SpotifySettings = field(default_factory=SpotifySettings)
@@ -166,6 +176,7 @@ class Settings:
     publish: PublishSettings = field(default_factory=PublishSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    prior: PriorSettings = field(default_factory=PriorSettings)
 
     @property
     def data_path(self) -> Path:
@@ -176,6 +187,10 @@ class Settings:
         if self.instance.database_url:
             return self.instance.database_url
         return f"sqlite:///{self.data_path / 'recs.sqlite3'}"
+
+    @property
+    def prior_download_path(self) -> Path:
+        return Path(self.prior.download_dir) if self.prior.download_dir else self.data_path / "listenbrainz"
 
     @property
     def secrets_path(self) -> Path:
@@ -191,6 +206,13 @@ class Settings:
 
 
 ENV_PREFIX = "RECS_"
+
+# Settings that name a file or folder. A relative one is resolved against the config file's folder
+# (from the file or the environment alike), so `recs --config /opt/recs/config.toml` finds the same
+# instance from any working directory. Without a config file they stay relative to the current folder.
+PATH_SETTINGS: frozenset[tuple[str, str]] = frozenset(
+    {("instance", "data_dir"), ("instance", "secrets_file"), ("prior", "download_dir")}
+)
 
 # Values checked beyond their type: setting -> allowed values.
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -251,8 +273,10 @@ def load_settings(path: Path | str | None, environ: Mapping[str, str]) -> Settin
     """Build Settings from defaults, then the TOML file at *path* (if given), then the environment."""
     raw: dict[str, dict[str, tuple[Any, str, bool]]] = {}
     fields = setting_fields()
+    base: Path | None = None
     if path is not None:
         p = Path(path)
+        base = p.absolute().parent
         try:
             data = tomllib.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -286,6 +310,31 @@ def load_settings(path: Path | str | None, environ: Mapping[str, str]) -> Settin
             allowed = _CHOICES.get((section, key))
             if allowed is not None and converted not in allowed:
                 raise SettingsError(f"{where}: must be one of {', '.join(allowed)}, got {converted!r}")
+            if base is not None and (section, key) in PATH_SETTINGS:
+                converted = _anchor_path(converted, base)
+            elif base is not None and (section, key) == ("instance", "database_url"):
+                converted = _anchor_sqlite_url(converted, base)
             kwargs[key] = converted
+        if base is not None and section == "instance":
+            # The default data_dir is relative too: anchor it like a configured one.
+            kwargs.setdefault("data_dir", _anchor_path(InstanceSettings.data_dir, base))
         built[section] = cls(**kwargs)
     return Settings(**built)
+
+
+def _anchor_path(value: str, base: Path) -> str:
+    """A relative path made absolute against *base*; empty (meaning "the default") and absolute stay."""
+    if not value or Path(value).expanduser().is_absolute():
+        return str(Path(value).expanduser()) if value else value
+    return str(base / value)
+
+
+def _anchor_sqlite_url(url: str, base: Path) -> str:
+    """A SQLite URL with a relative file path made absolute against *base* (other URLs unchanged)."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return url
+    rest = url[len(prefix) :]
+    if not rest or rest.startswith(("/", ":memory:")) or rest.startswith("file:"):
+        return url
+    return prefix + str(base / rest)

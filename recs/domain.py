@@ -109,3 +109,29 @@ class Consent:
     granted: bool
     granted_at: datetime | None
     revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class MemberFilters:
+    """What a member keeps out of their lists on a given day: hidden tracks and artists blocked that day."""
+
+    hidden: frozenset[int] = frozenset()
+    blocked_artists: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class TrackRow:
+    """A stored track with what a list needs to show it (names, artists, album, image)."""
+
+    id: int
+    spotify_id: str | None
+    name: str
+    artist_names: tuple[str, ...]
+    artist_ids: tuple[int, ...]
+    album_name: str | None
+    image_url: str | None
+    duration_ms: int | None
+
+    @property
+    def uri(self) -> str | None:
+        return f"spotify:track:{self.spotify_id}" if self.spotify_id else None

@@ -9,9 +9,35 @@ from pathlib import Path
 
 from recs.config import Settings, load_settings
 from recs.keys import Secrets, load_secrets
-from recs.storage import Database, migrate
+from recs.storage import Database, StorageError, migrate
 
 CONFIG_ENV = "RECS_CONFIG"
+
+
+class InstanceError(RuntimeError):
+    """The instance's folder cannot be used; the message is one line saying what to do."""
+
+
+def check_data_dir(settings: Settings, *, create: bool) -> Path:
+    """The data folder, made if *create*; a file in its place, or a folder this user cannot write, is an InstanceError."""
+    path = settings.data_path
+    shown = path.absolute()
+    if path.exists() and not path.is_dir():
+        raise InstanceError(f"the data folder {shown} is a file: move it away or set instance.data_dir to a folder")
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InstanceError(
+                f"cannot create the data folder {shown}: {exc.strerror}; "
+                "create it for the user running recs, or set instance.data_dir"
+            ) from None
+    if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+        raise InstanceError(
+            f"the data folder {shown} is not writable by this user: chown it to the user running recs, "
+            "or set instance.data_dir"
+        )
+    return path
 
 
 def find_config(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
@@ -36,8 +62,11 @@ class Instance:
 
 @dataclass(frozen=True)
 class InitReport:
+    """What `recs init` did; paths are absolute so the operator sees exactly which instance it touched."""
+
     data_dir: Path
     database_url: str
+    secrets_path: Path
     secrets_created: bool
     revision_before: str | None
     revision_after: str
@@ -45,8 +74,7 @@ class InitReport:
 
 def init_instance(settings: Settings, environ: Mapping[str, str]) -> InitReport:
     """Create the data folder and secrets file, and migrate the database to the newest revision. Idempotent."""
-    data_dir = settings.data_path
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = check_data_dir(settings, create=True)
     secrets_path = settings.secrets_path
     existed = secrets_path.exists()
     load_secrets(secrets_path, environ, create=True)
@@ -55,19 +83,26 @@ def init_instance(settings: Settings, environ: Mapping[str, str]) -> InitReport:
         os.chmod(secrets_path, 0o600)
     db = Database(settings.database_url)
     try:
+        db.check()
         before = migrate.current_revision(db)
         migrate.upgrade(db)
         after = migrate.current_revision(db)
     finally:
         db.dispose()
     assert after is not None
-    return InitReport(data_dir, db.display_url, created, before, after)
+    return InitReport(data_dir.absolute(), db.display_url, secrets_path.absolute(), created, before, after)
 
 
 def open_instance(settings: Settings, environ: Mapping[str, str]) -> Instance:
     """Open an initialised instance; a database behind the newest migration is an error that says what to run."""
+    check_data_dir(settings, create=False)
     secrets = load_secrets(settings.secrets_path, environ, create=False)
     db = Database(settings.database_url)
+    try:
+        db.check()
+    except StorageError:
+        db.dispose()
+        raise
     current = migrate.current_revision(db)
     head = migrate.head_revision()
     if current != head:

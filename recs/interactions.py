@@ -169,51 +169,6 @@ class Signals:
             play_context=np.zeros(m.size, np.int8) if context is None else np.asarray(context, dtype=np.int8),
         )
 
-    def last_days_cutoffs(self, days: float) -> dict[int, float]:
-        """Each member's own hold-out start: their latest play minus *days* (stale exports keep a hold-out)."""
-        out: dict[int, float] = {}
-        if self.play_member.size:
-            members, inverse = np.unique(self.play_member, return_inverse=True)
-            latest = np.full(members.size, -np.inf)
-            np.maximum.at(latest, inverse, self.play_at)
-            out = {int(m): float(t) - days * DAY_S for m, t in zip(members, latest, strict=True)}
-        return out
-
-    def cutoff_of(self, member: IntArray, cutoffs: dict[int, float] | float) -> FloatArray:
-        """The cutoff for each element of *member* (+inf for a member with none: all of theirs is known)."""
-        if isinstance(cutoffs, float | int):
-            return np.full(member.size, float(cutoffs))
-        if not cutoffs:
-            return np.full(member.size, np.inf)
-        keys = np.array(sorted(cutoffs), dtype=np.int64)
-        values = np.array([cutoffs[int(k)] for k in keys], dtype=np.float64)
-        pos = np.minimum(np.searchsorted(keys, member), keys.size - 1)
-        return np.where(keys[pos] == member, values[pos], np.inf)
-
-    def before(self, cutoff: dict[int, float] | float) -> Signals:
-        """The signals known before *cutoff* (one time, or one per member); undated library rows count as known."""
-        p = self.play_at < self.cutoff_of(self.play_member, cutoff)
-        s = self.short_at < self.cutoff_of(self.short_member, cutoff)
-        v = ~(self.saved_at >= self.cutoff_of(self.saved_member, cutoff))
-        return Signals(
-            self.play_member[p],
-            self.play_track[p],
-            self.play_at[p],
-            self.play_skipped[p],
-            self.play_context[p],
-            self.short_member[s],
-            self.short_track[s],
-            self.short_at[s],
-            self.saved_member[v],
-            self.saved_track[v],
-            self.saved_at[v],
-            self.playlist_id,
-            self.playlist_member,
-            self.playlist_track,
-            self.removed_member,
-            self.removed_track,
-        )
-
     @property
     def n_plays(self) -> int:
         return int(self.play_member.size)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from recs.cli import main
@@ -22,7 +24,16 @@ from recs.cli import main
     type=click.IntRange(0),
     help="Web API calls per rolling 30 s (0: none).",
 )
-def emulator(host: str, port: int, members: int, seed: int, quota: int, rate_limit: int) -> None:
+@click.option(
+    "--listenbrainz-dumps",
+    "listenbrainz_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write a ListenBrainz community (one full dump, daily incrementals) of the same seed here and serve it as a dump mirror.",
+)
+def emulator(
+    host: str, port: int, members: int, seed: int, quota: int, rate_limit: int, listenbrainz_dir: Path | None
+) -> None:
     """Serve the emulated Spotify accounts service and Web API; prints the base URLs."""
     import signal
     import sys
@@ -38,10 +49,19 @@ def emulator(host: str, port: int, members: int, seed: int, quota: int, rate_lim
         members=members,
         quota_per_day=quota or None,
         rate_limit_per_30s=rate_limit or None,
+        listenbrainz_dir=listenbrainz_dir,
         host=host,
         port=port,
     )
+    if listenbrainz_dir is not None:
+        from recs.emulator.listenbrainz import write_community_dumps
+
+        dumps = write_community_dumps(listenbrainz_dir, seed=seed, members=members)
+        for dump in dumps.files:
+            click.echo(f"listenbrainz dump: {dump.path} ({dump.lines} lines)")
     server.start()
+    if listenbrainz_dir is not None:
+        click.echo(f"listenbrainz mirror: {server.listenbrainz_mirror_url}")
     click.echo(f"base URL:          {server.base_url}")
     click.echo(f"api_base_url:      {server.api_base_url}")
     click.echo(f"accounts_base_url: {server.accounts_base_url}")

@@ -23,6 +23,7 @@ def publish(obj: Context, member_id: int | None, dry_run: bool) -> None:
     from recs.storage.members import members_with_consent
 
     instance = obj.instance()
+    obj.require_member(member_id)
     with instance.db.read() as conn:
         ids = [member_id] if member_id is not None else members_with_consent(conn, "publish")
     if not ids:
@@ -60,6 +61,7 @@ def refresh(obj: Context, member_id: int | None) -> None:
     from recs.storage.members import members_with_consent
 
     instance = obj.instance()
+    obj.require_member(member_id)
     problems: list[str] = []
     reports = ingest.sync_all(instance, now=_now, member_ids=[member_id] if member_id is not None else None)
     for r in reports:

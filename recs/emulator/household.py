@@ -123,6 +123,51 @@ def _cum(weights: list[float]) -> list[float]:
     return out
 
 
+@dataclass(frozen=True)
+class Taste:
+    """Favourite artists (weighted) and the artists of the liked genres to explore (by popularity)."""
+
+    fav_artists: list[str]
+    fav_cum: list[float]
+    explore_artists: list[str]
+    explore_cum: list[float]
+
+
+def make_taste(rng: random.Random, catalog: Catalog, liked: list[str]) -> Taste:
+    """A listener's taste from their liked genres: household members and community listeners share this."""
+    fav: dict[str, float] = {}
+    explore: dict[str, float] = {}
+    for genre in liked:
+        gw = rng.uniform(0.5, 2.0)
+        pool = catalog.by_genre[genre]
+        pop = [catalog.artists[a].weight for a in pool]
+        for a in pool:
+            explore[a] = explore.get(a, 0.0) + catalog.artists[a].weight
+        for a in rng.choices(pool, weights=pop, k=rng.randint(8, 16)):
+            fav[a] = fav.get(a, 0.0) + gw * math.sqrt(catalog.artists[a].weight) * rng.uniform(0.4, 2.5)
+    fav_ids = sorted(fav, key=lambda a: -fav[a])
+    exp_ids = list(explore)
+    return Taste(fav_ids, _cum([fav[a] for a in fav_ids]), exp_ids, _cum([explore[a] for a in exp_ids]))
+
+
+def draw_track(
+    rng: random.Random,
+    catalog: Catalog,
+    fav_artists: list[str],
+    fav_cum: list[float],
+    explore_artists: list[str],
+    explore_cum: list[float],
+    p_explore: float,
+) -> str:
+    """One track a listener of this taste plays: a favourite artist, or now and then one to explore."""
+    if rng.random() < p_explore:
+        artist_id = explore_artists[bisect_left(explore_cum, rng.random() * explore_cum[-1])]
+    else:
+        artist_id = fav_artists[bisect_left(fav_cum, rng.random() * fav_cum[-1])]
+    artist = catalog.artists[artist_id]
+    return artist.track_ids[bisect_left(artist.track_cum, rng.random() * artist.track_cum[-1])]
+
+
 def _poisson(rng: random.Random, lam: float) -> int:
     threshold = math.exp(-lam)
     k, p = 0, 1.0
@@ -170,19 +215,7 @@ class Household:
 
     # --- generation of members and their library -------------------------------------------------
     def _add_member(self, rng: random.Random, i: int, liked: list[str], allowlisted: bool) -> None:
-        cat = self.catalog
-        fav: dict[str, float] = {}
-        explore: dict[str, float] = {}
-        for genre in liked:
-            gw = rng.uniform(0.5, 2.0)
-            pool = cat.by_genre[genre]
-            pop = [cat.artists[a].weight for a in pool]
-            for a in pool:
-                explore[a] = explore.get(a, 0.0) + cat.artists[a].weight
-            for a in rng.choices(pool, weights=pop, k=rng.randint(8, 16)):
-                fav[a] = fav.get(a, 0.0) + gw * math.sqrt(cat.artists[a].weight) * rng.uniform(0.4, 2.5)
-        fav_ids = sorted(fav, key=lambda a: -fav[a])
-        exp_ids = list(explore)
+        taste = make_taste(rng, self.catalog, liked)
         user_id = "31" + "".join(rng.choices(string.ascii_lowercase + string.digits, k=26))
         member = Member(
             index=i,
@@ -191,10 +224,10 @@ class Household:
             display_name=_NAMES[i % len(_NAMES)] + ("" if i < len(_NAMES) else f" {i // len(_NAMES) + 1}"),
             allowlisted=allowlisted,
             genres=liked,
-            fav_artists=fav_ids,
-            fav_cum=_cum([fav[a] for a in fav_ids]),
-            explore_artists=exp_ids,
-            explore_cum=_cum([explore[a] for a in exp_ids]),
+            fav_artists=taste.fav_artists,
+            fav_cum=taste.fav_cum,
+            explore_artists=taste.explore_artists,
+            explore_cum=taste.explore_cum,
             p_skip=rng.uniform(0.08, 0.25),
             p_explore=rng.uniform(0.08, 0.2),
             sessions_per_day=rng.uniform(1.2, 3.0),
@@ -203,7 +236,7 @@ class Household:
             platform=rng.choice(_PLATFORMS),
             country=rng.choice(_COUNTRIES),
             save_threshold=rng.randint(3, 6),
-            followed=fav_ids[: rng.randint(4, min(12, len(fav_ids)))],
+            followed=taste.fav_artists[: rng.randint(4, min(12, len(taste.fav_artists)))],
         )
         self.members[user_id] = member
         self.plays[user_id] = []
@@ -213,13 +246,7 @@ class Household:
         self._session_playlists[user_id] = []
 
     def _taste_track(self, rng: random.Random, m: Member) -> str:
-        cat = self.catalog
-        if rng.random() < m.p_explore:
-            artist_id = m.explore_artists[bisect_left(m.explore_cum, rng.random() * m.explore_cum[-1])]
-        else:
-            artist_id = m.fav_artists[bisect_left(m.fav_cum, rng.random() * m.fav_cum[-1])]
-        artist = cat.artists[artist_id]
-        return artist.track_ids[bisect_left(artist.track_cum, rng.random() * artist.track_cum[-1])]
+        return draw_track(rng, self.catalog, m.fav_artists, m.fav_cum, m.explore_artists, m.explore_cum, m.p_explore)
 
     def _make_library(self, rng: random.Random, m: Member) -> None:
         before = self.history_start_ms

@@ -2,7 +2,8 @@
 
 Public API (used by recs.training and benchmarks/):
 - `AlsParams`, `fit_als(matrix, params, seed=, threads=)` -> `AlsModel` (implicit ALS, conjugate-gradient
-  solver, use_gpu=False, BLAS limited to one thread while fitting, seeded);
+  solver, use_gpu=False, BLAS limited to one thread while fitting, seeded); `fit_item_factors` keeps only
+  the item side (the community prior, recs/prior);
 - `fit_popular(matrix)` -> `PopularModel`, `fit_itemknn(matrix, neighbours=)` -> `ItemKnnModel` (cosine),
   `fit_ease(matrix, lam)` -> `EaseModel` (closed form, for the benchmark);
 - `BlendModel(parts)`: per-user standardised scores mixed with weights;
@@ -13,12 +14,14 @@ Public API (used by recs.training and benchmarks/):
 - `fold_in(item_factors, user_items, regularization=, alpha=)` -> `FoldedModel` (kind "prior"): users solved
   against a community prior's fixed item factors with implicit's own user recalculation (never changes them);
 - `save_model(path, model, arrays, meta)` / `load_model(path)`: .npz (allow_pickle=False) plus a JSON
-  sidecar, each written to a temporary name and moved into place with os.replace.
+  sidecar, each written to a temporary name and moved into place with os.replace;
+- `recs.model.selection`: the tuning (`ALS_GRID`, `fit_spec`, `evaluate`, `select_model`), imported by
+  its own name.
 """
 
 from __future__ import annotations
 
-from recs.model.als import AlsModel, AlsParams, fit_als
+from recs.model.als import AlsModel, AlsParams, fit_als, fit_item_factors
 from recs.model.artifacts import load_model, save_model
 from recs.model.baselines import (
     BlendModel,
@@ -49,6 +52,7 @@ __all__ = [
     "blas_threads",
     "fit_als",
     "fit_ease",
+    "fit_item_factors",
     "fit_itemknn",
     "fit_popular",
     "fold_in",

@@ -123,3 +123,11 @@ def fit_als(matrix: sparse.csr_matrix, params: AlsParams, *, seed: int, threads:
         model.fit(sparse.csr_matrix(matrix, dtype=np.float32), show_progress=False)
     used = AlsParams(factors, params.regularization, params.alpha, params.iterations)
     return AlsModel(model.user_factors, model.item_factors, used)
+
+
+def fit_item_factors(
+    matrix: sparse.csr_matrix, params: AlsParams, *, seed: int, threads: int = 1
+) -> tuple[F32, AlsParams]:
+    """Item factors of an ALS fit (the community prior keeps no user factors) and the parameters used."""
+    model = fit_als(matrix, params, seed=seed, threads=threads)
+    return model.item_factors, model.params

@@ -11,12 +11,36 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
 from recs.storage.schema import metadata
 
-__all__ = ["Database", "metadata"]
+__all__ = ["Database", "StorageError", "describe_failure", "metadata"]
+
+SUPPORTED_URLS = "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
+
+
+class StorageError(RuntimeError):
+    """The database cannot be used; the message is one line saying what is wrong and what to do."""
+
+
+def _parse_url(url: str) -> URL:
+    """The URL, with plain `postgresql://` meaning psycopg 3 (the driver recs ships); anything else unsupported."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        # Never echo the string: it may hold a password.
+        raise StorageError(f"instance.database_url is not a database URL: use {SUPPORTED_URLS}") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+        raise StorageError(
+            f"instance.database_url: unsupported database {parsed.drivername!r}; recs supports {SUPPORTED_URLS}"
+        )
+    return parsed
+
 
 BUSY_TIMEOUT_MS = 15_000
 
@@ -37,13 +61,21 @@ class Database:
     """An engine plus the house rules: SQLite in WAL with foreign keys, writes in BEGIN IMMEDIATE."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
-        self.url = url
-        parsed = make_url(url)
+        parsed = _parse_url(url)
+        normalised = parsed.drivername != make_url(url).drivername
+        self.url = parsed.render_as_string(hide_password=False) if normalised else url
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                folder = Path(parsed.database).parent
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StorageError(
+                        f"cannot create the database's folder {folder.absolute()}: {exc.strerror}; "
+                        "check instance.data_dir (or instance.database_url)"
+                    ) from None
             kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
             # Pooled connections: closing the last connection to a WAL database checkpoints and deletes
             # the WAL (3-5 ms a transaction). A forked child drops the inherited pool (see _after_fork).
@@ -74,11 +106,69 @@ class Database:
 
     @property
     def display_url(self) -> str:
-        """The URL with any password hidden, for messages."""
-        return make_url(self.url).render_as_string(hide_password=True)
+        """The URL with any password hidden (and a SQLite file's path made absolute), for messages."""
+        url = make_url(self.url)
+        if self.is_sqlite and url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+            url = url.set(database=str(Path(url.database).absolute()))
+        return url.render_as_string(hide_password=True)
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def check(self) -> None:
+        """Connect once, so a database that cannot be used fails now with a StorageError saying what to do."""
+        path = self.sqlite_path
+        if path is not None and path.is_dir():
+            raise StorageError(
+                f"the database {path.absolute()} is a folder, not a SQLite file: move it away or set instance.data_dir"
+            )
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except SQLAlchemyError as exc:
+            raise StorageError(describe_failure(exc, self) or str(exc).splitlines()[0]) from None
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file, or None (PostgreSQL, in-memory)."""
+        database = make_url(self.url).database
+        if not self.is_sqlite or not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return Path(database)
+
+
+def describe_failure(exc: BaseException, db: Database) -> str | None:
+    """One line for an operator about a database error (what is wrong, what to do); None if it is not one we know."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    message = str(exc.orig).strip()
+    low = message.lower()
+    if db.is_sqlite:
+        path = db.sqlite_path.absolute() if db.sqlite_path is not None else db.display_url
+        if "database is locked" in low or "database table is locked" in low:
+            return (
+                f"the database {path} is locked by another process (waited {BUSY_TIMEOUT_MS // 1000} s): "
+                "let it finish or stop it (a sqlite3 shell, a copy in progress), then try again"
+            )
+        if "file is not a database" in low or "malformed" in low:
+            return f"{path} is not a SQLite database (or is damaged): restore it from a backup or set instance.data_dir"
+        if "readonly" in low or "read-only" in low:
+            return f"the database {path} is read-only for this user: give the user running recs write access to it"
+        if "unable to open database file" in low:
+            return f"cannot open the database {path}: check that its folder exists and is writable by this user"
+        return f"the database {path} failed: {message.splitlines()[0]}"
+    url = make_url(db.url)
+    where = f"PostgreSQL at {url.host or 'localhost'}:{url.port or 5432}"
+    if "password authentication failed" in low or "no password supplied" in low:
+        return f"{where} refused the password for user {url.username!r}: check the password in instance.database_url"
+    if "does not exist" in low and "database" in low:
+        return f"{where} has no database {url.database!r}: create it (createdb {url.database}) or fix instance.database_url"
+    if any(
+        s in low
+        for s in ("connection refused", "could not connect", "could not translate host", "timeout", "timed out")
+    ):
+        return f"cannot reach {where}: is the server running and accepting TCP connections? (instance.database_url)"
+    return f"{where} failed: {message.splitlines()[0] if message else type(exc.orig).__name__}"
 
 
 def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:

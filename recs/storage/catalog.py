@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import Connection, Table, select
 
-from recs.domain import AlbumInfo, ArtistInfo, TrackInfo
+from recs.domain import AlbumInfo, ArtistInfo, TrackInfo, TrackRow
 from recs.names import normalise, track_key
 from recs.storage.dialect import insert_ignore
 from recs.storage.schema import albums, artists, track_artists, tracks
-
-
-@dataclass(frozen=True)
-class TrackRow:
-    id: int
-    spotify_id: str | None
-    name: str
-    artist_names: tuple[str, ...]
-    artist_ids: tuple[int, ...]
-    album_name: str | None
-    image_url: str | None
-    duration_ms: int | None
-
-    @property
-    def uri(self) -> str | None:
-        return f"spotify:track:{self.spotify_id}" if self.spotify_id else None
 
 
 def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:

@@ -35,6 +35,7 @@ from sqlalchemy import (
     update,
 )
 
+from recs.domain import MemberFilters
 from recs.interactions import CONTEXT_EXCLUDED, CONTEXT_NORMAL, CONTEXT_OWN_PUBLISHED, Signals
 from recs.storage.schema import (
     blocked_artists,
@@ -211,6 +212,12 @@ def read_filters(conn: Connection, member_id: int, today: date) -> tuple[set[int
         )
     }
     return hidden, blocked
+
+
+def read_member_filters(conn: Connection, member_id: int, today: date) -> MemberFilters:
+    """What the member keeps out of their lists on *today*: hidden tracks and artists blocked that day."""
+    hidden, blocked = read_filters(conn, member_id, today)
+    return MemberFilters(frozenset(hidden), frozenset(blocked))
 
 
 def read_top_tracks(conn: Connection, member_id: int) -> list[int]:

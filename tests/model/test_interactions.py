@@ -122,16 +122,3 @@ def test_bad_weighting_is_named() -> None:
         Weighting(skips="sometimes")
     with pytest.raises(ValueError, match="half_life_days"):
         Weighting(half_life_days=0)
-
-
-def test_each_member_holds_out_their_own_last_days() -> None:
-    # Member 1 listened until NOW; member 2's export stopped 200 days earlier.
-    at = [NOW - 30 * DAY_S, NOW - DAY_S, NOW - 230 * DAY_S, NOW - 201 * DAY_S]
-    s = Signals.from_plays([1, 1, 2, 2], [5, 6, 7, 8], at)
-    s.saved_member, s.saved_track, s.saved_at = np.array([2, 2]), np.array([9, 10]), np.array([NOW - 300 * DAY_S, NOW])
-    cutoffs = s.last_days_cutoffs(14)
-    assert cutoffs == {1: pytest.approx(NOW - 15 * DAY_S), 2: pytest.approx(NOW - 215 * DAY_S)}
-    kept = s.before(cutoffs)
-    assert sorted(kept.play_track.tolist()) == [5, 7]
-    assert kept.saved_track.tolist() == [9]
-    assert sorted(s.before(NOW).play_track.tolist()) == [5, 6, 7, 8]

@@ -137,7 +137,7 @@ def test_long_rows_are_split_for_the_neighbourhood_without_losing_items() -> Non
 
 
 def test_select_model_keeps_to_its_budget_and_says_so() -> None:
-    from recs.training import select_model
+    from recs.model.selection import select_model
 
     m, missing = checkerboard()
     ticks = iter(range(0, 10_000, 100))  # every look at the clock: 100 s later
@@ -149,7 +149,7 @@ def test_select_model_keeps_to_its_budget_and_says_so() -> None:
 
 
 def test_when_als_does_not_beat_a_baseline_the_baseline_serves_and_the_note_says_so() -> None:
-    from recs.training import select_model
+    from recs.model.selection import select_model
 
     rng = np.random.default_rng(5)
     rows, cols = [], []
@@ -179,7 +179,7 @@ def test_native_top_matches_dense_scores_and_skips_own_items() -> None:
 
 
 def test_a_hold_out_nobody_can_hit_serves_als_and_says_why() -> None:
-    from recs.training import select_model
+    from recs.model.selection import select_model
 
     m, _ = checkerboard()
     unreachable = {u: {-1} for u in range(m.shape[0])}  # tracks the training data has never seen
@@ -189,7 +189,7 @@ def test_a_hold_out_nobody_can_hit_serves_als_and_says_why() -> None:
 
 
 def test_a_candidate_predicted_to_overrun_is_skipped_and_smaller_ones_still_run() -> None:
-    from recs.training import select_model
+    from recs.model.selection import select_model
 
     m, missing = checkerboard()
     ticks = iter(range(100_000))  # one second per look at the clock: a 2-factor fit "takes" 1 s

@@ -10,7 +10,7 @@ import pytest
 from benchmarks.quality import holdout, load_hetrec, relevant_sets, score_model
 from recs.interactions import count_interactions
 from recs.model import fit_popular
-from recs.training import fit_spec, select_model
+from recs.model.selection import fit_spec, select_model
 
 
 @pytest.mark.realdata

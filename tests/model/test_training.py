@@ -303,27 +303,3 @@ def test_cli_train_and_recommend(tmp_path: Path) -> None:
     assert "discover for Ann" in result.output and "   1. Song" in result.output and "Because you like" in result.output
     result = runner.invoke(main, ["recommend", "--member", "999"], env=env)
     assert result.exit_code != 0 and "no member with id 999" in result.output
-
-
-def test_the_hold_out_keeps_only_new_tracks_the_member_chose() -> None:
-    from recs.interactions import CONTEXT_OWN_PUBLISHED, DAY_S, Signals, Weighting, build_interactions
-
-    now = 1000 * DAY_S
-    old, recent = now - 30 * DAY_S, now - DAY_S
-    # Member 1, before the cutoff: 5. After: 6 new, 7 from our own list, 8 skipped, 5 again (not new),
-    # 9 new to them (member 2 played it earlier, so the model knows it). Member 2: 9 early, 12 recently.
-    s = Signals.from_plays(
-        [1, 2, 1, 1, 1, 1, 1, 2],
-        [5, 9, 6, 7, 8, 5, 9, 12],
-        [old, old, recent, recent, recent, recent, recent, recent],
-        skipped=[False, False, False, False, True, False, False, False],
-        context=[0, 0, 0, CONTEXT_OWN_PUBLISHED, 0, 0, 0, 0],
-    )
-    cutoffs = s.last_days_cutoffs(14)
-    train_part = build_interactions(s.before(cutoffs), Weighting(sessions=False), now, [1, 2])
-    rows, relevant = training._holdout(s, train_part, cutoffs)
-    assert rows.tolist() == [0, 1]
-    reachable = {i for i in relevant[0] if i >= 0}
-    assert reachable == {train_part.items.index_of(9)}
-    assert len(relevant[0]) == 2, "6 counts (unknown to the model, so never hit); 5, 7 and 8 do not"
-    assert len(relevant[1]) == 1 and min(relevant[1]) < 0  # 12: new to everyone
