@@ -25,6 +25,7 @@ import resource
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -136,14 +137,18 @@ def write_dump(folder: Path, lines: int, files: int, seed: int = 7) -> list[Path
             months = (stamps - START_TS) // (MONTH_S // 2)  # two listens files, as a month boundary would give
             for m in np.unique(months):
                 rows = np.flatnonzero(months == m)
-                buf = io.BytesIO()
-                _write_lines(buf, rows, users, tracks, stamps, form, dup, spotify_user, track_ids, msids, titles,
-                             artists, artist_of, album_ids)  # fmt: skip
-                data = buf.getvalue()
-                info = tarfile.TarInfo(f"{top}/listens/2025/{11 + int(m)}.listens")
-                info.size = len(data)
-                buf.seek(0)
-                tar.addfile(info, buf)
+                # a tar member's size comes before its bytes: the lines go to a scratch file first, so a
+                # 5 GB listens file never sits in memory
+                with tempfile.TemporaryFile(dir=folder) as scratch:
+                    for part in np.array_split(rows, max(1, rows.size // 200_000)):
+                        buf = io.BytesIO()
+                        _write_lines(buf, part, users, tracks, stamps, form, dup, spotify_user, track_ids, msids,
+                                     titles, artists, artist_of, album_ids)  # fmt: skip
+                        scratch.write(buf.getbuffer())
+                    info = tarfile.TarInfo(f"{top}/listens/2025/{11 + int(m)}.listens")
+                    info.size = scratch.tell()
+                    scratch.seek(0)
+                    tar.addfile(info, scratch)
         paths.append(path)
     return paths
 
