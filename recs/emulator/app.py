@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from recs.emulator import accounts, control_api, webapi
+from recs.emulator import accounts, control_api, mirror, webapi
 from recs.emulator.household import iso_s
 from recs.emulator.shapes import Shapes
 from recs.emulator.state import Emulator, Fault
@@ -40,7 +40,8 @@ def create_app(emulator: Emulator) -> Flask:
         if fault is None:
             return None
         g.fault = fault.id
-        if fault.after:
+        if fault.after or (fault.drop and mirror.serves(request.path)):
+            # a dump mirror drops a connection midway through the real file's bytes, not an error body
             g.after_fault = fault
             return None
         if fault.delay_s:
@@ -61,7 +62,8 @@ def create_app(emulator: Emulator) -> Flask:
         if fault.status is not None or fault.malformed or fault.html:
             return fault_response(fault)
         if fault.drop:
-            return dropped(response.get_data(), response.status_code, response.content_type, {})
+            kept = {k: v for k, v in response.headers.items() if k in ("Content-Range", "Accept-Ranges")}
+            return dropped(response.get_data(), response.status_code, response.content_type, kept)
         return response
 
     @app.after_request
@@ -76,6 +78,8 @@ def create_app(emulator: Emulator) -> Flask:
                 "member": getattr(g, "user_id", None),
                 "fault": getattr(g, "fault", None),
             }
+            if request.headers.get("Range"):
+                entry["range"] = request.headers["Range"]
             if request.path == "/api/token":
                 entry["body"] = {"grant_type": request.form.get("grant_type")}
             elif request.is_json:
@@ -86,6 +90,7 @@ def create_app(emulator: Emulator) -> Flask:
     app.register_blueprint(accounts.bp)
     app.register_blueprint(webapi.bp)
     app.register_blueprint(control_api.bp)
+    app.register_blueprint(mirror.bp)
 
     @app.errorhandler(404)
     @app.errorhandler(405)
