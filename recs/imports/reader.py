@@ -247,6 +247,8 @@ def _sniff(name: str, opener: Callable[[], LimitedStream]) -> Kind | None:
                     keys.add(str(value))
                 if event == "end_map" and prefix in ("item", ""):
                     break
+    except ImportRejected:
+        raise
     except _READ_ERRORS as exc:
         raise ImportRejected(f"{name}: not valid JSON ({_reason(exc)})") from None
     if "ts" in keys and ("ms_played" in keys or "spotify_track_uri" in keys):
