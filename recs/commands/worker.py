@@ -23,7 +23,8 @@ def worker(obj: Context, once: str | None) -> None:
     """Run the scheduler: polling, nightly training, publishing, library refresh, backups."""
     from recs.scheduling import Worker
 
-    instance = obj.instance()
+    # Backups and training never call Spotify; everything else the worker does needs the app.
+    instance = obj.instance(spotify=once not in ("backup", "train"))
     w = Worker(instance)
     if once:
         outcome = w.fire(once)
