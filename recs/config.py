@@ -156,6 +156,16 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class PriorSettings:
+    # ListenBrainz dump mirror that `recs prior download` fetches from (the folder with incremental/ and fullexport/).
+    mirror_url: str = "https://data.metabrainz.org/pub/musicbrainz/listenbrainz/"
+    # Where downloaded dumps go; empty means <data_dir>/listenbrainz; a relative path starts at the config file's folder.
+    download_dir: str = ""
+    # `recs prior download` fetches the daily incrementals of this many days (about 200 MB each).
+    download_days: int = 7
+
+
+@dataclass(frozen=True)
 class Settings:
     instance: InstanceSettings = field(default_factory=InstanceSettings)
     spotify: SpotifySettings = field(default_factory=SpotifySettings)
@@ -167,6 +177,7 @@ class Settings:
     publish: PublishSettings = field(default_factory=PublishSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    prior: PriorSettings = field(default_factory=PriorSettings)
 
     @property
     def data_path(self) -> Path:
@@ -177,6 +188,10 @@ class Settings:
         if self.instance.database_url:
             return self.instance.database_url
         return f"sqlite:///{self.data_path / 'recs.sqlite3'}"
+
+    @property
+    def prior_download_path(self) -> Path:
+        return Path(self.prior.download_dir) if self.prior.download_dir else self.data_path / "listenbrainz"
 
     @property
     def secrets_path(self) -> Path:
@@ -219,7 +234,9 @@ def require_spotify_app(settings: Settings) -> None:
 # Settings that name a file or folder. A relative one is resolved against the config file's folder
 # (from the file or the environment alike), so `recs --config /opt/recs/config.toml` finds the same
 # instance from any working directory. Without a config file they stay relative to the current folder.
-PATH_SETTINGS: frozenset[tuple[str, str]] = frozenset({("instance", "data_dir"), ("instance", "secrets_file")})
+PATH_SETTINGS: frozenset[tuple[str, str]] = frozenset(
+    {("instance", "data_dir"), ("instance", "secrets_file"), ("prior", "download_dir")}
+)
 
 # Values checked beyond their type: setting -> allowed values.
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {

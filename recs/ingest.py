@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from recs.accounts import member_api, store_paused
 from recs.budget import Budget
-from recs.domain import PlayRow, TrackInfo
+from recs.domain import PlayRecord, PlayRow, TrackInfo
 from recs.instance import Instance
 from recs.payloads import (
     PayloadError,
@@ -54,6 +54,9 @@ TARGET_PLAYS_BETWEEN_POLLS = 20
 # later): each poll looks back this far before the newest stored play. It costs no extra call (the
 # API keeps only 50 plays anyway); re-read plays are dropped by their natural key.
 LATE_PLAY_MARGIN = timedelta(hours=12)
+# A played_at later than now by more than this is a device's wrong clock, not a play: it is neither
+# stored nor allowed to move the cursor (one item dated a year ahead once stopped a member's polling).
+CLOCK_SKEW = timedelta(minutes=5)
 # A member counts as listening when their newest play is this recent.
 LISTENING_WINDOW = timedelta(minutes=20)
 # While listening, poll at least this often (the idle cap is the max_poll_minutes setting).
@@ -151,8 +154,8 @@ def _consents_store(conn: Any, member_id: int) -> bool:
 # --- recently played ---------------------------------------------------------------------------
 
 
-def _play_rows(conn: Any, page: RecentlyPlayedPage) -> list[PlayRow]:
-    ids = catalog.upsert_tracks(conn, [p.track for p in page.plays])
+def _play_rows(conn: Any, plays: Sequence[PlayRecord]) -> list[PlayRow]:
+    ids = catalog.upsert_tracks(conn, [p.track for p in plays])
     return [
         PlayRow(
             played_at=p.played_at,
@@ -161,8 +164,23 @@ def _play_rows(conn: Any, page: RecentlyPlayedPage) -> list[PlayRow]:
             ms_played=p.ms_played,
             context_uri=p.context_uri,
         )
-        for p in page.plays
+        for p in plays
     ]
+
+
+def _not_from_the_future(member_id: int, page: RecentlyPlayedPage, moment: datetime) -> list[PlayRecord]:
+    """The page's plays that are not dated beyond now plus the clock-skew allowance; the others are logged."""
+    horizon = moment + CLOCK_SKEW
+    future = [p for p in page.plays if p.played_at > horizon]
+    if future:
+        log.warning(
+            "member %s: %d recently-played item(s) dated in the future (latest %s, now %s) not stored",
+            member_id,
+            len(future),
+            max(p.played_at for p in future).isoformat(),
+            moment.isoformat(),
+        )
+    return [p for p in page.plays if p.played_at <= horizon]
 
 
 def _next_poll(ctx: _Ctx, conn: Any, moment: datetime, members: int) -> datetime:
@@ -172,7 +190,7 @@ def _next_poll(ctx: _Ctx, conn: Any, moment: datetime, members: int) -> datetime
     budget_floor = timedelta(days=1) * max(1, members) / max(1.0, s.budget.daily_calls * POLLING_SHARE)
     floor = max(floor, budget_floor)
     idle_cap = timedelta(minutes=s.sync.max_poll_minutes)
-    last = lq.last_played_at(conn, ctx.member_id, "api")
+    last = lq.last_played_at(conn, ctx.member_id, "api", before=moment + CLOCK_SKEW)
     cursor = sq.get_cursor(conn, ctx.member_id, RECENT)
     previous = (
         cursor.next_due_at - cursor.last_success_at
@@ -207,6 +225,12 @@ def _gap_pieces(
 
 def _sync_recent(ctx: _Ctx, members: int, cursor: sq.CursorRow | None) -> None:
     stored = int(cursor.cursor) if cursor and cursor.cursor else None
+    if stored is not None and from_ms(stored) > ctx.now() + CLOCK_SKEW:
+        # A cursor a future-dated play moved before such plays were refused: back to the newest real play.
+        with ctx.db.read() as conn:
+            real = lq.last_played_at(conn, ctx.member_id, "api", before=ctx.now() + CLOCK_SKEW)
+        log.warning("member %s: recently-played cursor %s was in the future; reset", ctx.member_id, from_ms(stored))
+        stored = to_ms(real) if real is not None else None
     after = max(0, stored - int(LATE_PLAY_MARGIN.total_seconds() * 1000)) if stored is not None else None
     params: dict[str, Any] = {"limit": PAGE}
     if after is not None:
@@ -217,20 +241,21 @@ def _sync_recent(ctx: _Ctx, members: int, cursor: sq.CursorRow | None) -> None:
     except PayloadError as exc:
         raise SpotifyError(ErrorKind.MALFORMED, f"recently played page rejected: {exc}") from None
     moment = ctx.now()
+    plays = _not_from_the_future(ctx.member_id, page, moment)
     with ctx.db.write() as conn:
         # Consent is read in the same transaction as the insert: a revocation stops storing at once.
         if not _consents_store(conn, ctx.member_id):
             ctx.report.skipped = "no consent to store listening"
             return
         paused = store_paused(conn, ctx.member_id)
-        rows = [r for r in _play_rows(conn, page) if paused is None or not paused[0] <= r.played_at < paused[1]]
+        rows = [r for r in _play_rows(conn, plays) if paused is None or not paused[0] <= r.played_at < paused[1]]
         # A play the member's data export already holds comes back from the API seconds apart: keep one.
         rows = without_export_copies(conn, ctx.member_id, rows, ctx.instance.settings.imports.dedupe_tolerance_s)
         added = lq.insert_plays(conn, ctx.member_id, rows)
         ctx.report.new_plays += added
-        newest = max((to_ms(p.played_at) for p in page.plays), default=None)
-        if stored is not None and page.item_count >= PAGE and page.plays:
-            oldest = min(p.played_at for p in page.plays)
+        newest = max((to_ms(p.played_at) for p in plays), default=None)
+        if stored is not None and page.item_count >= PAGE and plays:
+            oldest = min(p.played_at for p in plays)
             if to_ms(oldest) > stored:
                 # A full page all newer than what we had: plays between may be lost for good.
                 last_poll = cursor.last_success_at if cursor else None

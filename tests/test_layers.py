@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parent.parent
 # Heavy library -> the only places allowed to import it (module path prefixes).
 OWNERS: dict[str, tuple[str, ...]] = {
     "spotipy": ("recs.spotify",),
-    "requests": ("recs.spotify", "recs.emulator"),
+    "requests": ("recs.spotify", "recs.emulator", "recs.prior.download"),
     "implicit": ("recs.model",),
     "threadpoolctl": ("recs.model",),
     "sqlalchemy": ("recs.storage",),

@@ -29,7 +29,7 @@ from recs.cli import main
     "listenbrainz_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Also write a ListenBrainz community (one full dump, daily incrementals) of the same seed here.",
+    help="Also write a ListenBrainz community (one full dump, daily incrementals) of the same seed here and serve it as a dump mirror.",
 )
 def emulator(
     host: str, port: int, members: int, seed: int, quota: int, rate_limit: int, listenbrainz_dir: Path | None
@@ -49,6 +49,7 @@ def emulator(
         members=members,
         quota_per_day=quota or None,
         rate_limit_per_30s=rate_limit or None,
+        listenbrainz_dir=listenbrainz_dir,
         host=host,
         port=port,
     )
@@ -59,6 +60,8 @@ def emulator(
         for dump in dumps.files:
             click.echo(f"listenbrainz dump: {dump.path} ({dump.lines} lines)")
     server.start()
+    if listenbrainz_dir is not None:
+        click.echo(f"listenbrainz mirror: {server.listenbrainz_mirror_url}")
     click.echo(f"base URL:          {server.base_url}")
     click.echo(f"api_base_url:      {server.api_base_url}")
     click.echo(f"accounts_base_url: {server.accounts_base_url}")

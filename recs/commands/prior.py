@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from recs.cli import main
+from recs.cli import Context, main, pass_ctx
 
 if TYPE_CHECKING:
     from recs.prior.build import BuildSummary, Tick
@@ -120,3 +120,50 @@ def build(
         click.echo(err=True)
     for line in format_summary(summary):
         click.echo(line)
+
+
+@prior.command("download")
+@click.option(
+    "--days", type=click.IntRange(1), default=None, help="Daily incrementals of this many days [prior.download_days]."
+)
+@click.option("--full", "full", default=None, metavar="latest|ID|NAME", help="Fetch this full dump instead (large).")
+@click.option(
+    "--dest", type=click.Path(file_okay=False, path_type=Path), default=None, help="Folder [prior.download_dir]."
+)
+@click.option("--mirror", default=None, help="Mirror base URL [prior.mirror_url].")
+@pass_ctx
+def download(obj: Context, days: int | None, full: str | None, dest: Path | None, mirror: str | None) -> None:
+    """Fetch listen dumps from a ListenBrainz mirror: resumes with HTTP ranges, verifies published checksums."""
+    from recs.prior.download import DownloadError
+    from recs.prior.download import download as fetch
+
+    settings = obj.settings
+    folder = dest or settings.prior_download_path
+    interactive = sys.stderr.isatty()
+
+    def progress(name: str, done: int, total: int | None) -> None:
+        of = f" of {total / 1e6:,.1f}" if total else ""
+        click.echo(f"\r{name}: {done / 1e6:,.1f}{of} MB".ljust(100), nl=False, err=True)
+
+    try:
+        got = fetch(
+            mirror or settings.prior.mirror_url,
+            folder,
+            days=days or settings.prior.download_days,
+            full=full,
+            progress=progress if interactive else None,
+        )
+    except DownloadError as exc:
+        if interactive:
+            click.echo(err=True)
+        raise click.ClickException(str(exc)) from None
+    if interactive:
+        click.echo(err=True)
+    for item in got:
+        how = (
+            "already there, verified"
+            if item.already_there
+            else f"{item.size / 1e6:,.1f} MB, verified"
+            + (f", resumed at {item.resumed_from:,} bytes" if item.resumed_from else "")
+        )
+        click.echo(f"{item.path} ({how})")

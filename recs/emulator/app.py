@@ -14,7 +14,7 @@ from flask import Flask, Response, g, request
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
-from recs.emulator import accounts, control_api, webapi
+from recs.emulator import accounts, control_api, mirror, webapi
 from recs.emulator.household import iso_s
 from recs.emulator.shapes import Shapes
 from recs.emulator.state import Emulator, Fault
@@ -41,7 +41,8 @@ def create_app(emulator: Emulator) -> Flask:
         if fault is None:
             return None
         g.fault = fault.id
-        if fault.after:
+        if fault.after or (fault.drop and mirror.serves(request.path)):
+            # a dump mirror drops a connection midway through the real file's bytes, not an error body
             g.after_fault = fault
             return None
         if fault.delay_s:
@@ -62,7 +63,8 @@ def create_app(emulator: Emulator) -> Flask:
         if fault.status is not None or fault.malformed or fault.html:
             return fault_response(fault)
         if fault.drop:
-            return dropped(response.get_data(), response.status_code, response.content_type, {})
+            kept = {k: v for k, v in response.headers.items() if k in ("Content-Range", "Accept-Ranges")}
+            return dropped(response.get_data(), response.status_code, response.content_type, kept)
         return response
 
     @app.after_request
@@ -77,6 +79,8 @@ def create_app(emulator: Emulator) -> Flask:
                 "member": getattr(g, "user_id", None),
                 "fault": getattr(g, "fault", None),
             }
+            if request.headers.get("Range"):
+                entry["range"] = request.headers["Range"]
             if request.path == "/api/token":
                 entry["body"] = {"grant_type": request.form.get("grant_type")}
             elif request.is_json:
@@ -87,6 +91,7 @@ def create_app(emulator: Emulator) -> Flask:
     app.register_blueprint(accounts.bp)
     app.register_blueprint(webapi.bp)
     app.register_blueprint(control_api.bp)
+    app.register_blueprint(mirror.bp)
 
     @app.errorhandler(404)
     @app.errorhandler(405)
@@ -149,7 +154,7 @@ def fault_response(fault: Fault) -> Response:
         payload = fault.body
         if payload is None and status >= 400:
             if request.path == "/api/token":
-                payload = {"error": "invalid_grant", "error_description": "Refresh token revoked"}
+                payload = token_error(status)
             else:
                 error: dict[str, Any] = {"status": status, "message": _default_message(status)}
                 if fault.reason:
@@ -163,6 +168,24 @@ def fault_response(fault: Fault) -> Response:
     if fault.drop:
         return dropped(body, status, content_type, headers)
     return Response(body, status=status, content_type=content_type, headers=headers)
+
+
+def token_error(status: int) -> dict[str, str]:
+    """The OAuth error body the accounts service sends with *status* (RFC 6749 5.2 names).
+
+    Only a 400 says the grant is dead (`invalid_grant`: the member must sign in again); a 5xx is the
+    service failing, which a client retries. Answering `invalid_grant` to every fault made a passing
+    outage look like a revoked grant.
+    """
+    if status == 400:
+        return {"error": "invalid_grant", "error_description": "Refresh token revoked"}
+    if status == 401:
+        return {"error": "invalid_client", "error_description": "Invalid client"}
+    if status == 503:
+        return {"error": "temporarily_unavailable", "error_description": "Service unavailable"}
+    if status >= 500:
+        return {"error": "server_error", "error_description": "Server error"}
+    return {"error": "invalid_request", "error_description": _default_message(status)}
 
 
 def dropped(body: bytes, status: int, content_type: str, headers: dict[str, str]) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -11,6 +12,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from recs.emulator.app import create_app
 from recs.emulator.control import ControlClient
+from recs.emulator.listenbrainz import MIRROR_PATH
 from recs.emulator.state import DEFAULT_START, Emulator
 
 
@@ -39,6 +41,7 @@ class EmulatorServer:
         allowlisted: int | None = None,
         redirect_uris: tuple[str, ...] | None = None,
         rotate_refresh_tokens: bool = False,
+        listenbrainz_dir: Path | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -52,6 +55,7 @@ class EmulatorServer:
             allowlisted=allowlisted,
             redirect_uris=redirect_uris,
             rotate_refresh_tokens=rotate_refresh_tokens,
+            listenbrainz_dir=listenbrainz_dir,
         )
         self.host = host
         self.port = port
@@ -83,6 +87,11 @@ class EmulatorServer:
     @property
     def accounts_base_url(self) -> str:
         return self.base_url + "/"
+
+    @property
+    def listenbrainz_mirror_url(self) -> str:
+        """The ListenBrainz dump mirror's base URL (serves listenbrainz_dir), ending with /."""
+        return f"{self.base_url}/{MIRROR_PATH}/"
 
     @property
     def control(self) -> ControlClient:

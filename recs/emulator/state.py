@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
+from pathlib import Path
 from typing import Any
 
 from recs.emulator.catalog import Catalog, generate_catalog
@@ -129,7 +130,10 @@ class Emulator:
         allowlisted: int | None = None,
         redirect_uris: tuple[str, ...] | None = None,
         rotate_refresh_tokens: bool = False,
+        listenbrainz_dir: Path | None = None,
     ) -> None:
+        # a folder of ListenBrainz dumps (as write_community_dumps lays it out) served as a mirror
+        self.listenbrainz_dir = listenbrainz_dir
         for name, value in (("quota_per_day", quota_per_day), ("rate_limit_per_30s", rate_limit_per_30s)):
             if value is not None and value < 1:
                 raise EmulatorError(f"{name} must be at least 1 (or None for no limit), got {value}")
@@ -198,7 +202,7 @@ class Emulator:
             self.member(user_id).allowlisted = allowlisted
 
     def add_plays(self, user_id: str, plays: list[dict[str, Any]]) -> int:
-        """Add plays by hand (each: track_id, played_at ISO or played_at_ms, optional ms_played, context_uri)."""
+        """Add plays by hand (each: track_id, played_at ISO or played_at_ms, optional ms_played, context_uri, visible_at_ms)."""
         with self.lock:
             self.member(user_id)
             added = 0
@@ -227,6 +231,12 @@ class Emulator:
                     raise EmulatorError(f"context_uri must be a Spotify URI like spotify:album:<id>, got {uri!r}")
                 ctx_type = uri.split(":")[1] if uri else None
                 play = Play(at, user_id, track_id, ms_played, ctx_type, uri, skipped=bool(raw.get("skipped", False)))
+                if "visible_at_ms" in raw:
+                    # A device with a wrong clock: the platform shows the play from then on, whatever its played_at.
+                    visible = raw["visible_at_ms"]
+                    if not isinstance(visible, int) or isinstance(visible, bool):
+                        raise EmulatorError(f"visible_at_ms must be an integer (Unix ms), got {visible!r}")
+                    play.visible_ms = visible
                 added += self.household.add_play(play)
             return added
 

@@ -178,7 +178,9 @@ def eligible_recent(m: Member) -> list[Play]:
     """The last 50 plays the API still knows of, newest first: over 30 s, not in a private session."""
     out: list[Play] = []
     now = emu().now_ms
-    for play in reversed(emu().household.plays_until(m.user_id, now)):
+    # Every play the platform knows of, future-dated ones included (a device with a wrong clock):
+    # plays generated for later today are not visible yet.
+    for play in reversed(emu().household.plays[m.user_id]):
         if play.ms_played >= MIN_PLAY_MS and not play.incognito and play.visible_ms <= now:
             out.append(play)
             if len(out) == RECENT_WINDOW:

@@ -123,7 +123,9 @@ class OAuthClient:
             body = None
         if response.status_code != 200:
             error = body.get("error") if isinstance(body, dict) else None
-            if error == "invalid_grant":
+            # Only a 4xx answer can say the grant is dead; a 5xx or 429 is the service failing, whatever
+            # its body claims (a proxy or a failing node), and must not make the member sign in again.
+            if error == "invalid_grant" and 400 <= response.status_code < 500 and response.status_code != 429:
                 raise SpotifyError(ErrorKind.INVALID_GRANT, "the grant is invalid, expired or revoked", status=400)
             if response.status_code == 429 or response.status_code >= 500:
                 raise classify_http(response.status_code, None, "", response.headers, long_retry_s=60)

@@ -64,9 +64,14 @@ def count_plays(conn: Connection, member_id: int) -> int:
     return int(conn.execute(select(func.count()).select_from(plays).where(plays.c.member_id == member_id)).scalar_one())
 
 
-def last_played_at(conn: Connection, member_id: int, source: str | None = None) -> datetime | None:
+def last_played_at(
+    conn: Connection, member_id: int, source: str | None = None, *, before: datetime | None = None
+) -> datetime | None:
+    """The member's newest play (of *source*; at or before *before*: a future-dated one is not a play)."""
     stmt = select(func.max(plays.c.played_at)).where(plays.c.member_id == member_id)
     if source:
         stmt = stmt.where(plays.c.source == source)
+    if before is not None:
+        stmt = stmt.where(plays.c.played_at <= before)
     value: datetime | None = conn.execute(stmt).scalar_one()
     return value

@@ -73,6 +73,24 @@ def test_token_endpoint_faults(server: EmulatorServer, control: ControlClient, m
         timeout=5,
     )
     assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"
+    # A 5xx is the service failing, not a verdict on the grant: the real service never says invalid_grant then.
+    for status, error in [(500, "server_error"), (502, "server_error"), (503, "temporarily_unavailable")]:
+        control.add_fault("POST", "/api/token", status=status)
+        answer = requests.post(
+            server.accounts_base_url + "api/token",
+            data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]},
+            auth=(server.client_id, server.client_secret),
+            timeout=5,
+        )
+        assert answer.status_code == status and answer.json()["error"] == error
+    # The grant survived the outage.
+    answer = requests.post(
+        server.accounts_base_url + "api/token",
+        data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]},
+        auth=(server.client_id, server.client_secret),
+        timeout=5,
+    )
+    assert answer.status_code == 200 and answer.json()["access_token"]
 
 
 def test_fault_specs_are_checked(control: ControlClient) -> None:
