@@ -1,5 +1,4 @@
-"""What the command line prints: aligned member columns, a README command table that lists every command,
-metrics as people read them, and demo links that say where they go (issue 16, item 8)."""
+"""What recs prints: aligned member columns, every command in the README, readable metrics, honest demo links."""
 
 from __future__ import annotations
 
