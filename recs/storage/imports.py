@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
-from recs.domain import PlayRow, TrackInfo
+from recs.domain import ImportProgress, PlayRow, TrackInfo
 from recs.names import normalise, track_key
 from recs.storage.dialect import insert_ignore
 from recs.storage.schema import (
@@ -47,27 +47,6 @@ def create_import(conn: Connection, member_id: int, source_name: str, now: datet
         )
     )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
-
-
-@dataclass(frozen=True)
-class ImportProgress:
-    """Where one import stands, as any process reads it from its record."""
-
-    id: int
-    status: str
-    started_at: datetime
-    rows_done: int
-    rows_total: int | None
-    progress_at: datetime
-    error: str | None
-
-    @property
-    def percent(self) -> int:
-        return min(100, int(100 * self.rows_done / self.rows_total)) if self.rows_total else 0
-
-    def silent_since(self, moment: datetime) -> bool:
-        """Still 'running' but without a sign of life since *moment*: its process stopped."""
-        return self.status == "running" and self.progress_at < moment
 
 
 def record_progress(
