@@ -232,8 +232,11 @@ class Gap:
 
 
 @dataclass(frozen=True)
-class ImportRow:
+class ImportRecord:
+    """One import of a member's data export: when, what file, how it went (its report or error)."""
+
     id: int
+    member_id: int
     started_at: datetime
     finished_at: datetime | None
     source_name: str

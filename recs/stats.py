@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from recs import storage
 from recs.budget import PAUSE_KEY
-from recs.domain import Gap, ImportRow, InviteOverview, JobRunRow, ModelRunRow, SyncHealth, TopEntry
+from recs.domain import Gap, ImportRecord, InviteOverview, JobRunRow, ModelRunRow, SyncHealth, TopEntry
 from recs.storage import Database
 
 # The windows of the top lists: key -> (label, days back; None = all time).
@@ -213,7 +213,7 @@ class HistoryCoverage:
     export_first: datetime | None
     export_last: datetime | None
     gaps: tuple[Gap, ...]
-    imports: tuple[ImportRow, ...]
+    imports: tuple[ImportRecord, ...]
 
     @property
     def has_export(self) -> bool:
@@ -230,7 +230,7 @@ def history_coverage(db: Database, member_id: int) -> HistoryCoverage:
     return HistoryCoverage(api[0], api[1], exp[0], exp[1], tuple(gaps), tuple(imps))
 
 
-def member_import(db: Database, member_id: int, import_id: int) -> ImportRow | None:
+def member_import(db: Database, member_id: int, import_id: int) -> ImportRecord | None:
     with db.read() as conn:
         return storage.stats.member_import(conn, member_id, import_id)
 

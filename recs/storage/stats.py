@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, Connection, func, select
 from recs.domain import (
     Gap,
     HourBucket,
-    ImportRow,
+    ImportRecord,
     InviteOverview,
     JobRunRow,
     ModelRunRow,
@@ -19,6 +19,7 @@ from recs.domain import (
     SyncHealth,
     TopEntry,
 )
+from recs.storage.imports import import_record
 from recs.storage.schema import (
     api_calls,
     artists,
@@ -167,33 +168,20 @@ def member_gaps(conn: Connection, member_id: int, include_filled: bool = False) 
     ]
 
 
-def _import_row(m: Any) -> ImportRow:
-    report = m["report"]
-    return ImportRow(
-        id=int(m["id"]),
-        started_at=m["started_at"],
-        finished_at=m["finished_at"],
-        source_name=str(m["source_name"]),
-        status=str(m["status"]),
-        report=report if isinstance(report, dict) else None,
-        error=m["error"],
-    )
-
-
-def member_imports(conn: Connection, member_id: int, limit: int = 20) -> list[ImportRow]:
+def member_imports(conn: Connection, member_id: int, limit: int = 20) -> list[ImportRecord]:
     stmt = (
         select(imports)
         .where(imports.c.member_id == member_id)
         .order_by(imports.c.started_at.desc(), imports.c.id.desc())
         .limit(limit)
     )
-    return [_import_row(r._mapping) for r in conn.execute(stmt)]
+    return [import_record(r) for r in conn.execute(stmt)]
 
 
-def member_import(conn: Connection, member_id: int, import_id: int) -> ImportRow | None:
+def member_import(conn: Connection, member_id: int, import_id: int) -> ImportRecord | None:
     """One import, only when it belongs to *member_id*."""
     row = conn.execute(select(imports).where(imports.c.id == import_id, imports.c.member_id == member_id)).first()
-    return _import_row(row._mapping) if row else None
+    return import_record(row) if row else None
 
 
 def play_span(conn: Connection, member_id: int, source: str | None = None) -> tuple[datetime | None, datetime | None]:
