@@ -26,7 +26,7 @@ from recs.model.als import AlsModel, AlsParams, fit_als, fit_item_factors
 from recs.model.artifacts import load_model, save_model
 from recs.model.baselines import EaseModel, EaseSolver, ItemKnnModel, PopularModel, fit_ease, fit_itemknn, fit_popular
 from recs.model.foldin import FoldedModel, fold_in
-from recs.model.scoring import BlendModel, Model, recommend_top, top_n
+from recs.model.scoring import BlendModel, Model, recommend_top, standardise, top_n
 from recs.model.threads import blas_threads
 
 __all__ = [
@@ -49,5 +49,6 @@ __all__ = [
     "load_model",
     "recommend_top",
     "save_model",
+    "standardise",
     "top_n",
 ]
