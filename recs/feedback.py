@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -221,6 +222,9 @@ def job_requests(db: Database, member_id: int | None = None, limit: int = 50) ->
         return storage.feedback.job_request_list(conn, member_id, limit)
 
 
+OPEN_SPOTIFY = "https://open.spotify.com/track/"
+
+
 @dataclass(frozen=True)
 class Card:
     """One recommendation as the page shows it."""
@@ -236,8 +240,18 @@ class Card:
     run_id: int
 
 
-def my_recommendations(db: Database, member_id: int, mode: str, today: date, limit: int = 30) -> list[Card]:
-    """The member's current list (hidden tracks and blocked artists left out), with what the page needs to draw it."""
+def my_recommendations(
+    db: Database,
+    member_id: int,
+    mode: str,
+    today: date,
+    limit: int = 30,
+    track_page: Callable[[str], str] = lambda spotify_id: OPEN_SPOTIFY + spotify_id,
+) -> list[Card]:
+    """The member's current list (hidden tracks and blocked artists left out), with what the page needs to draw it.
+
+    *track_page* makes a track's link (Settings.track_page: the emulator's own page when it stands in for Spotify).
+    """
     if mode not in ("discover", "rediscover"):
         raise FeedbackError(f"unknown list {mode!r}: discover or rediscover")
     cards = []
@@ -253,7 +267,7 @@ def my_recommendations(db: Database, member_id: int, mode: str, today: date, lim
                 artists=tuple(zip(t.artist_ids, t.artist_names, strict=True)),
                 album=t.album_name,
                 image_url=t.image_url,
-                spotify_url=f"https://open.spotify.com/track/{t.spotify_id}" if t.spotify_id else None,
+                spotify_url=track_page(t.spotify_id) if t.spotify_id else None,
                 explanation=r.explanation,
                 run_id=r.run_id,
             )
