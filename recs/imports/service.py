@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -309,6 +310,16 @@ def _first(row: tuple[datetime, int, int, str | None]) -> datetime:
     return row[0]
 
 
+def without_folders(message: str, paths: Iterable[Path]) -> str:
+    """*message* with the folders that hold each given path left out (the zip or file name, and the
+    folders inside a given folder, stay)."""
+    folders = {str(p if p.is_dir() else p.parent).rstrip(os.sep) + os.sep for p in paths}
+    for folder in sorted(folders, key=len, reverse=True):
+        if folder != os.sep:
+            message = message.replace(folder, "")
+    return message
+
+
 def _source_name(paths: Iterable[Path]) -> str:
     return ", ".join(Path(p).name for p in paths)
 
@@ -367,7 +378,8 @@ def run_import(
                     run.playlists(entry)
             run.finish()
     except ImportRejected as exc:
-        _close_record(db, import_id, "rejected", clock(), error=str(exc))
+        # The record is what a member reads (the dashboard shows it): their file names, not the server's folders.
+        _close_record(db, import_id, "rejected", clock(), error=without_folders(str(exc), path_list))
         log.warning("import %s for member %s refused: %s", import_id, member_id, exc)
         raise
     except Exception as exc:
