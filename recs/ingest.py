@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -67,6 +70,9 @@ NOT_ALLOWLISTED_RETRY = timedelta(hours=6)
 RATE_LIMIT_RETRIES = 3
 # One round waits out rate limits for at most this many times the Retry-After cap, in all.
 ROUND_WAIT_FACTOR = 2
+# How long one worker holds a member's sync lease without renewing it (it renews after each stream):
+# longer than any stream takes, short enough that a dead worker's members are polled again soon.
+SYNC_LEASE = timedelta(minutes=10)
 # Share of the daily budget polling plans to use, leaving room for publishing and library refresh.
 POLLING_SHARE = 0.6
 TIME_RANGES = ("short_term", "medium_term", "long_term")
@@ -547,7 +553,57 @@ def sync_member(
     members: int | None = None,
     waits: WaitAllowance | None = None,
 ) -> SyncReport:
-    """Sync one member's due streams (all of them with *force*); errors are reported, never raised, except StopSync."""
+    """Sync one member's due streams (all of them with *force*); errors are reported, never raised, except StopSync.
+
+    Single-flight across processes: while another worker (or thread) syncs this member, this call
+    makes no request and reports the member as skipped.
+    """
+    owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    moment = now()
+    with instance.db.write() as conn:
+        if mq.get_member(conn, member_id) is None:
+            raise LookupError(f"no member with id {member_id}")
+        held = sq.acquire_sync_lease(conn, member_id, owner, moment + SYNC_LEASE, moment)
+    if not held:
+        log.info("member %s is being synced by another worker: skipped", member_id)
+        return SyncReport(member_id, skipped="being synced by another worker")
+
+    def renew() -> bool:
+        moment = now()
+        with instance.db.write() as conn:
+            return sq.acquire_sync_lease(conn, member_id, owner, moment + SYNC_LEASE, moment)
+
+    try:
+        return _sync_member(
+            instance,
+            member_id,
+            now=now,
+            sleep=sleep,
+            budget=budget,
+            force=force,
+            locks=locks,
+            members=members,
+            waits=waits,
+            renew=renew,
+        )
+    finally:
+        with instance.db.write() as conn:
+            sq.release_sync_lease(conn, member_id, owner)
+
+
+def _sync_member(
+    instance: Instance,
+    member_id: int,
+    *,
+    now: Clock,
+    sleep: Callable[[float], None],
+    budget: Budget | None,
+    force: bool,
+    locks: RefreshLocks,
+    members: int | None,
+    waits: WaitAllowance | None,
+    renew: Callable[[], bool],
+) -> SyncReport:
     report = SyncReport(member_id)
     budget = budget or Budget(instance.db, instance.settings.budget, now)
     with instance.db.read() as conn:
@@ -590,6 +646,10 @@ def sync_member(
                         mq.update_member(conn, member_id, not_allowlisted=False)
                     flagged = False
                 if report.skipped:
+                    break
+                if not renew():
+                    # Our lease ran out and another worker took the member over: leave the rest to it.
+                    report.errors.append("sync lease lost to another worker")
                     break
             except SpotifyError as exc:
                 _record_failure(instance, member_id, stream, exc, now, report)

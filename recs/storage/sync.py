@@ -10,10 +10,12 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, select, update
 
 from recs.storage.dialect import insert_ignore, upsert
+from recs.storage.leases import give_back_lease, take_lease
 from recs.storage.schema import (
     api_calls,
     followed_artists,
     instance_state,
+    members,
     playlist_items,
     playlists,
     plays,
@@ -97,6 +99,29 @@ def save_cursor(
             .where(sync_cursors.c.member_id == member_id, sync_cursors.c.stream == stream)
             .values(**values)
         )
+
+
+# --- the per-member sync lease ------------------------------------------------------------------
+
+
+def acquire_sync_lease(conn: Connection, member_id: int, owner: str, until: datetime, now: datetime) -> bool:
+    """Take (or extend) the lease to sync this member; False while another worker's lease holds."""
+    return take_lease(
+        conn,
+        members,
+        members.c.id == member_id,
+        members.c.sync_lease_owner,
+        members.c.sync_lease_until,
+        owner=owner,
+        until=until,
+        now=now,
+    )
+
+
+def release_sync_lease(conn: Connection, member_id: int, owner: str) -> None:
+    give_back_lease(
+        conn, members, members.c.id == member_id, members.c.sync_lease_owner, members.c.sync_lease_until, owner
+    )
 
 
 # --- gaps -------------------------------------------------------------------------------------
