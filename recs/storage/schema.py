@@ -85,9 +85,6 @@ members = Table(
     Column("reconnect_needed", Boolean, nullable=False, default=False),
     # A 403 from the Web API: the member is not on the app's Dashboard allowlist.
     Column("not_allowlisted", Boolean, nullable=False, default=False),
-    # Polling a member is single-flight across processes: the worker syncing them holds this lease.
-    Column("sync_lease_owner", String(64), nullable=True),
-    Column("sync_lease_until", UTCDateTime, nullable=True),
     CheckConstraint("role IN ('owner', 'member')", name="role"),
     # One owner per instance, even when two first sign-ins race (PostgreSQL's default isolation allows it).
     Index(
@@ -352,6 +349,15 @@ sync_cursors = Table(
     Column("last_attempt_at", UTCDateTime, nullable=True),
     Column("next_due_at", UTCDateTime, nullable=True),
     Column("last_error", Text, nullable=True),
+)
+
+# Syncing a member is single-flight across processes: the worker syncing them holds this lease.
+sync_leases = Table(
+    "sync_leases",
+    metadata,
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("owner", String(64), nullable=True),
+    Column("until", UTCDateTime, nullable=True),
 )
 
 sync_gaps = Table(

@@ -15,13 +15,13 @@ from recs.storage.schema import (
     api_calls,
     followed_artists,
     instance_state,
-    members,
     playlist_items,
     playlists,
     plays,
     saved_tracks,
     sync_cursors,
     sync_gaps,
+    sync_leases,
     top_items,
     tracks,
 )
@@ -106,21 +106,16 @@ def save_cursor(
 
 def acquire_sync_lease(conn: Connection, member_id: int, owner: str, until: datetime, now: datetime) -> bool:
     """Take (or extend) the lease to sync this member; False while another worker's lease holds."""
+    insert_ignore(conn, sync_leases, [{"member_id": member_id, "owner": None, "until": None}])
+    where = sync_leases.c.member_id == member_id
     return take_lease(
-        conn,
-        members,
-        members.c.id == member_id,
-        members.c.sync_lease_owner,
-        members.c.sync_lease_until,
-        owner=owner,
-        until=until,
-        now=now,
+        conn, sync_leases, where, sync_leases.c.owner, sync_leases.c.until, owner=owner, until=until, now=now
     )
 
 
 def release_sync_lease(conn: Connection, member_id: int, owner: str) -> None:
     give_back_lease(
-        conn, members, members.c.id == member_id, members.c.sync_lease_owner, members.c.sync_lease_until, owner
+        conn, sync_leases, sync_leases.c.member_id == member_id, sync_leases.c.owner, sync_leases.c.until, owner
     )
 
 

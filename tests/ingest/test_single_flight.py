@@ -37,7 +37,7 @@ def test_two_workers_running_at_once_poll_each_member_once(household: Household)
             start.wait()
             # A run-now request: the due members, each worker with its own lock registry, as processes are.
             reports[i] = ingest.sync_all(workers[i], now=household.now, sleep=household.sleep, locks=RefreshLocks())
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+        except BaseException as exc:  # reported by the main thread
             failures.append(exc)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
