@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -29,6 +27,7 @@ from recs.payloads import (
     parse_tracks,
     to_ms,
 )
+from recs.processes import owner_id, owner_is_dead
 from recs.spotify import ErrorKind, RefreshLocks, SpotifyApi, SpotifyError
 from recs.spotify.auth import PROCESS_LOCKS
 from recs.storage import catalog
@@ -558,12 +557,13 @@ def sync_member(
     Single-flight across processes: while another worker (or thread) syncs this member, this call
     makes no request and reports the member as skipped.
     """
-    owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    # host:pid/<random>: unique per call (threads too), and a killed worker's lease is taken over at once.
+    owner = f"{owner_id()}/{uuid.uuid4().hex[:12]}"
     moment = now()
     with instance.db.write() as conn:
         if mq.get_member(conn, member_id) is None:
             raise LookupError(f"no member with id {member_id}")
-        held = sq.acquire_sync_lease(conn, member_id, owner, moment + SYNC_LEASE, moment)
+        held = sq.acquire_sync_lease(conn, member_id, owner, moment + SYNC_LEASE, moment, _holder_dead)
     if not held:
         log.info("member %s is being synced by another worker: skipped", member_id)
         return SyncReport(member_id, skipped="being synced by another worker")
@@ -589,6 +589,10 @@ def sync_member(
     finally:
         with instance.db.write() as conn:
             sq.release_sync_lease(conn, member_id, owner)
+
+
+def _holder_dead(owner: str) -> bool:
+    return owner_is_dead(owner.rpartition("/")[0])
 
 
 def _sync_member(

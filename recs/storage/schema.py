@@ -356,7 +356,8 @@ sync_leases = Table(
     "sync_leases",
     metadata,
     Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
-    Column("owner", String(64), nullable=True),
+    # host:pid/<random>: a worker on the same host can tell that the holder's process is gone.
+    Column("owner", String(300), nullable=True),
     Column("until", UTCDateTime, nullable=True),
 )
 

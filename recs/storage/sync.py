@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -104,13 +104,29 @@ def save_cursor(
 # --- the per-member sync lease ------------------------------------------------------------------
 
 
-def acquire_sync_lease(conn: Connection, member_id: int, owner: str, until: datetime, now: datetime) -> bool:
-    """Take (or extend) the lease to sync this member; False while another worker's lease holds."""
+def acquire_sync_lease(
+    conn: Connection,
+    member_id: int,
+    owner: str,
+    until: datetime,
+    now: datetime,
+    owner_dead: Callable[[str], bool] = lambda _owner: False,
+) -> bool:
+    """Take (or extend) the lease to sync this member; False while another live worker's lease holds.
+
+    A lease whose holder *owner_dead* says is gone (a killed worker on this host) is taken over at once.
+    """
     insert_ignore(conn, sync_leases, [{"member_id": member_id, "owner": None, "until": None}])
     where = sync_leases.c.member_id == member_id
-    return take_lease(
+    if take_lease(
         conn, sync_leases, where, sync_leases.c.owner, sync_leases.c.until, owner=owner, until=until, now=now
-    )
+    ):
+        return True
+    held = conn.execute(select(sync_leases.c.owner).where(where)).scalar_one_or_none()
+    if held is None or not owner_dead(held):
+        return False
+    taken = conn.execute(update(sync_leases).where(where, sync_leases.c.owner == held).values(owner=owner, until=until))
+    return taken.rowcount == 1
 
 
 def release_sync_lease(conn: Connection, member_id: int, owner: str) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 import threading
 from collections import Counter
 from datetime import timedelta
 
 from recs import ingest
 from recs.instance import Instance
+from recs.processes import owner_id
 from recs.spotify import RefreshLocks
 from recs.storage import Database
 from recs.storage import sync as sq
@@ -69,5 +72,18 @@ def test_a_dead_workers_lease_runs_out(household: Household) -> None:
     assert not report.errors and "recently_played" in report.streams
     # Released after the sync: the next one needs no wait.
     household.sleep(timedelta(hours=3).total_seconds())
+    report = ingest.sync_member(household.instance, member_id, now=household.now, sleep=household.sleep)
+    assert report.skipped is None and "recently_played" in report.streams
+
+
+def test_a_killed_workers_lease_on_this_host_is_taken_over_at_once(household: Household) -> None:
+    (member_id,) = synced(household)
+    household.sleep(3 * 3600)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    host = owner_id().rpartition(":")[0]
+    moment = household.now()
+    with household.instance.db.write() as conn:
+        assert sq.acquire_sync_lease(conn, member_id, f"{host}:{gone.pid}/x", moment + ingest.SYNC_LEASE, moment)
     report = ingest.sync_member(household.instance, member_id, now=household.now, sleep=household.sleep)
     assert report.skipped is None and "recently_played" in report.streams

@@ -22,7 +22,7 @@ def upgrade() -> None:
     op.create_table(
         "sync_leases",
         sa.Column("member_id", sa.Integer(), nullable=False),
-        sa.Column("owner", sa.String(length=64), nullable=True),
+        sa.Column("owner", sa.String(length=300), nullable=True),
         sa.Column("until", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["member_id"], ["members.id"], name=op.f("fk_sync_leases_member_id_members"), ondelete="CASCADE"
