@@ -29,7 +29,7 @@ def test_two_workers_running_at_once_poll_each_member_once(household: Household)
     ids = synced(household, 5)
     household.sleep(3 * 3600)  # every member is due
     # Each poll takes a while, so the two workers overlap on every member.
-    household.control.add_fault("GET", RECENT, delay_s=0.3, times=None)
+    household.control.add_fault("GET", RECENT, delay_s=1.0, times=None)
     workers = [worker_instance(household) for _ in range(2)]
     start = threading.Barrier(2)
     reports: list[list[ingest.SyncReport]] = [[], []]
