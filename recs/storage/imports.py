@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
-from recs.domain import PlayRow, TrackInfo
+from recs.domain import ImportProgress, ImportRecord, PlayRow, TrackInfo
 from recs.names import normalise, track_key
 from recs.storage.dialect import insert_ignore
 from recs.storage.schema import (
@@ -28,18 +28,6 @@ from recs.storage.schema import (
 )
 
 
-@dataclass(frozen=True)
-class ImportRecord:
-    id: int
-    member_id: int
-    started_at: datetime
-    finished_at: datetime | None
-    source_name: str
-    status: str
-    report: dict[str, Any] | None
-    error: str | None
-
-
 def create_import(conn: Connection, member_id: int, source_name: str, now: datetime) -> int:
     result = conn.execute(
         imports.insert().values(
@@ -47,27 +35,6 @@ def create_import(conn: Connection, member_id: int, source_name: str, now: datet
         )
     )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
-
-
-@dataclass(frozen=True)
-class ImportProgress:
-    """Where one import stands, as any process reads it from its record."""
-
-    id: int
-    status: str
-    started_at: datetime
-    rows_done: int
-    rows_total: int | None
-    progress_at: datetime
-    error: str | None
-
-    @property
-    def percent(self) -> int:
-        return min(100, int(100 * self.rows_done / self.rows_total)) if self.rows_total else 0
-
-    def silent_since(self, moment: datetime) -> bool:
-        """Still 'running' but without a sign of life since *moment*: its process stopped."""
-        return self.status == "running" and self.progress_at < moment
 
 
 def record_progress(
@@ -124,29 +91,31 @@ def finish_import(
     )
 
 
-def _record(row: Any) -> ImportRecord:
+def import_record(row: Any) -> ImportRecord:
+    """An imports table row as an ImportRecord."""
     m = row._mapping
+    report = m["report"]
     return ImportRecord(
-        id=m["id"],
-        member_id=m["member_id"],
+        id=int(m["id"]),
+        member_id=int(m["member_id"]),
         started_at=m["started_at"],
         finished_at=m["finished_at"],
-        source_name=m["source_name"],
-        status=m["status"],
-        report=m["report"],
+        source_name=str(m["source_name"]),
+        status=str(m["status"]),
+        report=report if isinstance(report, dict) else None,
         error=m["error"],
     )
 
 
 def get_import(conn: Connection, import_id: int) -> ImportRecord | None:
     row = conn.execute(select(imports).where(imports.c.id == import_id)).first()
-    return _record(row) if row else None
+    return import_record(row) if row else None
 
 
 def list_imports(conn: Connection, member_id: int, limit: int = 50) -> list[ImportRecord]:
     """A member's imports, newest first."""
     stmt = select(imports).where(imports.c.member_id == member_id).order_by(imports.c.id.desc()).limit(limit)
-    return [_record(r) for r in conn.execute(stmt)]
+    return [import_record(r) for r in conn.execute(stmt)]
 
 
 # INSERT … SELECT … WHERE NOT EXISTS (an equivalent stored play), run once per row with executemany, so

@@ -129,7 +129,9 @@ def test_discover_reaches_tracks_no_member_played_and_explains_them_privately(
                 assert genre in (0, 1), (genre, text)
     ann_open = [r for r in current_recommendations(db, house.members["ann"], "discover") if r.track_id not in everyone]
     assert any(r.because_track_id in house.played(house.members["ann"]) for r in ann_open), "cites her own track"
-    assert any(r.track and (r.track.spotify_id or "").startswith("open") for r in ann_open), "tracks new to the instance"
+    assert any(r.track and (r.track.spotify_id or "").startswith("open") for r in ann_open), (
+        "tracks new to the instance"
+    )
 
 
 def test_hidden_blocked_and_played_open_tracks_never_appear(tmp_path: Path, db: Database, house: hh.Household) -> None:

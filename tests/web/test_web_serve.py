@@ -82,6 +82,7 @@ def serving(
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECS_")}
     env["RECS_INSTANCE__DATA_DIR"] = str(tmp_path / "data")
+    env["RECS_SPOTIFY__CLIENT_ID"] = "test-app"  # serve refuses to start without a Spotify app
     result = CliRunner().invoke(main, ["init"], env=env, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     app = create_app(environ=env)
@@ -299,6 +300,7 @@ def test_an_import_is_followed_from_another_process(served: Served) -> None:
 def test_serve_refuses_a_port_in_use(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECS_")}
     env["RECS_INSTANCE__DATA_DIR"] = str(tmp_path / "data")
+    env["RECS_SPOTIFY__CLIENT_ID"] = "test-app"  # serve refuses to start without a Spotify app
     assert CliRunner().invoke(main, ["init"], env=env).exit_code == 0
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
