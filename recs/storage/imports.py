@@ -12,6 +12,7 @@ from sqlalchemy import Connection, and_, delete, func, or_, select, update
 from recs.domain import ImportProgress, ImportRecord, PlayRow, RunningImport, TrackInfo
 from recs.names import normalise, track_key
 from recs.storage.dialect import insert_ignore
+from recs.storage.members import may_store, off_intervals
 from recs.storage.schema import (
     artists,
     followed_artists,
@@ -262,8 +263,11 @@ def insert_export_plays(
     The same play: same member and track, and the same time (natural key), or an API play within
     *tolerance_s*, or the other export format's copy (account data, matched by name, keeps whole
     minutes; extended history keeps seconds). *minute_precision* marks account-data rows.
-    Count what was added with `count_import_rows`.
+    Count what was added with `count_import_rows`. Nothing from a time the member had storing
+    switched off is written, nor anything while it is off.
     """
+    intervals = off_intervals(conn, member_id, "store")
+    rows = [r for r in rows if may_store(intervals, r.played_at)]
     if not rows:
         return
     plain = not minute_precision and not _may_have_copies(conn, member_id, rows, tolerance_s)
@@ -329,8 +333,10 @@ def insert_export_short_streams(
     """Store (ended_at, track_id, ms_played, reason_end) skip signals, leaving out one already stored.
 
     Already stored: the same member, track and time, or the other export format's copy of the stream
-    (as for plays; *minute_precision* marks account-data rows).
+    (as for plays; *minute_precision* marks account-data rows). Consent is honoured as for plays.
     """
+    intervals = off_intervals(conn, member_id, "store")
+    rows = [r for r in rows if may_store(intervals, r[0])]
     if not rows:
         return
     if not minute_precision:
