@@ -188,6 +188,7 @@ def _held_by_two_workers(served: Served) -> tuple[http.client.HTTPConnection, st
     raise AssertionError("one worker answered every connection: " + "".join(served.output))
 
 
+@pytest.mark.slow  # several seconds of real processes or training: CI runs it, `pytest` alone does not
 def test_two_processes_answer_and_a_dead_one_is_replaced(served: Served) -> None:
     _wait_until_served(served)
     # Connections are kept open (as a browser does): the second one goes to the worker holding none.
