@@ -33,16 +33,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from recs import holdout
+from recs import holdout, storage
 from recs.config import Settings
 from recs.interactions import Interactions, Signals, Weighting, build_interactions
 from recs.lists import ListBuilder, Pool, explanation
 from recs.model import Model, fit_itemknn, fit_popular, save_model
 from recs.model.selection import DEFAULT_ALS, Selection, als_spec, fit_spec, select_model
 from recs.storage import Database
-from recs.storage import feedback as feedback_store
-from recs.storage import members as member_store
-from recs.storage import training as store
 from recs.storage.catalog import get_tracks
 
 log = logging.getLogger(__name__)
@@ -99,17 +96,19 @@ def train(instance: TrainingInstance, now: datetime | None = None, progress: Pro
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     with db.write() as conn:
-        stale = store.fail_stale_runs(
-            conn, now, [r for r, started, owner in store.running_runs(conn) if _is_stale(owner, started, now)]
+        stale = storage.training.fail_stale_runs(
+            conn,
+            now,
+            [r for r, started, owner in storage.training.running_runs(conn) if _is_stale(owner, started, now)],
         )
-        run_id = store.start_run(conn, now, _owner())
+        run_id = storage.training.start_run(conn, now, _owner())
     if stale:
         log.warning("marked %d interrupted training run(s) as failed", stale)
     try:
         return _train(instance, run_id, now, report, timings, t0)
     except BaseException as exc:
         with db.write() as conn:
-            store.fail_run(
+            storage.training.fail_run(
                 conn, run_id, now + timedelta(seconds=time.perf_counter() - t0), f"{type(exc).__name__}: {exc}"
             )
         artifact = artifact_path(settings, run_id)
@@ -155,11 +154,11 @@ def _train(
     report("reading")
     t = time.perf_counter()
     with db.read() as conn:
-        member_ids = member_store.members_with_consent(conn, "train")
+        member_ids = storage.members.members_with_consent(conn, "train")
         if not member_ids:
             raise TrainingError("no member has consented to training: nothing to train on")
-        signals = store.read_signals(conn, member_ids, tcfg.sources, now.date())
-        top_tracks = {m: store.read_top_tracks(conn, m) for m in member_ids}
+        signals = storage.training.read_signals(conn, member_ids, tcfg.sources, now.date())
+        top_tracks = {m: storage.training.read_top_tracks(conn, m) for m in member_ids}
     timings["read_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -232,7 +231,7 @@ def _train(
     timings["total_s"] = time.perf_counter() - t0
     timings = {k: round(v, 3) for k, v in timings.items()}
     with db.write() as conn:
-        store.finish_run(
+        storage.training.finish_run(
             conn,
             run_id,
             now + timedelta(seconds=timings["total_s"]),
@@ -274,7 +273,7 @@ def _recommend(
     member_ids: Sequence[int],
     top_tracks: Mapping[int, Sequence[int]],
     now: datetime,
-) -> list[store.RecommendationRow]:
+) -> list[storage.training.RecommendationRow]:
     """Every member's lists: score all (no I/O), read filters and artists once, then cut and explain the lists."""
     builder = ListBuilder(
         inter,
@@ -291,19 +290,19 @@ def _recommend(
         pools.append(builder.discover(member_id, top_tracks.get(member_id, [])))
         pools.append(builder.rediscover(member_id))
     with db.read() as conn:
-        filters = {m: feedback_store.member_filters(conn, m, now.date()) for m in member_ids}
-        artists = store.track_artist_sets(conn, {d.track_id for p in pools for d in p.drafts})
+        filters = {m: storage.feedback.member_filters(conn, m, now.date()) for m in member_ids}
+        artists = storage.training.track_artist_sets(conn, {d.track_id for p in pools for d in p.drafts})
     lists = [(p, builder.finish(p, filters[p.member_id], artists)) for p in pools]
     needed = {d.because for _, drafts in lists for d in drafts if d.because is not None}
     with db.read() as conn:
         names = get_tracks(conn, needed)
     now_s = _epoch(now)
-    rows_out: list[store.RecommendationRow] = []
+    rows_out: list[storage.training.RecommendationRow] = []
     for pool, drafts in lists:
         view = builder.views[pool.member_id]
         for rank, d in enumerate(drafts, start=1):
             rows_out.append(
-                store.RecommendationRow(
+                storage.training.RecommendationRow(
                     member_id=pool.member_id,
                     mode=pool.mode,
                     rank=rank,
@@ -319,9 +318,9 @@ def _recommend(
 def _cleanup_artifacts(db: Database, folder: Path) -> None:
     """Keep the artifacts of the two newest succeeded runs; remove the rest (killed runs' temporary files too)."""
     with db.read() as conn:
-        keep = {Path(p).name for p in store.artifact_paths(conn, newest=2)}
+        keep = {Path(p).name for p in storage.training.artifact_paths(conn, newest=2)}
         # A run still going (another process) may have written its artifact but not committed yet.
-        keep |= {f"run-{run_id}.npz" for run_id, _, _ in store.running_runs(conn)}
+        keep |= {f"run-{run_id}.npz" for run_id, _, _ in storage.training.running_runs(conn)}
     for path in folder.glob("*run-*"):
         stem = path.name.removeprefix(".").split(".")[0]
         if f"{stem}.npz" not in keep:

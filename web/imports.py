@@ -17,11 +17,11 @@ from flask import Blueprint, Flask, current_app, flash, redirect, render_templat
 from werkzeug.utils import secure_filename
 from werkzeug.wrappers import Response
 
+from recs import storage
 from recs.imports.errors import ImportRejected
 from recs.imports.service import run_import
 from recs.stats import HistoryCoverage, member_import
 from recs.storage import Database
-from recs.storage import stats as q
 from recs.storage.imports import member_import_progress, record_progress
 from web.auth import consents_of, db, instance, member, member_required, now
 from web.security import error_page
@@ -159,19 +159,19 @@ class CoverageCache:
 
     def coverage(self, database: Database, member_id: int) -> HistoryCoverage:
         with database.read() as conn:
-            key = (member_id, q.play_fingerprint(conn, member_id))
+            key = (member_id, storage.stats.play_fingerprint(conn, member_id))
             with self._lock:
                 spans = self._spans.get(key)
                 if spans is not None:
                     self._spans.move_to_end(key)
             if spans is None:
-                spans = q.play_spans_by_source(conn, member_id)
+                spans = storage.stats.play_spans_by_source(conn, member_id)
                 with self._lock:
                     self._spans[key] = spans
                     while len(self._spans) > self._size:
                         self._spans.popitem(last=False)
-            gaps = q.member_gaps(conn, member_id)
-            imps = q.member_imports(conn, member_id)
+            gaps = storage.stats.member_gaps(conn, member_id)
+            imps = storage.stats.member_imports(conn, member_id)
         api = spans.get("api", (None, None))
         exp = spans.get("export", (None, None))
         return HistoryCoverage(api[0], api[1], exp[0], exp[1], tuple(gaps), tuple(imps))

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from recs import storage
 from recs.config import Settings
 from recs.domain import ArtistInfo, PlayRow, TrackInfo
 from recs.imports.errors import ImportRejected
@@ -28,7 +29,6 @@ from recs.imports.rows import (
 )
 from recs.names import track_key
 from recs.storage import Database
-from recs.storage import imports as store
 from recs.storage.catalog import track_lookup_key, upsert_artists, upsert_tracks
 from recs.storage.members import get_consents, get_member
 
@@ -158,12 +158,12 @@ class _Run:
         import_id = self.report.import_id
         with self.db.write() as conn:
             if minute_precision:
-                # Account-data names go to their canonical track (see store.canonical_tracks).
+                # Account-data names go to their canonical track (see storage.imports.canonical_tracks).
                 wanted = {self._key(s.track): s.track for s in batch}
                 self.account_keys.update(wanted)
-                ids = store.name_track_ids(conn, wanted)
+                ids = storage.imports.name_track_ids(conn, wanted)
             else:
-                ids = store.export_track_ids(conn, [s.track for s in batch])
+                ids = storage.imports.export_track_ids(conn, [s.track for s in batch])
             play_rows: list[PlayRow] = []
             short_rows: list[tuple[datetime, int, int, str | None]] = []
             for s in batch:
@@ -188,14 +188,14 @@ class _Run:
             # In time order the natural-key index is written in runs, not at random: about a third faster.
             play_rows.sort(key=_played_at)
             short_rows.sort(key=_first)
-            store.insert_export_plays(
+            storage.imports.insert_export_plays(
                 conn,
                 self.report.member_id,
                 play_rows,
                 tolerance_s=self.limits.dedupe_tolerance_s,
                 minute_precision=minute_precision,
             )
-            store.insert_export_short_streams(
+            storage.imports.insert_export_short_streams(
                 conn, self.report.member_id, short_rows, import_id, minute_precision=minute_precision
             )
         self.candidate_plays += len(play_rows)
@@ -245,12 +245,12 @@ class _Run:
         with self.db.write() as conn:
             if isinstance(batch[0], ArtistInfo):
                 artist_ids = upsert_artists(conn, batch)
-                self.report.followed_artists += store.follow_artists(
+                self.report.followed_artists += storage.imports.follow_artists(
                     conn, self.report.member_id, artist_ids.values(), self.now
                 )
             else:
                 ids = upsert_tracks(conn, batch)
-                self.report.saved_tracks += store.save_tracks(conn, self.report.member_id, ids.values())
+                self.report.saved_tracks += storage.imports.save_tracks(conn, self.report.member_id, ids.values())
                 self.id_track_names.update((t.primary_artist, t.name) for t in batch)
 
     def playlists(self, entry: Entry) -> None:
@@ -269,7 +269,7 @@ class _Run:
         with self.db.write() as conn:
             ids = upsert_tracks(conn, [t for t, _ in playlist.items])
             items = [(ids[track_lookup_key(t)], added) for t, added in playlist.items]
-            written = store.replace_export_playlist(
+            written = storage.imports.replace_export_playlist(
                 conn, self.report.member_id, playlist.name, playlist.modified_at or self.now, items
             )
         self.id_track_names.update((t.primary_artist, t.name) for t, _ in playlist.items)
@@ -280,16 +280,18 @@ class _Run:
     def finish(self) -> None:
         report = self.report
         with self.db.write() as conn:
-            moved = store.canonicalise_names(
+            moved = storage.imports.canonicalise_names(
                 conn, {track_key(a, t) for a, t in self.id_track_names}, self.limits.dedupe_tolerance_s
             )
             report.tracks_merged = len(moved)
             self.track_ids = {moved.get(t, t) for t in self.track_ids}
-            canonical = store.canonical_tracks(conn, self.account_keys)
-            with_id = store.tracks_with_spotify_id(conn, canonical.values())
-            report.plays_imported, report.short_streams_imported = store.count_import_rows(conn, report.import_id)
+            canonical = storage.imports.canonical_tracks(conn, self.account_keys)
+            with_id = storage.imports.tracks_with_spotify_id(conn, canonical.values())
+            report.plays_imported, report.short_streams_imported = storage.imports.count_import_rows(
+                conn, report.import_id
+            )
             if report.first_played_at and report.last_played_at:
-                report.gaps_filled = store.fill_gaps(
+                report.gaps_filled = storage.imports.fill_gaps(
                     conn, report.member_id, report.first_played_at, report.last_played_at, report.import_id, self.now
                 )
         report.names_matched = sum(1 for tid in canonical.values() if tid in with_id)
@@ -357,8 +359,8 @@ def run_import(
     now = clock()
     with db.write() as conn:
         # An import runs for seconds: one still 'running' after hours died with its process.
-        store.fail_interrupted_imports(conn, member_id, now - STALE_AFTER, now)
-        import_id = store.create_import(conn, member_id, _source_name(path_list), now)
+        storage.imports.fail_interrupted_imports(conn, member_id, now - STALE_AFTER, now)
+        import_id = storage.imports.create_import(conn, member_id, _source_name(path_list), now)
     if on_record is not None:
         on_record(import_id)
     report = ImportReport(import_id=import_id, member_id=member_id)
@@ -414,7 +416,7 @@ def _save_progress(
     db: Database, import_id: int, now: datetime, done: int | None = None, total: int | None = None
 ) -> None:
     with db.write() as conn:
-        store.record_progress(conn, import_id, now, done, total)
+        storage.imports.record_progress(conn, import_id, now, done, total)
 
 
 def _close_record(
@@ -427,4 +429,4 @@ def _close_record(
     error: str | None = None,
 ) -> None:
     with db.write() as conn:
-        store.finish_import(conn, import_id, status, now, report=report, error=error)
+        storage.imports.finish_import(conn, import_id, status, now, report=report, error=error)

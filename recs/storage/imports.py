@@ -9,9 +9,10 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
-from recs.domain import PlayRow, TrackInfo
+from recs.domain import ImportProgress, ImportRecord, PlayRow, TrackInfo
 from recs.names import normalise, track_key
 from recs.storage.dialect import insert_ignore
+from recs.storage.members import may_store, off_intervals
 from recs.storage.schema import (
     artists,
     followed_artists,
@@ -28,18 +29,6 @@ from recs.storage.schema import (
 )
 
 
-@dataclass(frozen=True)
-class ImportRecord:
-    id: int
-    member_id: int
-    started_at: datetime
-    finished_at: datetime | None
-    source_name: str
-    status: str
-    report: dict[str, Any] | None
-    error: str | None
-
-
 def create_import(conn: Connection, member_id: int, source_name: str, now: datetime) -> int:
     result = conn.execute(
         imports.insert().values(
@@ -47,27 +36,6 @@ def create_import(conn: Connection, member_id: int, source_name: str, now: datet
         )
     )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
-
-
-@dataclass(frozen=True)
-class ImportProgress:
-    """Where one import stands, as any process reads it from its record."""
-
-    id: int
-    status: str
-    started_at: datetime
-    rows_done: int
-    rows_total: int | None
-    progress_at: datetime
-    error: str | None
-
-    @property
-    def percent(self) -> int:
-        return min(100, int(100 * self.rows_done / self.rows_total)) if self.rows_total else 0
-
-    def silent_since(self, moment: datetime) -> bool:
-        """Still 'running' but without a sign of life since *moment*: its process stopped."""
-        return self.status == "running" and self.progress_at < moment
 
 
 def record_progress(
@@ -124,29 +92,31 @@ def finish_import(
     )
 
 
-def _record(row: Any) -> ImportRecord:
+def import_record(row: Any) -> ImportRecord:
+    """An imports table row as an ImportRecord."""
     m = row._mapping
+    report = m["report"]
     return ImportRecord(
-        id=m["id"],
-        member_id=m["member_id"],
+        id=int(m["id"]),
+        member_id=int(m["member_id"]),
         started_at=m["started_at"],
         finished_at=m["finished_at"],
-        source_name=m["source_name"],
-        status=m["status"],
-        report=m["report"],
+        source_name=str(m["source_name"]),
+        status=str(m["status"]),
+        report=report if isinstance(report, dict) else None,
         error=m["error"],
     )
 
 
 def get_import(conn: Connection, import_id: int) -> ImportRecord | None:
     row = conn.execute(select(imports).where(imports.c.id == import_id)).first()
-    return _record(row) if row else None
+    return import_record(row) if row else None
 
 
 def list_imports(conn: Connection, member_id: int, limit: int = 50) -> list[ImportRecord]:
     """A member's imports, newest first."""
     stmt = select(imports).where(imports.c.member_id == member_id).order_by(imports.c.id.desc()).limit(limit)
-    return [_record(r) for r in conn.execute(stmt)]
+    return [import_record(r) for r in conn.execute(stmt)]
 
 
 # INSERT … SELECT … WHERE NOT EXISTS (an equivalent stored play), run once per row with executemany, so
@@ -287,8 +257,11 @@ def insert_export_plays(
     The same play: same member and track, and the same time (natural key), or an API play within
     *tolerance_s*, or the other export format's copy (account data, matched by name, keeps whole
     minutes; extended history keeps seconds). *minute_precision* marks account-data rows.
-    Count what was added with `count_import_rows`.
+    Count what was added with `count_import_rows`. Nothing from a time the member had storing
+    switched off is written, nor anything while it is off.
     """
+    intervals = off_intervals(conn, member_id, "store")
+    rows = [r for r in rows if may_store(intervals, r.played_at)]
     if not rows:
         return
     plain = not minute_precision and not _may_have_copies(conn, member_id, rows, tolerance_s)
@@ -354,8 +327,10 @@ def insert_export_short_streams(
     """Store (ended_at, track_id, ms_played, reason_end) skip signals, leaving out one already stored.
 
     Already stored: the same member, track and time, or the other export format's copy of the stream
-    (as for plays; *minute_precision* marks account-data rows).
+    (as for plays; *minute_precision* marks account-data rows). Consent is honoured as for plays.
     """
+    intervals = off_intervals(conn, member_id, "store")
+    rows = [r for r in rows if may_store(intervals, r[0])]
     if not rows:
         return
     if not minute_precision:

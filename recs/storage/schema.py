@@ -125,6 +125,20 @@ consents = Table(
     CheckConstraint("purpose IN ('store', 'train', 'publish')", name="purpose"),
 )
 
+# Every interval in which a member had a purpose switched off after granting it: plays from an
+# interval of 'store' are never kept, however late a poll or an import reaches back into it.
+consent_intervals = Table(
+    "consent_intervals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _member_fk(),
+    Column("purpose", String(16), nullable=False),
+    Column("off_from", UTCDateTime, nullable=False),
+    # NULL while it is still off.
+    Column("off_until", UTCDateTime, nullable=True),
+    CheckConstraint("purpose IN ('store', 'train', 'publish')", name="purpose"),
+)
+
 tokens = Table(
     "tokens",
     metadata,
