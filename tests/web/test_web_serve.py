@@ -298,6 +298,7 @@ def test_an_import_is_followed_from_another_process(served: Served) -> None:
     watcher.close()
 
 
+@pytest.mark.slow  # several seconds of real processes or generated data: CI runs it, `pytest` alone does not
 def test_serve_refuses_a_port_in_use(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECS_")}
     env["RECS_INSTANCE__DATA_DIR"] = str(tmp_path / "data")
@@ -346,6 +347,7 @@ def _settled(session: requests.Session, served: Served, location: str) -> reques
         time.sleep(0.01)
 
 
+@pytest.mark.slow  # several seconds of real processes or generated data: CI runs it, `pytest` alone does not
 def test_a_deeply_nested_upload_is_refused_at_once_with_bounded_memory(tmp_path: Path) -> None:
     # 100,000 nested arrays (200 kB): before the depth guard, ijson's prefixes grew with the square of the
     # depth (gigabytes). The address-space cap turns a regression into a failed import, not a dead machine.
