@@ -12,11 +12,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from recs.domain import Mode
+from recs.domain import Mode, PublishSettingsRow
 from recs.feedback import playlist_settings
 from recs.instance import Instance
 from recs.recommendations import still_wanted
-from recs.storage.feedback import PublishSettingsRow
 from recs.storage.members import get_member, members_with_consent
 from recs.storage.publishing import (
     candidates,

@@ -194,6 +194,7 @@ def _fill_every_member_table(conn: sa.Connection, mid: int, tid: int, artist_id:
         )
     )
     conn.execute(s.job_requests.insert().values(job="sync", member_id=mid, requested_by=mid, requested_at=NOW))
+    conn.execute(s.consent_intervals.insert().values(member_id=mid, purpose="store", off_from=NOW, off_until=NOW))
 
 
 def test_sqlite_connection_rules(db: Database) -> None:

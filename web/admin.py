@@ -9,7 +9,8 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from recs import accounts, feedback
-from recs.stats import ModelRunRow, instance_overview
+from recs.domain import ModelRunRow
+from recs.stats import instance_overview
 from web import charts
 from web.auth import db, instance, member, now, owner_required
 

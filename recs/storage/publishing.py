@@ -23,7 +23,9 @@ from recs.storage.schema import (
 
 
 @dataclass(frozen=True)
-class Candidate:
+class RankedTrack:
+    """A track of a stored list with what publishing needs: its Spotify id and credited artists."""
+
     rank: int
     track_id: int
     spotify_id: str | None
@@ -47,7 +49,7 @@ def current_run_id(conn: Connection) -> int | None:
     return int(row[0]) if row else None
 
 
-def candidates(conn: Connection, run_id: int, member_id: int, mode: str) -> list[Candidate]:
+def candidates(conn: Connection, run_id: int, member_id: int, mode: str) -> list[RankedTrack]:
     """The run's ranked list for a member, with what the publish filters need."""
     rows = conn.execute(
         select(recommendations.c.rank, recommendations.c.track_id, tracks.c.spotify_id, recommendations.c.score)
@@ -69,7 +71,7 @@ def candidates(conn: Connection, run_id: int, member_id: int, mode: str) -> list
         ):
             artists.setdefault(tid, []).append((pos, aid))
     return [
-        Candidate(rank, tid, sid, tuple(a for _, a in sorted(artists.get(tid, []))), score)
+        RankedTrack(rank, tid, sid, tuple(a for _, a in sorted(artists.get(tid, []))), score)
         for rank, tid, sid, score in rows
     ]
 
@@ -163,7 +165,9 @@ def our_playlist_ids(conn: Connection, member_id: int | None = None) -> set[str]
 
 
 @dataclass(frozen=True)
-class Acceptance:
+class PublishOutcome:
+    """One written playlist and what its member did with it since: tracks played, saved and skipped."""
+
     kind: str
     run_id: int | None
     written_at: datetime
@@ -173,7 +177,7 @@ class Acceptance:
     skipped: int
 
 
-def acceptance(conn: Connection, member_id: int, limit: int = 10) -> list[Acceptance]:
+def acceptance(conn: Connection, member_id: int, limit: int = 10) -> list[PublishOutcome]:
     """For the member's latest playlist writes: how many of the tracks they played from it, saved, and skipped."""
     logs = conn.execute(
         select(publish_log)
@@ -181,7 +185,7 @@ def acceptance(conn: Connection, member_id: int, limit: int = 10) -> list[Accept
         .order_by(publish_log.c.written_at.desc(), publish_log.c.id.desc())
         .limit(limit)
     ).all()
-    out: list[Acceptance] = []
+    out: list[PublishOutcome] = []
     next_written: dict[str, datetime] = {}
     for row in logs:  # newest first: each write's window ends where the next write of that kind began
         m = row._mapping
@@ -211,5 +215,5 @@ def acceptance(conn: Connection, member_id: int, limit: int = 10) -> list[Accept
             .select_from(saved_tracks.join(tracks, tracks.c.id == saved_tracks.c.track_id))
             .where(and_(saved_tracks.c.member_id == member_id, tracks.c.spotify_id.in_(ids), *saved_window))
         ).scalar_one()
-        out.append(Acceptance(m["kind"], m["run_id"], start, len(uris), int(played), int(saved), int(skipped)))
+        out.append(PublishOutcome(m["kind"], m["run_id"], start, len(uris), int(played), int(saved), int(skipped)))
     return out

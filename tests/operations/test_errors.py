@@ -114,7 +114,7 @@ def test_sync_refresh_publish_of_an_unknown_member(tmp_path: Path) -> None:
     code, out = invoke(tmp_path, "init")
     assert code == 0, out
     for command in ("sync", "refresh", "publish"):
-        line = _one_line_error(*invoke(tmp_path, command, "--member", "99"))
+        line = _one_line_error(*invoke(tmp_path, command, "--member", "99", env={"RECS_SPOTIFY__CLIENT_ID": "app"}))
         assert "no member with id 99" in line and "recs members" in line
 
 
