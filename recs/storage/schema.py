@@ -486,6 +486,18 @@ published_playlists = Table(
     Column("pending_hash", String(64), nullable=True),
 )
 
+# Tracks Spotify refused in a playlist write ("Payload contains a non-existing ID"): left out of every
+# later playlist, and listed on the admin page with the member whose playlist met them first.
+rejected_tracks = Table(
+    "rejected_tracks",
+    metadata,
+    Column("track_id", Integer, ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="SET NULL"), nullable=True),
+    Column("kind", String(12), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("rejected_at", UTCDateTime, nullable=False),
+)
+
 # Every write of a recs playlist, kept per model run so acceptance (played, saved, skipped) can be shown.
 publish_log = Table(
     "publish_log",
