@@ -478,31 +478,8 @@ def set_consent(instance: Instance, member_id: int, purpose: Purpose, granted: b
     with instance.db.write() as conn:
         if storage.members.get_member(conn, member_id) is None:
             raise LookupError(f"no member with id {member_id}")
-        before = storage.members.get_consents(conn, member_id)[purpose]
+        # The storage query also records the interval a purpose is off (plays from it are never kept).
         storage.members.set_consent(conn, member_id, purpose, granted, moment)
-        if purpose == "store" and granted and not before.granted and before.revoked_at is not None:
-            # Spotify still lists plays from while storing was off: the sync must not pick them up.
-            storage.sync.save_cursor(
-                conn,
-                member_id,
-                STORE_PAUSED,
-                now=moment,
-                cursor=f"{before.revoked_at.isoformat()}/{moment.isoformat()}",
-                success=True,
-            )
-
-
-# The sync_cursors row holding the latest interval in which a member had storing switched off.
-STORE_PAUSED = "store_paused"
-
-
-def store_paused(conn: Any, member_id: int) -> tuple[datetime, datetime] | None:
-    """The latest interval during which the member had revoked 'store' (plays in it are never stored)."""
-    row = storage.sync.get_cursor(conn, member_id, STORE_PAUSED)
-    if row is None or not row.cursor:
-        return None
-    start, _, end = row.cursor.partition("/")
-    return datetime.fromisoformat(start), datetime.fromisoformat(end)
 
 
 @dataclass(frozen=True)

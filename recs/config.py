@@ -157,6 +157,8 @@ class WebSettings:
 
 @dataclass(frozen=True)
 class PriorSettings:
+    # The community prior (`recs prior build`'s .prior.npz) nightly training folds members into; empty: household only.
+    path: str = ""
     # ListenBrainz dump mirror that `recs prior download` fetches from (the folder with incremental/ and fullexport/).
     mirror_url: str = "https://data.metabrainz.org/pub/musicbrainz/listenbrainz/"
     # Where downloaded dumps go; empty means <data_dir>/listenbrainz; a relative path starts at the config file's folder.
@@ -235,7 +237,7 @@ def require_spotify_app(settings: Settings) -> None:
 # (from the file or the environment alike), so `recs --config /opt/recs/config.toml` finds the same
 # instance from any working directory. Without a config file they stay relative to the current folder.
 PATH_SETTINGS: frozenset[tuple[str, str]] = frozenset(
-    {("instance", "data_dir"), ("instance", "secrets_file"), ("prior", "download_dir")}
+    {("instance", "data_dir"), ("instance", "secrets_file"), ("prior", "download_dir"), ("prior", "path")}
 )
 
 # Values checked beyond their type: setting -> allowed values.

@@ -10,6 +10,7 @@ model. The prior is only read.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from recs.discovery import Catalogue, spread, union_catalogue
+from recs.discovery import Catalogue, blend_scores, spread, union_catalogue
+from recs.interactions import Vocabulary
 from recs.model import FoldedModel, fold_in
 from recs.prior.artifact import Prior, PriorError, load_prior
 
@@ -114,3 +116,64 @@ def fold_household(
     prior_row = np.full(catalogue.size, -1, dtype=np.int64)
     prior_row[catalogue.prior] = np.arange(prior.n_tracks, dtype=np.int64)
     return FoldedHousehold(prior, catalogue, folded, prior_row)
+
+
+def item_spotify_ids(track_ids: npt.ArrayLike, spotify: Mapping[int, str]) -> npt.NDArray[np.str_]:
+    """The Spotify id of each household item ("" for a track known only by name)."""
+    return np.array([spotify.get(int(t), "") for t in np.asarray(track_ids).tolist()], dtype="<U64")
+
+
+def union_relevant(
+    fh: FoldedHousehold,
+    items: Vocabulary,
+    spotify: Mapping[int, str],
+    relevant: Mapping[int, set[int]],
+    rows: Sequence[int],
+) -> dict[int, set[int]]:
+    """Held-out track ids (per member row) as union positions, keyed 0..len(rows)-1 in *rows* order.
+
+    A track neither side holds gets its own negative position: it counts against recall, never hit.
+    """
+    out: dict[int, set[int]] = {}
+    unknown: dict[int, int] = {}
+    for k, row in enumerate(rows):
+        for t in sorted(relevant.get(row, ())):
+            pos = items.index_of(t)
+            if pos < 0:
+                p = fh.prior.index(spotify.get(t, "")) if spotify.get(t) else None
+                pos = int(fh.catalogue.prior[p]) if p is not None else -1 - unknown.setdefault(t, len(unknown))
+            out.setdefault(k, set()).add(pos)
+    return out
+
+
+def union_known(fh: FoldedHousehold, matrix: sparse.csr_matrix, rows: Sequence[int]) -> sparse.csr_matrix:
+    """The household items each of *rows* has any signal on, over the union (what a list leaves out)."""
+    sub = sparse.csr_matrix(matrix[np.asarray(rows, dtype=np.int64)])
+    return sparse.csr_matrix(
+        (np.ones(sub.nnz, dtype=np.float32), sub.indices, sub.indptr), shape=(len(rows), fh.catalogue.size)
+    )
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """One member's blended scores: every household item, and the best tracks only the prior holds."""
+
+    household: npt.NDArray[np.float64]  # per household item
+    prior_rows: IntArray  # prior rows of the best prior-only tracks, best first
+    prior_scores: npt.NDArray[np.float64]
+
+
+def blended_candidates(
+    fh: FoldedHousehold, household_scores: npt.ArrayLike, row: int, weight: float, guard: float, n: int
+) -> Candidates:
+    """Blend one member's household scores (over household items) with their prior scores; keep *n* prior-only."""
+    cat = fh.catalogue
+    h = spread(np.asarray(household_scores, dtype=np.float32)[None, :], cat.household, cat.size)
+    s = blend_scores(cat, h, fh.prior_scores([row]), weight, guard)[0].astype(np.float64)
+    n_h = cat.n_household
+    rest = s[n_h:]
+    n = min(n, rest.size)
+    top = np.argpartition(-rest, n - 1)[:n] if n > 0 else np.zeros(0, dtype=np.int64)
+    top = top[np.argsort(-rest[top], kind="stable")]
+    top = top[np.isfinite(rest[top])]
+    return Candidates(s[:n_h], fh.prior_row[n_h + top], rest[top])
