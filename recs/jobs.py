@@ -23,6 +23,7 @@ from recs.storage.jobs import (
     claim_job_run,
     finish_job_request,
     finish_job_run,
+    prune_job_runs,
     running_job_runs,
     take_job_request,
 )
@@ -49,17 +50,24 @@ def backup_path(settings: Settings, now: datetime) -> Path:
     return settings.data_path / "backups" / f"recs-{now:%Y%m%d-%H%M%S}.sqlite3"
 
 
+# Finished job runs are kept this long (the admin page shows the last few; older ones only fill the ledger:
+# polling every 10 minutes alone writes ~50,000 rows a year).
+JOB_RUNS_KEPT = timedelta(days=90)
+
+
 def run_backup(instance: Instance, _member_id: int | None, now: datetime) -> dict[str, Any]:
-    """Back up the SQLite database into <data_dir>/backups and keep the newest N."""
+    """Daily housekeeping: forget finished job runs past JOB_RUNS_KEPT, back up SQLite into <data_dir>/backups (newest N kept)."""
+    with instance.db.write() as conn:
+        pruned = prune_job_runs(conn, now - JOB_RUNS_KEPT)
     if not instance.db.is_sqlite:
-        return {"skipped": "PostgreSQL: use pg_dump"}
+        return {"skipped": "PostgreSQL: use pg_dump", "job_runs_pruned": pruned}
     target = backup_sqlite(instance.db, backup_path(instance.settings, now))
     keep = instance.settings.scheduler.backups_keep
     backups = sorted(target.parent.glob("recs-*.sqlite3"))
     removed = [p.name for p in backups[:-keep]] if keep > 0 else []
     for name in removed:
         (target.parent / name).unlink(missing_ok=True)
-    return {"path": str(target), "bytes": target.stat().st_size, "removed": removed}
+    return {"path": str(target), "bytes": target.stat().st_size, "removed": removed, "job_runs_pruned": pruned}
 
 
 def _sync_summary(reports: list[Any]) -> dict[str, Any]:
@@ -345,6 +353,7 @@ FIGURES: dict[str, str] = {
     "not_found": "not found",
     "bytes": "bytes written",
     "removed": "old backups removed",
+    "job_runs_pruned": "old job runs forgotten",
     "errors": "failures",
 }
 
