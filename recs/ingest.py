@@ -513,9 +513,9 @@ def sync_member(
     owner = f"{owner_id()}/{uuid.uuid4().hex[:12]}"
     moment = now()
     with instance.db.write() as conn:
-        if mq.get_member(conn, member_id) is None:
+        if storage.members.get_member(conn, member_id) is None:
             raise LookupError(f"no member with id {member_id}")
-        held = sq.acquire_sync_lease(conn, member_id, owner, moment + SYNC_LEASE, moment, _holder_dead)
+        held = storage.sync.acquire_sync_lease(conn, member_id, owner, moment + SYNC_LEASE, moment, _holder_dead)
     if not held:
         log.info("member %s is being synced by another worker: skipped", member_id)
         return SyncReport(member_id, skipped="being synced by another worker")
@@ -523,7 +523,7 @@ def sync_member(
     def renew() -> bool:
         moment = now()
         with instance.db.write() as conn:
-            return sq.acquire_sync_lease(conn, member_id, owner, moment + SYNC_LEASE, moment)
+            return storage.sync.acquire_sync_lease(conn, member_id, owner, moment + SYNC_LEASE, moment)
 
     try:
         return _sync_member(
@@ -540,7 +540,7 @@ def sync_member(
         )
     finally:
         with instance.db.write() as conn:
-            sq.release_sync_lease(conn, member_id, owner)
+            storage.sync.release_sync_lease(conn, member_id, owner)
 
 
 def _holder_dead(owner: str) -> bool:
