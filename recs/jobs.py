@@ -101,8 +101,7 @@ def _library(instance: Instance, member_id: int | None, _now: datetime) -> dict[
 
 def run_resolve(instance: Instance, member_id: int | None, _now: datetime) -> dict[str, Any]:
     """Look up a few name-only tracks (account-data history) through search, as one member with a valid token."""
-    from recs.accounts import member_api
-    from recs.budget import Budget
+    from recs.accounts import member_client
     from recs.imports.resolve import resolve_names
     from recs.spotify.search import SpotifyTrackSearch
     from recs.storage.members import list_members, members_with_consent
@@ -116,7 +115,7 @@ def run_resolve(instance: Instance, member_id: int | None, _now: datetime) -> di
     if chosen is None:
         return {"skipped": "no member with a usable Spotify authorisation"}
     clock = lambda: datetime.now(UTC)  # noqa: E731 - token expiry needs a moving clock
-    api = member_api(instance, chosen, Budget(instance.db, instance.settings.budget, clock), clock)
+    api = member_client(instance, chosen, clock)
     report = resolve_names(instance.db, instance.settings, SpotifyTrackSearch(api))
     return {"searched": report.searched, "resolved": report.resolved, "not_found": report.not_found}
 
