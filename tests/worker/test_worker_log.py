@@ -5,33 +5,15 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from recs.config import Settings
 from recs.emulator import EmulatorServer
 from recs.instance import Instance
-from recs.storage import Database
-from tests.publishing.conftest import catalogue_tracks, emulator_instance, instance_env, sign_in, store_run
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorServer]:
-    with EmulatorServer(seed=11, members=3, history_days=30) as server:
-        yield server
-
-
-@pytest.fixture
-def instance(settings: Settings, db: Database, emulator: EmulatorServer) -> Instance:
-    return emulator_instance(settings, db, emulator)
-
-
-@pytest.fixture
-def clock(emulator: EmulatorServer) -> Callable[[], datetime]:
-    return emulator.control.now
+from tests.publishing.conftest import catalogue_tracks, instance_env, sign_in, store_run
 
 
 def _run(instance: Instance, tmp_path: Path, job: str, level: str = "INFO") -> tuple[int, list[str]]:
