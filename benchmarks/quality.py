@@ -12,6 +12,8 @@ on raw counts, implicit ALS tuned on the same grid, EASE (lambda tuned).
 
     .venv/bin/python benchmarks/quality.py --hetrec ../shared/data/hetrec2011-lastfm-2k [--seed 42] [--json]
 
+`--protocol household` (issue 13) holds out households of 1, 3 and 5 users instead; see `run_household`.
+
 The data is read from the given folder (user_artists.dat); nothing is copied into the repository.
 """
 
@@ -188,6 +190,258 @@ def run(folder: Path, seed: int, budget_s: float = 900.0, log: Any = None) -> di
     }
 
 
+# The prior's ALS: the best of the grid on this data set (the protocol above), fitted on everyone else.
+PRIOR_ALS = AlsParams(factors=256, regularization=100.0, alpha=4.0, iterations=15)
+HOUSEHOLD_SIZES = (1, 3, 5)
+HOUSEHOLD_METHODS = ("household_only", "prior_foldin", "chosen_blend", "prior_popular")
+
+
+def _prior_track_ids(items: IntArray) -> npt.NDArray[np.str_]:
+    """Stand-in Spotify ids for artist indices (22 characters, sorted as the indices are)."""
+    return np.array([f"{i:022d}" for i in items.tolist()], dtype="<U22")
+
+
+def build_prior(matrix: sparse.csr_matrix, seed: int, folder: Path) -> tuple[IntArray, Any]:
+    """Fit the prior on *matrix* (other users' training part), write it as a format-1 artifact, load it back.
+
+    Returns the artist index of each prior row and the loaded `Prior` (float16 factors, as training sees them).
+    """
+    from recs.prior.artifact import load_prior, write_prior
+
+    listeners = np.diff(sparse.csc_matrix(matrix > 0).indptr)
+    items = np.nonzero(listeners)[0].astype(np.int64)
+    sub = sparse.csr_matrix(matrix[:, items])
+    model = fit_als(sub, PRIOR_ALS, seed=seed, threads=2)
+    listens = np.asarray(sub.sum(axis=0)).ravel()
+    path = write_prior(
+        folder / "hetrec.prior.npz",
+        track_ids=_prior_track_ids(items),
+        item_factors=model.item_factors,
+        listeners=listeners[items],
+        listens=np.round(listens).astype(np.int64),
+        track_names=[""] * items.size,
+        artist_names=[""] * items.size,
+        manifest={
+            "engine": "benchmark",
+            "sources": [{"name": "hetrec2011-lastfm-2k user_artists.dat", "kind": "dat"}],
+            "model": {**model.params.as_dict(), "seed": seed},
+        },
+    )
+    return items, load_prior(path)
+
+
+def draw_households(eligible: IntArray, rng: np.random.Generator, users_per_size: int) -> dict[int, list[IntArray]]:
+    """Disjoint households of each size, about *users_per_size* users per size, drawn at random."""
+    order = rng.permutation(eligible)
+    out: dict[int, list[IntArray]] = {}
+    at = 0
+    for size in HOUSEHOLD_SIZES:
+        count = -(-users_per_size // size)
+        if at + count * size > order.size:
+            raise SystemExit(f"not enough users for {users_per_size} per household size")
+        out[size] = [np.sort(order[at + i * size : at + (i + 1) * size]) for i in range(count)]
+        at += count * size
+    return out
+
+
+def _household_matrix(
+    users: IntArray, items: IntArray, counts: npt.NDArray[np.float64], members: IntArray
+) -> tuple[sparse.csr_matrix, IntArray]:
+    """The household's own matrix (members x their items, recs' weighting) and the artist of each column."""
+    keep = np.isin(users, members)
+    vocab = np.unique(items[keep])
+    rows = np.searchsorted(members, users[keep])
+    cols = np.searchsorted(vocab, items[keep])
+    return count_interactions(rows, cols, counts[keep], members.size, vocab.size), vocab
+
+
+def _union_positions(cat: Any, vocab: IntArray, prior_items: IntArray) -> dict[int, int]:
+    """Artist index -> union position."""
+    out = {int(a): int(p) for a, p in zip(prior_items.tolist(), cat.prior.tolist(), strict=True)}
+    out.update({int(a): i for i, a in enumerate(vocab.tolist())})
+    return out
+
+
+def household_stage(
+    d: Data,
+    users: IntArray,
+    items: IntArray,
+    counts: npt.NDArray[np.float64],
+    members: IntArray,
+    prior: Any,
+    prior_items: IntArray,
+    *,
+    seed: int,
+    spec: dict[str, Any] | None,
+    held_users: IntArray | None = None,
+    held_items: IntArray | None = None,
+) -> dict[str, Any]:
+    """One household, one stage: the household model (selected when *spec* is None) and the prior over the union.
+
+    Returns the catalogue, the union scores of both sides, what to exclude, the relevant union positions of
+    the held-out pairs given, and the chosen household spec.
+    """
+    from recs.discovery import spread, union_catalogue
+    from recs.model import fold_in
+
+    matrix, vocab = _household_matrix(users, items, counts, members)
+    in_household = np.searchsorted(vocab, prior_items)
+    in_household = np.where(
+        (in_household < vocab.size) & (vocab[np.minimum(in_household, vocab.size - 1)] == prior_items), in_household, -1
+    )
+    cat = union_catalogue(vocab.size, in_household, prior.listeners)
+    where = _union_positions(cat, vocab, prior_items)
+    relevant: dict[int, set[int]] = {}
+    if held_users is not None and held_items is not None:
+        # Artists neither side holds get distinct negative positions below the union: never hit.
+        unknown = itertools.count(cat.size + 1)
+        ours = np.isin(held_users, members)
+        for u, i in zip(held_users[ours].tolist(), held_items[ours].tolist(), strict=True):
+            row = int(np.searchsorted(members, u))
+            relevant.setdefault(row, set()).add(where.get(int(i), -next(unknown)))
+    chosen = spec
+    if chosen is None:
+        rows = np.array(sorted(relevant), dtype=np.int64)
+        sel = select_model(matrix, rows, _vocab_relevant(relevant, vocab.size), seed=seed, threads=2, budget_s=20.0)
+        chosen = sel.chosen.spec
+    model = fit_spec(chosen, matrix, seed=seed, threads=2)
+    household = spread(model.scores(np.arange(members.size), matrix), cat.household, cat.size)
+    # Each member's signals on the prior's tracks: the same weighting, the prior's columns.
+    pos_in_prior = np.searchsorted(prior_items, items)
+    on_prior = (pos_in_prior < prior_items.size) & (
+        prior_items[np.minimum(pos_in_prior, prior_items.size - 1)] == items
+    )
+    keep = np.isin(users, members) & on_prior
+    signals = count_interactions(
+        np.searchsorted(members, users[keep]), pos_in_prior[keep], counts[keep], members.size, prior_items.size
+    )
+    folded = fold_in(prior.factors32(), signals, regularization=prior.regularization, alpha=prior.alpha, threads=2)
+    prior_scores = spread(folded.scores(np.arange(members.size)), cat.prior, cat.size)
+    exclude = sparse.csr_matrix(
+        (np.ones(matrix.nnz, dtype=np.float32), matrix.indices, matrix.indptr), shape=(members.size, cat.size)
+    )
+    return {
+        "catalogue": cat,
+        "household": household,
+        "prior": prior_scores,
+        "exclude": exclude,
+        "relevant": relevant,
+        "spec": chosen,
+        "artist_of": np.concatenate([vocab, prior_items[cat.prior >= vocab.size]])[
+            np.argsort(np.concatenate([np.arange(vocab.size), cat.prior[cat.prior >= vocab.size]]))
+        ],
+    }
+
+
+def _vocab_relevant(relevant: dict[int, set[int]], n_household: int) -> dict[int, set[int]]:
+    """Relevant union positions as household item indices (tracks the household lacks: negative, never hit)."""
+    return {r: {i if 0 <= i < n_household else min(i, -1 - i) for i in s} for r, s in relevant.items()}
+
+
+def run_household(folder: Path, seed: int, users_per_size: int = 100, log: Any = None) -> dict[str, Any]:
+    """Issue 13's protocol: held-out households against a prior trained on everyone else.
+
+    The 20% per-user test split is the protocol above's (same seed, same draw). Households of 1, 3 and 5
+    users are drawn (seeded) among users with test pairs. The prior is ALS (PRIOR_ALS) on every other
+    user's training part, over the artists they play, written and read back as a format-1 prior artifact
+    (float16 factors). For each household, as the nightly run does: a hold-out carved out of the members'
+    training part (20% per user, seeded) selects the household model (recs' select_model) and then the
+    prior weight and popularity guard (recs.discovery.choose_blend); the chosen ones are refitted on the
+    whole training part and scored on the test part. Reported per size: household-only, prior + fold-in
+    (weight 1, no guard), the chosen blend, and popular-from-the-prior (listeners), each ranking the union
+    of the household's artists and the prior's minus the member's training artists.
+    """
+    import tempfile
+
+    from recs.discovery import GUARDS, PRIOR_WEIGHTS, blend_scores, candidate_name, choose_blend, ranked_lists
+
+    say = log or (lambda _msg: None)
+    t0 = time.perf_counter()
+    d = load_hetrec(folder)
+    rng = np.random.default_rng(seed)
+    test = holdout(d.users, rng)
+    eligible = np.unique(d.users[test])
+    households = draw_households(eligible, rng, users_per_size)
+    held = np.concatenate([m for hs in households.values() for m in hs])
+    is_held = np.isin(d.users, held)
+    tr = ~test
+    others = tr & ~is_held
+    prior_matrix = count_interactions(d.users[others], d.items[others], d.counts[others], d.n_users, d.n_items)
+    with tempfile.TemporaryDirectory() as tmp:
+        prior_items, prior = build_prior(prior_matrix, seed, Path(tmp))
+    say(
+        f"data: {d.n_users} users, {d.n_items} artists; held out {held.size} users in "
+        + ", ".join(f"{len(h)} households of {s}" for s, h in households.items())
+        + f"; prior: {prior.n_tracks} artists from {int((np.diff(prior_matrix.indptr) > 0).sum())} users"
+        + f" in {time.perf_counter() - t0:.0f} s"
+    )
+    # The members' training part, and a hold-out carved out of it (as the nightly run's temporal one).
+    mine = tr & is_held
+    h_u, h_i, h_c = d.users[mine], d.items[mine], d.counts[mine]
+    val = holdout(h_u, rng)
+    results: dict[str, Any] = {}
+    chosen_blends: dict[str, dict[str, int]] = {}
+    fixed: dict[str, dict[str, float]] = {}
+    for size, hs in households.items():
+        ranked: dict[str, dict[int, list[int]]] = {m: {} for m in HOUSEHOLD_METHODS}
+        relevant: dict[int, set[int]] = {}
+        picks: dict[str, int] = {}
+        for members in hs:
+            fit = household_stage(
+                d, h_u[~val], h_i[~val], h_c[~val], members, prior, prior_items,
+                seed=seed, spec=None, held_users=h_u[val], held_items=h_i[val],
+            )  # fmt: skip
+            choice = choose_blend(fit["catalogue"], fit["household"], fit["prior"], fit["exclude"], fit["relevant"])
+            picks[choice.name] = picks.get(choice.name, 0) + 1
+            full = household_stage(d, h_u, h_i, h_c, members, prior, prior_items, seed=seed, spec=fit["spec"])
+            cat, artist_of = full["catalogue"], full["artist_of"]
+            pop = np.full((members.size, cat.size), -np.inf, dtype=np.float32)
+            pop[:, cat.prior] = prior.listeners.astype(np.float32)
+            scores = {
+                "household_only": blend_scores(cat, full["household"], full["prior"], 0.0, 0.0),
+                "prior_foldin": blend_scores(cat, full["household"], full["prior"], 1.0, 0.0),
+                "chosen_blend": blend_scores(cat, full["household"], full["prior"], choice.weight, choice.guard),
+                "prior_popular": pop,
+            }
+            for w in PRIOR_WEIGHTS[1:-1]:  # what each fixed blend would reach on the test (not a choice)
+                for g in GUARDS:
+                    scores[candidate_name(w, g)] = blend_scores(cat, full["household"], full["prior"], w, g)
+            for method, s in scores.items():
+                lists = ranked_lists(s, full["exclude"], 20)
+                ranked.setdefault(method, {})
+                for r, u in enumerate(members.tolist()):
+                    ranked[method][u] = artist_of[lists[r]].tolist() if lists[r] else []
+            for u in members.tolist():
+                relevant[u] = set(d.items[test & (d.users == u)].tolist())
+        results[str(size)] = {
+            m: {
+                k: round(v, 4)
+                for k, v in M.mean_metrics(ranked[m], relevant, n_items=d.n_items).items()
+                if k in REPORTED
+            }
+            for m in HOUSEHOLD_METHODS
+        }
+        fixed[str(size)] = {
+            m: round(M.mean_metrics(ranked[m], relevant, n_items=d.n_items)["ndcg@10"], 4)
+            for m in ranked
+            if m not in HOUSEHOLD_METHODS
+        }
+        chosen_blends[str(size)] = dict(sorted(picks.items(), key=lambda kv: -kv[1]))
+        say(
+            f"households of {size}: {results[str(size)]['chosen_blend']['ndcg@10']} NDCG@10 chosen blend; picks {picks}"
+        )
+    return {
+        "protocol": "household",
+        "seed": seed,
+        "households": {str(s): len(h) for s, h in households.items()},
+        "users": int(held.size),
+        "results": results,
+        "chosen_blends": chosen_blends,
+        "_fixed_blends_ndcg@10": fixed,
+        "_timings": {"total_s": round(time.perf_counter() - t0, 1)},
+    }
+
+
 def _spec_by_name(sel: Any, name: str) -> dict[str, Any]:
     """Rebuild a candidate's spec from its name (select_model keeps specs only for the winner)."""
     from recs.model.selection import als_spec, knn_spec
@@ -208,12 +462,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--hetrec", required=True, type=Path, help="folder holding user_artists.dat")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--protocol",
+        choices=("users", "household"),
+        default="users",
+        help="users: 20%% of every user held out (issue 6); household: held-out households against a prior (issue 13)",
+    )
+    parser.add_argument(
+        "--household-users", type=int, default=100, help="household protocol: users per household size (default 100)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object on a single line")
     parser.add_argument(
         "--budget", type=float, default=900.0, help="tuning budget in seconds (default: the whole grid)"
     )
     args = parser.parse_args(argv)
     log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
+    if args.protocol == "household":
+        return _print_household(run_household(args.hetrec, args.seed, args.household_users, log=log), args.json)
     out = run(args.hetrec, args.seed, args.budget, log=log)
     if args.json:
         print(json.dumps({"recs": out["recs"], "baselines": out["baselines"], "seed": out["seed"]}))
@@ -222,6 +487,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'model':<16}" + "".join(f"{k:>14}" for k in REPORTED))
     for name, values in [("recs", out["recs"]), *out["baselines"].items()]:
         print(f"{name:<16}" + "".join(f"{values[k]:>14.4f}" for k in REPORTED))
+    print(f"timings: {out['_timings']}")
+    return 0
+
+
+def _print_household(out: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({k: v for k, v in out.items() if not k.startswith("_")}))
+        return 0
+    print(f"\nseed {out['seed']}; {out['users']} held-out users in households {out['households']}")
+    keys = ("ndcg@10", "recall@20", "coverage@10")
+    for size, by_method in out["results"].items():
+        print(f"households of {size} (chosen: {out['chosen_blends'][size]})")
+        print(f"  {'method':<16}" + "".join(f"{k:>14}" for k in keys))
+        for method, values in by_method.items():
+            print(f"  {method:<16}" + "".join(f"{values[k]:>14.4f}" for k in keys))
+        print(f"  fixed blends, NDCG@10 on the test (not chosen): {out['_fixed_blends_ndcg@10'][size]}")
     print(f"timings: {out['_timings']}")
     return 0
 

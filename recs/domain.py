@@ -135,3 +135,16 @@ class TrackRow:
     @property
     def uri(self) -> str | None:
         return f"spotify:track:{self.spotify_id}" if self.spotify_id else None
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One stored recommendation; `track` (display data) is filled in by the use case that shows it."""
+
+    run_id: int
+    rank: int
+    track_id: int
+    score: float | None
+    explanation: str | None
+    because_track_id: int | None
+    track: TrackRow | None = None

@@ -8,12 +8,12 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from recs.config import PublishSettings
+from recs.recommendations import current_recommendations
 from recs.storage import Database
 from recs.storage import feedback as q
 from recs.storage.catalog import get_tracks
 from recs.storage.feedback import BlockedArtist, ContextChoice, ExcludedContext, JobRequest, PublishSettingsRow
 from recs.storage.members import update_member
-from recs.storage.training import read_recommendations
 
 __all__ = [
     "JOBS",
@@ -240,12 +240,9 @@ def my_recommendations(db: Database, member_id: int, mode: str, today: date, lim
     """The member's current list (hidden tracks and blocked artists left out), with what the page needs to draw it."""
     if mode not in ("discover", "rediscover"):
         raise FeedbackError(f"unknown list {mode!r}: discover or rediscover")
-    with db.read() as conn:
-        rows = read_recommendations(conn, member_id, mode, today=today, limit=limit)
-        info = get_tracks(conn, [r.track_id for r in rows])
     cards = []
-    for r in rows:
-        t = info.get(r.track_id)
+    for r in current_recommendations(db, member_id, mode, today=today, limit=limit):
+        t = r.track
         if t is None:  # pragma: no cover - foreign keys keep tracks
             continue
         cards.append(

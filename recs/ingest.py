@@ -223,6 +223,26 @@ def _gap_pieces(
     return pieces
 
 
+def _gap_below(
+    conn: Any, member_id: int, stored: int, edge: PlayRow, consented: list[PlayRow], kept: list[PlayRow]
+) -> datetime | None:
+    """Where a gap starts below a full page whose oldest play is *edge*, or None when there is none.
+
+    Plays older than a full page are out of sight. If the page's oldest play was already stored (or
+    is an export's copy), this read joins up with an earlier one and nothing in between is hidden.
+    If it is new, plays between it and the newest play stored before it may never be seen: the page
+    was all newer than the cursor (the member played more than 50 since the last poll), or its oldest
+    play is a late one (an offline session uploaded when 50 newer plays were already ahead of part
+    of it), which is older than the cursor and so cannot be judged from the page alone.
+    """
+    if lq.has_play(conn, member_id, edge.played_at, edge.track_id) or (edge in consented and edge not in kept):
+        return None
+    if to_ms(edge.played_at) > stored:
+        return from_ms(stored)
+    # Nothing stored before it: it is older than the first read, history rather than a gap.
+    return lq.newest_play_before(conn, member_id, edge.played_at)
+
+
 def _sync_recent(ctx: _Ctx, members: int, cursor: sq.CursorRow | None) -> None:
     stored = int(cursor.cursor) if cursor and cursor.cursor else None
     if stored is not None and from_ms(stored) > ctx.now() + CLOCK_SKEW:
@@ -248,20 +268,23 @@ def _sync_recent(ctx: _Ctx, members: int, cursor: sq.CursorRow | None) -> None:
             ctx.report.skipped = "no consent to store listening"
             return
         paused = store_paused(conn, ctx.member_id)
-        rows = [r for r in _play_rows(conn, plays) if paused is None or not paused[0] <= r.played_at < paused[1]]
+        every = _play_rows(conn, plays)
+        consented = [r for r in every if paused is None or not paused[0] <= r.played_at < paused[1]]
         # A play the member's data export already holds comes back from the API seconds apart: keep one.
-        rows = without_export_copies(conn, ctx.member_id, rows, ctx.instance.settings.imports.dedupe_tolerance_s)
+        rows = without_export_copies(conn, ctx.member_id, consented, ctx.instance.settings.imports.dedupe_tolerance_s)
+        gap_start = None
+        if stored is not None and page.item_count >= PAGE and every:
+            gap_start = _gap_below(conn, ctx.member_id, stored, min(every, key=lambda r: r.played_at), consented, rows)
         added = lq.insert_plays(conn, ctx.member_id, rows)
         ctx.report.new_plays += added
         newest = max((to_ms(p.played_at) for p in plays), default=None)
-        if stored is not None and page.item_count >= PAGE and plays:
-            oldest = min(p.played_at for p in plays)
-            if to_ms(oldest) > stored:
-                # A full page all newer than what we had: plays between may be lost for good.
-                last_poll = cursor.last_success_at if cursor else None
-                for start, end in _gap_pieces(from_ms(stored), oldest, paused, last_poll):
-                    sq.add_gap(conn, ctx.member_id, start, end, moment)
-                    ctx.report.gaps += 1
+        if gap_start is not None:
+            # A full page whose oldest play we had never seen: older plays may be lost for good.
+            oldest = min(r.played_at for r in every)
+            last_poll = cursor.last_success_at if cursor else None
+            for start, end in _gap_pieces(gap_start, oldest, paused, last_poll):
+                sq.add_gap(conn, ctx.member_id, start, end, moment)
+                ctx.report.gaps += 1
         new_cursor = max(newest, stored) if newest is not None and stored is not None else (newest or stored)
         due = _next_poll(ctx, conn, moment, members)
         sq.save_cursor(

@@ -6,7 +6,7 @@ import logging
 import multiprocessing
 import os
 import queue as queue_module
-import socket
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,12 +16,15 @@ from typing import Any
 
 from recs.config import Settings
 from recs.instance import Instance, open_instance
+from recs.processes import die_with_parent, owner_id, owner_is_dead
 from recs.storage.jobs import (
+    JobRun,
     backup_sqlite,
     claim_job_run,
     finish_job_request,
     finish_job_run,
-    take_job_requests,
+    running_job_runs,
+    take_job_request,
 )
 
 log = logging.getLogger(__name__)
@@ -39,7 +42,7 @@ class JobSpec:
 
 
 def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return owner_id()
 
 
 def backup_path(settings: Settings, now: datetime) -> Path:
@@ -140,17 +143,79 @@ JOBS: dict[str, JobSpec] = {
 class Outcome:
     job: str
     trigger_key: str
-    status: str  # 'succeeded', 'failed', 'timeout', 'skipped' (another worker has it)
+    status: str  # 'succeeded', 'failed', 'timeout', 'interrupted', 'skipped' (another worker has it)
     detail: dict[str, Any] | None = None
     error: str | None = None
 
 
+REQUEST_PREFIX = "request:"  # the trigger key of a run-now request's run
+
+
+class _Stop:
+    """Set when the worker is stopping: no new job starts, running ones are killed and recorded as interrupted.
+
+    A plain flag, not an Event: the signal handler that sets it may interrupt the very thread that reads it.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.why = "the worker was stopped"
+
+    def request(self, why: str) -> None:
+        self.why = why
+        self.requested = True
+
+
+STOP = _Stop()
+
+
+def _settle_interrupted(instance: Instance, run: int, trigger_key: str, now: datetime, why: str, worker: str) -> bool:
+    """Record a run (and its run-now request) as interrupted, unless it was settled already."""
+    settled = finish_job_run(instance.db, run, "interrupted", now, error=why, worker=worker)
+    if settled and trigger_key.startswith(REQUEST_PREFIX):
+        finish_job_request(instance.db, int(trigger_key.removeprefix(REQUEST_PREFIX)), "interrupted", now)
+    return settled
+
+
+def settle_dead_runs(
+    instance: Instance,
+    now: datetime,
+    owner_dead: Callable[[str], bool] = owner_is_dead,
+) -> list[JobRun]:
+    """Runs still 'running' whose worker is gone (no such process on this host, or the lease ran out): interrupted.
+
+    Their run-now requests are settled too, and not run again: half of a job may have happened, and
+    the scheduled runs carry on by themselves.
+    """
+    with instance.db.read() as conn:
+        running = running_job_runs(conn)
+    settled = []
+    for run in running:
+        dead = owner_dead(run.worker)
+        if not dead and run.lease_until >= now:
+            continue
+        why = f"its worker {run.worker} " + ("died" if dead else "did not finish it within its lease")
+        if _settle_interrupted(instance, run.id, run.trigger_key, now, why, run.worker):
+            log.warning("job %s (%s) interrupted: %s", run.job, run.trigger_key, why)
+            settled.append(run)
+    return settled
+
+
 def _child(
-    settings: Settings, environ: dict[str, str], body: JobBody, member_id: int | None, now: datetime, queue: Any
+    settings: Settings,
+    environ: dict[str, str],
+    body: JobBody,
+    member_id: int | None,
+    now: datetime,
+    queue: Any,
+    parent_pid: int,
+    deadline_s: float,
 ) -> None:
-    """Runs in a child process: open the instance, run the body, report back."""
+    """Runs in a child process: open the instance, run the body, report back; ends with its parent."""
     from recs.logs import setup_logging
 
+    # A worker killed by SIGKILL cannot stop its job: the job stops itself, at once.
+    die_with_parent(parent_pid, deadline_s=deadline_s + 30)
     setup_logging(settings.instance.log_level)
     instance = open_instance(settings, environ)
     try:
@@ -179,19 +244,24 @@ def execute(
     """Run *job* once for *trigger_key*: take the ledger row, run the body under a hard deadline, record the result.
 
     With in_process=False (the worker's way) the body runs in a child process that is killed at
-    the deadline, so a hung call or a crash never takes the worker down.
+    the deadline, so a hung call or a crash never takes the worker down; the child dies with the
+    worker, and a worker stopped while waiting kills it and records the run as interrupted.
     """
     spec = spec or JOBS[job]
     limit = deadline or spec.deadline
     started = now()
+    owner = worker or worker_id()
+    if STOP.requested:
+        return Outcome(job, trigger_key, "skipped")
     run_id = claim_job_run(
         instance.db,
         job,
         trigger_key,
-        worker or worker_id(),
+        owner,
         started,
         lease=limit + timedelta(minutes=1),
         member_id=member_id,
+        owner_dead=owner_is_dead,
     )
     if run_id is None:
         return Outcome(job, trigger_key, "skipped")
@@ -217,11 +287,32 @@ def execute(
                 member_id,
                 started,
                 queue,
+                os.getpid(),
+                limit.total_seconds(),
             ),
             name=f"recs-{job}",
         )
         process.start()
-        process.join(limit.total_seconds())
+        ends = time.monotonic() + limit.total_seconds()
+
+        def interrupt(why: str) -> Outcome:
+            # The job goes with the worker: killed, and its run recorded as interrupted.
+            process.kill()
+            process.join()
+            queue.close()
+            _settle_interrupted(instance, run_id, trigger_key, now(), why, owner)
+            log.warning("job %s (%s) interrupted: %s", job, trigger_key, why)
+            return Outcome(job, trigger_key, "interrupted", None, why)
+
+        try:
+            # In short waits, so a stop requested by a signal handler or another thread is noticed at once.
+            while process.is_alive() and not STOP.requested and (left := ends - time.monotonic()) > 0:
+                process.join(min(0.5, left))
+        except BaseException:  # Ctrl-C where no handler turns it into a stop request
+            interrupt("the worker was stopped by Ctrl-C")
+            raise
+        if STOP.requested:
+            return interrupt(STOP.why)
         if process.is_alive():
             process.kill()
             process.join()
@@ -232,7 +323,8 @@ def execute(
             except queue_module.Empty:
                 status, error = "failed", f"the job process exited with code {process.exitcode}"
         queue.close()
-    finish_job_run(instance.db, run_id, status, now(), detail=detail, error=error)
+    if not finish_job_run(instance.db, run_id, status, now(), detail=detail, error=error, worker=owner):
+        status, error = "interrupted", "settled by another worker while it ran"
     if status != "succeeded":
         log.warning("job %s (%s) %s: %s", job, trigger_key, status, error)
     return Outcome(job, trigger_key, status, detail, error)
@@ -241,14 +333,15 @@ def execute(
 def execute_requests(
     instance: Instance, now: Callable[[], datetime] = lambda: datetime.now(UTC), **kwargs: Any
 ) -> list[Outcome]:
-    """Run the dashboard's queued run-now requests."""
+    """Run the dashboard's queued run-now requests, one taken at a time, after settling runs whose worker died."""
+    settle_dead_runs(instance, now())
     outcomes = []
-    for request in take_job_requests(instance.db, now()):
+    while not STOP.requested and (request := take_job_request(instance.db, now())) is not None:
         if request.job not in JOBS:
             finish_job_request(instance.db, request.id, "failed", now())
             continue
         outcome = execute(
-            instance, request.job, f"request:{request.id}", member_id=request.member_id, now=now, **kwargs
+            instance, request.job, f"{REQUEST_PREFIX}{request.id}", member_id=request.member_id, now=now, **kwargs
         )
         finish_job_request(instance.db, request.id, outcome.status, now())
         outcomes.append(outcome)

@@ -29,7 +29,7 @@ from recs.config import RecommendSettings
 from recs.domain import MemberFilters, TrackRow
 from recs.interactions import CONTEXT_EXCLUDED, FloatArray, IntArray, Interactions, Signals
 from recs.model import Model, top_n
-from recs.ranking import capped, explore, week_seed
+from recs.ranking import apply_filters, explore, week_seed
 
 # A discover list is cut from a pool this many times its length (room for filters, the cap and exploration).
 POOL_FACTOR = 6
@@ -262,13 +262,7 @@ class ListBuilder:
         """
         rec = self.settings
         drafts = pool.drafts
-        ordered = capped(
-            [d.track_id for d in drafts],
-            artists,
-            cap=rec.artist_cap,
-            hidden=filters.hidden,
-            blocked_artists=filters.blocked_artists,
-        )
+        ordered = apply_filters([d.track_id for d in drafts], artists, filters, cap=rec.artist_cap)
         salt = 1 if pool.mode == "discover" else 2
         rng = np.random.default_rng(week_seed(self.seed, pool.member_id, self.now, salt))
         chosen = explore(ordered, rec.list_size, rec.exploration, rng)

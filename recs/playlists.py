@@ -15,18 +15,15 @@ from zoneinfo import ZoneInfo
 from recs.domain import Mode
 from recs.feedback import playlist_settings
 from recs.instance import Instance
+from recs.recommendations import still_wanted
 from recs.storage.feedback import PublishSettingsRow
 from recs.storage.members import get_member, members_with_consent
 from recs.storage.publishing import (
-    Candidate,
-    blocked_artist_ids,
     candidates,
     current_run_id,
     get_playlist_state,
-    hidden_track_ids,
     instance_tag,
     log_publish,
-    played_track_ids,
     save_playlist_state,
 )
 
@@ -77,32 +74,6 @@ def is_due(rule: PublishSettingsRow, timezone: str, last_written: datetime | Non
     return last_written is None or last_written < last_slot(rule, timezone, now)
 
 
-def select_tracks(
-    ranked: list[Candidate],
-    *,
-    size: int,
-    artist_cap: int,
-    exclude_tracks: set[int],
-    blocked_artists: set[int],
-) -> list[Candidate]:
-    """The playlist: ranked candidates minus excluded tracks and blocked artists, at most *artist_cap* per artist."""
-    chosen: list[Candidate] = []
-    per_artist: dict[int, int] = {}
-    for c in ranked:
-        if c.spotify_id is None or c.track_id in exclude_tracks:
-            continue
-        if any(a in blocked_artists for a in c.artist_ids):
-            continue
-        if any(per_artist.get(a, 0) >= artist_cap for a in c.artist_ids):
-            continue
-        for a in c.artist_ids:
-            per_artist[a] = per_artist.get(a, 0) + 1
-        chosen.append(c)
-        if len(chosen) == size:
-            break
-    return chosen
-
-
 def content_hash(uris: list[str]) -> str:
     return hashlib.sha256("\n".join(uris).encode()).hexdigest()
 
@@ -149,18 +120,20 @@ def plan(instance: Instance, member_id: int, kind: Mode, now: datetime) -> tuple
         if run_id is None:
             return None, [], rule.size
         ranked = candidates(conn, run_id, member_id, kind)
-        exclude = hidden_track_ids(conn, member_id)
-        if kind == "discover":
-            exclude |= played_track_ids(conn, member_id, [c.track_id for c in ranked])
-        blocked = blocked_artist_ids(conn, member_id, now.date())
-    chosen = select_tracks(
-        ranked,
-        size=rule.size,
-        artist_cap=instance.settings.recommend.artist_cap,
-        exclude_tracks=exclude,
-        blocked_artists=blocked,
-    )
-    return run_id, [f"spotify:track:{c.spotify_id}" for c in chosen], rule.size
+        chosen = still_wanted(
+            conn,
+            member_id,
+            kind,
+            now.date(),
+            [c.track_id for c in ranked],
+            {c.track_id: c.artist_ids for c in ranked},
+            cap=instance.settings.recommend.artist_cap,
+            # A track Spotify has no id for cannot go on a playlist (and takes no artist's place).
+            exclude={c.track_id for c in ranked if c.spotify_id is None},
+            limit=rule.size,
+        )
+    spotify_ids = {c.track_id: c.spotify_id for c in ranked}
+    return run_id, [f"spotify:track:{spotify_ids[t]}" for t in chosen], rule.size
 
 
 def publish_playlist(

@@ -7,35 +7,39 @@ from datetime import datetime
 
 import numpy as np
 
+from recs.domain import MemberFilters
 
-def capped(
+
+def apply_filters(
     ranked: Sequence[int],
     artists: Mapping[int, Sequence[int]],
+    filters: MemberFilters,
     *,
-    cap: int,
-    hidden: Set[int] = frozenset(),
-    blocked_artists: Set[int] = frozenset(),
+    cap: int | None = None,
+    exclude: Set[int] = frozenset(),
     limit: int | None = None,
 ) -> list[int]:
-    """Ranked track ids minus hidden tracks and tracks by a blocked artist, at most *cap* per primary artist.
+    """Ranked track ids minus the member's *filters* and *exclude*, at most *cap* per artist, rank order kept.
 
-    A track counts against the cap of its first credited artist; a track by any blocked artist is left out.
+    A track by any blocked artist is left out. Every credited artist counts against the cap (a track
+    "A feat. B" uses one of A's places and one of B's), so a featured artist cannot fill a list through
+    other artists' tracks; a track that would put any of its artists over the cap is passed over.
     """
-    if cap <= 0:
+    if cap is not None and cap <= 0:
         raise ValueError(f"artist cap must be positive, got {cap}")
     per_artist: dict[int, int] = {}
     out: list[int] = []
     for track in ranked:
-        if track in hidden:
+        if track in filters.hidden or track in exclude:
             continue
         credits = artists.get(track, ())
-        if any(a in blocked_artists for a in credits):
+        if any(a in filters.blocked_artists for a in credits):
             continue
-        if credits:
-            primary = credits[0]
-            if per_artist.get(primary, 0) >= cap:
+        if cap is not None:
+            if any(per_artist.get(a, 0) >= cap for a in credits):
                 continue
-            per_artist[primary] = per_artist.get(primary, 0) + 1
+            for a in credits:
+                per_artist[a] = per_artist.get(a, 0) + 1
         out.append(track)
         if limit is not None and len(out) >= limit:
             break

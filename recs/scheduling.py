@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -81,6 +83,26 @@ class Worker:
             },
         }
 
+    def serve(self, on_start: Callable[[list[str]], None] = lambda _lines: None) -> None:
+        """Run the jobs until jobs.STOP is requested (by a signal handler), then wait for running ones to end.
+
+        The scheduler runs in the background and this thread only polls the flag, so a signal never
+        interrupts the scheduler half-way through its own bookkeeping.
+        """
+        sched = self.build(BackgroundScheduler(**self.scheduler_options()))
+        on_start(
+            [f"recs worker {self.worker}: {len(sched.get_jobs())} jobs scheduled; Ctrl-C to stop"]
+            + [f"  {job.id:<9} {job.trigger}" for job in sched.get_jobs()]
+        )
+        sched.start()
+        try:
+            while not jobs.STOP.requested:
+                time.sleep(0.2)
+        finally:
+            # Running jobs see the flag within half a second, stop their processes and record them.
+            jobs.STOP.request(jobs.STOP.why)
+            sched.shutdown(wait=True)
+
     def build(self, scheduler: BaseScheduler | None = None) -> BaseScheduler:
         """A scheduler with every job, coalescing missed runs, one instance each, misfire grace in hours."""
         conf = self.instance.settings.scheduler
@@ -104,6 +126,12 @@ class Worker:
             id="publish",
             name="publish",
         )
-        sched.add_job(self.fire_requests, IntervalTrigger(seconds=REQUESTS_EVERY.total_seconds()), id="requests")
+        # Requests first at once: a (re)started worker takes queued run-now requests without waiting.
+        sched.add_job(
+            self.fire_requests,
+            IntervalTrigger(seconds=REQUESTS_EVERY.total_seconds()),
+            id="requests",
+            next_run_time=datetime.now(UTC),
+        )
         sched.add_listener(self.on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR)
         return sched

@@ -9,9 +9,6 @@ Public API:
   and flips the current run in ONE transaction: until that commits, the previous run serves; a failed
   run is marked failed and a killed one (its process gone) is marked failed by the next run. Nothing
   else changes. Two runs at once are harmless: the later commit becomes current.
-- `current_recommendations(db, member_id, mode) -> list[Recommendation]`: the current run's list with
-  track display data (name, artists, album, image, URI) and an explanation drawn only from that
-  member's own history.
 
 A member with fewer than `recommend.cold_start_items` liked tracks gets "discover" seeded from their top
 tracks, saved tracks and plays (item-item evidence), filled up with household popularity (stored with
@@ -38,12 +35,12 @@ import numpy as np
 
 from recs import holdout
 from recs.config import Settings
-from recs.domain import TrackRow
 from recs.interactions import Interactions, Signals, Weighting, build_interactions
 from recs.lists import ListBuilder, Pool, explanation
 from recs.model import Model, fit_itemknn, fit_popular, save_model
 from recs.model.selection import DEFAULT_ALS, Selection, als_spec, fit_spec, select_model
 from recs.storage import Database
+from recs.storage import feedback as feedback_store
 from recs.storage import members as member_store
 from recs.storage import training as store
 from recs.storage.catalog import get_tracks
@@ -51,8 +48,6 @@ from recs.storage.catalog import get_tracks
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
-
-MODES = ("discover", "rediscover")
 
 
 @dataclass(frozen=True)
@@ -69,19 +64,6 @@ class RunSummary:
     members: int
     recommendations: int
     artifact_path: str | None
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    """One stored recommendation with what a list needs to show it."""
-
-    run_id: int
-    rank: int
-    track_id: int
-    score: float | None
-    explanation: str | None
-    because_track_id: int | None
-    track: TrackRow | None
 
 
 class TrainingError(RuntimeError):
@@ -309,7 +291,7 @@ def _recommend(
         pools.append(builder.discover(member_id, top_tracks.get(member_id, [])))
         pools.append(builder.rediscover(member_id))
     with db.read() as conn:
-        filters = {m: store.read_member_filters(conn, m, now.date()) for m in member_ids}
+        filters = {m: feedback_store.member_filters(conn, m, now.date()) for m in member_ids}
         artists = store.track_artist_sets(conn, {d.track_id for p in pools for d in p.drafts})
     lists = [(p, builder.finish(p, filters[p.member_id], artists)) for p in pools]
     needed = {d.because for _, drafts in lists for d in drafts if d.because is not None}
@@ -344,24 +326,3 @@ def _cleanup_artifacts(db: Database, folder: Path) -> None:
         stem = path.name.removeprefix(".").split(".")[0]
         if f"{stem}.npz" not in keep:
             path.unlink(missing_ok=True)
-
-
-def current_recommendations(db: Database, member_id: int, mode: str = "discover") -> list[Recommendation]:
-    """The current run's list for a member ('discover' or 'rediscover'), best first, with track display data."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    with db.read() as conn:
-        stored = store.read_recommendations(conn, member_id, mode)
-        tracks = get_tracks(conn, [r.track_id for r in stored])
-    return [
-        Recommendation(
-            run_id=r.run_id,
-            rank=r.rank,
-            track_id=r.track_id,
-            score=r.score,
-            explanation=r.explanation,
-            because_track_id=r.because_track_id,
-            track=tracks.get(r.track_id),
-        )
-        for r in stored
-    ]

@@ -1,6 +1,8 @@
-"""`recs train` and `recs recommend`: run a training now, and print a member's stored list with explanations."""
+"""`recs train` and `recs recommend`: run a training now, and print a member's current list with explanations."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import click
 
@@ -60,8 +62,8 @@ def train(obj: Context) -> None:
 @click.option("--limit", type=int, default=30, show_default=True, help="How many to print.")
 @pass_ctx
 def recommend(obj: Context, member_id: int, mode: str, limit: int) -> None:
-    """Print a member's current recommendations with their explanations."""
-    from recs import training
+    """Print a member's current recommendations with their explanations (what the dashboard shows)."""
+    from recs.recommendations import current_recommendations
     from recs.storage.members import get_member
 
     instance = obj.instance()
@@ -69,7 +71,8 @@ def recommend(obj: Context, member_id: int, mode: str, limit: int) -> None:
         member = get_member(conn, member_id)
     if member is None:
         raise click.ClickException(f"no member with id {member_id}")
-    recs = training.current_recommendations(instance.db, member_id, mode)
+    # Hidden tracks, blocked artists and (for discover) tracks played since are left out, as on the dashboard.
+    recs = current_recommendations(instance.db, member_id, mode, today=datetime.now(UTC).date())
     if not recs:
         raise click.ClickException(
             f"no {mode} recommendations for member {member_id} yet: run `recs train` (the member must consent to training)"

@@ -21,10 +21,23 @@ from recs.cli import Context, main, pass_ctx
 @pass_ctx
 def worker(obj: Context, once: str | None) -> None:
     """Run the scheduler: polling, nightly training, publishing, library refresh, backups."""
+    import signal
+
+    from recs import jobs
     from recs.scheduling import Worker
 
     instance = obj.instance()
     w = Worker(instance)
+
+    def on_stop(signum: int, _frame: object) -> None:
+        # SIGTERM (systemd, docker stop) and Ctrl-C stop the worker: its running job is killed and
+        # recorded as interrupted. Only a flag is set here; the worker's threads act on it.
+        jobs.STOP.request(f"the worker was stopped by {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    # Runs left 'running' by a worker that died are settled now, not an hour from now.
+    jobs.settle_dead_runs(instance, w.clock())
     if once:
         outcome = w.fire(once)
         click.echo(
@@ -34,14 +47,8 @@ def worker(obj: Context, once: str | None) -> None:
         if outcome.status not in ("succeeded", "skipped"):
             raise SystemExit(1)
         return
-    scheduler = w.build()
-    click.echo(f"recs worker {w.worker}: {len(scheduler.get_jobs())} jobs scheduled; Ctrl-C to stop")
-    for job in scheduler.get_jobs():
-        click.echo(f"  {job.id:<9} {job.trigger}")
-    try:
-        scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        click.echo("stopping")
+    w.serve(on_start=lambda lines: click.echo("\n".join(lines)))
+    click.echo(f"stopped ({jobs.STOP.why}); a job that was running is recorded as interrupted")
 
 
 @main.command()

@@ -34,6 +34,7 @@ from recs.model.baselines import (
     fit_itemknn,
     fit_popular,
     recommend_top,
+    standardise,
     top_n,
 )
 from recs.model.foldin import FoldedModel, fold_in
@@ -59,5 +60,6 @@ __all__ = [
     "load_model",
     "recommend_top",
     "save_model",
+    "standardise",
     "top_n",
 ]

@@ -228,7 +228,8 @@ def fit_ease(matrix: sparse.csr_matrix, lam: float, min_users: int = 2) -> EaseM
     return EaseSolver(matrix, min_users).fit(lam)
 
 
-def _standardise(s: F32) -> F32:
+def standardise(s: npt.NDArray[np.floating[Any]]) -> F32:
+    """Each row shifted to mean 0 and scaled to standard deviation 1 (a constant row becomes all 0)."""
     mean = s.mean(axis=1, keepdims=True)
     std = s.std(axis=1, keepdims=True)
     out: F32 = ((s - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
@@ -248,7 +249,7 @@ class BlendModel:
     def scores(self, rows: npt.ArrayLike, user_items: sparse.csr_matrix) -> F32:
         total: F32 | None = None
         for model, weight in self.parts:
-            s = _standardise(model.scores(rows, user_items)) * np.float32(weight)
+            s = standardise(model.scores(rows, user_items)) * np.float32(weight)
             total = s if total is None else total + s
         assert total is not None
         return total

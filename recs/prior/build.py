@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -183,7 +184,9 @@ def _parse(
             collector.add(parse_chunk(chunk, window))
             progress.report("parse", collector.lines)
         return collector
-    with ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        max_workers=processes, mp_context=get_context("spawn"), initializer=_exit_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         in_flight: deque[Future[ChunkResult]] = deque()
         for chunk in chunks:
             in_flight.append(pool.submit(parse_chunk, chunk, window))
@@ -193,6 +196,17 @@ def _parse(
         while in_flight:
             collector.add(in_flight.popleft().result())
     return collector
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In a worker: leave when the build process is gone (killed), rather than wait forever for work."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def build_prior(

@@ -17,7 +17,8 @@ from sqlalchemy.pool import QueuePool
 
 from recs.storage.schema import metadata
 
-__all__ = ["Database", "StorageError", "describe_failure", "metadata"]
+# Connection is re-exported so use cases can name the type of a connection they pass on.
+__all__ = ["Connection", "Database", "StorageError", "describe_failure", "metadata"]
 
 SUPPORTED_URLS = "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
 

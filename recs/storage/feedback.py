@@ -1,12 +1,20 @@
-"""Feedback queries: one member's hidden tracks, blocked artists, excluded contexts, playlist settings and job requests."""
+"""Feedback queries: one member's hidden tracks, blocked artists, excluded contexts, playlist settings and job requests.
+
+The one home of "hidden, or by an artist blocked today": `blocked_on(today)` (the rule), `member_filters`
+(one member's filters for a day) and `hidden_or_blocked_pairs` (the same, as (member, track) pairs, for
+training's read of many members).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Connection, delete, func, or_, select
+from sqlalchemy import ColumnElement, CompoundSelect, Connection, delete, func, or_, select
 
+from recs.domain import MemberFilters
 from recs.storage.dialect import insert_ignore, upsert
 from recs.storage.schema import (
     artists,
@@ -112,6 +120,36 @@ def hidden_track_ids(conn: Connection, member_id: int) -> list[int]:
     return [int(r[0]) for r in conn.execute(stmt)]
 
 
+def blocked_on(today: date) -> ColumnElement[bool]:
+    """A block is in force on *today*: it has no end date, or it ends today or later."""
+    return or_(blocked_artists.c.until.is_(None), blocked_artists.c.until >= today)
+
+
+def member_filters(conn: Connection, member_id: int, today: date) -> MemberFilters:
+    """What the member keeps out of their lists on *today*: hidden tracks and artists blocked that day."""
+    hidden = conn.execute(select(hidden_tracks.c.track_id).where(hidden_tracks.c.member_id == member_id))
+    blocked = conn.execute(
+        select(blocked_artists.c.artist_id).where(blocked_artists.c.member_id == member_id, blocked_on(today))
+    )
+    return MemberFilters(frozenset(int(r[0]) for r in hidden), frozenset(int(r[0]) for r in blocked))
+
+
+def hidden_or_blocked_pairs(
+    today: date, members: Callable[[Any], ColumnElement[bool]]
+) -> CompoundSelect[tuple[int, int]]:
+    """(member id, track id) of every track a member hid or whose credited artist they block on *today*.
+
+    *members* restricts a member-id column to the members wanted.
+    """
+    hidden = select(hidden_tracks.c.member_id, hidden_tracks.c.track_id).where(members(hidden_tracks.c.member_id))
+    blocked = (
+        select(blocked_artists.c.member_id, track_artists.c.track_id)
+        .join(track_artists, track_artists.c.artist_id == blocked_artists.c.artist_id)
+        .where(members(blocked_artists.c.member_id), blocked_on(today))
+    )
+    return hidden.union(blocked)
+
+
 def block_artist(conn: Connection, member_id: int, artist_id: int, until: date | None, now: datetime) -> None:
     """Block an artist (again: the new end date replaces the old one)."""
     upsert(
@@ -141,7 +179,7 @@ def blocked_artist_list(conn: Connection, member_id: int, today: date | None = N
         .order_by(artists.c.name, blocked_artists.c.artist_id)
     )
     if today is not None:
-        stmt = stmt.where(or_(blocked_artists.c.until.is_(None), blocked_artists.c.until >= today))
+        stmt = stmt.where(blocked_on(today))
     return [BlockedArtist(int(a), str(n), u, c) for a, n, u, c in conn.execute(stmt)]
 
 

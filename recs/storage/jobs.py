@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,7 @@ class JobRun:
     status: str
     detail: dict[str, Any] | None
     error: str | None
+    lease_until: datetime
 
 
 def _run(row: Any) -> JobRun:
@@ -42,6 +44,7 @@ def _run(row: Any) -> JobRun:
         status=m["status"],
         detail=m["detail"],
         error=m["error"],
+        lease_until=m["lease_until"],
     )
 
 
@@ -53,10 +56,11 @@ def claim_job_run(
     now: datetime,
     lease: timedelta,
     member_id: int | None = None,
+    owner_dead: Callable[[str], bool] = lambda _owner: False,
 ) -> int | None:
     """Take the ledger row for (job, trigger_key); None when another worker has it or it already ran.
 
-    A row whose lease ran out while still 'running' (its worker died) is taken over.
+    A row still 'running' whose lease ran out, or whose owner *owner_dead* says is gone, is taken over.
     """
     try:
         with db.write() as conn:
@@ -74,15 +78,18 @@ def claim_job_run(
             return int(result.inserted_primary_key[0])  # type: ignore[index]
     except IntegrityError:
         pass
+    with db.read() as conn:
+        held = conn.execute(
+            select(job_runs.c.id, job_runs.c.worker, job_runs.c.lease_until).where(
+                job_runs.c.job == job, job_runs.c.trigger_key == trigger_key, job_runs.c.status == "running"
+            )
+        ).first()
+    if held is None or (held.lease_until >= now and not owner_dead(held.worker)):
+        return None
     with db.write() as conn:
         taken = conn.execute(
             update(job_runs)
-            .where(
-                job_runs.c.job == job,
-                job_runs.c.trigger_key == trigger_key,
-                job_runs.c.status == "running",
-                job_runs.c.lease_until < now,
-            )
+            .where(job_runs.c.id == held.id, job_runs.c.status == "running", job_runs.c.worker == held.worker)
             .values(worker=worker, lease_until=now + lease, started_at=now)
             .returning(job_runs.c.id)
         ).first()
@@ -96,13 +103,24 @@ def finish_job_run(
     now: datetime,
     detail: dict[str, Any] | None = None,
     error: str | None = None,
-) -> None:
+    *,
+    worker: str | None = None,
+) -> bool:
+    """Record how a run ended; False when it was no longer running (already settled, or taken over from *worker*)."""
+    conditions = [job_runs.c.id == run_id, job_runs.c.status == "running"]
+    if worker is not None:
+        conditions.append(job_runs.c.worker == worker)
     with db.write() as conn:
-        conn.execute(
+        result = conn.execute(
             update(job_runs)
-            .where(job_runs.c.id == run_id)
+            .where(*conditions)
             .values(status=status, finished_at=now, detail=detail, error=error[:4000] if error else None)
         )
+        return bool(result.rowcount)
+
+
+def running_job_runs(conn: Connection) -> list[JobRun]:
+    return [_run(r) for r in conn.execute(select(job_runs).where(job_runs.c.status == "running"))]
 
 
 def record_missed(db: Database, job: str, trigger_key: str, worker: str, now: datetime) -> None:
@@ -153,10 +171,13 @@ class JobRequest:
     requested_at: datetime
 
 
-def take_job_requests(db: Database, now: datetime, stale_after: timedelta = timedelta(hours=1)) -> list[JobRequest]:
-    """Mark queued run-now requests as taken and return them (a request taken but never finished is retaken)."""
+def take_job_request(db: Database, now: datetime, stale_after: timedelta = timedelta(hours=1)) -> JobRequest | None:
+    """Mark the oldest queued run-now request as taken and return it (one taken but never started is retaken).
+
+    One at a time: a worker that dies leaves the requests it had not started queued for the next.
+    """
     with db.write() as conn:
-        rows = conn.execute(
+        row = conn.execute(
             select(job_requests)
             .where(
                 or_(
@@ -165,16 +186,23 @@ def take_job_requests(db: Database, now: datetime, stale_after: timedelta = time
                 )
             )
             .order_by(job_requests.c.id)
-        ).all()
-        ids = [r.id for r in rows]
-        if ids:
-            conn.execute(update(job_requests).where(job_requests.c.id.in_(ids)).values(status="taken", taken_at=now))
-    return [JobRequest(r.id, r.job, r.member_id, r.requested_by, r.requested_at) for r in rows]
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        conn.execute(update(job_requests).where(job_requests.c.id == row.id).values(status="taken", taken_at=now))
+    return JobRequest(row.id, row.job, row.member_id, row.requested_by, row.requested_at)
 
 
-def finish_job_request(db: Database, request_id: int, status: str, now: datetime) -> None:
+def finish_job_request(db: Database, request_id: int, status: str, now: datetime) -> bool:
+    """Record how a taken request ended; False when it was already settled."""
     with db.write() as conn:
-        conn.execute(update(job_requests).where(job_requests.c.id == request_id).values(status=status, finished_at=now))
+        result = conn.execute(
+            update(job_requests)
+            .where(job_requests.c.id == request_id, job_requests.c.status == "taken")
+            .values(status=status, finished_at=now)
+        )
+        return bool(result.rowcount)
 
 
 def backup_sqlite(db: Database, target: Path) -> Path:

@@ -75,3 +75,18 @@ def last_played_at(
         stmt = stmt.where(plays.c.played_at <= before)
     value: datetime | None = conn.execute(stmt).scalar_one()
     return value
+
+
+def has_play(conn: Connection, member_id: int, played_at: datetime, track_id: int) -> bool:
+    """Whether this play (its natural key) is stored."""
+    stmt = select(plays.c.id).where(
+        plays.c.member_id == member_id, plays.c.played_at == played_at, plays.c.track_id == track_id
+    )
+    return conn.execute(stmt.limit(1)).first() is not None
+
+
+def newest_play_before(conn: Connection, member_id: int, at: datetime) -> datetime | None:
+    """The played_at of the member's newest stored play strictly before *at*, any source."""
+    stmt = select(func.max(plays.c.played_at)).where(plays.c.member_id == member_id, plays.c.played_at < at)
+    value: datetime | None = conn.execute(stmt).scalar_one()
+    return value

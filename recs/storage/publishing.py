@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
 from recs.storage.dialect import upsert
 from recs.storage.schema import (
-    blocked_artists,
-    hidden_tracks,
     instance_state,
     model_runs,
     plays,
@@ -88,19 +86,6 @@ def played_track_ids(conn: Connection, member_id: int, track_ids: list[int]) -> 
             )
         )
     return out
-
-
-def hidden_track_ids(conn: Connection, member_id: int) -> set[int]:
-    return {r[0] for r in conn.execute(select(hidden_tracks.c.track_id).where(hidden_tracks.c.member_id == member_id))}
-
-
-def blocked_artist_ids(conn: Connection, member_id: int, today: date) -> set[int]:
-    """Artists blocked now (no end date, or an end date not yet passed)."""
-    stmt = select(blocked_artists.c.artist_id).where(
-        blocked_artists.c.member_id == member_id,
-        or_(blocked_artists.c.until.is_(None), blocked_artists.c.until >= today),
-    )
-    return {r[0] for r in conn.execute(stmt)}
 
 
 def get_playlist_state(conn: Connection, member_id: int, kind: str) -> PlaylistState:

@@ -494,7 +494,7 @@ job_runs = Table(
     Column("lease_until", UTCDateTime, nullable=False),
     Column("started_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=True),
-    # 'running', 'succeeded', 'failed', 'missed', 'timeout'
+    # 'running', 'succeeded', 'failed', 'missed', 'timeout', 'interrupted' (its worker stopped or died)
     Column("status", String(16), nullable=False),
     Column("detail", JSON, nullable=True),
     Column("error", Text, nullable=True),

@@ -3,12 +3,11 @@
 Public functions (all take a Connection first; the caller owns the transaction):
 - `read_signals(conn, member_ids, sources, today)` -> recs.interactions.Signals, read in chunks straight
   into numpy arrays (integer ids and epoch seconds, never string rows);
-- `read_filters(conn, member_id, today)` -> (hidden track ids, blocked artist ids) in force today;
 - `read_top_tracks(conn, member_id)` -> the member's latest top tracks, best first;
-- `track_primary_artists(conn, track_ids)` / `track_artist_sets(conn, track_ids)` -> artist ids per track;
+- `track_artist_sets(conn, track_ids)` -> artist ids per track, in credit order;
 - `start_run`, `running_runs`, `fail_run`, `fail_stale_runs`, `finish_run` (writes the run and its recommendations and
   flips model_runs.is_current, in the caller's single transaction), `current_run`, `list_runs`;
-- `read_recommendations(conn, member_id, mode)` -> StoredRecommendation rows of the current run.
+- `read_recommendations(conn, member_id, mode)` -> Recommendation rows of the current run.
 """
 
 from __future__ import annotations
@@ -35,12 +34,11 @@ from sqlalchemy import (
     update,
 )
 
-from recs.domain import MemberFilters
+from recs.domain import Recommendation
 from recs.interactions import CONTEXT_EXCLUDED, CONTEXT_NORMAL, CONTEXT_OWN_PUBLISHED, Signals
+from recs.storage import feedback
 from recs.storage.schema import (
-    blocked_artists,
     excluded_contexts,
-    hidden_tracks,
     model_runs,
     playlist_items,
     playlists,
@@ -97,10 +95,6 @@ def _keep(member_col: np.ndarray[Any, Any], members: Sequence[int]) -> np.ndarra
     if len(members) <= MAX_IN_LIST:
         return np.ones(member_col.size, dtype=bool)
     return np.isin(member_col, np.asarray(members, dtype=np.int64))
-
-
-def _blocked_today(today: date) -> ColumnElement[bool]:
-    return or_(blocked_artists.c.until.is_(None), blocked_artists.c.until >= today)
 
 
 def read_signals(conn: Connection, member_ids: Sequence[int], sources: str, today: date) -> Signals:
@@ -163,15 +157,8 @@ def read_signals(conn: Connection, member_ids: Sequence[int], sources: str, toda
     )
     lid, lm, lt = _fetch_arrays(conn, stmt, [np.int64, np.int64, np.int64])
 
-    hidden = select(hidden_tracks.c.member_id, hidden_tracks.c.track_id).where(
-        _of_members(hidden_tracks.c.member_id, members)
-    )
-    blocked = (
-        select(blocked_artists.c.member_id, track_artists.c.track_id)
-        .join(track_artists, track_artists.c.artist_id == blocked_artists.c.artist_id)
-        .where(_of_members(blocked_artists.c.member_id, members), _blocked_today(today))
-    )
-    rm, rt = _fetch_arrays(conn, hidden.union(blocked), [np.int64, np.int64])
+    removed = feedback.hidden_or_blocked_pairs(today, lambda column: _of_members(column, members))
+    rm, rt = _fetch_arrays(conn, removed, [np.int64, np.int64])
 
     if len(members) > MAX_IN_LIST:
         kp, ks, kv, kl, kr = (_keep(a, members) for a in (pm, sm, vm, lm, rm))
@@ -198,26 +185,6 @@ def read_signals(conn: Connection, member_ids: Sequence[int], sources: str, toda
         removed_member=rm,
         removed_track=rt,
     )
-
-
-def read_filters(conn: Connection, member_id: int, today: date) -> tuple[set[int], set[int]]:
-    """The member's hidden track ids and the artist ids they block today."""
-    hidden = {
-        r[0] for r in conn.execute(select(hidden_tracks.c.track_id).where(hidden_tracks.c.member_id == member_id))
-    }
-    blocked = {
-        r[0]
-        for r in conn.execute(
-            select(blocked_artists.c.artist_id).where(blocked_artists.c.member_id == member_id, _blocked_today(today))
-        )
-    }
-    return hidden, blocked
-
-
-def read_member_filters(conn: Connection, member_id: int, today: date) -> MemberFilters:
-    """What the member keeps out of their lists on *today*: hidden tracks and artists blocked that day."""
-    hidden, blocked = read_filters(conn, member_id, today)
-    return MemberFilters(frozenset(hidden), frozenset(blocked))
 
 
 def read_top_tracks(conn: Connection, member_id: int) -> list[int]:
@@ -409,23 +376,10 @@ def artifact_paths(conn: Connection, newest: int = 2) -> set[str]:
     return {r[0] for r in conn.execute(stmt)}
 
 
-@dataclass(frozen=True)
-class StoredRecommendation:
-    run_id: int
-    rank: int
-    track_id: int
-    score: float | None
-    explanation: str | None
-    because_track_id: int | None
+def read_recommendations(conn: Connection, member_id: int, mode: str) -> list[Recommendation]:
+    """The current run's list for a member and mode, by rank, as training stored it (empty before the first run).
 
-
-def read_recommendations(
-    conn: Connection, member_id: int, mode: str, *, today: date | None = None, limit: int | None = None
-) -> list[StoredRecommendation]:
-    """The current run's list for a member and mode, by rank (empty before the first successful run).
-
-    With *today*, what the member said since the list was made is applied: hidden tracks and artists
-    blocked today are left out, and for "discover" so are tracks played since (publishing does the same).
+    What the member said since (hides, blocks, plays) is applied by `recs.recommendations`, not here.
     """
     stmt = (
         select(
@@ -444,20 +398,4 @@ def read_recommendations(
         )
         .order_by(recommendations.c.rank)
     )
-    if today is not None:
-        hidden = select(hidden_tracks.c.track_id).where(hidden_tracks.c.member_id == member_id)
-        blocked = (
-            select(track_artists.c.track_id)
-            .join(blocked_artists, blocked_artists.c.artist_id == track_artists.c.artist_id)
-            .where(
-                blocked_artists.c.member_id == member_id,
-                or_(blocked_artists.c.until.is_(None), blocked_artists.c.until >= today),
-            )
-        )
-        stmt = stmt.where(recommendations.c.track_id.not_in(hidden), recommendations.c.track_id.not_in(blocked))
-        if mode == "discover":
-            played = select(plays.c.track_id).where(plays.c.member_id == member_id)
-            stmt = stmt.where(recommendations.c.track_id.not_in(played))
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    return [StoredRecommendation(*r) for r in conn.execute(stmt)]
+    return [Recommendation(*r) for r in conn.execute(stmt)]

@@ -7,14 +7,15 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from recs.ranking import capped, explore, week_seed
+from recs.domain import MemberFilters
+from recs.ranking import apply_filters, explore, week_seed
 
 ARTISTS = {t: (t // 10,) for t in range(100)}  # ten tracks per artist
 
 
 def test_cap_hidden_and_blocked() -> None:
     ranked = list(range(100))
-    out = capped(ranked, ARTISTS, cap=2, hidden={1}, blocked_artists={3})
+    out = apply_filters(ranked, ARTISTS, MemberFilters(frozenset({1}), frozenset({3})), cap=2)
     per_artist: dict[int, int] = {}
     for t in out:
         per_artist[ARTISTS[t][0]] = per_artist.get(ARTISTS[t][0], 0) + 1
@@ -24,7 +25,20 @@ def test_cap_hidden_and_blocked() -> None:
 
 
 def test_a_blocked_featured_artist_blocks_the_track() -> None:
-    assert capped([5, 6], {5: (1, 9), 6: (2,)}, cap=2, blocked_artists={9}) == [6]
+    assert apply_filters([5, 6], {5: (1, 9), 6: (2,)}, MemberFilters(blocked_artists=frozenset({9})), cap=2) == [6]
+
+
+def test_every_credited_artist_counts_against_the_cap() -> None:
+    # 1 and 2 are B's own tracks, 3 is "A feat. B": B already has two places, so 3 waits; 4 is A alone.
+    artists = {1: (20,), 2: (20,), 3: (10, 20), 4: (10,), 5: (10,)}
+    assert apply_filters([1, 2, 3, 4, 5], artists, MemberFilters(), cap=2) == [1, 2, 4, 5]
+    # A featured artist takes a place too: after "A feat. B", B has one left.
+    assert apply_filters([3, 1, 2], artists, MemberFilters(), cap=2) == [3, 1]
+
+
+def test_excluded_tracks_and_the_limit() -> None:
+    out = apply_filters(list(range(100)), ARTISTS, MemberFilters(), exclude={0, 1}, limit=3)
+    assert out == [2, 3, 4]  # no cap asked: ten tracks of one artist may follow each other
 
 
 def test_exploration_is_fixed_within_a_week_and_changes_across_weeks() -> None:

@@ -117,7 +117,7 @@ def test_runs_flip_current_and_lists_follow(any_db: Database) -> None:
 def test_a_whole_training_on_either_database(any_db: Database, tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from recs import training
+    from recs import recommendations, training
     from recs.config import load_settings
 
     settings = load_settings(
@@ -136,7 +136,7 @@ def test_a_whole_training_on_either_database(any_db: Database, tmp_path: Path) -
     assert run is not None and run.id == summary.run_id and run.metrics == summary.metrics
     assert run.params is not None and run.params["spec"]["kind"] == summary.model_kind
     for member_id in house.members.values():
-        assert len(training.current_recommendations(any_db, member_id, "discover")) == 8
+        assert len(recommendations.current_recommendations(any_db, member_id, "discover")) == 8
 
 
 def test_many_members_are_filtered_after_reading_not_as_bound_parameters(

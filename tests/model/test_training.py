@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from recs import training
 from recs.config import Settings, load_settings
 from recs.domain import PlayRow
+from recs.recommendations import MODES, current_recommendations
 from recs.storage import Database, migrate
 from recs.storage.listening import insert_plays
 from recs.storage.members import create_member, set_consent
@@ -83,23 +84,23 @@ def test_a_run_stores_lists_and_its_record(settings: Settings, db: Database, hou
     assert row["params"]["spec"]["kind"] == summary.model_kind and row["metrics"] and row["timings"]
     assert Path(row["artifact_path"]).exists() and Path(row["artifact_path"]).with_suffix(".json").exists()
     for name, member_id in house.members.items():
-        recs = training.current_recommendations(db, member_id, "discover")
+        recs = current_recommendations(db, member_id, "discover")
         assert len(recs) >= 8, name
         played = house.played(member_id)
         assert not {r.track_id for r in recs} & played, "discover holds only tracks never played"
         assert all(r.run_id == summary.run_id and r.track is not None and r.explanation for r in recs)
-    redis = training.current_recommendations(db, ann, "rediscover")
+    redis = current_recommendations(db, ann, "rediscover")
     assert {r.track_id for r in redis} == set(old)
     assert all("You played this 3 times" in (r.explanation or "") for r in redis)
     # Ann shares genre 1 with Bob, who also plays genre 2; nobody links her to genre 3.
-    genres = [house.genre_of[r.track_id] for r in training.current_recommendations(db, ann, "discover")]
+    genres = [house.genre_of[r.track_id] for r in current_recommendations(db, ann, "discover")]
     assert genres[:4].count(2) >= 3, genres
 
 
 def test_hidden_tracks_and_blocked_artists_are_filtered(settings: Settings, db: Database, house: hh.Household) -> None:
     ann = house.members["ann"]
     first = run(settings, db)
-    top = [r.track_id for r in training.current_recommendations(db, ann, "discover")]
+    top = [r.track_id for r in current_recommendations(db, ann, "discover")]
     artists = artist_of(db)
     hh.hide(db, ann, top[0])
     hh.block(db, ann, artists[top[1]])
@@ -107,7 +108,7 @@ def test_hidden_tracks_and_blocked_artists_are_filtered(settings: Settings, db: 
     hh.block(db, ann, expired, until=(hh.NOW - timedelta(days=1)).date())
     second = run(settings, db)
     assert second.run_id != first.run_id
-    now_top = [r.track_id for r in training.current_recommendations(db, ann, "discover")]
+    now_top = [r.track_id for r in current_recommendations(db, ann, "discover")]
     assert top[0] not in now_top
     assert artists[top[1]] not in {artists[t] for t in now_top}
     assert expired in {artists[t] for t in now_top}, "a block that ended no longer filters"
@@ -119,9 +120,9 @@ def test_artist_cap(tmp_path: Path, db: Database, house: hh.Household, cap: int)
     run(settings, db)
     artists = artist_of(db)
     for member_id in house.members.values():
-        for mode in training.MODES:
+        for mode in MODES:
             counts: dict[int, int] = {}
-            for r in training.current_recommendations(db, member_id, mode):
+            for r in current_recommendations(db, member_id, mode):
                 counts[artists[r.track_id]] = counts.get(artists[r.track_id], 0) + 1
             assert max(counts.values(), default=0) <= cap
 
@@ -136,7 +137,7 @@ def test_explanations_name_only_the_members_own_history(settings: Settings, db: 
             from recs.storage.catalog import get_tracks
 
             other_names = {t.name for t in get_tracks(conn, others_only).values()}
-        recs = training.current_recommendations(db, member_id, "discover")
+        recs = current_recommendations(db, member_id, "discover")
         assert any(r.because_track_id for r in recs)
         for r in recs:
             assert r.because_track_id is None or r.because_track_id in own, name
@@ -157,22 +158,22 @@ def test_cold_start_member_gets_a_full_list_from_seeds_then_popularity(
     hh.top_tracks(db, dan, seeds)
     hh.save(db, dan, [house.tracks[3][1][0]])
     run(settings, db)
-    dan_recs = training.current_recommendations(db, dan, "discover")
+    dan_recs = current_recommendations(db, dan, "discover")
     assert len(dan_recs) == settings.recommend.list_size
     seeded = [r for r in dan_recs if r.score is not None]
     assert seeded and all(r.score > 0 for r in seeded)  # type: ignore[operator]
     assert all(house.genre_of[r.because_track_id] == 3 for r in seeded if r.because_track_id)
     assert sum(house.genre_of[r.track_id] == 3 for r in dan_recs[:4]) >= 3, "seeds lead"
-    eve_recs = training.current_recommendations(db, eve, "discover")
+    eve_recs = current_recommendations(db, eve, "discover")
     assert len(eve_recs) == settings.recommend.list_size, "never an empty list"
     assert all(r.score is None and r.because_track_id is None for r in eve_recs), "no zero scores passed off as real"
-    assert training.current_recommendations(db, eve, "rediscover") == []
+    assert current_recommendations(db, eve, "rediscover") == []
 
 
 def test_a_failed_run_changes_nothing_visible(settings: Settings, db: Database, house: hh.Household) -> None:
     ann = house.members["ann"]
     first = run(settings, db)
-    before = training.current_recommendations(db, ann, "discover")
+    before = current_recommendations(db, ann, "discover")
 
     def boom(stage: str) -> None:
         if stage == "committing":  # inside the final transaction, after the rows are written
@@ -180,7 +181,7 @@ def test_a_failed_run_changes_nothing_visible(settings: Settings, db: Database, 
 
     with pytest.raises(RuntimeError, match="power cut"):
         run(settings, db, progress=boom)
-    assert training.current_recommendations(db, ann, "discover") == before
+    assert current_recommendations(db, ann, "discover") == before
     with db.read() as conn:
         runs = {r.id: r for r in conn.execute(sa.select(model_runs))}
         stored_runs = {r[0] for r in conn.execute(sa.select(recommendations.c.run_id).distinct())}
@@ -222,7 +223,7 @@ def test_a_training_killed_midway_changes_nothing_visible(
     settings = load_settings(None, env)
     ann = house.members["ann"]
     first = run(settings, db)
-    before = training.current_recommendations(db, ann, "discover")
+    before = current_recommendations(db, ann, "discover")
     script = KILLER.format(repo=str(REPO), env=env, stage=stage)
     proc = subprocess.run(
         [sys.executable, "-c", script],
@@ -231,7 +232,7 @@ def test_a_training_killed_midway_changes_nothing_visible(
         env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
     )
     assert proc.returncode == -9, proc.stderr.decode()
-    assert training.current_recommendations(db, ann, "discover") == before
+    assert current_recommendations(db, ann, "discover") == before
     with db.read() as conn:
         statuses = dict(conn.execute(sa.select(model_runs.c.id, model_runs.c.status)).all())
     killed = max(statuses)
@@ -240,7 +241,7 @@ def test_a_training_killed_midway_changes_nothing_visible(
     with db.read() as conn:
         statuses = dict(conn.execute(sa.select(model_runs.c.id, model_runs.c.status)).all())
     assert statuses[killed] == "failed" and statuses[third.run_id] == "succeeded"
-    assert training.current_recommendations(db, ann, "discover")[0].run_id == third.run_id
+    assert current_recommendations(db, ann, "discover")[0].run_id == third.run_id
     leftovers = {p.name for p in (settings.data_path / "models").iterdir()}
     assert not any(f"run-{killed}" in n for n in leftovers)
 
@@ -275,7 +276,7 @@ def test_sources_setting_selects_api_or_export_plays(tmp_path: Path, db: Databas
 
 def test_recommend_mode_is_checked(db: Database) -> None:
     with pytest.raises(ValueError, match="mode must be one of"):
-        training.current_recommendations(db, 1, "shuffle")
+        current_recommendations(db, 1, "shuffle")
 
 
 def test_cli_train_and_recommend(tmp_path: Path) -> None:

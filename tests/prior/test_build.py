@@ -234,3 +234,20 @@ def test_two_processes_give_the_same_artifact_as_one(tmp_path: Path) -> None:
     two = build_prior([dump.path], tmp_path / "2.prior.npz", _options(processes=2))
     assert one.manifest["arrays_sha256"] == two.manifest["arrays_sha256"]
     assert one.manifest["counts"] == two.manifest["counts"]
+
+
+@pytest.mark.slow
+def test_an_emulator_community_dump_gives_the_counts_of_its_ground_truth(tmp_path: Path) -> None:
+    from recs.emulator.listenbrainz import write_community_dumps
+
+    dumps = write_community_dumps(tmp_path / "mirror", seed=5, users=120, listens_per_user=60, incremental_days=3)
+    out = tmp_path / "emu.prior.npz"
+    summary = build_prior([f.path for f in dumps.files], out, _options(min_listeners=2, min_user_tracks=3))
+    counts = load_prior(out).manifest["counts"]
+    assert counts["lines_read"] == sum(f.lines for f in dumps.files)
+    truth = {(x.user_id, x.timestamp, x.spotify_id) for x in dumps.listens if x.spotify_id}
+    assert counts["lines_kept"] == len(truth)
+    # every line the full dump and the overlapping incrementals hold more than once is a duplicate
+    with_id = sum(counts["rejected"].values()) + counts["lines_kept"] + counts["duplicates"]
+    assert with_id == counts["lines_read"]
+    assert summary.problems == []
