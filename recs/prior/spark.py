@@ -28,6 +28,7 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -113,7 +114,9 @@ def parse_unit(unit: Unit, window: Window) -> Iterator[tuple[Any, ...]]:
         lines += result.lines
         rejected.update(result.rejected)
         ids = result.track_ids
-        for user, ts, code in zip(result.users.tolist(), result.timestamps.tolist(), result.tracks.tolist(), strict=True):
+        for user, ts, code in zip(
+            result.users.tolist(), result.timestamps.tolist(), result.tracks.tolist(), strict=True
+        ):
             yield ("L", user, ts, ids[code])
         for (code, track, artist), n in result.names.items():
             yield ("N", ids[code], track, artist, n)
@@ -157,8 +160,14 @@ def build_prior_spark(
     now: datetime | None = None,
     clock: Callable[[], float] = time.monotonic,
     split_bytes: int = SPLIT_BYTES,
+    checkpoint_dir: str | None = None,
 ) -> BuildSummary:
-    """Build a prior on Spark from the dumps at *paths* and write it at *out* (same artifact as the local engine)."""
+    """Build a prior on Spark from the dumps at *paths* and write it at *out* (same artifact as the local engine).
+
+    ALS checkpoints its factors every 10 iterations (without, the lineage of 15+ iterations overflows the
+    JVM's stack); `checkpoint_dir` must be storage every executor reaches (HDFS, a shared mount) on a
+    cluster; by default a temporary folder, which is right for local mode only.
+    """
     problem = spark_problem()
     if problem is not None:
         raise SparkUnavailable(f"the Spark engine cannot run: {problem}")
@@ -175,9 +184,7 @@ def build_prior_spark(
         raise PriorBuildError(
             "no dump to read: " + "; ".join(p.line() for p in problems) if problems else "no dump given"
         )
-    window = Window(
-        since=_epoch(options.since), until=_epoch(options.until), latest=int(started.timestamp()) + 86_400
-    )
+    window = Window(since=_epoch(options.since), until=_epoch(options.until), latest=int(started.timestamp()) + 86_400)
     total_bytes = sum(s.size for s in sources)
     units = plan_units(sources, split_bytes)
     timings: dict[str, float] = {}
@@ -189,8 +196,10 @@ def build_prior_spark(
         log.info("prior build (spark) %s", t.line())
 
     spark = _session(master, len(units))
+    scratch = tempfile.TemporaryDirectory(prefix="recs-spark-") if checkpoint_dir is None else None
     try:
         sc = spark.sparkContext
+        sc.setCheckpointDir(checkpoint_dir if scratch is None else scratch.name)
         t0 = clock()
         report("parse", 0)
         parsed = sc.parallelize(units, numSlices=len(units)).flatMap(lambda u: parse_unit(u, window)).cache()
@@ -204,7 +213,8 @@ def build_prior_spark(
         )
         listens = spark.createDataFrame(parsed.filter(lambda r: r[0] == "L").map(lambda r: r[1:]), schema)
         spellings = spark.createDataFrame(
-            parsed.filter(lambda r: r[0] == "N").map(lambda r: r[1:]), "track string, name string, artist string, n long"
+            parsed.filter(lambda r: r[0] == "N").map(lambda r: r[1:]),
+            "track string, name string, artist string, n long",
         )
         lines = sum(r["lines"] for r in reports)
         rejected: Counter[str] = Counter()
@@ -245,13 +255,9 @@ def build_prior_spark(
         keep = pairs
         size = keep.count()
         for _ in range(counting.MAX_FILTER_ROUNDS):
-            good_tracks = (
-                keep.groupBy("track").count().where(F.col("count") >= options.min_listeners).select("track")
-            )
+            good_tracks = keep.groupBy("track").count().where(F.col("count") >= options.min_listeners).select("track")
             keep = keep.join(good_tracks, "track")
-            good_users = (
-                keep.groupBy("user").count().where(F.col("count") >= options.min_user_tracks).select("user")
-            )
+            good_users = keep.groupBy("user").count().where(F.col("count") >= options.min_user_tracks).select("user")
             keep = keep.join(good_users, "user").localCheckpoint()
             now_size = keep.count()
             if now_size == size:
@@ -299,6 +305,7 @@ def build_prior_spark(
             coldStartStrategy="drop",
             numUserBlocks=max(1, min(10, len(units))),
             numItemBlocks=max(1, min(10, len(units))),
+            checkpointInterval=10,
         )
         model = als.fit(cells)
         item_rows = model.itemFactors.collect()
@@ -309,7 +316,9 @@ def build_prior_spark(
         index_rows = track_index.collect()
         track_of = {int(r["item"]): str(r["track"]) for r in index_rows}
         wanted = spark.createDataFrame([(t,) for t in track_of.values()], "track string")
-        total_rows = {str(r["track"]): (int(r["listeners"]), int(r["listens"])) for r in totals.join(wanted, "track").collect()}
+        total_rows = {
+            str(r["track"]): (int(r["listeners"]), int(r["listens"])) for r in totals.join(wanted, "track").collect()
+        }
         spelled = (
             spellings.join(wanted, "track")
             .groupBy("track", "name", "artist")
@@ -370,6 +379,8 @@ def build_prior_spark(
         return BuildSummary(path=path, manifest=manifest, problems=problems)
     finally:
         spark.stop()
+        if scratch is not None:
+            scratch.cleanup()
 
 
 def _dense_index(spark: Any, frame: Any, column: str, index: str, row: Any) -> Any:
