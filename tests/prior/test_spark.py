@@ -17,7 +17,8 @@ from recs.prior.artifact import Prior, load_prior
 from recs.prior.build import BuildOptions, BuildSummary, PriorBuildError, build_prior
 from recs.prior.spark import plan_units, spark_problem
 
-pytestmark = pytest.mark.slow
+# Spark's start and its many small jobs take minutes on a loaded 2-core machine, whatever the data size.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 MEMBERS = 30
 OPTIONS = BuildOptions(factors=16, iterations=20, regularization=1.0, processes=2)
@@ -34,7 +35,7 @@ def spark_ready() -> None:
 
 @pytest.fixture(scope="module")
 def community(tmp_path_factory: pytest.TempPathFactory) -> CommunityDumps:
-    return write_community_dumps(tmp_path_factory.mktemp("dumps"), seed=0, members=MEMBERS, users=500)
+    return write_community_dumps(tmp_path_factory.mktemp("dumps"), seed=0, members=MEMBERS, users=400)
 
 
 @pytest.fixture(scope="module")
