@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from recs import storage
 from recs.budget import Budget
 from recs.config import Settings
 from recs.domain import PURPOSES, Consent, Member, Purpose
@@ -31,9 +32,6 @@ from recs.spotify import (
 )
 from recs.spotify.auth import PROCESS_LOCKS
 from recs.storage import Database
-from recs.storage import accounts as q
-from recs.storage import members as mq
-from recs.storage import sync as sq
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +83,10 @@ class StoredTokens:
 
     def load(self) -> TokenBundle | None:
         with self.db.read() as conn:
-            row = q.get_token(conn, self.member_id)
+            row = storage.accounts.get_token(conn, self.member_id)
         return self._bundle(row)
 
-    def _bundle(self, row: q.TokenRow | None) -> TokenBundle | None:
+    def _bundle(self, row: storage.accounts.TokenRow | None) -> TokenBundle | None:
         if row is None:
             return None
         try:
@@ -107,7 +105,7 @@ class StoredTokens:
             self._put(conn, bundle)
 
     def _put(self, conn: Any, bundle: TokenBundle) -> None:
-        q.put_token(
+        storage.accounts.put_token(
             conn,
             self.member_id,
             self.cipher.encrypt(bundle.to_json()),
@@ -118,24 +116,24 @@ class StoredTokens:
 
     def acquire_refresh_lease(self, owner: str, until: datetime) -> TokenBundle | None:
         with self.db.write() as conn:
-            if not q.acquire_refresh_lease(conn, self.member_id, owner, until, self.now()):
+            if not storage.accounts.acquire_refresh_lease(conn, self.member_id, owner, until, self.now()):
                 return None
-            row = q.get_token(conn, self.member_id)
+            row = storage.accounts.get_token(conn, self.member_id)
         return self._bundle(row)
 
     def save_refreshed(self, bundle: TokenBundle, owner: str) -> None:
         with self.db.write() as conn:
             self._put(conn, bundle)
-            q.release_refresh_lease(conn, self.member_id, owner)
+            storage.accounts.release_refresh_lease(conn, self.member_id, owner)
 
     def release_refresh_lease(self, owner: str) -> None:
         with self.db.write() as conn:
-            q.release_refresh_lease(conn, self.member_id, owner)
+            storage.accounts.release_refresh_lease(conn, self.member_id, owner)
 
     def drop_for_reconnect(self) -> None:
         with self.db.write() as conn:
-            q.delete_token(conn, self.member_id)
-            mq.update_member(conn, self.member_id, reconnect_needed=True)
+            storage.accounts.delete_token(conn, self.member_id)
+            storage.members.update_member(conn, self.member_id, reconnect_needed=True)
         log.warning("member %s must sign in again: Spotify refused their refresh token", self.member_id)
 
 
@@ -206,8 +204,8 @@ def begin_sign_in(instance: Instance, now: Clock, *, invite_code: str | None = N
     verifier = new_code_verifier()
     moment = now()
     with instance.db.write() as conn:
-        q.prune_states(conn, moment - timedelta(days=1))
-        q.add_state(
+        storage.accounts.prune_states(conn, moment - timedelta(days=1))
+        storage.accounts.add_state(
             conn,
             _sha256(state),
             instance.secrets.cipher().encrypt(verifier.encode()),
@@ -225,21 +223,21 @@ class SignInResult:
     refresh_expires_at: datetime
 
 
-def _take_state(instance: Instance, state: str | None, moment: datetime) -> q.StateRow:
+def _take_state(instance: Instance, state: str | None, moment: datetime) -> storage.accounts.StateRow:
     if not state:
         raise SignInError("the sign-in link is incomplete (no state); start again from the sign-in page", code="state")
     wanted = _sha256(state)
     with instance.db.write() as conn:
         # Compare every recent candidate in constant time rather than looking the hash up by value.
-        found: q.StateRow | None = None
-        for row in q.states_since(conn, moment - timedelta(days=1)):
+        found: storage.accounts.StateRow | None = None
+        for row in storage.accounts.states_since(conn, moment - timedelta(days=1)):
             if hmac.compare_digest(row.state_hash, wanted):
                 found = row
         if found is None:
             raise SignInError(
                 "this sign-in attempt is unknown or was already used; start again from the sign-in page", code="state"
             )
-        if not q.use_state(conn, found.state_hash, moment):
+        if not storage.accounts.use_state(conn, found.state_hash, moment):
             raise SignInError("this sign-in attempt was already used; start again from the sign-in page", code="state")
     if moment - found.created_at > STATE_TTL:
         raise SignInError("this sign-in attempt expired (10 minutes); start again from the sign-in page", code="state")
@@ -337,16 +335,16 @@ def _admit(
     refresh_expires = add_months(moment, REFRESH_LIFETIME_MONTHS)
     cap = instance.settings.spotify.max_members
     with instance.db.write() as conn:
-        member = mq.get_member_by_spotify_id(conn, profile.spotify_id)
+        member = storage.members.get_member_by_spotify_id(conn, profile.spotify_id)
         if member is None and profile.account_id:
             # account_id is the stable key Spotify recommends for linking; the id may have changed.
-            member = next((m for m in mq.list_members(conn) if m.account_id == profile.account_id), None)
+            member = next((m for m in storage.members.list_members(conn) if m.account_id == profile.account_id), None)
         returning = member is not None
         if member is None:
-            existing = mq.count_members(conn)
+            existing = storage.members.count_members(conn)
             invite_id: int | None = None
             if existing > 0:
-                invite_id = _find_invite(q.open_invites(conn, moment), profile, invite_code_hash)
+                invite_id = _find_invite(storage.accounts.open_invites(conn, moment), profile, invite_code_hash)
                 if invite_id is None:
                     raise SignInError(
                         "this Spotify account has not been invited to this instance; ask its owner for an invite",
@@ -359,7 +357,7 @@ def _admit(
                         code="cap",
                     )
             try:
-                member = mq.create_member(
+                member = storage.members.create_member(
                     conn,
                     profile.spotify_id,
                     profile.display_name,
@@ -367,15 +365,15 @@ def _admit(
                     role="owner" if existing == 0 else "member",
                     now=moment,
                 )
-            except mq.OwnerTaken:
+            except storage.members.OwnerTaken:
                 raise SignInError(
                     "someone else became this instance's owner at the same moment; ask them for an invite",
                     code="invite",
                 ) from None
-            if invite_id is not None and not q.use_invite(conn, invite_id, member.id, moment):
+            if invite_id is not None and not storage.accounts.use_invite(conn, invite_id, member.id, moment):
                 raise SignInError("this invite was just used by someone else; ask for a new one", code="invite")
         else:
-            mq.update_member(
+            storage.members.update_member(
                 conn,
                 member.id,
                 reconnect_needed=False,
@@ -383,7 +381,7 @@ def _admit(
                 display_name=profile.display_name,
                 account_id=profile.account_id,
             )
-        q.put_token(
+        storage.accounts.put_token(
             conn,
             member.id,
             cipher.encrypt(bundle.to_json()),
@@ -393,13 +391,13 @@ def _admit(
             authorised_at=moment,
             refresh_expires_at=refresh_expires,
         )
-        fresh = mq.get_member(conn, member.id)
+        fresh = storage.members.get_member(conn, member.id)
     assert fresh is not None
     log.info("member %s signed in (%s)", fresh.id, "returning" if returning else "new")
     return SignInResult(fresh, returning, refresh_expires)
 
 
-def _find_invite(open_invites: list[q.InviteRow], profile: Profile, code_hash: str | None) -> int | None:
+def _find_invite(open_invites: list[storage.accounts.InviteRow], profile: Profile, code_hash: str | None) -> int | None:
     """An open invite naming this account (its id or account_id), else the invite whose link started this sign-in."""
     names = {profile.spotify_id, profile.account_id} - {None}
     for inv in open_invites:
@@ -439,16 +437,16 @@ def create_invite(
     code = None if spotify_id else secrets.token_urlsafe(24)
     with instance.db.write() as conn:
         if by_member_id is not None:
-            by = mq.get_member(conn, by_member_id)
+            by = storage.members.get_member(conn, by_member_id)
             if by is None or not by.is_owner:
                 raise PermissionError("only the instance owner can invite members")
-        count = mq.count_members(conn)
+        count = storage.members.count_members(conn)
         cap = instance.settings.spotify.max_members
         if count >= cap:
             raise ValueError(
                 f"the instance has {count} members, the most a Spotify app in development mode allows ({cap})"
             )
-        invite_id = q.add_invite(
+        invite_id = storage.accounts.add_invite(
             conn,
             code_hash=_sha256(code) if code else None,
             spotify_id=spotify_id,
@@ -471,33 +469,10 @@ def set_consent(instance: Instance, member_id: int, purpose: Purpose, granted: b
         raise ValueError(f"unknown consent purpose {purpose!r}; expected one of {', '.join(PURPOSES)}")
     moment = now()
     with instance.db.write() as conn:
-        if mq.get_member(conn, member_id) is None:
+        if storage.members.get_member(conn, member_id) is None:
             raise LookupError(f"no member with id {member_id}")
-        before = mq.get_consents(conn, member_id)[purpose]
-        mq.set_consent(conn, member_id, purpose, granted, moment)
-        if purpose == "store" and granted and not before.granted and before.revoked_at is not None:
-            # Spotify still lists plays from while storing was off: the sync must not pick them up.
-            sq.save_cursor(
-                conn,
-                member_id,
-                STORE_PAUSED,
-                now=moment,
-                cursor=f"{before.revoked_at.isoformat()}/{moment.isoformat()}",
-                success=True,
-            )
-
-
-# The sync_cursors row holding the latest interval in which a member had storing switched off.
-STORE_PAUSED = "store_paused"
-
-
-def store_paused(conn: Any, member_id: int) -> tuple[datetime, datetime] | None:
-    """The latest interval during which the member had revoked 'store' (plays in it are never stored)."""
-    row = sq.get_cursor(conn, member_id, STORE_PAUSED)
-    if row is None or not row.cursor:
-        return None
-    start, _, end = row.cursor.partition("/")
-    return datetime.fromisoformat(start), datetime.fromisoformat(end)
+        # The storage query also records the interval a purpose is off (plays from it are never kept).
+        storage.members.set_consent(conn, member_id, purpose, granted, moment)
 
 
 @dataclass(frozen=True)
@@ -524,18 +499,18 @@ class MemberStatus:
 def member_statuses(instance: Instance) -> list[MemberStatus]:
     out = []
     with instance.db.read() as conn:
-        for m in mq.list_members(conn):
-            token = q.get_token(conn, m.id)
-            cursor = sq.get_cursor(conn, m.id, "recently_played")
+        for m in storage.members.list_members(conn):
+            token = storage.accounts.get_token(conn, m.id)
+            cursor = storage.sync.get_cursor(conn, m.id, "recently_played")
             out.append(
                 MemberStatus(
                     member=m,
-                    consents=mq.get_consents(conn, m.id),
+                    consents=storage.members.get_consents(conn, m.id),
                     has_token=token is not None,
                     refresh_expires_at=token.refresh_expires_at if token else None,
                     last_sync_at=cursor.last_success_at if cursor else None,
                     last_error=cursor.last_error if cursor else None,
-                    open_gaps=len(sq.list_gaps(conn, m.id, open_only=True)),
+                    open_gaps=len(storage.sync.list_gaps(conn, m.id, open_only=True)),
                 )
             )
     return out
@@ -544,16 +519,16 @@ def member_statuses(instance: Instance) -> list[MemberStatus]:
 def delete_my_data(instance: Instance, member_id: int) -> bool:
     """Remove the member, every row of theirs (foreign keys cascade) and their tokens; the ledger keeps unnamed rows."""
     with instance.db.write() as conn:
-        member = mq.get_member(conn, member_id)
+        member = storage.members.get_member(conn, member_id)
         if member is None:
             return False
-        q.delete_token(conn, member_id)
-        mq.delete_member(conn, member_id)
+        storage.accounts.delete_token(conn, member_id)
+        storage.members.delete_member(conn, member_id)
         if member.is_owner:
             # The household keeps an owner: the longest-standing member takes over.
-            rest = mq.list_members(conn)
+            rest = storage.members.list_members(conn)
             if rest:
-                mq.update_member(conn, rest[0].id, role="owner")
+                storage.members.update_member(conn, rest[0].id, role="owner")
     log.info("member %s deleted with all their data", member_id)
     return True
 
@@ -561,8 +536,8 @@ def delete_my_data(instance: Instance, member_id: int) -> bool:
 def rotate_tokens(db: Database, cipher: TokenCipher) -> int:
     """Re-encrypt every stored token and sign-in verifier with the newest key; returns tokens rotated."""
     with db.write() as conn:
-        rows = q.list_tokens(conn)
+        rows = storage.accounts.list_tokens(conn)
         for row in rows:
-            q.set_token_ciphertext(conn, row.member_id, cipher.rotate(row.ciphertext))
-        q.rotate_state_verifiers(conn, cipher.rotate)
+            storage.accounts.set_token_ciphertext(conn, row.member_id, cipher.rotate(row.ciphertext))
+        storage.accounts.rotate_state_verifiers(conn, cipher.rotate)
     return len(rows)

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from recs import storage
 from recs.config import BudgetSettings
 from recs.spotify import ErrorKind, SpotifyError
 from recs.storage import Database
-from recs.storage import sync as q
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class Budget:
     def used(self, purpose: str | None = None) -> int:
         """Web API calls in the rolling 24 h (token requests are in the ledger but not in Spotify's quota)."""
         with self.db.read() as conn:
-            return q.count_calls(conn, self.now() - WINDOW, purpose=purpose, exclude_purpose="token")
+            return storage.sync.count_calls(conn, self.now() - WINDOW, purpose=purpose, exclude_purpose="token")
 
     def remaining(self, purpose: str = "polling") -> int:
         return max(0, self.limit(purpose) - self.used())
@@ -54,7 +54,7 @@ class Budget:
     def pause(self) -> Pause | None:
         """The stored pause, if it still holds."""
         with self.db.read() as conn:
-            value = q.get_state(conn, PAUSE_KEY)
+            value = storage.sync.get_state(conn, PAUSE_KEY)
         return self._pause(value)
 
     def _pause(self, value: object) -> Pause | None:
@@ -74,14 +74,14 @@ class Budget:
         if current is not None and current.until >= until:
             return
         with self.db.write() as conn:
-            q.set_state(conn, PAUSE_KEY, {"until": until.isoformat(), "reason": reason}, self.now())
+            storage.sync.set_state(conn, PAUSE_KEY, {"until": until.isoformat(), "reason": reason}, self.now())
         log.warning("Spotify calls paused until %s: %s", until.isoformat(), reason)
 
     def check(self, purpose: str) -> None:
         """Raise SpotifyError(BUDGET) when a call for *purpose* may not go out now."""
         with self.db.read() as conn:
-            pause = self._pause(q.get_state(conn, PAUSE_KEY))
-            used = q.count_calls(conn, self.now() - WINDOW, exclude_purpose="token")
+            pause = self._pause(storage.sync.get_state(conn, PAUSE_KEY))
+            used = storage.sync.count_calls(conn, self.now() - WINDOW, exclude_purpose="token")
         if pause is not None:
             raise SpotifyError(
                 ErrorKind.BUDGET,
@@ -101,7 +101,7 @@ class Budget:
     ) -> None:
         method, _, path = endpoint.partition(" ")
         with self.db.write() as conn:
-            q.record_call(
+            storage.sync.record_call(
                 conn,
                 at=self.now(),
                 member_id=member_id,

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from recs import __version__
-from recs.config import Settings, SettingsError
+from recs.config import Settings, SettingsError, require_spotify_app
 from recs.instance import Instance, InstanceError, init_instance, load, open_instance
 from recs.keys import SecretsError
 from recs.logs import setup_logging
@@ -38,7 +38,13 @@ class Context:
                 raise click.ClickException(str(exc)) from None
         return self._settings
 
-    def instance(self) -> Instance:
+    def instance(self, *, spotify: bool = False) -> Instance:
+        """The opened instance; with *spotify*, refuse early when no Spotify app is configured."""
+        if spotify:
+            try:
+                require_spotify_app(self.settings)
+            except SettingsError as exc:
+                raise click.ClickException(str(exc)) from None
         if self._instance is None:
             try:
                 self._instance = open_instance(self.settings, os.environ)

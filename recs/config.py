@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class SettingsError(ValueError):
@@ -32,7 +33,7 @@ class InstanceSettings:
 
 @dataclass(frozen=True)
 class SpotifySettings:
-    # Client id of your Spotify app (Spotify Dashboard). Empty: the built-in emulator is used.
+    # Client id of your Spotify app (Spotify Dashboard). Required to serve, sync or publish; `recs demo` tries recs without one.
     client_id: str = ""
     # Redirect URI registered in the Spotify Dashboard; empty means <public_url>/auth/callback.
     redirect_uri: str = ""
@@ -156,6 +157,8 @@ class WebSettings:
 
 @dataclass(frozen=True)
 class PriorSettings:
+    # The community prior (`recs prior build`'s .prior.npz) nightly training folds members into; empty: household only.
+    path: str = ""
     # ListenBrainz dump mirror that `recs prior download` fetches from (the folder with incremental/ and fullexport/).
     mirror_url: str = "https://data.metabrainz.org/pub/musicbrainz/listenbrainz/"
     # Where downloaded dumps go; empty means <data_dir>/listenbrainz; a relative path starts at the config file's folder.
@@ -198,6 +201,13 @@ class Settings:
             return Path(self.instance.secrets_file)
         return self.data_path / "secrets.toml"
 
+    def track_page(self, spotify_id: str) -> str:
+        """Where "Open in Spotify" goes: open.spotify.com, or the emulator's own page for its invented ids."""
+        api = self.spotify.api_base_url
+        if urlsplit(api).hostname == "api.spotify.com":
+            return f"https://open.spotify.com/track/{spotify_id}"
+        return api.rstrip("/").removesuffix("/v1") + f"/track/{spotify_id}"
+
     @property
     def redirect_uri(self) -> str:
         if self.spotify.redirect_uri:
@@ -207,11 +217,27 @@ class Settings:
 
 ENV_PREFIX = "RECS_"
 
+
+def require_spotify_app(settings: Settings) -> None:
+    """Refuse to talk to Spotify without a client id, saying what to set.
+
+    An empty client id once meant "the emulator", but the emulator lives inside `recs demo` and the
+    tests: a real instance that quietly used it would fill the household's database with invented
+    listening. So an empty one is an error for every command that calls Spotify, and the demo stays
+    the way to try recs without an app.
+    """
+    if not settings.spotify.client_id.strip():
+        raise SettingsError(
+            "spotify.client_id is empty: set it (or RECS_SPOTIFY__CLIENT_ID) to your Spotify app's client id "
+            "from the Developer Dashboard; to try recs without one, run `recs demo`"
+        )
+
+
 # Settings that name a file or folder. A relative one is resolved against the config file's folder
 # (from the file or the environment alike), so `recs --config /opt/recs/config.toml` finds the same
 # instance from any working directory. Without a config file they stay relative to the current folder.
 PATH_SETTINGS: frozenset[tuple[str, str]] = frozenset(
-    {("instance", "data_dir"), ("instance", "secrets_file"), ("prior", "download_dir")}
+    {("instance", "data_dir"), ("instance", "secrets_file"), ("prior", "download_dir"), ("prior", "path")}
 )
 
 # Values checked beyond their type: setting -> allowed values.

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal
+from datetime import date, datetime
+from typing import Any, Literal
 
 Purpose = Literal["store", "train", "publish"]
 PURPOSES: tuple[Purpose, ...] = ("store", "train", "publish")
@@ -148,3 +148,190 @@ class Recommendation:
     explanation: str | None
     because_track_id: int | None
     track: TrackRow | None = None
+
+
+# ---- A member's say (hidden, blocked, excluded contexts, playlist settings, run-now requests)
+
+
+@dataclass(frozen=True)
+class BlockedArtist:
+    artist_id: int
+    name: str
+    until: date | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ExcludedContext:
+    context_uri: str
+    label: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PublishSettingsRow:
+    size: int
+    discover: bool
+    rediscover: bool
+    frequency: str
+    weekday: int
+    local_time: str
+
+
+@dataclass(frozen=True)
+class JobRequestStatus:
+    """A "run now" request as the dashboard lists it: what was asked, by whom, and how it went."""
+
+    id: int
+    job: str
+    member_id: int | None
+    requested_by: int | None
+    requested_at: datetime
+    taken_at: datetime | None
+    finished_at: datetime | None
+    status: str
+
+
+@dataclass(frozen=True)
+class ContextChoice:
+    """A playlist or album the member listened from (or owns), offered for exclusion."""
+
+    context_uri: str
+    label: str
+    plays: int
+
+
+# ---- Statistics and the owner's overview
+
+
+@dataclass(frozen=True)
+class HourBucket:
+    """Plays started within one UTC hour."""
+
+    hour: datetime
+    plays: int
+    ms: int
+
+
+@dataclass(frozen=True)
+class TopEntry:
+    id: int
+    name: str
+    detail: str
+    plays: int
+    ms: int
+
+
+@dataclass(frozen=True)
+class Gap:
+    id: int
+    start: datetime
+    end: datetime
+    detected_at: datetime
+    filled_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ImportRecord:
+    """One import of a member's data export: when, what file, how it went (its report or error)."""
+
+    id: int
+    member_id: int
+    started_at: datetime
+    finished_at: datetime | None
+    source_name: str
+    status: str
+    report: dict[str, Any] | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class PublishedRow:
+    kind: str
+    spotify_playlist_id: str | None
+    track_uris: tuple[str, ...]
+    written_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SyncHealth:
+    member_id: int
+    display_name: str
+    role: str
+    reconnect_needed: bool
+    not_allowlisted: bool
+    last_poll: datetime | None
+    last_error: str | None
+    open_gaps: int
+    refresh_expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ModelRunRow:
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    model_kind: str | None
+    metrics: dict[str, Any]
+    baselines: dict[str, Any]
+    data_size: dict[str, Any]
+    is_current: bool
+    note: str | None
+
+
+@dataclass(frozen=True)
+class JobRunRow:
+    id: int
+    job: str
+    member_id: int | None
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    error: str | None
+
+
+@dataclass(frozen=True)
+class InviteOverview:
+    """An invite as the owner's page lists it (never its code or hash)."""
+
+    id: int
+    spotify_id: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    used_by: int | None
+    used_at: datetime | None
+
+
+# ---- Imports
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    """Where one import stands, as any process reads it from its record."""
+
+    id: int
+    status: str
+    started_at: datetime
+    rows_done: int
+    rows_total: int | None
+    progress_at: datetime
+    error: str | None
+
+    @property
+    def percent(self) -> int:
+        return min(100, int(100 * self.rows_done / self.rows_total)) if self.rows_total else 0
+
+    def silent_since(self, moment: datetime) -> bool:
+        """Still 'running' but without a sign of life since *moment*: its process stopped."""
+        return self.status == "running" and self.progress_at < moment
+
+
+@dataclass(frozen=True)
+class RunningImport:
+    """An import record still 'running': the process running it (host:pid, if known) and its last sign of life."""
+
+    id: int
+    member_id: int
+    owner: str | None
+    last_sign: datetime

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from recs import storage
 from recs.config import PublishSettings
+from recs.domain import BlockedArtist, ContextChoice, ExcludedContext, JobRequestStatus, PublishSettingsRow
 from recs.recommendations import current_recommendations
 from recs.storage import Database
-from recs.storage import feedback as q
 from recs.storage.catalog import get_tracks
-from recs.storage.feedback import BlockedArtist, ContextChoice, ExcludedContext, JobRequest, PublishSettingsRow
 from recs.storage.members import update_member
 
 __all__ = [
@@ -21,7 +22,7 @@ __all__ = [
     "ContextChoice",
     "ExcludedContext",
     "FeedbackError",
-    "JobRequest",
+    "JobRequestStatus",
     "NotFound",
     "PublishSettingsRow",
 ]
@@ -47,19 +48,19 @@ class NotFound(LookupError):
 def hide_track(db: Database, member_id: int, track_id: int, now: datetime) -> bool:
     """Keep a track out of this member's lists ("not for me"); False when it was hidden already."""
     with db.write() as conn:
-        if not q.track_known_to(conn, member_id, track_id):
+        if not storage.feedback.track_known_to(conn, member_id, track_id):
             raise NotFound(f"track {track_id} is not on your lists")
-        return q.hide_track(conn, member_id, track_id, now)
+        return storage.feedback.hide_track(conn, member_id, track_id, now)
 
 
 def unhide_track(db: Database, member_id: int, track_id: int) -> bool:
     with db.write() as conn:
-        return q.unhide_track(conn, member_id, track_id)
+        return storage.feedback.unhide_track(conn, member_id, track_id)
 
 
 def hidden_tracks(db: Database, member_id: int) -> list[int]:
     with db.read() as conn:
-        return q.hidden_track_ids(conn, member_id)
+        return storage.feedback.hidden_track_ids(conn, member_id)
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class HiddenTrack:
 def hidden_track_list(db: Database, member_id: int, limit: int = 200) -> list[HiddenTrack]:
     """The songs this member hid ("not for me"), newest first, named so they can be brought back."""
     with db.read() as conn:
-        ids = q.hidden_track_ids(conn, member_id)[:limit]
+        ids = storage.feedback.hidden_track_ids(conn, member_id)[:limit]
         info = get_tracks(conn, ids)
     return [HiddenTrack(t, info[t].name, ", ".join(info[t].artist_names)) for t in ids if t in info]
 
@@ -83,21 +84,21 @@ def block_artist(db: Database, member_id: int, artist_id: int, until: date | Non
     if until is not None and until < today:
         raise FeedbackError(f"the end date {until.isoformat()} has passed; leave it empty to block for good")
     with db.write() as conn:
-        name = q.artist_known_to(conn, member_id, artist_id)
+        name = storage.feedback.artist_known_to(conn, member_id, artist_id)
         if name is None:
             raise NotFound(f"artist {artist_id} is not on your lists")
-        q.block_artist(conn, member_id, artist_id, until, now)
+        storage.feedback.block_artist(conn, member_id, artist_id, until, now)
     return name
 
 
 def unblock_artist(db: Database, member_id: int, artist_id: int) -> bool:
     with db.write() as conn:
-        return q.unblock_artist(conn, member_id, artist_id)
+        return storage.feedback.unblock_artist(conn, member_id, artist_id)
 
 
 def blocked_artists(db: Database, member_id: int, today: date | None = None) -> list[BlockedArtist]:
     with db.read() as conn:
-        return q.blocked_artist_list(conn, member_id, today)
+        return storage.feedback.blocked_artist_list(conn, member_id, today)
 
 
 def parse_context(text: str) -> str:
@@ -119,30 +120,30 @@ def exclude_context(db: Database, member_id: int, text: str, label: str, now: da
     label = label.strip()[:200]
     with db.write() as conn:
         if not label and uri.startswith("spotify:playlist:"):
-            label = q.playlist_name(conn, member_id, uri.rsplit(":", 1)[-1]) or ""
-        q.add_excluded_context(conn, member_id, uri, label, now)
+            label = storage.feedback.playlist_name(conn, member_id, uri.rsplit(":", 1)[-1]) or ""
+        storage.feedback.add_excluded_context(conn, member_id, uri, label, now)
     return uri
 
 
 def include_context(db: Database, member_id: int, uri: str) -> bool:
     with db.write() as conn:
-        return q.remove_excluded_context(conn, member_id, uri)
+        return storage.feedback.remove_excluded_context(conn, member_id, uri)
 
 
 def excluded_contexts(db: Database, member_id: int) -> list[ExcludedContext]:
     with db.read() as conn:
-        return q.excluded_context_list(conn, member_id)
+        return storage.feedback.excluded_context_list(conn, member_id)
 
 
 def context_choices(db: Database, member_id: int) -> list[ContextChoice]:
     with db.read() as conn:
-        return q.context_choices(conn, member_id)
+        return storage.feedback.context_choices(conn, member_id)
 
 
 def playlist_settings(db: Database, member_id: int, defaults: PublishSettings) -> PublishSettingsRow:
     """The member's playlist settings, or the instance defaults when they never chose."""
     with db.read() as conn:
-        row = q.get_publish_settings(conn, member_id)
+        row = storage.feedback.get_publish_settings(conn, member_id)
     if row is not None:
         return row
     return PublishSettingsRow(
@@ -182,7 +183,7 @@ def validate_playlist_settings(
 
 def save_playlist_settings(db: Database, member_id: int, values: PublishSettingsRow) -> None:
     with db.write() as conn:
-        q.save_publish_settings(conn, member_id, values)
+        storage.feedback.save_publish_settings(conn, member_id, values)
 
 
 def set_timezone(db: Database, member_id: int, name: str) -> str:
@@ -199,7 +200,7 @@ def set_timezone(db: Database, member_id: int, name: str) -> str:
 
 @dataclass(frozen=True)
 class Queued:
-    request: JobRequest
+    request: JobRequestStatus
     new: bool
 
 
@@ -212,13 +213,16 @@ def request_job(db: Database, job: str, member_id: int | None, requested_by: int
         raise FeedbackError(f"unknown job {job!r}: choose one of {', '.join(JOBS)}")
     target = member_id if JOBS[job] else None
     with db.write() as conn:
-        request, new = q.queue_job_request(conn, job, target, requested_by, now)
+        request, new = storage.feedback.queue_job_request(conn, job, target, requested_by, now)
     return Queued(request, new)
 
 
-def job_requests(db: Database, member_id: int | None = None, limit: int = 50) -> list[JobRequest]:
+def job_requests(db: Database, member_id: int | None = None, limit: int = 50) -> list[JobRequestStatus]:
     with db.read() as conn:
-        return q.job_request_list(conn, member_id, limit)
+        return storage.feedback.job_request_list(conn, member_id, limit)
+
+
+OPEN_SPOTIFY = "https://open.spotify.com/track/"
 
 
 @dataclass(frozen=True)
@@ -236,8 +240,18 @@ class Card:
     run_id: int
 
 
-def my_recommendations(db: Database, member_id: int, mode: str, today: date, limit: int = 30) -> list[Card]:
-    """The member's current list (hidden tracks and blocked artists left out), with what the page needs to draw it."""
+def my_recommendations(
+    db: Database,
+    member_id: int,
+    mode: str,
+    today: date,
+    limit: int = 30,
+    track_page: Callable[[str], str] = lambda spotify_id: OPEN_SPOTIFY + spotify_id,
+) -> list[Card]:
+    """The member's current list (hidden tracks and blocked artists left out), with what the page needs to draw it.
+
+    *track_page* makes a track's link (Settings.track_page: the emulator's own page when it stands in for Spotify).
+    """
     if mode not in ("discover", "rediscover"):
         raise FeedbackError(f"unknown list {mode!r}: discover or rediscover")
     cards = []
@@ -253,7 +267,7 @@ def my_recommendations(db: Database, member_id: int, mode: str, today: date, lim
                 artists=tuple(zip(t.artist_ids, t.artist_names, strict=True)),
                 album=t.album_name,
                 image_url=t.image_url,
-                spotify_url=f"https://open.spotify.com/track/{t.spotify_id}" if t.spotify_id else None,
+                spotify_url=track_page(t.spotify_id) if t.spotify_id else None,
                 explanation=r.explanation,
                 run_id=r.run_id,
             )

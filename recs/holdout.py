@@ -80,14 +80,9 @@ def split(signals: Signals, days: float) -> Split:
     return Split(cutoffs, before(signals, cutoffs))
 
 
-def relevant(
-    signals: Signals, train: Interactions, cutoffs: Cutoffs
-) -> tuple[npt.NDArray[np.int64], dict[int, set[int]]]:
+def relevant_tracks(signals: Signals, train: Interactions, cutoffs: Cutoffs) -> dict[int, set[int]]:
     """Each member's tracks first played after their cutoff (new to them, not skipped, not from an excluded
-    context nor from our own published lists), as item indices of *train*, keyed by its member rows.
-
-    Tracks the training matrix does not know count against recall but can never be hit (negative sentinels).
-    """
+    context nor from our own published lists), as track ids, keyed by *train*'s member rows."""
     s = signals
     member_rows = train.members.indices(s.play_member)
     # Plays from our own published lists would reward the previous model for its own picks: not relevant.
@@ -97,16 +92,29 @@ def relevant(
     known = set(zip(s.play_member[known_before].tolist(), s.play_track[known_before].tolist(), strict=True))
     known.update(zip(s.saved_member[saved_before].tolist(), s.saved_track[saved_before].tolist(), strict=True))
     found: dict[int, set[int]] = {}
-    unknown: dict[int, int] = {}
     after = ok & ~known_before
     for m, t, row in zip(
         s.play_member[after].tolist(), s.play_track[after].tolist(), member_rows[after].tolist(), strict=True
     ):
-        if (m, t) in known:
-            continue
-        idx = train.items.index_of(t)
-        if idx < 0:
-            idx = -1 - unknown.setdefault(t, len(unknown))
-        found.setdefault(row, set()).add(idx)
+        if (m, t) not in known:
+            found.setdefault(row, set()).add(t)
+    return found
+
+
+def relevant(
+    signals: Signals, train: Interactions, cutoffs: Cutoffs
+) -> tuple[npt.NDArray[np.int64], dict[int, set[int]]]:
+    """`relevant_tracks` as item indices of *train*, with the rows that have any, sorted.
+
+    Tracks the training matrix does not know count against recall but can never be hit (negative sentinels).
+    """
+    unknown: dict[int, int] = {}
+    found: dict[int, set[int]] = {}
+    for row, tracks in sorted(relevant_tracks(signals, train, cutoffs).items()):
+        for t in sorted(tracks):
+            idx = train.items.index_of(t)
+            if idx < 0:
+                idx = -1 - unknown.setdefault(t, len(unknown))
+            found.setdefault(row, set()).add(idx)
     rows = np.array(sorted(found), dtype=np.int64)
     return rows, found

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from recs.accounts import member_api, store_paused
+from recs.accounts import member_api
 from recs.budget import Budget
 from recs.domain import PlayRecord, PlayRow, TrackInfo
 from recs.instance import Instance
@@ -208,18 +208,22 @@ def _next_poll(ctx: _Ctx, conn: Any, moment: datetime, members: int) -> datetime
 
 
 def _gap_pieces(
-    start: datetime, end: datetime, paused: tuple[datetime, datetime] | None, last_poll: datetime | None
+    start: datetime, end: datetime, intervals: Sequence[mq.OffInterval], last_poll: datetime | None
 ) -> list[tuple[datetime, datetime]]:
     """The parts of a possible gap the member did not choose: a time with storing off is not a gap."""
-    if paused is None:
-        return [(start, end)]
-    off, on = paused
-    pieces = []
-    # Before storing went off, plays could be missed only if the last poll came before the revocation.
-    if start < off and (last_poll is None or last_poll < off):
-        pieces.append((start, min(end, off)))
-    if end > on:
-        pieces.append((max(start, on), end))
+    pieces = [(start, end)]
+    for off, on in intervals:
+        rest = []
+        for a, b in pieces:
+            if b <= off or (on is not None and a >= on):
+                rest.append((a, b))
+                continue
+            # Before storing went off, plays could be missed only if the last poll came before the revocation.
+            if a < off and (last_poll is None or last_poll < off):
+                rest.append((a, off))
+            if on is not None and b > on:
+                rest.append((on, b))
+        pieces = rest
     return pieces
 
 
@@ -267,9 +271,10 @@ def _sync_recent(ctx: _Ctx, members: int, cursor: sq.CursorRow | None) -> None:
         if not _consents_store(conn, ctx.member_id):
             ctx.report.skipped = "no consent to store listening"
             return
-        paused = store_paused(conn, ctx.member_id)
+        # Every interval the member had storing off, however long ago: a poll re-reads the last 12 h.
+        paused = mq.off_intervals(conn, ctx.member_id, "store")
         every = _play_rows(conn, plays)
-        consented = [r for r in every if paused is None or not paused[0] <= r.played_at < paused[1]]
+        consented = [r for r in every if mq.may_store(paused, r.played_at)]
         # A play the member's data export already holds comes back from the API seconds apart: keep one.
         rows = without_export_copies(conn, ctx.member_id, consented, ctx.instance.settings.imports.dedupe_tolerance_s)
         gap_start = None

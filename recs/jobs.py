@@ -196,7 +196,7 @@ def settle_dead_runs(
             continue
         why = f"its worker {run.worker} " + ("died" if dead else "did not finish it within its lease")
         if _settle_interrupted(instance, run.id, run.trigger_key, now, why, run.worker):
-            log.warning("job %s (%s) interrupted: %s", run.job, run.trigger_key, why)
+            log.warning("job %s [%s] interrupted: %s", run.job, run.trigger_key, why)
             settled.append(run)
     return settled
 
@@ -221,9 +221,9 @@ def _child(
     try:
         detail = body(instance, member_id, now)
         queue.put(("succeeded", detail, None))
-    except BaseException as exc:  # report every failure, the parent records it
+    except BaseException as exc:  # report every failure: the parent records and logs it in one line
         queue.put(("failed", None, "".join(traceback.format_exception_only(exc)).strip()))
-        log.exception("job %s failed", getattr(body, "__name__", body))
+        log.debug("job %s failed", getattr(body, "__name__", body), exc_info=True)
     finally:
         instance.close()
 
@@ -250,6 +250,7 @@ def execute(
     spec = spec or JOBS[job]
     limit = deadline or spec.deadline
     started = now()
+    clock_started = time.monotonic()
     owner = worker or worker_id()
     if STOP.requested:
         return Outcome(job, trigger_key, "skipped")
@@ -274,7 +275,7 @@ def execute(
             status = "succeeded"
         except Exception as exc:
             status, error = "failed", "".join(traceback.format_exception_only(exc)).strip()
-            log.exception("job %s failed", job)
+            log.debug("job %s failed", job, exc_info=True)
     else:
         ctx = multiprocessing.get_context("spawn")
         queue = ctx.Queue()
@@ -301,8 +302,9 @@ def execute(
             process.join()
             queue.close()
             _settle_interrupted(instance, run_id, trigger_key, now(), why, owner)
-            log.warning("job %s (%s) interrupted: %s", job, trigger_key, why)
-            return Outcome(job, trigger_key, "interrupted", None, why)
+            interrupted = Outcome(job, trigger_key, "interrupted", None, why)
+            log_outcome(interrupted, time.monotonic() - clock_started)
+            return interrupted
 
         try:
             # In short waits, so a stop requested by a signal handler or another thread is noticed at once.
@@ -325,9 +327,54 @@ def execute(
         queue.close()
     if not finish_job_run(instance.db, run_id, status, now(), detail=detail, error=error, worker=owner):
         status, error = "interrupted", "settled by another worker while it ran"
-    if status != "succeeded":
-        log.warning("job %s (%s) %s: %s", job, trigger_key, status, error)
-    return Outcome(job, trigger_key, status, detail, error)
+    outcome = Outcome(job, trigger_key, status, detail, error)
+    log_outcome(outcome, time.monotonic() - clock_started)
+    return outcome
+
+
+# How a job's figures read in its log line, in this order; other keys follow as "key value".
+FIGURES: dict[str, str] = {
+    "members": "members polled",
+    "new_plays": "plays added",
+    "calls": "calls used",
+    "model": "model served",
+    "run_id": "model run",
+    "written": "playlists written",
+    "unchanged": "playlists unchanged",
+    "searched": "names searched",
+    "resolved": "resolved",
+    "not_found": "not found",
+    "bytes": "bytes written",
+    "removed": "old backups removed",
+    "errors": "failures",
+}
+
+
+def figures(detail: dict[str, Any] | None) -> str:
+    """A job's detail as words: '2 members polled, 41 plays added, 14 calls used' (lists are counted)."""
+    if not detail:
+        return "nothing to report"
+    parts = []
+    for key in sorted(detail, key=lambda k: (list(FIGURES).index(k) if k in FIGURES else len(FIGURES), k)):
+        value = detail[key]
+        if isinstance(value, (list, tuple, dict)):
+            if key in ("errors", "removed") and not value:
+                continue
+            value = len(value)
+        label = FIGURES.get(key, key.replace("_", " "))
+        parts.append(f"{label} {value}" if key in ("model", "run_id", "path", "skipped") else f"{value} {label}")
+    return ", ".join(parts)
+
+
+def log_outcome(outcome: Outcome, seconds: float) -> None:
+    """One line per job run: what it did when it succeeded, why not when it did not."""
+    head = f"job {outcome.job} [{outcome.trigger_key}] {outcome.status}"
+    if outcome.status == "succeeded":
+        log.info("%s in %.1f s: %s", head, seconds, figures(outcome.detail))
+    elif outcome.status == "skipped":
+        log.debug("%s: another worker has it or it already ran", head)
+    else:
+        log.warning("%s after %.1f s: %s", head, seconds, outcome.error)
 
 
 def execute_requests(

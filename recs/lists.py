@@ -92,7 +92,7 @@ class Draft:
     track_id: int
     score: float | None
     because: int | None
-    kind: str  # 'model', 'seed', 'popular', 'rediscover', or a Scorer's own kind
+    kind: str  # 'model', 'seed', 'popular', 'rediscover', 'open' (a track only the prior holds), or a Scorer's own
 
 
 @dataclass
@@ -141,7 +141,12 @@ def explanation(d: Draft, tracks: Mapping[int, TrackRow], view: MemberView, now:
     if d.because is not None and d.because in tracks:
         t = tracks[d.because]
         by = f" by {', '.join(t.artist_names[:2])}" if t.artist_names else ""
+        if d.kind == "open":
+            # Open data names no listener: only the member's own track and what the crowd does.
+            return f"Listeners of {t.name}{by} (a track you play) also play this, in open listening data"
         return f"Because you like {t.name}{by}"
+    if d.kind == "open":
+        return "New to you, from open listening data"
     if d.kind == "popular":
         return "A popular pick while recs learns your taste"
     return "New to you, picked to explore"

@@ -63,5 +63,8 @@ def setup_logging(level: str = "INFO", *, handler: logging.Handler | None = None
     logging.getLogger("recs").setLevel(level)
     for name in THIRD_PARTY:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # spotipy logs every HTTP error at ERROR, URL and all; recs.spotify classifies it and the use case
+    # that made the call says what failed, once.
+    logging.getLogger("spotipy.client").setLevel(logging.CRITICAL)
     for h in root.handlers:
         install_redaction(h)

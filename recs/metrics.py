@@ -128,3 +128,14 @@ def mean_metrics(
         out["novelty@10"] = novelty_at_k(lists, popularity, n_users, 10)
     out["users"] = float(len(users))
     return out
+
+
+# Entries of a metrics report that count things rather than measure a rate.
+COUNTS = frozenset({"users"})
+
+
+def format_metric(name: str, value: float) -> str:
+    """A metric as people read it: counts as whole numbers (`users 4`), rates to three decimals (`ndcg@10 0.412`)."""
+    if name in COUNTS and float(value).is_integer():
+        return str(int(value))
+    return f"{value:.3f}"

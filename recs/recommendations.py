@@ -13,11 +13,10 @@ from collections.abc import Mapping, Sequence, Set
 from dataclasses import replace
 from datetime import date
 
+from recs import storage
 from recs.domain import Recommendation
 from recs.ranking import apply_filters
 from recs.storage import Connection, Database
-from recs.storage import feedback as feedback_store
-from recs.storage import training as training_store
 from recs.storage.catalog import get_tracks
 from recs.storage.publishing import played_track_ids
 
@@ -39,7 +38,7 @@ def still_wanted(
     limit: int | None = None,
 ) -> list[int]:
     """*ranked* minus the member's filters on *today* and, for "discover", the tracks they have played since."""
-    filters = feedback_store.member_filters(conn, member_id, today)
+    filters = storage.feedback.member_filters(conn, member_id, today)
     if mode == "discover":
         exclude = exclude | played_track_ids(conn, member_id, list(ranked))
     return apply_filters(ranked, artists, filters, cap=cap, exclude=exclude, limit=limit)
@@ -55,10 +54,10 @@ def current_recommendations(
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     with db.read() as conn:
-        stored = training_store.read_recommendations(conn, member_id, mode)
+        stored = storage.training.read_recommendations(conn, member_id, mode)
         if today is not None:
             ids = [r.track_id for r in stored]
-            artists = training_store.track_artist_sets(conn, ids)
+            artists = storage.training.track_artist_sets(conn, ids)
             kept = set(still_wanted(conn, member_id, mode, today, ids, artists))
             stored = [r for r in stored if r.track_id in kept]
         stored = stored[:limit]

@@ -9,9 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from recs import storage
 from recs.budget import PAUSE_KEY
+from recs.domain import Gap, ImportRecord, InviteOverview, JobRunRow, ModelRunRow, SyncHealth, TopEntry
 from recs.storage import Database
-from recs.storage import stats as q
 
 # The windows of the top lists: key -> (label, days back; None = all time).
 RANGES: dict[str, tuple[str, int | None]] = {
@@ -19,8 +20,6 @@ RANGES: dict[str, tuple[str, int | None]] = {
     "6m": ("Last 6 months", 182),
     "all": ("All time", None),
 }
-# Row types the pages draw, re-exported so the web layer needs no storage import.
-ModelRunRow = q.ModelRunRow
 WEEKS_SHOWN = 52
 MONTHS_SHOWN = 12
 
@@ -60,8 +59,8 @@ class ListeningStats:
     # heat[weekday][hour] = plays, Monday = 0, in the member's timezone.
     heat: tuple[tuple[int, ...], ...]
     months: tuple[MonthShare, ...]
-    top_tracks: dict[str, tuple[q.TopEntry, ...]] = field(default_factory=dict)
-    top_artists: dict[str, tuple[q.TopEntry, ...]] = field(default_factory=dict)
+    top_tracks: dict[str, tuple[TopEntry, ...]] = field(default_factory=dict)
+    top_artists: dict[str, tuple[TopEntry, ...]] = field(default_factory=dict)
 
     @property
     def is_empty(self) -> bool:
@@ -90,16 +89,16 @@ def compute_listening_stats(db: Database, member_id: int, timezone: str, now: da
     """Everything the "My listening" page draws, computed from hourly aggregates so a year of plays stays cheap."""
     tz = zone(timezone)
     with db.read() as conn:
-        buckets = q.hourly_plays(conn, member_id)
-        firsts = q.hourly_first_plays(conn, member_id)
-        tops_t: dict[str, tuple[q.TopEntry, ...]] = {}
-        tops_a: dict[str, tuple[q.TopEntry, ...]] = {}
+        buckets = storage.stats.hourly_plays(conn, member_id)
+        firsts = storage.stats.hourly_first_plays(conn, member_id)
+        tops_t: dict[str, tuple[TopEntry, ...]] = {}
+        tops_a: dict[str, tuple[TopEntry, ...]] = {}
         for key, (_label, days) in RANGES.items():
             since = now - timedelta(days=days) if days is not None else None
-            tops_t[key] = tuple(q.top_tracks(conn, member_id, since))
-            tops_a[key] = tuple(q.top_artists(conn, member_id, since))
-        n_tracks, n_artists = q.distinct_counts(conn, member_id)
-        first, last = q.play_span(conn, member_id)
+            tops_t[key] = tuple(storage.stats.top_tracks(conn, member_id, since))
+            tops_a[key] = tuple(storage.stats.top_artists(conn, member_id, since))
+        n_tracks, n_artists = storage.stats.distinct_counts(conn, member_id)
+        first, last = storage.stats.play_span(conn, member_id)
 
     heat = [[0] * 24 for _ in range(7)]
     this_monday = _monday(now.astimezone(tz).date())
@@ -156,7 +155,7 @@ class StatsCache:
 
     def get(self, db: Database, member_id: int, timezone: str, now: datetime) -> ListeningStats:
         with db.read() as conn:
-            fingerprint = q.play_fingerprint(conn, member_id)
+            fingerprint = storage.stats.play_fingerprint(conn, member_id)
         # The hour is part of the key: the 4-week window and the week axis move with time.
         key = (member_id, timezone, fingerprint, now.astimezone(UTC).strftime("%Y-%m-%d %H"))
         with self._lock:
@@ -197,10 +196,10 @@ class Acceptance:
 def last_acceptance(db: Database, member_id: int) -> list[Acceptance]:
     with db.read() as conn:
         out = []
-        for row in q.published_lists(conn, member_id):
+        for row in storage.stats.published_lists(conn, member_id):
             if row.written_at is None or not row.track_uris:
                 continue
-            played = q.played_track_uris_since(conn, member_id, row.track_uris, row.written_at)
+            played = storage.stats.played_track_uris_since(conn, member_id, row.track_uris, row.written_at)
             out.append(Acceptance(row.kind, row.written_at, len(set(row.track_uris)), len(played)))
     return out
 
@@ -213,8 +212,8 @@ class HistoryCoverage:
     api_last: datetime | None
     export_first: datetime | None
     export_last: datetime | None
-    gaps: tuple[q.Gap, ...]
-    imports: tuple[q.ImportRow, ...]
+    gaps: tuple[Gap, ...]
+    imports: tuple[ImportRecord, ...]
 
     @property
     def has_export(self) -> bool:
@@ -223,30 +222,32 @@ class HistoryCoverage:
 
 def history_coverage(db: Database, member_id: int) -> HistoryCoverage:
     with db.read() as conn:
-        spans = q.play_spans_by_source(conn, member_id)
-        gaps = q.member_gaps(conn, member_id)
-        imps = q.member_imports(conn, member_id)
+        spans = storage.stats.play_spans_by_source(conn, member_id)
+        gaps = storage.stats.member_gaps(conn, member_id)
+        imps = storage.stats.member_imports(conn, member_id)
     api = spans.get("api", (None, None))
     exp = spans.get("export", (None, None))
     return HistoryCoverage(api[0], api[1], exp[0], exp[1], tuple(gaps), tuple(imps))
 
 
-def member_import(db: Database, member_id: int, import_id: int) -> q.ImportRow | None:
+def member_import(db: Database, member_id: int, import_id: int) -> ImportRecord | None:
     with db.read() as conn:
-        return q.member_import(conn, member_id, import_id)
+        return storage.stats.member_import(conn, member_id, import_id)
 
 
 def authorisation(db: Database, member_id: int) -> tuple[datetime | None, datetime | None]:
     """(authorised_at, refresh_expires_at) of the member's Spotify sign-in."""
     with db.read() as conn:
-        return q.token_expiry(conn, member_id)
+        return storage.stats.token_expiry(conn, member_id)
 
 
 # --- the owner's overview ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Budget:
+class BudgetUsage:
+    """The API call budget as the owner's page shows it: calls in the rolling day, its ceiling, any pause."""
+
     used_24h: int
     daily_calls: int
     # When the oldest call of the window leaves it (the rolling budget frees up), or a quota pause ends.
@@ -261,11 +262,11 @@ class Budget:
 
 @dataclass(frozen=True)
 class Overview:
-    health: tuple[q.SyncHealth, ...]
-    budget: Budget
-    runs: tuple[q.ModelRunRow, ...]
-    jobs: tuple[q.JobRunRow, ...]
-    invites: tuple[q.InviteRow, ...]
+    health: tuple[SyncHealth, ...]
+    budget: BudgetUsage
+    runs: tuple[ModelRunRow, ...]
+    jobs: tuple[JobRunRow, ...]
+    invites: tuple[InviteOverview, ...]
 
 
 def _pause(values: dict[str, Any]) -> tuple[datetime | None, str | None]:
@@ -284,17 +285,17 @@ def _pause(values: dict[str, Any]) -> tuple[datetime | None, str | None]:
 def instance_overview(db: Database, daily_calls: int, now: datetime) -> Overview:
     since = now - timedelta(hours=24)
     with db.read() as conn:
-        health = q.sync_health(conn)
-        used = q.api_calls_since(conn, since)
-        oldest = q.oldest_api_call_since(conn, since)
-        values = q.instance_values(conn)
-        runs = q.model_run_list(conn)
-        jobs = q.job_run_list(conn)
-        invites = q.invite_list(conn)
+        health = storage.stats.sync_health(conn)
+        used = storage.stats.api_calls_since(conn, since)
+        oldest = storage.stats.oldest_api_call_since(conn, since)
+        values = storage.stats.instance_values(conn)
+        runs = storage.stats.model_run_list(conn)
+        jobs = storage.stats.job_run_list(conn)
+        invites = storage.stats.invite_list(conn)
     paused, reason = _pause(values)
     if paused is not None and paused <= now:
         paused, reason = None, None
     resets = paused or (oldest + timedelta(hours=24) if oldest is not None else None)
     return Overview(
-        tuple(health), Budget(used, daily_calls, resets, paused, reason), tuple(runs), tuple(jobs), tuple(invites)
+        tuple(health), BudgetUsage(used, daily_calls, resets, paused, reason), tuple(runs), tuple(jobs), tuple(invites)
     )

@@ -18,8 +18,10 @@ SHARED = Path(os.environ.get("RECS_SHARED_DIR", REPO.parent / "shared"))
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """Settings with every folder inside tmp_path and no config file."""
-    return load_settings(None, {"RECS_INSTANCE__DATA_DIR": str(tmp_path / "data")})
+    """Settings with every folder inside tmp_path, no config file, and a (made-up) Spotify app's client id."""
+    return load_settings(
+        None, {"RECS_INSTANCE__DATA_DIR": str(tmp_path / "data"), "RECS_SPOTIFY__CLIENT_ID": "test-client-id"}
+    )
 
 
 @pytest.fixture

@@ -43,6 +43,8 @@ CORE = (
     "recs.payloads",
 )
 
+# Not yet converted to `storage.X` (changed by another branch in flight); to be emptied.
+ALIAS_PENDING = {"recs.ingest"}
 # Pure modules that compute with models: they may import core and recs.model, nothing that does I/O.
 PURE_WITH_MODEL = ("recs.lists",)
 
@@ -83,10 +85,24 @@ def _imports(module: str, path: Path) -> set[str]:
     return found
 
 
+def _aliased_storage_modules(path: Path) -> list[str]:
+    """`from recs.storage import X as Y` with Y not X: a storage module goes by its own name (`storage.X`)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return [
+        f"{alias.name} as {alias.asname}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "recs.storage"
+        for alias in node.names
+        if alias.asname and alias.asname != alias.name
+    ]
+
+
 def _violations() -> list[str]:
     problems: list[str] = []
     modules = _modules()
     for module, path in sorted(modules.items()):
+        if not _under(module, ("recs.storage",)) and module not in ALIAS_PENDING:
+            problems.extend(f"{module} imports recs.storage.{a}" for a in _aliased_storage_modules(path))
         for imported in sorted(_imports(module, path)):
             top = imported.split(".")[0]
             if top in OWNERS and not _under(module, OWNERS[top]):

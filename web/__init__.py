@@ -12,6 +12,7 @@ from flask import Flask
 
 from recs.config import Settings
 from recs.instance import Instance, load, open_instance
+from recs.metrics import format_metric
 from recs.stats import StatsCache
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ def create_app(
     app.config.update(extra)
     app.extensions["recs"] = instance
     app.extensions["recs_stats_cache"] = StatsCache()
+    app.jinja_env.globals["show_metric"] = format_metric  # `users 4`, not `users 4.000`
 
     from web import account, admin, auth, imports, listening, recommendations, security
 

@@ -30,7 +30,7 @@ def serve(obj: Context, host: str | None, port: int | None, threads: int, proces
     from web.serving import serve as serve_on
 
     # Opened here to fail early (secrets, migrations); each worker opens its own after the fork.
-    instance = obj.instance()
+    instance = obj.instance(spotify=True)
     settings = instance.settings
     count = processes or default_processes()
     listen_host = host or settings.web.host

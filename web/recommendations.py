@@ -82,7 +82,9 @@ def index() -> str:
     mode = _mode()
     today = now().date()
     settings = feedback.playlist_settings(db(), me.id, instance().settings.publish)
-    cards = feedback.my_recommendations(db(), me.id, mode, today, limit=settings.size)
+    cards = feedback.my_recommendations(
+        db(), me.id, mode, today, limit=settings.size, track_page=instance().settings.track_page
+    )
     return render_template(
         "recommendations.html",
         mode=mode,

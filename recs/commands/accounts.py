@@ -26,17 +26,39 @@ def members(obj: Context) -> None:
         return
     cap = instance.settings.spotify.max_members
     click.echo(f"{len(statuses)} of at most {cap} members (Spotify development mode)")
+    rows: list[tuple[str, ...]] = [("id", "name", "role", "consent", "sign-in expires", "last sync", "gaps", "status")]
+    errors: dict[int, str] = {}
     for s in statuses:
         m = s.member
-        consents = ",".join(p for p, c in s.consents.items() if c.granted) or "none"
-        expiry = s.refresh_expires_at.date().isoformat() if s.refresh_expires_at else "-"
-        synced = s.last_sync_at.strftime("%Y-%m-%d %H:%M") if s.last_sync_at else "never"
-        click.echo(
-            f"{m.id:>3}  {m.display_name:<20} {m.role:<6}  consent: {consents:<19} sign-in expires: {expiry}  "
-            f"last sync: {synced}  gaps: {s.open_gaps}  status: {s.status}"
+        rows.append(
+            (
+                str(m.id),
+                m.display_name,
+                m.role,
+                ",".join(p for p, c in s.consents.items() if c.granted) or "none",
+                s.refresh_expires_at.date().isoformat() if s.refresh_expires_at else "-",
+                s.last_sync_at.strftime("%Y-%m-%d %H:%M") if s.last_sync_at else "never",
+                str(s.open_gaps),
+                s.status,
+            )
         )
         if s.last_error:
-            click.echo(f"     last error: {s.last_error}")
+            errors[len(rows) - 1] = s.last_error
+    for i, line in enumerate(table_lines(rows, right=(0, 6))):
+        click.echo(line)
+        if i in errors:
+            click.echo(f"    last error: {errors[i]}")
+
+
+def table_lines(rows: list[tuple[str, ...]], right: tuple[int, ...] = ()) -> list[str]:
+    """Rows as text columns two spaces apart, each as wide as its widest cell (numbers in *right* flush right)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
 
 
 @main.command()
@@ -47,12 +69,11 @@ def invite(obj: Context, spotify_id: str | None, days: int) -> None:
     """Make an invite: for one Spotify account, or a link anyone can use once."""
     from datetime import timedelta
 
-    from recs import accounts
-    from recs.storage import members as mq
+    from recs import accounts, storage
 
     instance = obj.instance()
     with instance.db.read() as conn:
-        owner = next((m for m in mq.list_members(conn) if m.is_owner), None)
+        owner = next((m for m in storage.members.list_members(conn) if m.is_owner), None)
     if owner is None:
         raise click.ClickException("no owner yet: sign in first (the first member becomes the owner)")
     try:

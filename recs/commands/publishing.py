@@ -22,7 +22,7 @@ def publish(obj: Context, member_id: int | None, dry_run: bool) -> None:
     from recs.playlists import publish_member
     from recs.storage.members import members_with_consent
 
-    instance = obj.instance()
+    instance = obj.instance(spotify=not dry_run)
     obj.require_member(member_id)
     with instance.db.read() as conn:
         ids = [member_id] if member_id is not None else members_with_consent(conn, "publish")
@@ -60,7 +60,7 @@ def refresh(obj: Context, member_id: int | None) -> None:
     from recs.playlists import publish_member
     from recs.storage.members import members_with_consent
 
-    instance = obj.instance()
+    instance = obj.instance(spotify=True)
     obj.require_member(member_id)
     problems: list[str] = []
     reports = ingest.sync_all(instance, now=_now, member_ids=[member_id] if member_id is not None else None)

@@ -21,7 +21,7 @@ def sync(obj: Context, member_id: int | None, force: bool) -> None:
     def now() -> datetime:
         return datetime.now(UTC)
 
-    instance = obj.instance()
+    instance = obj.instance(spotify=True)
     obj.require_member(member_id)
     reports = ingest.sync_all(
         instance, now=now, force=force or member_id is not None, member_ids=[member_id] if member_id else None

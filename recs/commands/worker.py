@@ -26,7 +26,8 @@ def worker(obj: Context, once: str | None) -> None:
     from recs import jobs
     from recs.scheduling import Worker
 
-    instance = obj.instance()
+    # Backups and training never call Spotify; everything else the worker does needs the app.
+    instance = obj.instance(spotify=once not in ("backup", "train"))
     w = Worker(instance)
 
     def on_stop(signum: int, _frame: object) -> None:

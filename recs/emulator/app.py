@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask, Response, g, request
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
 from recs.emulator import accounts, control_api, mirror, webapi
@@ -106,6 +107,22 @@ def create_app(emulator: Emulator) -> Flask:
         size = min(640, max(1, request.args.get("size", 64, type=int) or 64))
         return Response(_png(entity_id, size), mimetype="image/png", headers={"Cache-Control": "max-age=86400"})
 
+    @app.get("/track/<track_id>")
+    def track_page(track_id: str) -> Response:
+        # What "Open in Spotify" shows for the emulator's invented ids (no real Spotify page has them).
+        track = emulator.catalog.tracks.get(track_id)
+        if track is None:
+            return Response("<h1>No such track in this emulator</h1>", status=404, mimetype="text/html")
+        artists = ", ".join(emulator.catalog.artists[a].name for a in track.artist_ids)
+        album = emulator.catalog.albums[track.album_id].name
+        body = (
+            f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(track.name)}</title></head><body>"
+            f"<h1>{escape(track.name)}</h1><p>{escape(artists)} · {escape(album)}</p>"
+            "<p>This track exists only in the recs Spotify emulator (the demo and the tests). "
+            "With a real Spotify app, this link opens the track on open.spotify.com.</p></body></html>"
+        )
+        return Response(body, mimetype="text/html")
+
     @app.get("/")
     def index() -> Response:
         body = {
@@ -120,7 +137,7 @@ def create_app(emulator: Emulator) -> Flask:
 
 
 def _unlogged(path: str) -> bool:
-    return path.startswith(("/_emulator", "/image/")) or path == "/"
+    return path.startswith(("/_emulator", "/image/", "/track/")) or path == "/"
 
 
 def fault_response(fault: Fault) -> Response:

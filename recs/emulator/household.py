@@ -92,7 +92,9 @@ class Playlist:
 
 
 @dataclass
-class Member:
+class Listener:
+    """One simulated Spotify user of the emulated household: taste, habits and library."""
+
     index: int
     user_id: str
     account_id: str
@@ -186,7 +188,7 @@ class Household:
     ) -> None:
         self.catalog = catalog
         self.seed = seed
-        self.members: dict[str, Member] = {}
+        self.members: dict[str, Listener] = {}
         self.plays: dict[str, list[Play]] = {}
         self.play_ms: dict[str, list[int]] = {}
         self.saved: dict[str, list[tuple[int, str]]] = {}
@@ -217,7 +219,7 @@ class Household:
     def _add_member(self, rng: random.Random, i: int, liked: list[str], allowlisted: bool) -> None:
         taste = make_taste(rng, self.catalog, liked)
         user_id = "31" + "".join(rng.choices(string.ascii_lowercase + string.digits, k=26))
-        member = Member(
+        member = Listener(
             index=i,
             user_id=user_id,
             account_id="".join(rng.choices(string.ascii_letters + string.digits, k=10)),
@@ -245,10 +247,10 @@ class Household:
         self._counts[user_id] = {}
         self._session_playlists[user_id] = []
 
-    def _taste_track(self, rng: random.Random, m: Member) -> str:
+    def _taste_track(self, rng: random.Random, m: Listener) -> str:
         return draw_track(rng, self.catalog, m.fav_artists, m.fav_cum, m.explore_artists, m.explore_cum, m.p_explore)
 
-    def _make_library(self, rng: random.Random, m: Member) -> None:
+    def _make_library(self, rng: random.Random, m: Listener) -> None:
         before = self.history_start_ms
         for _ in range(rng.randint(10, 25)):
             self.saved[m.user_id].append(
@@ -277,7 +279,7 @@ class Household:
             self.playlists[pl.id] = pl
             self._session_playlists[m.user_id].append([pl.id, *tracks])
 
-    def _make_shared_playlist(self, rng: random.Random, a: Member, b: Member) -> None:
+    def _make_shared_playlist(self, rng: random.Random, a: Listener, b: Listener) -> None:
         pl = Playlist(
             base62_id(rng), "Household mix", a.user_id, "what we both play", False, True, collaborators={b.user_id}
         )
@@ -302,7 +304,7 @@ class Household:
         self.saved[user_id] = out
 
     # --- listening --------------------------------------------------------------------------------
-    def _weekly_favourites(self, m: Member, day: int) -> list[str]:
+    def _weekly_favourites(self, m: Listener, day: int) -> list[str]:
         week = day // 7
         key = (m.user_id, week)
         if key not in self._weekly:
@@ -320,7 +322,7 @@ class Household:
             self._next_day += timedelta(days=1)
         return added
 
-    def _generate_day(self, m: Member, day: date) -> int:
+    def _generate_day(self, m: Listener, day: date) -> int:
         cat = self.catalog
         ordinal = day.toordinal()
         rng = random.Random(f"{self.seed}/{m.index}/{ordinal}")

@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from recs.emulator.catalog import Album, Artist, Catalog, Track
-from recs.emulator.household import Member, Playlist, PlaylistItem, iso_s
+from recs.emulator.household import Listener, Playlist, PlaylistItem, iso_s
 
 OPEN = "https://open.spotify.com"
 
@@ -99,7 +99,7 @@ class Shapes:
             "uri": f"spotify:user:{user_id}",
         }
 
-    def me(self, m: Member) -> dict[str, Any]:
+    def me(self, m: Listener) -> dict[str, Any]:
         # country, email, product, followers and explicit_content are gone from /me (2026)
         return {
             **self.user_ref(m.user_id),
@@ -108,7 +108,7 @@ class Shapes:
             "images": self.images(m.user_id)[1:2],
         }
 
-    def owner(self, m: Member | None, user_id: str) -> dict[str, Any]:
+    def owner(self, m: Listener | None, user_id: str) -> dict[str, Any]:
         return {**self.user_ref(user_id), "display_name": m.display_name if m else None}
 
     def playlist_item(self, item: PlaylistItem) -> dict[str, Any]:
@@ -119,7 +119,7 @@ class Shapes:
             "item": self.track(self.catalog.tracks[item.track_id]),
         }
 
-    def simple_playlist(self, p: Playlist, owner: Member | None) -> dict[str, Any]:
+    def simple_playlist(self, p: Playlist, owner: Listener | None) -> dict[str, Any]:
         return {
             "collaborative": p.collaborative,
             "description": p.description,

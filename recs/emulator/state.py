@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from recs.emulator.catalog import Catalog, generate_catalog
-from recs.emulator.household import DAY_MS, Household, Member, Play, from_ms, to_ms
+from recs.emulator.household import DAY_MS, Household, Listener, Play, from_ms, to_ms
 
 ACCESS_TOKEN_TTL_S = 3600
 CODE_TTL_MS = 10 * 60_000
@@ -191,7 +191,7 @@ class Emulator:
             return sum(len(self.household.plays_until(u, self.now_ms)) - n for u, n in before.items())
 
     # --- members ------------------------------------------------------------------------------------
-    def member(self, user_id: str) -> Member:
+    def member(self, user_id: str) -> Listener:
         m = self.household.members.get(user_id)
         if m is None:
             raise EmulatorError(f"no emulated member with user id {user_id!r}")

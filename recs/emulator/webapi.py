@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, g, request
 
 from recs.emulator.catalog import is_base62_id
-from recs.emulator.household import DAY_MS, Member, Play, Playlist, PlaylistItem, iso_ms, iso_s
+from recs.emulator.household import DAY_MS, Listener, Play, Playlist, PlaylistItem, iso_ms, iso_s
 from recs.emulator.shapes import Shapes
 from recs.emulator.state import Emulator
 
@@ -65,8 +65,8 @@ def shapes() -> Shapes:
     return s
 
 
-def me() -> Member:
-    m: Member = g.member
+def me() -> Listener:
+    m: Listener = g.member
     return m
 
 
@@ -174,7 +174,7 @@ def get_me() -> Response:
     return ok(shapes().me(me()))
 
 
-def eligible_recent(m: Member) -> list[Play]:
+def eligible_recent(m: Listener) -> list[Play]:
     """The last 50 plays the API still knows of, newest first: over 30 s, not in a private session."""
     out: list[Play] = []
     now = emu().now_ms
@@ -257,7 +257,7 @@ def saved_tracks() -> Response:
         return ok(s.paging("me/tracks", items, len(newest), limit, offset))
 
 
-def top_counts(m: Member, time_range: str) -> Counter[str]:
+def top_counts(m: Listener, time_range: str) -> Counter[str]:
     since = emu().now_ms - TIME_RANGES[time_range] * DAY_MS
     counts: Counter[str] = Counter()
     for play in reversed(emu().household.plays_until(m.user_id, emu().now_ms)):
@@ -323,7 +323,7 @@ def following() -> Response:
 
 
 # --- playlists ---------------------------------------------------------------------------------------
-def visible_playlists(m: Member) -> list[Playlist]:
+def visible_playlists(m: Listener) -> list[Playlist]:
     pls = [p for p in emu().household.playlists.values() if p.owner_id == m.user_id or m.user_id in p.collaborators]
     return list(reversed(pls))
 

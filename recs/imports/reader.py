@@ -34,6 +34,15 @@ _BY_NAME: tuple[tuple[re.Pattern[str], Kind], ...] = (
     (re.compile(r"playlist\d*\.json", re.I), "playlists"),
 )
 _ARCHIVE_SUFFIXES = (".zip", ".gz", ".tgz", ".tar", ".bz2", ".xz", ".7z", ".rar", ".zst")
+# The deepest export nests 6 levels (Playlist1.json: {"playlists": [{"items": [{"track": {…}}]}]}) and
+# its longest key has 33 characters. ijson's prefix bookkeeping costs memory in the square of the depth
+# (a 200 KB file of brackets took 8 GB), so every read counts the depth on the raw events and refuses a
+# file nested deeper than this the moment it goes past, before any prefix or item is built.
+MAX_DEPTH = 32
+MAX_KEY_CHARS = 1000
+# Values (JSON events) in one item, which the import pass builds whole: a history row has about 50, a
+# library entry a dozen, a playlist up to 10,000 tracks of about 20 each.
+MAX_ITEM_EVENTS: dict[Kind, int] = {"extended": 2000, "account": 2000, "library": 2000, "playlists": 1_000_000}
 _MB = 1024 * 1024
 # Errors of the JSON parser, the zip module and decompression: all mean the file is not what it claims to be.
 _READ_ERRORS = (
@@ -234,13 +243,15 @@ def _sniff(name: str, opener: Callable[[], LimitedStream]) -> Kind | None:
     keys: set[str] = set()
     try:
         with opener() as stream:
-            for count, (prefix, event, value) in enumerate(ijson.parse(stream)):
+            for count, (prefix, event, value) in enumerate(ijson.parse(guarded_events(stream, name))):
                 if count > 200:  # the first item's keys come early; do not read a large file to the end
                     break
                 if event == "map_key" and prefix in ("item", ""):
                     keys.add(str(value))
                 if event == "end_map" and prefix in ("item", ""):
                     break
+    except ImportRejected:
+        raise
     except _READ_ERRORS as exc:
         raise ImportRejected(f"{name}: not valid JSON ({_reason(exc)})") from None
     if "ts" in keys and ("ms_played" in keys or "spotify_track_uri" in keys):
@@ -259,23 +270,94 @@ def _reason(exc: BaseException) -> str:
     return text[:200]
 
 
+def guarded_events(stream: IO[bytes] | LimitedStream, name: str) -> Iterator[tuple[str, Any]]:
+    """ijson's basic events of *stream*, refused (ImportRejected) once nesting or a key goes past what an export has.
+
+    The basic events carry no prefix, so reading them costs memory in the size of one buffer whatever
+    the nesting; the refusal comes at depth MAX_DEPTH + 1, a few dozen bytes into a hostile file.
+    """
+    depth = 0
+    for event, value in ijson.basic_parse(stream):
+        if event == "start_map" or event == "start_array":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _too_deep(name)
+        elif event == "end_map" or event == "end_array":
+            depth -= 1
+        elif event == "map_key" and len(value) > MAX_KEY_CHARS:
+            raise _long_key(name, len(value))
+        yield event, value
+
+
+def _too_deep(name: str) -> ImportRejected:
+    return ImportRejected(
+        f"{name} is not a file of a Spotify data export: its data is nested more than {MAX_DEPTH} levels deep "
+        "(an export nests at most 6)"
+    )
+
+
+def _long_key(name: str, chars: int) -> ImportRejected:
+    return ImportRejected(f"{name} is not a file of a Spotify data export: it has a field name of {chars} characters")
+
+
 def validate(entry: Entry) -> int:
-    """Read the whole file once without keeping it: it must be JSON of the shape its kind needs. Returns its item count."""
+    """Read the whole file once without keeping it: it must be JSON of the shape its kind needs. Returns its item count.
+
+    One pass over the basic events (depth and key length checked as they stream), counting the values
+    under the kind's item prefixes as ijson.items would find them. The import pass (iter_items) builds
+    items with ijson's C code; it runs only on files that passed here.
+    """
     expected = "start_array" if entry.kind in ("extended", "account") else "start_map"
+    targets = {tuple(prefix.split(".")) for prefix in ITEM_PREFIXES[entry.kind]}
+    lengths = {len(t) for t in targets}
     count = 0
+    # The prefix of the next value, as ijson names it: "item" in an array, the key in an object.
+    path: list[str] = []
+    first = True
+    # The import pass builds each item whole: its size is bounded too (events in it, and where it started).
+    item_limit = MAX_ITEM_EVENTS[entry.kind]
+    item_events = 0
+    item_depth = -1
     try:
         with entry.opener() as stream:
-            first = next(ijson.parse(stream), None)
-        if first is None:
+            # The guards of guarded_events, inline: this loop reads every event of the upload (depth is len(path)).
+            for event, value in ijson.basic_parse(stream):
+                if first:
+                    first = False
+                    if event != expected:
+                        shape = "an array" if expected == "start_array" else "an object"
+                        raise ImportRejected(f"{entry.name}: expected {shape} at the top of a {entry.kind} file")
+                if item_depth >= 0:
+                    item_events += 1
+                    if item_events > item_limit:
+                        raise ImportRejected(
+                            f"{entry.name} is not a file of a Spotify data export: one of its items holds more than "
+                            f"{item_limit:,} values"
+                        )
+                if event == "map_key":
+                    if len(value) > MAX_KEY_CHARS:
+                        raise _long_key(entry.name, len(value))
+                    path[-1] = value
+                    continue
+                if event == "end_map" or event == "end_array":
+                    path.pop()
+                    if len(path) == item_depth:
+                        item_depth = -1
+                    continue
+                if len(path) in lengths and tuple(path) in targets:
+                    count += 1  # every other event starts a value
+                    if event == "start_map" or event == "start_array":
+                        item_depth, item_events = len(path), 0
+                if event == "start_map":
+                    path.append("")
+                elif event == "start_array":
+                    path.append("item")
+                else:
+                    continue
+                if len(path) > MAX_DEPTH:
+                    raise _too_deep(entry.name)
+        if first:
             raise ImportRejected(f"{entry.name}: empty file")
-        if first[1] != expected:
-            shape = "an array" if expected == "start_array" else "an object"
-            raise ImportRejected(f"{entry.name}: expected {shape} at the top of a {entry.kind} file")
-        for prefix in ITEM_PREFIXES[entry.kind]:
-            # ijson builds each item in C and drops it: faster than walking the events in Python.
-            with entry.opener() as stream:
-                for _item in ijson.items(stream, prefix):
-                    count += 1
     except ImportRejected:
         raise
     except _READ_ERRORS as exc:
@@ -286,7 +368,11 @@ def validate(entry: Entry) -> int:
 
 
 def iter_items(entry: Entry, prefix: str) -> Iterator[Any]:
-    """Stream the items under *prefix* one at a time (ijson), never the whole file."""
+    """Stream the items under *prefix* one at a time (ijson), never the whole file.
+
+    Only for an entry that passed `validate` (its nesting is bounded): ijson's C items builder is several
+    times faster than any walk over events in Python.
+    """
     try:
         with entry.opener() as stream:
             yield from ijson.items(stream, prefix)

@@ -6,11 +6,11 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from recs import storage
 from recs.config import Settings
 from recs.domain import TrackInfo
 from recs.names import track_key
 from recs.storage import Database
-from recs.storage import imports as store
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def resolve_names(db: Database, settings: Settings, search: Search, *, limit: in
     if count <= 0:
         return report
     with db.read() as conn:
-        pending = store.tracks_to_resolve(conn, count, MAX_ATTEMPTS)
+        pending = storage.imports.tracks_to_resolve(conn, count, MAX_ATTEMPTS)
     for item in pending:
         candidates = search(item.artist, item.title)
         report.searched += 1
@@ -52,10 +52,10 @@ def resolve_names(db: Database, settings: Settings, search: Search, *, limit: in
         )
         with db.write() as conn:
             if match is None:
-                store.count_failed_resolve(conn, item.id)
+                storage.imports.count_failed_resolve(conn, item.id)
                 report.not_found += 1
                 continue
-            target = store.resolve_track(conn, item.id, match, settings.imports.dedupe_tolerance_s)
+            target = storage.imports.resolve_track(conn, item.id, match, settings.imports.dedupe_tolerance_s)
         if target is not None:
             report.resolved += 1
             report.resolved_ids[item.id] = target

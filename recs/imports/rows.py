@@ -56,11 +56,6 @@ class Stream:
 
 
 @dataclass(frozen=True, slots=True)
-class SavedTrack:
-    track: TrackInfo
-
-
-@dataclass(frozen=True, slots=True)
 class ExportPlaylist:
     name: str
     modified_at: datetime | None

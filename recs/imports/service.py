@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -11,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from recs import storage
 from recs.config import Settings
-from recs.domain import ArtistInfo, PlayRow, TrackInfo
+from recs.domain import ArtistInfo, PlayRow, RunningImport, TrackInfo
 from recs.imports.errors import ImportRejected
 from recs.imports.reader import ITEM_PREFIXES, Entry, Upload, display_name, open_upload, validate
 from recs.imports.reader import iter_items as _iter_items
@@ -26,8 +30,8 @@ from recs.imports.rows import (
     parse_playlist,
 )
 from recs.names import track_key
+from recs.processes import owner_id, owner_is_dead
 from recs.storage import Database
-from recs.storage import imports as store
 from recs.storage.catalog import track_lookup_key, upsert_artists, upsert_tracks
 from recs.storage.members import get_consents, get_member
 
@@ -40,9 +44,12 @@ BATCH_ROWS = 5000
 Progress = Callable[[int, int], None]
 # A running import writes its progress to its record at most this often (any process can read it there).
 PROGRESS_EVERY_S = 1.0
-# A record still 'running' without a sign of life for this long died with its process (progress is
-# written every second while rows are written; validating or finishing a large upload is quieter).
-STALE_AFTER = timedelta(minutes=10)
+# A running import's record gets a sign of life this often from a thread of its process, whatever the
+# import is doing (reading, writing or finishing). A record whose process is gone (same host, no such pid)
+# is settled as 'interrupted' at once; one of another host, once silent for LEASE.
+HEARTBEAT_S = 5.0
+LEASE = timedelta(minutes=1)
+PID_REUSE_AFTER = timedelta(hours=24)
 
 
 @dataclass
@@ -157,12 +164,12 @@ class _Run:
         import_id = self.report.import_id
         with self.db.write() as conn:
             if minute_precision:
-                # Account-data names go to their canonical track (see store.canonical_tracks).
+                # Account-data names go to their canonical track (see storage.imports.canonical_tracks).
                 wanted = {self._key(s.track): s.track for s in batch}
                 self.account_keys.update(wanted)
-                ids = store.name_track_ids(conn, wanted)
+                ids = storage.imports.name_track_ids(conn, wanted)
             else:
-                ids = store.export_track_ids(conn, [s.track for s in batch])
+                ids = storage.imports.export_track_ids(conn, [s.track for s in batch])
             play_rows: list[PlayRow] = []
             short_rows: list[tuple[datetime, int, int, str | None]] = []
             for s in batch:
@@ -187,14 +194,14 @@ class _Run:
             # In time order the natural-key index is written in runs, not at random: about a third faster.
             play_rows.sort(key=_played_at)
             short_rows.sort(key=_first)
-            store.insert_export_plays(
+            storage.imports.insert_export_plays(
                 conn,
                 self.report.member_id,
                 play_rows,
                 tolerance_s=self.limits.dedupe_tolerance_s,
                 minute_precision=minute_precision,
             )
-            store.insert_export_short_streams(
+            storage.imports.insert_export_short_streams(
                 conn, self.report.member_id, short_rows, import_id, minute_precision=minute_precision
             )
         self.candidate_plays += len(play_rows)
@@ -244,12 +251,12 @@ class _Run:
         with self.db.write() as conn:
             if isinstance(batch[0], ArtistInfo):
                 artist_ids = upsert_artists(conn, batch)
-                self.report.followed_artists += store.follow_artists(
+                self.report.followed_artists += storage.imports.follow_artists(
                     conn, self.report.member_id, artist_ids.values(), self.now
                 )
             else:
                 ids = upsert_tracks(conn, batch)
-                self.report.saved_tracks += store.save_tracks(conn, self.report.member_id, ids.values())
+                self.report.saved_tracks += storage.imports.save_tracks(conn, self.report.member_id, ids.values())
                 self.id_track_names.update((t.primary_artist, t.name) for t in batch)
 
     def playlists(self, entry: Entry) -> None:
@@ -268,7 +275,7 @@ class _Run:
         with self.db.write() as conn:
             ids = upsert_tracks(conn, [t for t, _ in playlist.items])
             items = [(ids[track_lookup_key(t)], added) for t, added in playlist.items]
-            written = store.replace_export_playlist(
+            written = storage.imports.replace_export_playlist(
                 conn, self.report.member_id, playlist.name, playlist.modified_at or self.now, items
             )
         self.id_track_names.update((t.primary_artist, t.name) for t, _ in playlist.items)
@@ -279,16 +286,18 @@ class _Run:
     def finish(self) -> None:
         report = self.report
         with self.db.write() as conn:
-            moved = store.canonicalise_names(
+            moved = storage.imports.canonicalise_names(
                 conn, {track_key(a, t) for a, t in self.id_track_names}, self.limits.dedupe_tolerance_s
             )
             report.tracks_merged = len(moved)
             self.track_ids = {moved.get(t, t) for t in self.track_ids}
-            canonical = store.canonical_tracks(conn, self.account_keys)
-            with_id = store.tracks_with_spotify_id(conn, canonical.values())
-            report.plays_imported, report.short_streams_imported = store.count_import_rows(conn, report.import_id)
+            canonical = storage.imports.canonical_tracks(conn, self.account_keys)
+            with_id = storage.imports.tracks_with_spotify_id(conn, canonical.values())
+            report.plays_imported, report.short_streams_imported = storage.imports.count_import_rows(
+                conn, report.import_id
+            )
             if report.first_played_at and report.last_played_at:
-                report.gaps_filled = store.fill_gaps(
+                report.gaps_filled = storage.imports.fill_gaps(
                     conn, report.member_id, report.first_played_at, report.last_played_at, report.import_id, self.now
                 )
         report.names_matched = sum(1 for tid in canonical.values() if tid in with_id)
@@ -307,6 +316,16 @@ def _played_at(row: PlayRow) -> datetime:
 
 def _first(row: tuple[datetime, int, int, str | None]) -> datetime:
     return row[0]
+
+
+def without_folders(message: str, paths: Iterable[Path]) -> str:
+    """*message* with the folders that hold each given path left out (the zip or file name, and the
+    folders inside a given folder, stay)."""
+    folders = {str(p if p.is_dir() else p.parent).rstrip(os.sep) + os.sep for p in paths}
+    for folder in sorted(folders, key=len, reverse=True):
+        if folder != os.sep:
+            message = message.replace(folder, "")
+    return message
 
 
 def _source_name(paths: Iterable[Path]) -> str:
@@ -344,13 +363,16 @@ def run_import(
                 f"member {member_id} has not allowed their listening to be kept (consent 'store'): nothing imported"
             )
     now = clock()
+    settle_interrupted(db, now)  # records of killed imports, whoever's, are closed on the next start
     with db.write() as conn:
-        # An import runs for seconds: one still 'running' after hours died with its process.
-        store.fail_interrupted_imports(conn, member_id, now - STALE_AFTER, now)
-        import_id = store.create_import(conn, member_id, _source_name(path_list), now)
+        import_id = storage.imports.create_import(conn, member_id, _source_name(path_list), now, owner=owner_id())
     if on_record is not None:
         on_record(import_id)
     report = ImportReport(import_id=import_id, member_id=member_id)
+    alive = threading.Event()
+    threading.Thread(
+        target=_heartbeat, args=(db, import_id, clock, alive), name=f"import-{import_id}-alive", daemon=True
+    ).start()
     try:
         with open_upload(path_list, settings.imports) as upload:
             total = _validate_all(upload, db, import_id, clock)
@@ -367,12 +389,15 @@ def run_import(
                     run.playlists(entry)
             run.finish()
     except ImportRejected as exc:
-        _close_record(db, import_id, "rejected", clock(), error=str(exc))
+        # The record is what a member reads (the dashboard shows it): their file names, not the server's folders.
+        _close_record(db, import_id, "rejected", clock(), error=without_folders(str(exc), path_list))
         log.warning("import %s for member %s refused: %s", import_id, member_id, exc)
         raise
     except Exception as exc:
         _close_record(db, import_id, "failed", clock(), error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
+    finally:
+        alive.set()
     report.seconds = round(time.perf_counter() - started, 3)
     _close_record(db, import_id, "succeeded", clock(), report=report.to_json())
     log.info(
@@ -384,6 +409,53 @@ def run_import(
         report.rows_read,
     )
     return report
+
+
+def settle_interrupted(
+    db: Database,
+    now: datetime,
+    member_id: int | None = None,
+    is_dead: Callable[[str], bool] = owner_is_dead,
+    reads: Database | None = None,
+) -> int:
+    """Close the records of imports whose process is gone (of one member, or of everyone) as 'interrupted'.
+
+    Called when an import starts and when a member looks at their imports: a killed `recs import` or
+    server leaves its record 'running', and nobody else would ever close it. Reads first, so a look at
+    the page writes nothing unless there is something to settle (*reads*, when given, serves that read:
+    a web request's shared snapshot). Returns how many were settled.
+    """
+    with (reads or db).read() as conn:
+        running = storage.imports.running_imports(conn, member_id)
+    gone = [r.id for r in running if _gone(r, now, is_dead)]
+    if not gone:
+        return 0
+    settled = 0
+    with db.write() as conn:
+        for import_id in gone:
+            settled += storage.imports.settle_interrupted_import(conn, import_id, now)
+    if settled:
+        log.warning("settled %s import(s) whose process stopped before finishing as interrupted", settled)
+    return settled
+
+
+def _gone(record: RunningImport, now: datetime, is_dead: Callable[[str], bool]) -> bool:
+    if record.owner and is_dead(record.owner):
+        return True
+    if record.owner and record.owner.rpartition(":")[0] == socket.gethostname():
+        # Its process lives on this host: only a reused pid would keep a dead one looking alive this long.
+        return record.last_sign < now - PID_REUSE_AFTER
+    return record.last_sign < now - LEASE  # another host's, or a record from before owners were kept
+
+
+def _heartbeat(db: Database, import_id: int, clock: Callable[[], datetime], stop: threading.Event) -> None:
+    """Mark the record alive while the import runs (its own progress writes pause while it reads or finishes)."""
+    while not stop.wait(HEARTBEAT_S):
+        try:
+            with db.write() as conn:
+                storage.imports.record_progress(conn, import_id, clock())
+        except Exception:  # a busy database: the next beat will do
+            log.warning("import %s: could not mark it alive", import_id, exc_info=True)
 
 
 def _validate_all(upload: Upload, db: Database, import_id: int, clock: Callable[[], datetime]) -> int:
@@ -402,7 +474,7 @@ def _save_progress(
     db: Database, import_id: int, now: datetime, done: int | None = None, total: int | None = None
 ) -> None:
     with db.write() as conn:
-        store.record_progress(conn, import_id, now, done, total)
+        storage.imports.record_progress(conn, import_id, now, done, total)
 
 
 def _close_record(
@@ -415,4 +487,4 @@ def _close_record(
     error: str | None = None,
 ) -> None:
     with db.write() as conn:
-        store.finish_import(conn, import_id, status, now, report=report, error=error)
+        storage.imports.finish_import(conn, import_id, status, now, report=report, error=error)

@@ -6,7 +6,8 @@ Public API (used by recs.training and benchmarks/):
   the item side (the community prior, recs/prior);
 - `fit_popular(matrix)` -> `PopularModel`, `fit_itemknn(matrix, neighbours=)` -> `ItemKnnModel` (cosine),
   `fit_ease(matrix, lam)` -> `EaseModel` (closed form, for the benchmark);
-- `BlendModel(parts)`: per-user standardised scores mixed with weights;
+- `BlendModel(parts)`: per-user standardised scores mixed with weights (`recs.model.scoring`, with the
+  `Model` protocol, `recommend_top` and `top_n`);
 - `recommend_top(model, rows, user_items, n, exclude)`: the n best items per row (ALS through implicit's
   native top-k, others from dense scores);
 - every model has `kind`, `scores(rows, user_items)` (dense float32, rows x items) and
@@ -23,21 +24,9 @@ from __future__ import annotations
 
 from recs.model.als import AlsModel, AlsParams, fit_als, fit_item_factors
 from recs.model.artifacts import load_model, save_model
-from recs.model.baselines import (
-    BlendModel,
-    EaseModel,
-    EaseSolver,
-    ItemKnnModel,
-    Model,
-    PopularModel,
-    fit_ease,
-    fit_itemknn,
-    fit_popular,
-    recommend_top,
-    standardise,
-    top_n,
-)
+from recs.model.baselines import EaseModel, EaseSolver, ItemKnnModel, PopularModel, fit_ease, fit_itemknn, fit_popular
 from recs.model.foldin import FoldedModel, fold_in
+from recs.model.scoring import BlendModel, Model, recommend_top, standardise, top_n
 from recs.model.threads import blas_threads
 
 __all__ = [

@@ -12,7 +12,8 @@ import numpy.typing as npt
 from scipy import sparse
 
 from recs.model.als import AlsModel, AlsParams
-from recs.model.baselines import BlendModel, EaseModel, ItemKnnModel, Model, PopularModel
+from recs.model.baselines import EaseModel, ItemKnnModel, PopularModel
+from recs.model.scoring import BlendModel, Model
 
 
 def _atomic_write(path: Path, write: Any) -> None:

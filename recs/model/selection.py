@@ -18,7 +18,8 @@ from scipy import sparse
 
 from recs import metrics as M
 from recs.model.als import AlsParams, fit_als
-from recs.model.baselines import BlendModel, EaseSolver, Model, fit_ease, fit_itemknn, fit_popular, recommend_top
+from recs.model.baselines import EaseSolver, fit_ease, fit_itemknn, fit_popular
+from recs.model.scoring import BlendModel, Model, recommend_top
 
 Clock = Callable[[], float]
 

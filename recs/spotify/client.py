@@ -110,6 +110,7 @@ class SpotifyApi:
         finally:
             self.observer.after_call(purpose, endpoint, status, int((time.monotonic() - started) * 1000), error)
         if error is not None:
-            log.info("spotify call %s failed: %s", endpoint, error)
+            # The caller decides whether this is a failure worth a line (a 401 retried is not).
+            log.debug("spotify call %s failed: %s", endpoint, error)
             raise error
         return result

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import requests
 
-from recs.config import Settings
+from recs.config import Settings, require_spotify_app
 from recs.spotify.errors import ErrorKind, SpotifyError, classify, classify_http
 
 # Only what the product uses: read listening, library, top items and follows; write its own playlists.
@@ -170,6 +170,7 @@ class OAuthClient:
 
 def oauth_client(settings: Settings, client_secret: str) -> OAuthClient:
     """The accounts-service client for this instance's settings (base URL, redirect URI, timeout)."""
+    require_spotify_app(settings)  # never send a member to Spotify with `client_id=`
     return OAuthClient(
         client_id=settings.spotify.client_id,
         client_secret=client_secret,

@@ -18,7 +18,24 @@ from sqlalchemy.pool import QueuePool
 from recs.storage.schema import metadata
 
 # Connection is re-exported so use cases can name the type of a connection they pass on.
-__all__ = ["Connection", "Database", "StorageError", "describe_failure", "metadata"]
+__all__ = [
+    "Connection",
+    "Database",
+    "StorageError",
+    "accounts",
+    "catalog",
+    "describe_failure",
+    "feedback",
+    "imports",
+    "jobs",
+    "listening",
+    "members",
+    "metadata",
+    "publishing",
+    "stats",
+    "sync",
+    "training",
+]
 
 SUPPORTED_URLS = "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
 
@@ -188,3 +205,20 @@ def _sqlite_on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         conn.exec_driver_sql("BEGIN")
+
+
+# The query modules, one per area, so that use cases name them in full: `from recs import storage`, then
+# `storage.members.get_member(conn, ...)` (after Database above: jobs and migrate import it back).
+from recs.storage import (  # noqa: E402
+    accounts,
+    catalog,
+    feedback,
+    imports,
+    jobs,
+    listening,
+    members,
+    publishing,
+    stats,
+    sync,
+    training,
+)

@@ -229,3 +229,15 @@ def get_tracks(conn: Connection, track_ids: Iterable[int]) -> dict[int, TrackRow
                 duration_ms=dur,
             )
     return out
+
+
+def spotify_ids_of(conn: Connection, track_ids: Iterable[int]) -> dict[int, str]:
+    """Track id -> Spotify id, for the tracks that have one."""
+    ids = sorted(set(track_ids))
+    out: dict[int, str] = {}
+    for start in range(0, len(ids), 500):
+        stmt = select(tracks.c.id, tracks.c.spotify_id).where(
+            tracks.c.id.in_(ids[start : start + 500]), tracks.c.spotify_id.is_not(None)
+        )
+        out.update({int(row[0]): str(row[1]) for row in conn.execute(stmt)})
+    return out

@@ -8,13 +8,19 @@ training's read of many members).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, CompoundSelect, Connection, delete, func, or_, select
 
-from recs.domain import MemberFilters
+from recs.domain import (
+    BlockedArtist,
+    ContextChoice,
+    ExcludedContext,
+    JobRequestStatus,
+    MemberFilters,
+    PublishSettingsRow,
+)
 from recs.storage.dialect import insert_ignore, upsert
 from recs.storage.schema import (
     artists,
@@ -28,52 +34,6 @@ from recs.storage.schema import (
     recommendations,
     track_artists,
 )
-
-
-@dataclass(frozen=True)
-class BlockedArtist:
-    artist_id: int
-    name: str
-    until: date | None
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class ExcludedContext:
-    context_uri: str
-    label: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class PublishSettingsRow:
-    size: int
-    discover: bool
-    rediscover: bool
-    frequency: str
-    weekday: int
-    local_time: str
-
-
-@dataclass(frozen=True)
-class JobRequest:
-    id: int
-    job: str
-    member_id: int | None
-    requested_by: int | None
-    requested_at: datetime
-    taken_at: datetime | None
-    finished_at: datetime | None
-    status: str
-
-
-@dataclass(frozen=True)
-class ContextChoice:
-    """A playlist or album the member listened from (or owns), offered for exclusion."""
-
-    context_uri: str
-    label: str
-    plays: int
 
 
 def track_known_to(conn: Connection, member_id: int, track_id: int) -> bool:
@@ -272,9 +232,9 @@ def save_publish_settings(conn: Connection, member_id: int, values: PublishSetti
     upsert(conn, publish_settings, [row], keys=("member_id",), update=[k for k in row if k != "member_id"])
 
 
-def _job_request(row: object) -> JobRequest:
+def _job_request(row: object) -> JobRequestStatus:
     m = row._mapping  # type: ignore[attr-defined]
-    return JobRequest(
+    return JobRequestStatus(
         id=int(m["id"]),
         job=str(m["job"]),
         member_id=m["member_id"],
@@ -288,7 +248,7 @@ def _job_request(row: object) -> JobRequest:
 
 def queue_job_request(
     conn: Connection, job: str, member_id: int | None, requested_by: int | None, now: datetime
-) -> tuple[JobRequest, bool]:
+) -> tuple[JobRequestStatus, bool]:
     """Queue a "run now" request; one still waiting for the same job and member is returned instead (no duplicate).
 
     Returns the request and whether it was newly queued.
@@ -311,7 +271,7 @@ def queue_job_request(
     return _job_request(row), True
 
 
-def job_request_list(conn: Connection, member_id: int | None = None, limit: int = 50) -> list[JobRequest]:
+def job_request_list(conn: Connection, member_id: int | None = None, limit: int = 50) -> list[JobRequestStatus]:
     """Newest first; with *member_id*, only requests for or by that member."""
     stmt = select(job_requests).order_by(job_requests.c.requested_at.desc(), job_requests.c.id.desc()).limit(limit)
     if member_id is not None:

@@ -9,9 +9,10 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
-from recs.domain import PlayRow, TrackInfo
+from recs.domain import ImportProgress, ImportRecord, PlayRow, RunningImport, TrackInfo
 from recs.names import normalise, track_key
 from recs.storage.dialect import insert_ignore
+from recs.storage.members import may_store, off_intervals
 from recs.storage.schema import (
     artists,
     followed_artists,
@@ -28,46 +29,19 @@ from recs.storage.schema import (
 )
 
 
-@dataclass(frozen=True)
-class ImportRecord:
-    id: int
-    member_id: int
-    started_at: datetime
-    finished_at: datetime | None
-    source_name: str
-    status: str
-    report: dict[str, Any] | None
-    error: str | None
-
-
-def create_import(conn: Connection, member_id: int, source_name: str, now: datetime) -> int:
+def create_import(conn: Connection, member_id: int, source_name: str, now: datetime, owner: str | None = None) -> int:
+    """A 'running' record; *owner* is the process running it (host:pid)."""
     result = conn.execute(
         imports.insert().values(
-            member_id=member_id, started_at=now, source_name=source_name[:500], status="running", progress_at=now
+            member_id=member_id,
+            started_at=now,
+            source_name=source_name[:500],
+            status="running",
+            progress_at=now,
+            owner=owner,
         )
     )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
-
-
-@dataclass(frozen=True)
-class ImportProgress:
-    """Where one import stands, as any process reads it from its record."""
-
-    id: int
-    status: str
-    started_at: datetime
-    rows_done: int
-    rows_total: int | None
-    progress_at: datetime
-    error: str | None
-
-    @property
-    def percent(self) -> int:
-        return min(100, int(100 * self.rows_done / self.rows_total)) if self.rows_total else 0
-
-    def silent_since(self, moment: datetime) -> bool:
-        """Still 'running' but without a sign of life since *moment*: its process stopped."""
-        return self.status == "running" and self.progress_at < moment
 
 
 def record_progress(
@@ -124,29 +98,31 @@ def finish_import(
     )
 
 
-def _record(row: Any) -> ImportRecord:
+def import_record(row: Any) -> ImportRecord:
+    """An imports table row as an ImportRecord."""
     m = row._mapping
+    report = m["report"]
     return ImportRecord(
-        id=m["id"],
-        member_id=m["member_id"],
+        id=int(m["id"]),
+        member_id=int(m["member_id"]),
         started_at=m["started_at"],
         finished_at=m["finished_at"],
-        source_name=m["source_name"],
-        status=m["status"],
-        report=m["report"],
+        source_name=str(m["source_name"]),
+        status=str(m["status"]),
+        report=report if isinstance(report, dict) else None,
         error=m["error"],
     )
 
 
 def get_import(conn: Connection, import_id: int) -> ImportRecord | None:
     row = conn.execute(select(imports).where(imports.c.id == import_id)).first()
-    return _record(row) if row else None
+    return import_record(row) if row else None
 
 
 def list_imports(conn: Connection, member_id: int, limit: int = 50) -> list[ImportRecord]:
     """A member's imports, newest first."""
     stmt = select(imports).where(imports.c.member_id == member_id).order_by(imports.c.id.desc()).limit(limit)
-    return [_record(r) for r in conn.execute(stmt)]
+    return [import_record(r) for r in conn.execute(stmt)]
 
 
 # INSERT … SELECT … WHERE NOT EXISTS (an equivalent stored play), run once per row with executemany, so
@@ -287,8 +263,11 @@ def insert_export_plays(
     The same play: same member and track, and the same time (natural key), or an API play within
     *tolerance_s*, or the other export format's copy (account data, matched by name, keeps whole
     minutes; extended history keeps seconds). *minute_precision* marks account-data rows.
-    Count what was added with `count_import_rows`.
+    Count what was added with `count_import_rows`. Nothing from a time the member had storing
+    switched off is written, nor anything while it is off.
     """
+    intervals = off_intervals(conn, member_id, "store")
+    rows = [r for r in rows if may_store(intervals, r.played_at)]
     if not rows:
         return
     plain = not minute_precision and not _may_have_copies(conn, member_id, rows, tolerance_s)
@@ -354,8 +333,10 @@ def insert_export_short_streams(
     """Store (ended_at, track_id, ms_played, reason_end) skip signals, leaving out one already stored.
 
     Already stored: the same member, track and time, or the other export format's copy of the stream
-    (as for plays; *minute_precision* marks account-data rows).
+    (as for plays; *minute_precision* marks account-data rows). Consent is honoured as for plays.
     """
+    intervals = off_intervals(conn, member_id, "store")
+    rows = [r for r in rows if may_store(intervals, r[0])]
     if not rows:
         return
     if not minute_precision:
@@ -409,16 +390,46 @@ def without_export_copies(conn: Connection, member_id: int, rows: Sequence[PlayR
     return kept
 
 
-def fail_interrupted_imports(conn: Connection, member_id: int, silent_since: datetime, now: datetime) -> int:
-    """Close records of the member's imports still 'running' without a sign of life since *silent_since*
-    (their process died): the last progress, or the start for records that never reported any."""
-    last_sign = func.coalesce(imports.c.progress_at, imports.c.started_at)
+def running_imports(conn: Connection, member_id: int | None = None) -> list[RunningImport]:
+    """Records still 'running' (of one member, or of everyone)."""
+    stmt = select(
+        imports.c.id,
+        imports.c.member_id,
+        imports.c.owner,
+        func.coalesce(imports.c.progress_at, imports.c.started_at).label("last_sign"),
+    ).where(imports.c.status == "running")
+    if member_id is not None:
+        stmt = stmt.where(imports.c.member_id == member_id)
+    return [RunningImport(r.id, r.member_id, r.owner, r.last_sign) for r in conn.execute(stmt)]
+
+
+def settle_interrupted_import(conn: Connection, import_id: int, now: datetime) -> bool:
+    """Close a 'running' record whose process is gone as 'interrupted', with what it had written.
+
+    Rows were written in committed batches, so what is stored stays (and is counted in the report);
+    importing the same export again adds the rest and nothing twice. False if it was no longer running.
+    """
+    row = conn.execute(
+        select(imports.c.rows_done, imports.c.rows_total).where(
+            imports.c.id == import_id, imports.c.status == "running"
+        )
+    ).first()
+    if row is None:
+        return False
+    n_plays, n_short = count_import_rows(conn, import_id)
+    done, total = row.rows_done or 0, row.rows_total
+    of = f" of {total:,}" if total else ""
+    error = (
+        f"interrupted: the process running the import stopped after {done:,}{of} rows; {n_plays:,} plays it "
+        "added are kept, and importing the same export again adds the rest"
+    )
+    report = {"plays_imported": n_plays, "short_streams_imported": n_short, "rows_done": done, "rows_total": total}
     result = conn.execute(
         update(imports)
-        .where(imports.c.member_id == member_id, imports.c.status == "running", last_sign < silent_since)
-        .values(status="failed", finished_at=now, error="interrupted: the process stopped before the import finished")
+        .where(imports.c.id == import_id, imports.c.status == "running")
+        .values(status="interrupted", finished_at=now, error=error, report=report)
     )
-    return max(result.rowcount, 0)
+    return result.rowcount > 0
 
 
 def count_import_rows(conn: Connection, import_id: int) -> tuple[int, int]:

@@ -9,11 +9,15 @@ from sqlalchemy import Connection, func, select
 
 from recs.domain import PlayRow
 from recs.storage.dialect import insert_ignore
+from recs.storage.members import may_store, off_intervals
 from recs.storage.schema import plays, short_streams
 
 
 def insert_plays(conn: Connection, member_id: int, rows: Sequence[PlayRow]) -> int:
-    """Store plays; one already stored (same member, played_at, track) is left alone. Returns rows added."""
+    """Store plays; one already stored (same member, played_at, track), or one from a time the member had
+    storing switched off, is left out. Returns rows added."""
+    intervals = off_intervals(conn, member_id, "store")
+    rows = [r for r in rows if may_store(intervals, r.played_at)]
     return insert_ignore(
         conn,
         plays,

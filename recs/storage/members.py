@@ -1,14 +1,15 @@
-"""Member queries: members, roles, consents, and deleting a member with everything of theirs."""
+"""Member queries: members, roles, consents and the intervals each was off, and deleting a member with everything of theirs."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from recs.domain import PURPOSES, Consent, Member, Purpose
-from recs.storage.schema import consents, members
+from recs.storage.schema import consent_intervals, consents, members
 
 
 class OwnerTaken(ValueError):
@@ -129,6 +130,23 @@ def set_consent(conn: Connection, member_id: int, purpose: Purpose, granted: boo
     if purpose not in PURPOSES:
         raise ValueError(f"unknown consent purpose {purpose!r}")
     now = now or datetime.now(UTC)
+    was = conn.execute(
+        select(consents.c.granted).where(consents.c.member_id == member_id, consents.c.purpose == purpose)
+    ).scalar_one_or_none()
+    if granted:
+        conn.execute(
+            update(consent_intervals)
+            .where(
+                consent_intervals.c.member_id == member_id,
+                consent_intervals.c.purpose == purpose,
+                consent_intervals.c.off_until.is_(None),
+            )
+            .values(off_until=now)
+        )
+    elif was:
+        # Switched off after being granted: an interval opens (never granted is not an interval, or
+        # an export's history from before joining could not be imported).
+        conn.execute(consent_intervals.insert().values(member_id=member_id, purpose=purpose, off_from=now))
     values: dict[str, object] = {"granted": granted, "updated_at": now}
     if granted:
         values["granted_at"] = now
@@ -149,3 +167,25 @@ def members_with_consent(conn: Connection, purpose: Purpose) -> list[int]:
         .order_by(consents.c.member_id)
     )
     return [r[0] for r in conn.execute(stmt)]
+
+
+OffInterval = tuple[datetime, datetime | None]
+
+
+def off_intervals(conn: Connection, member_id: int, purpose: Purpose = "store") -> list[OffInterval]:
+    """Every (off_from, off_until) in which the member had *purpose* switched off; off_until None: still off."""
+    rows = conn.execute(
+        select(consent_intervals.c.off_from, consent_intervals.c.off_until)
+        .where(consent_intervals.c.member_id == member_id, consent_intervals.c.purpose == purpose)
+        .order_by(consent_intervals.c.off_from)
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+def may_store(intervals: Sequence[OffInterval], at: datetime) -> bool:
+    """Whether a play (or stream) at *at* may be kept, given the member's 'store' *intervals*.
+
+    Not while storing is off (an open interval: nothing at all is written, however old), and never
+    when *at* falls in an interval that is over (from inclusive, until exclusive).
+    """
+    return all(end is not None and not start <= at < end for start, end in intervals)

@@ -8,14 +8,16 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
-from recs.storage.dialect import upsert
+from recs.storage.dialect import insert_ignore, upsert
 from recs.storage.schema import (
     instance_state,
+    members,
     model_runs,
     plays,
     publish_log,
     published_playlists,
     recommendations,
+    rejected_tracks,
     saved_tracks,
     track_artists,
     tracks,
@@ -23,7 +25,9 @@ from recs.storage.schema import (
 
 
 @dataclass(frozen=True)
-class Candidate:
+class RankedTrack:
+    """A track of a stored list with what publishing needs: its Spotify id and credited artists."""
+
     rank: int
     track_id: int
     spotify_id: str | None
@@ -47,7 +51,7 @@ def current_run_id(conn: Connection) -> int | None:
     return int(row[0]) if row else None
 
 
-def candidates(conn: Connection, run_id: int, member_id: int, mode: str) -> list[Candidate]:
+def candidates(conn: Connection, run_id: int, member_id: int, mode: str) -> list[RankedTrack]:
     """The run's ranked list for a member, with what the publish filters need."""
     rows = conn.execute(
         select(recommendations.c.rank, recommendations.c.track_id, tracks.c.spotify_id, recommendations.c.score)
@@ -69,7 +73,7 @@ def candidates(conn: Connection, run_id: int, member_id: int, mode: str) -> list
         ):
             artists.setdefault(tid, []).append((pos, aid))
     return [
-        Candidate(rank, tid, sid, tuple(a for _, a in sorted(artists.get(tid, []))), score)
+        RankedTrack(rank, tid, sid, tuple(a for _, a in sorted(artists.get(tid, []))), score)
         for rank, tid, sid, score in rows
     ]
 
@@ -86,6 +90,52 @@ def played_track_ids(conn: Connection, member_id: int, track_ids: list[int]) -> 
             )
         )
     return out
+
+
+def rejected_track_ids(conn: Connection) -> set[int]:
+    """Tracks Spotify refused in an earlier playlist write: left out of every playlist."""
+    return {r[0] for r in conn.execute(select(rejected_tracks.c.track_id))}
+
+
+def record_rejected(
+    conn: Connection, spotify_ids: list[str], member_id: int, kind: str, reason: str, now: datetime
+) -> int:
+    """Remember tracks Spotify refused (the first refusal of each is kept); returns how many were new."""
+    ids = conn.execute(select(tracks.c.id).where(tracks.c.spotify_id.in_(spotify_ids))).scalars().all()
+    rows = [
+        {"track_id": tid, "member_id": member_id, "kind": kind, "reason": reason[:1000], "rejected_at": now}
+        for tid in ids
+    ]
+    return insert_ignore(conn, rejected_tracks, rows)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    spotify_id: str | None
+    name: str
+    member: str | None
+    kind: str
+    reason: str
+    rejected_at: datetime
+
+
+def recent_rejections(conn: Connection, limit: int = 20) -> list[Rejection]:
+    """The latest tracks Spotify refused, newest first, for the admin page."""
+    rows = conn.execute(
+        select(
+            tracks.c.spotify_id,
+            tracks.c.name,
+            members.c.display_name,
+            rejected_tracks.c.kind,
+            rejected_tracks.c.reason,
+            rejected_tracks.c.rejected_at,
+        )
+        .join(tracks, tracks.c.id == rejected_tracks.c.track_id)
+        .outerjoin(members, members.c.id == rejected_tracks.c.member_id)
+        .order_by(rejected_tracks.c.rejected_at.desc(), rejected_tracks.c.track_id)
+        .limit(limit)
+    )
+    return [Rejection(*r) for r in rows]
 
 
 def get_playlist_state(conn: Connection, member_id: int, kind: str) -> PlaylistState:
@@ -163,7 +213,9 @@ def our_playlist_ids(conn: Connection, member_id: int | None = None) -> set[str]
 
 
 @dataclass(frozen=True)
-class Acceptance:
+class PublishOutcome:
+    """One written playlist and what its member did with it since: tracks played, saved and skipped."""
+
     kind: str
     run_id: int | None
     written_at: datetime
@@ -173,7 +225,7 @@ class Acceptance:
     skipped: int
 
 
-def acceptance(conn: Connection, member_id: int, limit: int = 10) -> list[Acceptance]:
+def acceptance(conn: Connection, member_id: int, limit: int = 10) -> list[PublishOutcome]:
     """For the member's latest playlist writes: how many of the tracks they played from it, saved, and skipped."""
     logs = conn.execute(
         select(publish_log)
@@ -181,7 +233,7 @@ def acceptance(conn: Connection, member_id: int, limit: int = 10) -> list[Accept
         .order_by(publish_log.c.written_at.desc(), publish_log.c.id.desc())
         .limit(limit)
     ).all()
-    out: list[Acceptance] = []
+    out: list[PublishOutcome] = []
     next_written: dict[str, datetime] = {}
     for row in logs:  # newest first: each write's window ends where the next write of that kind began
         m = row._mapping
@@ -211,5 +263,5 @@ def acceptance(conn: Connection, member_id: int, limit: int = 10) -> list[Accept
             .select_from(saved_tracks.join(tracks, tracks.c.id == saved_tracks.c.track_id))
             .where(and_(saved_tracks.c.member_id == member_id, tracks.c.spotify_id.in_(ids), *saved_window))
         ).scalar_one()
-        out.append(Acceptance(m["kind"], m["run_id"], start, len(uris), int(played), int(saved), int(skipped)))
+        out.append(PublishOutcome(m["kind"], m["run_id"], start, len(uris), int(played), int(saved), int(skipped)))
     return out

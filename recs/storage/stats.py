@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, select
 
+from recs.domain import (
+    Gap,
+    HourBucket,
+    ImportRecord,
+    InviteOverview,
+    JobRunRow,
+    ModelRunRow,
+    PublishedRow,
+    SyncHealth,
+    TopEntry,
+)
+from recs.storage.imports import import_record
 from recs.storage.schema import (
     api_calls,
     artists,
@@ -26,24 +37,6 @@ from recs.storage.schema import (
     track_artists,
     tracks,
 )
-
-
-@dataclass(frozen=True)
-class HourBucket:
-    """Plays started within one UTC hour."""
-
-    hour: datetime
-    plays: int
-    ms: int
-
-
-@dataclass(frozen=True)
-class TopEntry:
-    id: int
-    name: str
-    detail: str
-    plays: int
-    ms: int
 
 
 def _hour_key(conn: Connection, column: Any) -> ColumnElement[Any]:
@@ -165,34 +158,6 @@ def distinct_counts(conn: Connection, member_id: int) -> tuple[int, int]:
 # --- what the member's own pages show beyond charts ---------------------------------------------
 
 
-@dataclass(frozen=True)
-class Gap:
-    id: int
-    start: datetime
-    end: datetime
-    detected_at: datetime
-    filled_at: datetime | None
-
-
-@dataclass(frozen=True)
-class ImportRow:
-    id: int
-    started_at: datetime
-    finished_at: datetime | None
-    source_name: str
-    status: str
-    report: dict[str, Any] | None
-    error: str | None
-
-
-@dataclass(frozen=True)
-class PublishedRow:
-    kind: str
-    spotify_playlist_id: str | None
-    track_uris: tuple[str, ...]
-    written_at: datetime | None
-
-
 def member_gaps(conn: Connection, member_id: int, include_filled: bool = False) -> list[Gap]:
     stmt = select(sync_gaps).where(sync_gaps.c.member_id == member_id).order_by(sync_gaps.c.gap_start.desc())
     if not include_filled:
@@ -203,33 +168,20 @@ def member_gaps(conn: Connection, member_id: int, include_filled: bool = False) 
     ]
 
 
-def _import_row(m: Any) -> ImportRow:
-    report = m["report"]
-    return ImportRow(
-        id=int(m["id"]),
-        started_at=m["started_at"],
-        finished_at=m["finished_at"],
-        source_name=str(m["source_name"]),
-        status=str(m["status"]),
-        report=report if isinstance(report, dict) else None,
-        error=m["error"],
-    )
-
-
-def member_imports(conn: Connection, member_id: int, limit: int = 20) -> list[ImportRow]:
+def member_imports(conn: Connection, member_id: int, limit: int = 20) -> list[ImportRecord]:
     stmt = (
         select(imports)
         .where(imports.c.member_id == member_id)
         .order_by(imports.c.started_at.desc(), imports.c.id.desc())
         .limit(limit)
     )
-    return [_import_row(r._mapping) for r in conn.execute(stmt)]
+    return [import_record(r) for r in conn.execute(stmt)]
 
 
-def member_import(conn: Connection, member_id: int, import_id: int) -> ImportRow | None:
+def member_import(conn: Connection, member_id: int, import_id: int) -> ImportRecord | None:
     """One import, only when it belongs to *member_id*."""
     row = conn.execute(select(imports).where(imports.c.id == import_id, imports.c.member_id == member_id)).first()
-    return _import_row(row._mapping) if row else None
+    return import_record(row) if row else None
 
 
 def play_span(conn: Connection, member_id: int, source: str | None = None) -> tuple[datetime | None, datetime | None]:
@@ -289,54 +241,6 @@ def played_track_uris_since(conn: Connection, member_id: int, uris: Sequence[str
 
 
 # --- the owner's view of the instance -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SyncHealth:
-    member_id: int
-    display_name: str
-    role: str
-    reconnect_needed: bool
-    not_allowlisted: bool
-    last_poll: datetime | None
-    last_error: str | None
-    open_gaps: int
-    refresh_expires_at: datetime | None
-
-
-@dataclass(frozen=True)
-class ModelRunRow:
-    id: int
-    started_at: datetime
-    finished_at: datetime | None
-    status: str
-    model_kind: str | None
-    metrics: dict[str, Any]
-    baselines: dict[str, Any]
-    data_size: dict[str, Any]
-    is_current: bool
-    note: str | None
-
-
-@dataclass(frozen=True)
-class JobRunRow:
-    id: int
-    job: str
-    member_id: int | None
-    started_at: datetime
-    finished_at: datetime | None
-    status: str
-    error: str | None
-
-
-@dataclass(frozen=True)
-class InviteRow:
-    id: int
-    spotify_id: str | None
-    created_at: datetime
-    expires_at: datetime | None
-    used_by: int | None
-    used_at: datetime | None
 
 
 def sync_health(conn: Connection) -> list[SyncHealth]:
@@ -427,9 +331,9 @@ def job_run_list(conn: Connection, limit: int = 30) -> list[JobRunRow]:
     ]
 
 
-def invite_list(conn: Connection, limit: int = 50) -> list[InviteRow]:
+def invite_list(conn: Connection, limit: int = 50) -> list[InviteOverview]:
     stmt = select(invites).order_by(invites.c.created_at.desc(), invites.c.id.desc()).limit(limit)
     return [
-        InviteRow(int(m["id"]), m["spotify_id"], m["created_at"], m["expires_at"], m["used_by"], m["used_at"])
+        InviteOverview(int(m["id"]), m["spotify_id"], m["created_at"], m["expires_at"], m["used_by"], m["used_at"])
         for m in (r._mapping for r in conn.execute(stmt))
     ]

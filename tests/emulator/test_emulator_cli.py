@@ -6,9 +6,11 @@ import signal
 import subprocess
 import sys
 
+import pytest
 import requests
 
 
+@pytest.mark.slow  # several seconds of real processes or generated data: CI runs it, `pytest` alone does not
 def test_recs_emulator_serves_until_stopped() -> None:
     command = [
         sys.executable,

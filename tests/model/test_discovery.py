@@ -81,7 +81,7 @@ def test_the_hold_out_keeps_household_only_when_the_household_model_is_right() -
     cat, household, prior, known = _two_members()
     choice = choose_blend(cat, household, prior, known, {0: {2}, 1: {3}})  # type: ignore[arg-type]
     assert (choice.weight, choice.guard) == (0.0, 0.0) and choice.name == "household"
-    assert set(choice.metrics) >= {"household", "prior w1 g0", "prior w0.5 g0.25"}
+    assert set(choice.metrics) >= {"household", "prior w1 g0", "prior w0.5 g0.25", "prior popular"}
 
 
 def test_an_uninformative_hold_out_falls_back_to_the_default_blend() -> None:

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from recs.cli import main
+from recs.cli import _load_plugins, main
 
 
 def invoke(cwd: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     """Run `recs ARGS` in *cwd* with no RECS_ setting from this process; exit code and output (stderr included)."""
+    _load_plugins()  # `serve` and `demo` come from entry points, as in the installed `recs`
     clean: dict[str, str | None] = {k: None for k in os.environ if k.startswith("RECS_")}
     clean.update(env or {})
     with pytest.MonkeyPatch.context() as mp:

@@ -114,10 +114,11 @@ def test_sync_refresh_publish_of_an_unknown_member(tmp_path: Path) -> None:
     code, out = invoke(tmp_path, "init")
     assert code == 0, out
     for command in ("sync", "refresh", "publish"):
-        line = _one_line_error(*invoke(tmp_path, command, "--member", "99"))
+        line = _one_line_error(*invoke(tmp_path, command, "--member", "99", env={"RECS_SPOTIFY__CLIENT_ID": "app"}))
         assert "no member with id 99" in line and "recs members" in line
 
 
+@pytest.mark.slow  # several seconds of real processes or generated data: CI runs it, `pytest` alone does not
 def test_the_real_executable_prints_one_line(tmp_path: Path) -> None:
     import subprocess
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -33,17 +35,21 @@ class Served:
     port: int
     cookie: str
     output: list[str] = field(default_factory=list)
+    # Session cookies of every member, the first one's is `cookie`.
+    cookies: list[str] = field(default_factory=list)
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def get(self, path: str, conn: http.client.HTTPConnection | None = None) -> tuple[int, str, str]:
+    def get(
+        self, path: str, conn: http.client.HTTPConnection | None = None, cookie: str | None = None
+    ) -> tuple[int, str, str]:
         """(status, answering worker's pid, body) of a GET; on a new connection, closed after, unless given one."""
         own = conn is None
         c = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
-            c.request("GET", path, headers={"Cookie": f"recs_session={self.cookie}"})
+            c.request("GET", path, headers={"Cookie": f"recs_session={cookie or self.cookie}"})
             response = c.getresponse()
             body = response.read().decode()
             return response.status, response.getheader("X-Recs-Worker", ""), body
@@ -65,36 +71,70 @@ def _alive(pid: int) -> bool:
     return True
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
+@contextlib.contextmanager
+def serving(
+    tmp_path: Path, *, processes: int = 2, threads: int = 2, members: int = 1, memory_limit: int | None = None
+) -> Iterator[Served]:
+    """`recs serve` on a fresh instance with *members* members who allowed storing; the first one's session.
+
+    *memory_limit* caps the server's address space (bytes): a memory regression then fails the test
+    instead of taking the machine down.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECS_")}
     env["RECS_INSTANCE__DATA_DIR"] = str(tmp_path / "data")
+    env["RECS_SPOTIFY__CLIENT_ID"] = "test-app"  # serve refuses to start without a Spotify app
     result = CliRunner().invoke(main, ["init"], env=env, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     app = create_app(environ=env)
     instance = app.extensions["recs"]
     now = datetime.now(UTC)
-    with instance.db.write() as conn:
-        member = create_member(conn, "u1", "Ada", role="owner", timezone="UTC", now=now)
-        set_consent(conn, member.id, "store", True, now)
     serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
-    cookie = str(serializer.dumps({"member_id": member.id}))
+    cookies = []
+    with instance.db.write() as conn:
+        for n in range(members):
+            member = create_member(
+                conn,
+                f"u{n + 1}",
+                ["Ada", "Bo", "Cy"][n % 3],
+                role="owner" if n == 0 else "member",
+                timezone="UTC",
+                now=now,
+            )
+            set_consent(conn, member.id, "store", True, now)
+            cookies.append(str(serializer.dumps({"member_id": member.id})))
     instance.close()
+
+    def limit_memory() -> None:
+        if memory_limit is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+
     recs = Path(sys.executable).with_name("recs")
     process = subprocess.Popen(
-        [str(recs), "serve", "--host", "127.0.0.1", "--port", "0", "--processes", "2", "--threads", "2"],
+        [
+            str(recs),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--processes",
+            str(processes),
+            "--threads",
+            str(threads),
+        ],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,  # its own process group, as a terminal gives it (Ctrl-C reaches every process)
+        preexec_fn=limit_memory if memory_limit is not None else None,
     )
     assert process.stdout is not None
     first = process.stdout.readline()
     found = re.search(r"http://127\.0\.0\.1:(\d+)", first)
     assert found, first
-    server = Served(process, int(found.group(1)), cookie, [first])
+    server = Served(process, int(found.group(1)), cookies[0], [first], cookies)
     stream = process.stdout
     # Keep reading the output so the pipe never fills (and it is there to show when a test fails).
     threading.Thread(target=lambda: server.output.extend(iter(stream.readline, "")), daemon=True).start()
@@ -109,6 +149,12 @@ def served(tmp_path: Path) -> Iterator[Served]:
                 process.kill()
                 process.wait()
         stream.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    with serving(tmp_path) as server:
+        yield server
 
 
 def _wait_until_served(served: Served) -> None:
@@ -142,6 +188,7 @@ def _held_by_two_workers(served: Served) -> tuple[http.client.HTTPConnection, st
     raise AssertionError("one worker answered every connection: " + "".join(served.output))
 
 
+@pytest.mark.slow  # several seconds of real processes or training: CI runs it, `pytest` alone does not
 def test_two_processes_answer_and_a_dead_one_is_replaced(served: Served) -> None:
     _wait_until_served(served)
     # Connections are kept open (as a browser does): the second one goes to the worker holding none.
@@ -251,9 +298,11 @@ def test_an_import_is_followed_from_another_process(served: Served) -> None:
     watcher.close()
 
 
+@pytest.mark.slow  # several seconds of real processes or generated data: CI runs it, `pytest` alone does not
 def test_serve_refuses_a_port_in_use(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECS_")}
     env["RECS_INSTANCE__DATA_DIR"] = str(tmp_path / "data")
+    env["RECS_SPOTIFY__CLIENT_ID"] = "test-app"  # serve refuses to start without a Spotify app
     assert CliRunner().invoke(main, ["init"], env=env).exit_code == 0
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -268,3 +317,98 @@ def test_serve_refuses_a_port_in_use(tmp_path: Path) -> None:
             timeout=60,
         )
     assert result.returncode != 0 and "cannot listen" in result.stderr, result.stderr
+
+
+def _memory_kb(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (peak resident set) of a process, in kB, from /proc."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {key: int(fields[key].split()[0]) for key in ("VmRSS", "VmHWM")}
+
+
+def _upload(session: requests.Session, served: Served, name: str, content: bytes) -> requests.Response:
+    page = session.get(f"{served.base}/import", timeout=10)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token, page.text
+    return session.post(
+        f"{served.base}/import",
+        data={"csrf_token": token.group(1)},
+        files={"export": (name, content)},
+        allow_redirects=False,
+        timeout=30,
+    )
+
+
+def _settled(session: requests.Session, served: Served, location: str) -> requests.Response:
+    deadline = time.monotonic() + 30
+    while True:
+        page = session.get(f"{served.base}{location}", allow_redirects=False, timeout=10)
+        if page.status_code == 302 or "Importing your history" not in page.text or time.monotonic() > deadline:
+            return page
+        time.sleep(0.01)
+
+
+@pytest.mark.slow  # several seconds of real processes or generated data: CI runs it, `pytest` alone does not
+def test_a_deeply_nested_upload_is_refused_at_once_with_bounded_memory(tmp_path: Path) -> None:
+    # 100,000 nested arrays (200 kB): before the depth guard, ijson's prefixes grew with the square of the
+    # depth (gigabytes). The address-space cap turns a regression into a failed import, not a dead machine.
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with serving(tmp_path, processes=1, threads=4, members=2, memory_limit=3 * 1024**3) as served:
+        _wait_until_served(served)
+        uploader = requests.Session()
+        uploader.cookies.set("recs_session", served.cookie, domain="127.0.0.1", path="/")
+        # Warm up: one real import, so the baseline holds everything an import loads.
+        warm = _upload(uploader, served, "Streaming_History_Audio_2023.json", json.dumps(export_rows(5)).encode())
+        assert warm.status_code == 302, warm.text
+        assert _settled(uploader, served, warm.headers["Location"]).status_code == 302
+        pid = int(warm.headers["X-Recs-Worker"])
+        assert served.get("/listening", cookie=served.cookies[1])[0] == 200
+        before = _memory_kb(pid)
+
+        # Another member keeps using the dashboard the whole time.
+        answers: list[tuple[float, int, float]] = []
+        stop = threading.Event()
+
+        def other_member() -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+            while not stop.is_set():
+                sent = time.monotonic()
+                try:
+                    status = served.get("/listening", conn, cookie=served.cookies[1])[0]
+                except OSError:  # timed out: the server stopped answering
+                    status = 0
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+                answers.append((sent, status, time.monotonic() - sent))
+            conn.close()
+
+        other = threading.Thread(target=other_member)
+        other.start()
+        try:
+            time.sleep(0.1)
+            started = time.monotonic()
+            upload = _upload(uploader, served, "Streaming_History_Audio_2024.json", deep)
+            assert upload.status_code == 302, upload.text
+            page = _settled(uploader, served, upload.headers["Location"])
+            refused_after = time.monotonic() - started
+            time.sleep(0.1)
+        finally:
+            stop.set()
+            other.join(timeout=15)
+        after = _memory_kb(pid)
+
+        assert page.status_code == 200 and "The import did not go through" in page.text, page.text
+        # A sentence naming the member's file, without the server's folders.
+        assert "Streaming_History_Audio_2024.json is not a file of a Spotify data export" in page.text, page.text
+        assert str(tmp_path) not in page.text and "uploads" not in page.text
+        assert refused_after < 1.0, f"refused after {refused_after:.2f} s"
+        growth_mb = (after["VmHWM"] - before["VmRSS"]) / 1024
+        assert growth_mb < 50, f"the server grew by {growth_mb:.0f} MB (peak {after['VmHWM'] // 1024} MB)"
+        during = [a for a in answers if started <= a[0] <= started + refused_after]
+        assert answers and all(status == 200 for _, status, _ in answers), answers
+        assert during, "no other request was answered while the upload was handled"
+        assert max(latency for _, _, latency in answers) < 1.0, answers
+        print(
+            f"nested upload: refused in {refused_after * 1000:.0f} ms, server memory +{growth_mb:.1f} MB "
+            f"(peak {after['VmHWM'] // 1024} MB); other member answered {len(answers)} times, "
+            f"slowest {max(a[2] for a in answers) * 1000:.0f} ms"
+        )
