@@ -43,7 +43,7 @@ from recs.prior import counting
 from recs.prior.artifact import load_prior, write_prior
 from recs.prior.build import LICENCE, MAX_PROBLEMS_LISTED, BuildOptions, BuildSummary, PriorBuildError, Tick
 from recs.prior.dumps import MAX_LINE_BYTES, Problem, Source, discover, read_chunks
-from recs.prior.listens import REASONS, Window, parse_chunk
+from recs.prior.listens import REASONS, Window, parse_chunk, unpack_spelling
 
 log = logging.getLogger("recs.prior")
 
@@ -118,8 +118,8 @@ def parse_unit(unit: Unit, window: Window) -> Iterator[tuple[Any, ...]]:
             result.users.tolist(), result.timestamps.tolist(), result.tracks.tolist(), strict=True
         ):
             yield ("L", user, ts, ids[code])
-        for (code, track, artist), n in result.names.items():
-            yield ("N", ids[code], track, artist, n)
+        for (code, spelling), n in result.names.items():
+            yield ("N", ids[code], *unpack_spelling(spelling), n)
     report = {
         "index": index,
         "whole": end < 0,
