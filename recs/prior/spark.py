@@ -142,8 +142,10 @@ def _session(master: str, parallelism: int) -> Any:
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", str(max(2, parallelism)))
         .config("spark.default.parallelism", str(max(2, parallelism)))
-        .config("spark.driver.memory", os.environ.get("RECS_SPARK_DRIVER_MEMORY", "2g"))
     )
+    if master.startswith("local") and "PYSPARK_SUBMIT_ARGS" not in os.environ:
+        # local mode runs everything in the driver's JVM: Spark's 1g default is too small for a month of dumps
+        builder = builder.config("spark.driver.memory", "2g")
     if master.startswith("local"):
         # local workers run this interpreter (with recs installed); on a cluster PYSPARK_PYTHON names theirs
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
