@@ -231,6 +231,7 @@ def run_one(engine: str, dumps: list[Path], out: Path, processes: int) -> dict[s
         "processes": processes,
         "wall_s": wall,
         "cpu_s": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
+        "main_cpu_s": me.ru_utime + me.ru_stime,
         "peak_mib": me.ru_maxrss / 1024,
         "worker_peak_mib": kids.ru_maxrss / 1024,
         "lines": m["counts"]["lines_read"],
@@ -285,7 +286,7 @@ def main() -> None:
         print(
             f"{r['engine']:<6} {r['processes']} proc: {r['lines'] / r['wall_s']:,.0f} lines/s end to end, wall {r['wall_s']:.1f} s "
             f"(parse {st.get('parse', 0):.1f}, count {st.get('count', 0):.1f}, train {st.get('train', 0):.1f}, "
-            f"write {st.get('write', 0):.1f}), CPU {r['cpu_s']:.1f} s, peak {r['peak_mib']:,.0f} MiB "
+            f"write {st.get('write', 0):.1f}), CPU {r['cpu_s']:.1f} s (main process {r['main_cpu_s']:.1f}), peak {r['peak_mib']:,.0f} MiB "
             f"(workers {r['worker_peak_mib']:,.0f} MiB); kept {r['kept']:,}, trained {r['users']:,} users x "
             f"{r['tracks']:,} tracks; artifact {r['artifact_mib']:.1f} MiB"
         )

@@ -329,3 +329,13 @@ class ImportProgress:
     def silent_since(self, moment: datetime) -> bool:
         """Still 'running' but without a sign of life since *moment*: its process stopped."""
         return self.status == "running" and self.progress_at < moment
+
+
+@dataclass(frozen=True)
+class RunningImport:
+    """An import record still 'running': the process running it (host:pid, if known) and its last sign of life."""
+
+    id: int
+    member_id: int
+    owner: str | None
+    last_sign: datetime

@@ -16,13 +16,18 @@ from recs.domain import Mode, PublishSettingsRow
 from recs.feedback import playlist_settings
 from recs.instance import Instance
 from recs.recommendations import still_wanted
+from recs.storage import Database
 from recs.storage.members import get_member, members_with_consent
 from recs.storage.publishing import (
+    Rejection,
     candidates,
     current_run_id,
     get_playlist_state,
     instance_tag,
     log_publish,
+    recent_rejections,
+    record_rejected,
+    rejected_track_ids,
     save_playlist_state,
 )
 
@@ -41,9 +46,13 @@ class PlaylistPort(Protocol):
 
     def create(self, name: str, description: str, public: bool) -> str: ...
 
-    def replace(self, playlist_id: str, uris: list[str]) -> None: ...
+    def replace(self, playlist_id: str, uris: list[str]) -> None:
+        """Set the items (at most 100); ItemsRejected when Spotify refuses one of them, changing nothing."""
+        ...
 
-    def append(self, playlist_id: str, uris: list[str]) -> None: ...
+    def append(self, playlist_id: str, uris: list[str]) -> None:
+        """Add items at the end (at most 100); ItemsRejected as for replace."""
+        ...
 
     def describe(self, playlist_id: str, description: str) -> None: ...
 
@@ -109,6 +118,7 @@ class PublishResult:
     uris: list[str] = field(default_factory=list)
     calls: int = 0
     note: str = ""
+    dropped: dict[str, str] = field(default_factory=dict)  # URI -> why Spotify refused it
 
 
 def plan(instance: Instance, member_id: int, kind: Mode, now: datetime) -> tuple[int | None, list[str], int]:
@@ -127,8 +137,8 @@ def plan(instance: Instance, member_id: int, kind: Mode, now: datetime) -> tuple
             [c.track_id for c in ranked],
             {c.track_id: c.artist_ids for c in ranked},
             cap=instance.settings.recommend.artist_cap,
-            # A track Spotify has no id for cannot go on a playlist (and takes no artist's place).
-            exclude={c.track_id for c in ranked if c.spotify_id is None},
+            # A track Spotify has no id for, or refused before, cannot go on a playlist (nor take an artist's place).
+            exclude={c.track_id for c in ranked if c.spotify_id is None} | rejected_track_ids(conn),
             limit=rule.size,
         )
     spotify_ids = {c.track_id: c.spotify_id for c in ranked}
@@ -193,17 +203,32 @@ def publish_playlist(
         port.describe(playlist_id, description)
     with instance.db.write() as conn:
         save_playlist_state(conn, member_id, kind, pending_hash=digest)
-    port.replace(playlist_id, uris[:CHUNK])
-    for start in range(CHUNK, len(uris), CHUNK):
-        port.append(playlist_id, uris[start : start + CHUNK])
+    dropped = write_items(port, playlist_id, uris)
+    if dropped:
+        reasons = sorted(set(dropped.values()))
+        log.warning(
+            "member %s: Spotify refused %d track(s) of their %s playlist (%s); published the other %d",
+            member_id,
+            len(dropped),
+            kind,
+            "; ".join(reasons),
+            len(uris) - len(dropped),
+        )
+        result.dropped = dropped
+        result.note = f"Spotify refused {len(dropped)} track(s): {'; '.join(reasons)}"
+        uris = [u for u in uris if u not in dropped]
+        result.uris = uris
     with instance.db.write() as conn:
+        for reason in set(dropped.values()):
+            ids = [u.rsplit(":", 1)[-1] for u, r in dropped.items() if r == reason]
+            record_rejected(conn, ids, member_id, kind, reason, now)
         save_playlist_state(
             conn,
             member_id,
             kind,
             spotify_playlist_id=playlist_id,
             run_id=run_id,
-            content_hash=digest,
+            content_hash=content_hash(uris),
             track_uris=uris,
             written_at=now,
             pending_hash=None,
@@ -211,6 +236,45 @@ def publish_playlist(
         log_publish(conn, member_id, kind, run_id, playlist_id, now, uris)
     result.playlist_id = playlist_id
     return result
+
+
+def write_items(port: PlaylistPort, playlist_id: str, uris: list[str]) -> dict[str, str]:
+    """Make the playlist hold *uris*, in order, less any track Spotify refuses; returns refused URI -> reason.
+
+    Writes of up to 100 (one replace, then appends). Spotify refuses a whole write for one bad track
+    without naming it, and a refused write changes nothing, so a refused batch is halved until the bad
+    track stands alone: about 2·log2(100) = 14 more calls for one bad track in a hundred.
+    """
+    from recs.spotify.playlists import ItemsRejected  # here: web imports this module, and never spotipy
+
+    dropped: dict[str, str] = {}
+    replaced = False
+
+    def put(batch: list[str]) -> None:
+        nonlocal replaced
+        try:
+            (port.append if replaced else port.replace)(playlist_id, batch)
+        except ItemsRejected as exc:
+            if len(batch) == 1:
+                dropped[batch[0]] = str(exc)
+                return
+            half = len(batch) // 2
+            put(batch[:half])
+            put(batch[half:])
+            return
+        replaced = True
+
+    for start in range(0, len(uris), CHUNK):
+        put(uris[start : start + CHUNK])
+    if not replaced:  # every track refused: the playlist must not keep the old list
+        port.replace(playlist_id, [])
+    return dropped
+
+
+def refused_tracks(db: Database, limit: int = 20) -> list[Rejection]:
+    """The tracks Spotify refused in playlist writes, newest first (the admin page lists them)."""
+    with db.read() as conn:
+        return recent_rejections(conn, limit)
 
 
 def default_port(instance: Instance, member_id: int, clock: Callable[[], datetime]) -> PlaylistPort:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install recs with its test tools into .venv, start what the tests need (PostgreSQL, Chromium), run the suite.
+# Install recs with its test tools into .venv, start what the tests need (PostgreSQL, Chromium), run the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -20,4 +20,6 @@ if [ "$(id -u)" = 0 ]; then
     export RECS_TEST_POSTGRES_URL
   fi
 fi
-exec .venv/bin/python -m pytest "$@"
+# -m "" clears pyproject's default `-m 'not slow'`: this script (the README's and CI's test command) runs
+# every test. A -m of the caller's, given after it, still wins.
+exec .venv/bin/python -m pytest -m "" "$@"

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from recs.emulator import ControlClient
@@ -23,6 +24,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.slow  # several seconds of real processes or training: CI runs it, `pytest` alone does not
 def test_demo_sets_up_a_household_and_serves_the_dashboard(tmp_path: Path) -> None:
     port = _free_port()
     recs = Path(sys.executable).with_name("recs")

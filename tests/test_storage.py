@@ -182,6 +182,12 @@ def _fill_every_member_table(conn: sa.Connection, mid: int, tid: int, artist_id:
             member_id=mid, kind="discover", spotify_playlist_id="p", written_at=NOW, track_uris=["spotify:track:x"]
         )
     )
+    gone = conn.execute(
+        s.tracks.insert().values(spotify_id=f"gone{mid}", name="Gone", name_key=f"gone|{mid}")
+    ).inserted_primary_key[0]
+    conn.execute(
+        s.rejected_tracks.insert().values(track_id=gone, member_id=mid, kind="discover", reason="x", rejected_at=NOW)
+    )
     conn.execute(
         s.job_runs.insert().values(
             job="publish",

@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 
 from recs import accounts, feedback
 from recs.domain import ModelRunRow
+from recs.playlists import refused_tracks
 from recs.stats import instance_overview
 from web import charts
 from web.auth import db, instance, member, now, owner_required
@@ -66,6 +67,7 @@ def index() -> str:
         overview=overview,
         runs_chart=runs_chart(overview.runs),
         requests=feedback.job_requests(db(), limit=20),
+        refused=refused_tracks(db()),
         jobs=feedback.JOBS,
         new_code=None,
     )
@@ -106,6 +108,7 @@ def invite() -> str | Response:
         overview=overview,
         runs_chart=runs_chart(overview.runs),
         requests=feedback.job_requests(db(), limit=20),
+        refused=refused_tracks(db()),
         jobs=feedback.JOBS,
         new_code=created.code,
         invite_url=instance().settings.instance.public_url.rstrip("/") + url_for("auth.signin", invite=created.code),

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import webbrowser
 from pathlib import Path
 
 import click
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _run_requests(instance: object, stop: threading.Event) -> None:
@@ -30,7 +23,7 @@ def _run_requests(instance: object, stop: threading.Event) -> None:
 
 
 @click.command()
-@click.option("--port", type=int, default=0, help="Dashboard port (default: a free one).")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="Dashboard port (default: a free one).")
 @click.option("--no-browser", is_flag=True, help="Do not open a browser.")
 @click.option(
     "--data-dir",
@@ -46,16 +39,25 @@ def demo(port: int, no_browser: bool, data_dir: Path) -> None:
     from recs.demo import DemoError, build
     from recs.logs import setup_logging
     from web import create_app
+    from web.serving import listen
 
     setup_logging("WARNING")
-    port = port or free_port()
+    # Take the port before the set-up, so a port in use costs one line, not a built demo and a traceback.
+    try:
+        sock = listen("127.0.0.1", port)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}; pick another --port (0 picks a free one)"
+        ) from None
+    port = sock.getsockname()[1]
     click.echo("Setting up the demo household (offline, on the built-in Spotify emulator)...")
     try:
         instance, emulator, report = build(data_dir, port, say=lambda line: click.echo(f"  - {line}"))
     except DemoError as exc:
+        sock.close()
         raise click.ClickException(str(exc)) from None
     app = create_app(overrides={"RECS_INSTANCE": instance})
-    server = create_server(app, host="127.0.0.1", port=port, threads=8, ident="recs-demo")
+    server = create_server(app, sockets=[sock], threads=8, ident="recs-demo")
     stop = threading.Event()
     threading.Thread(target=_run_requests, args=(instance, stop), daemon=True, name="demo-worker").start()
     url = f"http://127.0.0.1:{port}"

@@ -8,21 +8,20 @@ import shutil
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
-from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, current_app, flash, g, redirect, render_template, request, url_for
 from werkzeug.utils import secure_filename
 from werkzeug.wrappers import Response
 
 from recs import storage
 from recs.imports.errors import ImportRejected
-from recs.imports.service import run_import
+from recs.imports.service import LEASE, run_import, settle_interrupted
 from recs.stats import HistoryCoverage, member_import
 from recs.storage import Database
-from recs.storage.imports import member_import_progress, record_progress
+from recs.storage.imports import member_import_progress
 from web.auth import consents_of, db, instance, member, member_required, now
 from web.security import error_page
 
@@ -32,10 +31,9 @@ bp = Blueprint("imports", __name__)
 ACCEPTED = (".zip", ".json")
 
 
-# A running import's record gets a sign of life this often from the process running it; one silent for
-# SILENT_AFTER was cut off (its process stopped or restarted) and the progress page says so.
-HEARTBEAT_S = 5.0
-SILENT_AFTER = timedelta(minutes=1)
+# A running import's record gets a sign of life every few seconds from the process running it
+# (recs.imports.service); one silent for SILENT_AFTER was cut off and the progress page says so.
+SILENT_AFTER = LEASE
 
 
 @dataclass
@@ -96,16 +94,12 @@ class ImportRuns:
 
         inst = instance_of(app)
         clock = clock_of(app)
-        stop = threading.Event()
 
         def on_record(import_id: int) -> None:
             with self._lock:
                 self._threads[import_id] = threading.current_thread()
             started.import_id = import_id
             started.recorded.set()
-            threading.Thread(
-                target=_heartbeat, args=(inst.db, import_id, clock, stop), name=f"import-{import_id}-alive", daemon=True
-            ).start()
 
         try:
             run_import(inst.db, inst.settings, member_id, paths, clock=clock, on_record=on_record)
@@ -115,7 +109,6 @@ class ImportRuns:
             log.exception("import for member %s failed", member_id)
             started.error = FAILED
         finally:
-            stop.set()
             shutil.rmtree(folder, ignore_errors=True)
             started.recorded.set()
 
@@ -125,16 +118,6 @@ INTERRUPTED = (
     "The import stopped before it finished: the server was restarted or stopped while it ran. Plays written "
     "before that are kept; upload the same export again to add the rest (what is already stored is left out)."
 )
-
-
-def _heartbeat(db: Database, import_id: int, clock: Callable[[], datetime], stop: threading.Event) -> None:
-    """Mark the record alive while the import runs (its own progress writes pause while it reads or finishes)."""
-    while not stop.wait(HEARTBEAT_S):
-        try:
-            with db.write() as conn:
-                record_progress(conn, import_id, clock())
-        except Exception:  # a busy database: the next beat will do
-            log.warning("import %s: could not mark it alive", import_id, exc_info=True)
 
 
 def runs() -> ImportRuns:
@@ -189,9 +172,23 @@ def coverage_cache() -> CoverageCache:
     return cache
 
 
+def settle_gone_imports() -> None:
+    """Close the signed-in member's imports whose process is gone, so no page shows them as running.
+
+    A killed `recs import` or server leaves its record 'running' and nothing else would close it. The
+    only write a GET makes, and only when there is such a record: it goes through the instance's own
+    database, then the request's shared read snapshot is renewed so the page shows the settled record.
+    """
+    if settle_interrupted(instance().db, now(), member().id, reads=db()):
+        reads = g.get("reads")
+        if reads is not None:
+            reads.release()
+
+
 @bp.get("/import")
 @member_required
 def index() -> str:
+    settle_gone_imports()
     me = member()
     return render_template(
         "import.html",
@@ -239,6 +236,7 @@ def upload() -> Response | tuple[str, int]:
 @bp.get("/import/progress/<int:import_id>")
 @member_required
 def progress(import_id: int) -> str | Response | tuple[str, int]:
+    settle_gone_imports()
     with db().read() as conn:
         found = member_import_progress(conn, member().id, import_id)
     if found is None:
@@ -248,7 +246,7 @@ def progress(import_id: int) -> str | Response | tuple[str, int]:
     interrupted = found.silent_since(now() - SILENT_AFTER)
     if found.status == "running" and not interrupted:
         return render_template("import_progress.html", p=found, running=True, message=None, interrupted=False)
-    interrupted = interrupted or (found.error or "").startswith("interrupted")
+    interrupted = interrupted or found.status == "interrupted" or (found.error or "").startswith("interrupted")
     if interrupted:
         message = INTERRUPTED
     elif found.status == "rejected":
@@ -261,6 +259,7 @@ def progress(import_id: int) -> str | Response | tuple[str, int]:
 @bp.get("/import/<int:import_id>")
 @member_required
 def report(import_id: int) -> str | tuple[str, int]:
+    settle_gone_imports()
     row = member_import(db(), member().id, import_id)
     if row is None:
         return error_page(404)

@@ -13,6 +13,7 @@ from recs.cli import Context, main, pass_ctx
 if TYPE_CHECKING:
     from recs.prior.build import BuildSummary, Tick
 
+SHOWN_PROBLEMS = 20
 _WHEN = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
 
 
@@ -38,8 +39,10 @@ def format_summary(summary: BuildSummary) -> list[str]:
         f"regularization {model['regularization']}, {model['iterations']} iterations",
         "timings:      " + ", ".join(f"{k} {v:.1f} s" for k, v in m["timings_s"].items()),
     ]
-    for problem in summary.problems:
+    for problem in summary.problems[:SHOWN_PROBLEMS]:
         lines.append(f"problem:      {problem.line()}")
+    if len(summary.problems) > SHOWN_PROBLEMS:
+        lines.append(f"problem:      ... and {len(summary.problems) - SHOWN_PROBLEMS} more (see the log)")
     return lines
 
 

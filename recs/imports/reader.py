@@ -40,6 +40,9 @@ _ARCHIVE_SUFFIXES = (".zip", ".gz", ".tgz", ".tar", ".bz2", ".xz", ".7z", ".rar"
 # file nested deeper than this the moment it goes past, before any prefix or item is built.
 MAX_DEPTH = 32
 MAX_KEY_CHARS = 1000
+# Values (JSON events) in one item, which the import pass builds whole: a history row has about 50, a
+# library entry a dozen, a playlist up to 10,000 tracks of about 20 each.
+MAX_ITEM_EVENTS: dict[Kind, int] = {"extended": 2000, "account": 2000, "library": 2000, "playlists": 1_000_000}
 _MB = 1024 * 1024
 # Errors of the JSON parser, the zip module and decompression: all mean the file is not what it claims to be.
 _READ_ERRORS = (
@@ -311,6 +314,10 @@ def validate(entry: Entry) -> int:
     # The prefix of the next value, as ijson names it: "item" in an array, the key in an object.
     path: list[str] = []
     first = True
+    # The import pass builds each item whole: its size is bounded too (events in it, and where it started).
+    item_limit = MAX_ITEM_EVENTS[entry.kind]
+    item_events = 0
+    item_depth = -1
     try:
         with entry.opener() as stream:
             # The guards of guarded_events, inline: this loop reads every event of the upload (depth is len(path)).
@@ -320,6 +327,13 @@ def validate(entry: Entry) -> int:
                     if event != expected:
                         shape = "an array" if expected == "start_array" else "an object"
                         raise ImportRejected(f"{entry.name}: expected {shape} at the top of a {entry.kind} file")
+                if item_depth >= 0:
+                    item_events += 1
+                    if item_events > item_limit:
+                        raise ImportRejected(
+                            f"{entry.name} is not a file of a Spotify data export: one of its items holds more than "
+                            f"{item_limit:,} values"
+                        )
                 if event == "map_key":
                     if len(value) > MAX_KEY_CHARS:
                         raise _long_key(entry.name, len(value))
@@ -327,9 +341,13 @@ def validate(entry: Entry) -> int:
                     continue
                 if event == "end_map" or event == "end_array":
                     path.pop()
+                    if len(path) == item_depth:
+                        item_depth = -1
                     continue
                 if len(path) in lengths and tuple(path) in targets:
                     count += 1  # every other event starts a value
+                    if event == "start_map" or event == "start_array":
+                        item_depth, item_events = len(path), 0
                 if event == "start_map":
                     path.append("")
                 elif event == "start_array":

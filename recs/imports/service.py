@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -14,7 +16,7 @@ from typing import Any
 
 from recs import storage
 from recs.config import Settings
-from recs.domain import ArtistInfo, PlayRow, TrackInfo
+from recs.domain import ArtistInfo, PlayRow, RunningImport, TrackInfo
 from recs.imports.errors import ImportRejected
 from recs.imports.reader import ITEM_PREFIXES, Entry, Upload, display_name, open_upload, validate
 from recs.imports.reader import iter_items as _iter_items
@@ -28,6 +30,7 @@ from recs.imports.rows import (
     parse_playlist,
 )
 from recs.names import track_key
+from recs.processes import owner_id, owner_is_dead
 from recs.storage import Database
 from recs.storage.catalog import track_lookup_key, upsert_artists, upsert_tracks
 from recs.storage.members import get_consents, get_member
@@ -41,9 +44,12 @@ BATCH_ROWS = 5000
 Progress = Callable[[int, int], None]
 # A running import writes its progress to its record at most this often (any process can read it there).
 PROGRESS_EVERY_S = 1.0
-# A record still 'running' without a sign of life for this long died with its process (progress is
-# written every second while rows are written; validating or finishing a large upload is quieter).
-STALE_AFTER = timedelta(minutes=10)
+# A running import's record gets a sign of life this often from a thread of its process, whatever the
+# import is doing (reading, writing or finishing). A record whose process is gone (same host, no such pid)
+# is settled as 'interrupted' at once; one of another host, once silent for LEASE.
+HEARTBEAT_S = 5.0
+LEASE = timedelta(minutes=1)
+PID_REUSE_AFTER = timedelta(hours=24)
 
 
 @dataclass
@@ -357,13 +363,16 @@ def run_import(
                 f"member {member_id} has not allowed their listening to be kept (consent 'store'): nothing imported"
             )
     now = clock()
+    settle_interrupted(db, now)  # records of killed imports, whoever's, are closed on the next start
     with db.write() as conn:
-        # An import runs for seconds: one still 'running' after hours died with its process.
-        storage.imports.fail_interrupted_imports(conn, member_id, now - STALE_AFTER, now)
-        import_id = storage.imports.create_import(conn, member_id, _source_name(path_list), now)
+        import_id = storage.imports.create_import(conn, member_id, _source_name(path_list), now, owner=owner_id())
     if on_record is not None:
         on_record(import_id)
     report = ImportReport(import_id=import_id, member_id=member_id)
+    alive = threading.Event()
+    threading.Thread(
+        target=_heartbeat, args=(db, import_id, clock, alive), name=f"import-{import_id}-alive", daemon=True
+    ).start()
     try:
         with open_upload(path_list, settings.imports) as upload:
             total = _validate_all(upload, db, import_id, clock)
@@ -387,6 +396,8 @@ def run_import(
     except Exception as exc:
         _close_record(db, import_id, "failed", clock(), error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
+    finally:
+        alive.set()
     report.seconds = round(time.perf_counter() - started, 3)
     _close_record(db, import_id, "succeeded", clock(), report=report.to_json())
     log.info(
@@ -398,6 +409,53 @@ def run_import(
         report.rows_read,
     )
     return report
+
+
+def settle_interrupted(
+    db: Database,
+    now: datetime,
+    member_id: int | None = None,
+    is_dead: Callable[[str], bool] = owner_is_dead,
+    reads: Database | None = None,
+) -> int:
+    """Close the records of imports whose process is gone (of one member, or of everyone) as 'interrupted'.
+
+    Called when an import starts and when a member looks at their imports: a killed `recs import` or
+    server leaves its record 'running', and nobody else would ever close it. Reads first, so a look at
+    the page writes nothing unless there is something to settle (*reads*, when given, serves that read:
+    a web request's shared snapshot). Returns how many were settled.
+    """
+    with (reads or db).read() as conn:
+        running = storage.imports.running_imports(conn, member_id)
+    gone = [r.id for r in running if _gone(r, now, is_dead)]
+    if not gone:
+        return 0
+    settled = 0
+    with db.write() as conn:
+        for import_id in gone:
+            settled += storage.imports.settle_interrupted_import(conn, import_id, now)
+    if settled:
+        log.warning("settled %s import(s) whose process stopped before finishing as interrupted", settled)
+    return settled
+
+
+def _gone(record: RunningImport, now: datetime, is_dead: Callable[[str], bool]) -> bool:
+    if record.owner and is_dead(record.owner):
+        return True
+    if record.owner and record.owner.rpartition(":")[0] == socket.gethostname():
+        # Its process lives on this host: only a reused pid would keep a dead one looking alive this long.
+        return record.last_sign < now - PID_REUSE_AFTER
+    return record.last_sign < now - LEASE  # another host's, or a record from before owners were kept
+
+
+def _heartbeat(db: Database, import_id: int, clock: Callable[[], datetime], stop: threading.Event) -> None:
+    """Mark the record alive while the import runs (its own progress writes pause while it reads or finishes)."""
+    while not stop.wait(HEARTBEAT_S):
+        try:
+            with db.write() as conn:
+                storage.imports.record_progress(conn, import_id, clock())
+        except Exception:  # a busy database: the next beat will do
+            log.warning("import %s: could not mark it alive", import_id, exc_info=True)
 
 
 def _validate_all(upload: Upload, db: Database, import_id: int, clock: Callable[[], datetime]) -> int:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import threading
 import time
+from array import array
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -32,7 +34,7 @@ from recs.model import AlsParams, fit_item_factors
 from recs.prior import counting
 from recs.prior.artifact import load_prior, write_prior
 from recs.prior.dumps import Problem, Source, discover, read_chunks
-from recs.prior.listens import REASONS, ChunkResult, Window, parse_chunk
+from recs.prior.listens import EARLIEST_TIMESTAMP, REASONS, ChunkResult, Window, parse_chunk, unpack_spelling
 
 log = logging.getLogger("recs.prior")
 
@@ -74,13 +76,17 @@ class Tick(NamedTuple):
     bytes_done: int
     bytes_total: int
     elapsed: float
+    peak_mib: float = 0.0
 
     def line(self) -> str:
         rate = self.lines / self.elapsed if self.elapsed > 0 else 0.0
         done = f"{self.bytes_done / 2**20:,.0f}/{self.bytes_total / 2**20:,.0f} MiB"
         if self.bytes_total:
             done += f" ({100 * self.bytes_done / self.bytes_total:.0f} %)"
-        return f"{self.stage}: {self.lines:,} lines, {rate:,.0f} lines/s, {done}, {self.elapsed:.0f} s"
+        return (
+            f"{self.stage}: {self.lines:,} lines, {rate:,.0f} lines/s, {done}, {self.elapsed:.0f} s, "
+            f"peak memory {self.peak_mib:,.0f} MiB"
+        )
 
 
 @dataclass
@@ -96,9 +102,11 @@ class _Collector:
     def __init__(self) -> None:
         self.vocab: dict[str, int] = {}
         self.users: list[npt.NDArray[np.int64]] = []
-        self.stamps: list[npt.NDArray[np.int64]] = []
-        self.tracks: list[npt.NDArray[np.int32]] = []
-        self.spellings: dict[int, dict[tuple[str, str], int]] = {}
+        self.keys: list[npt.NDArray[np.int64]] = []  # counting.listen_keys: (timestamp, track) in one int64
+        # per track: the first spelling seen and its listens; further spellings only where they occur
+        self.first: list[str | None] = []
+        self.first_n = array("q")
+        self.others: dict[int, dict[str, int]] = {}
         self.lines = 0
         self.rejected: Counter[str] = Counter()
 
@@ -108,33 +116,47 @@ class _Collector:
         if not r.track_ids:
             return
         vocab = self.vocab
-        glob = np.array([vocab.setdefault(t, len(vocab)) for t in r.track_ids], dtype=np.int32)
+        before = len(vocab)
+        glob = [vocab.setdefault(t, len(vocab)) for t in r.track_ids]
+        if len(vocab) > before:
+            self.first.extend([None] * (len(vocab) - before))
+            self.first_n.extend([0] * (len(vocab) - before))
         self.users.append(r.users)
-        self.stamps.append(r.timestamps)
-        self.tracks.append(glob[r.tracks])
-        spellings = self.spellings
-        for (code, name, artist), n in r.names.items():
-            g = int(glob[code])
-            seen = spellings.get(g)
+        self.keys.append(
+            counting.listen_keys(r.timestamps, np.array(glob, dtype=np.int32)[r.tracks], EARLIEST_TIMESTAMP)
+        )
+        first, first_n, others = self.first, self.first_n, self.others
+        for (code, spelling), n in r.names.items():
+            g = glob[code]
+            seen = first[g]
             if seen is None:
-                spellings[g] = {(name, artist): n}
-            elif (name, artist) in seen or len(seen) < MAX_SPELLINGS:
-                seen[(name, artist)] = seen.get((name, artist), 0) + n
+                first[g] = spelling
+                first_n[g] = n
+            elif seen == spelling:
+                first_n[g] += n
+            else:
+                more = others.get(g)
+                if more is None:
+                    others[g] = {spelling: n}
+                elif spelling in more or len(more) < MAX_SPELLINGS - 1:
+                    more[spelling] = more.get(spelling, 0) + n
 
-    def columns(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]:
-        def cat(parts: list[Any], dtype: Any) -> Any:
-            out = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
-            parts.clear()
-            return out
-
-        return cat(self.users, np.int64), cat(self.stamps, np.int64), cat(self.tracks, np.int32)
+    def columns(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Users and listen keys of every kept listen; the collector lets go of its parts."""
+        users = np.concatenate(self.users) if self.users else np.zeros(0, dtype=np.int64)
+        self.users.clear()
+        keys = np.concatenate(self.keys) if self.keys else np.zeros(0, dtype=np.int64)
+        self.keys.clear()
+        return users, keys
 
     def name_of(self, g: int) -> tuple[str, str]:
         """The spelling seen most often (ties: the smallest, so the result does not depend on chunk order)."""
-        seen = self.spellings.get(g)
-        if not seen:
+        seen = self.first[g]
+        if seen is None:
             return "", ""
-        return min(seen.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        candidates = [(seen, self.first_n[g]), *self.others.get(g, {}).items()]
+        best = min(candidates, key=lambda kv: (-kv[1], unpack_spelling(kv[0])))
+        return unpack_spelling(best[0])
 
 
 class _Progress:
@@ -151,7 +173,8 @@ class _Progress:
 
     def report(self, stage: str, lines: int, force: bool = False) -> None:
         now = self.clock()
-        t = Tick(stage, lines, self.done, self.total, now - self.start)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        t = Tick(stage, lines, self.done, self.total, now - self.start, peak)
         if self.tick is not None and (force or now - self.last_tick >= TICK_EVERY_S):
             self.last_tick = now
             self.tick(t)
@@ -233,15 +256,13 @@ def build_prior(
     t0 = clock()
     collector = _parse(sources, problems, window, processes, progress)
     progress.report("parse", collector.lines, force=True)
-    users, stamps, tracks = collector.columns()
     timings["parse"] = clock() - t0
     for p in problems:
         log.warning("prior build: %s", p.line())
 
     t0 = clock()
     n_vocab = len(collector.vocab)
-    users, tracks, duplicates = counting.dedupe(users, stamps, tracks)
-    del stamps
+    users, tracks, duplicates = counting.dedupe(*collector.columns())
     counts: dict[str, Any] = {
         "lines_read": collector.lines,
         "lines_kept": int(users.shape[0]),

@@ -29,17 +29,36 @@ WEIGHTING_SCHEME = "log2(1 + min(listens, cap))"
 MAX_FILTER_ROUNDS = 10
 
 
-def dedupe(users: I64, timestamps: I64, tracks: I32) -> tuple[I64, I32, int]:
-    """Drop exact duplicates of (user, timestamp, track); returns the kept users and tracks and how many were dropped."""
+TRACK_BITS = 32
+TRACK_MASK = (1 << TRACK_BITS) - 1
+
+
+def listen_keys(timestamps: I64, tracks: I32, earliest: int) -> I64:
+    """(timestamp, track) packed in one int64: seconds since *earliest* in the high bits, the track below."""
+    return ((timestamps - earliest) << TRACK_BITS) | tracks.astype(np.int64)
+
+
+def dedupe(users: I64, keys: I64) -> tuple[I64, I32, int]:
+    """Drop exact duplicates of (user, listen_keys); returns the kept users and tracks and how many were dropped.
+
+    Pass arrays nobody else holds (e.g. straight from a function call): each is replaced by its sorted
+    copy as soon as it is made, so the peak stays near three int64 columns.
+    """
     n = int(users.shape[0])
     if n == 0:
-        return users, tracks, 0
-    order = np.lexsort((tracks, timestamps, users))
-    u, t, k = users[order], timestamps[order], tracks[order]
-    first = np.ones(n, dtype=bool)
-    first[1:] = (u[1:] != u[:-1]) | (t[1:] != t[:-1]) | (k[1:] != k[:-1])
+        return users, np.zeros(0, dtype=np.int32), 0
+    order = np.lexsort((keys, users))
+    users = users[order]
+    keys = keys[order]
+    del order
+    first = np.empty(n, dtype=bool)
+    first[0] = True
+    np.not_equal(users[1:], users[:-1], out=first[1:])
+    first[1:] |= keys[1:] != keys[:-1]
     kept = int(first.sum())
-    return u[first], k[first], n - kept
+    users = users[first]
+    tracks = (keys[first] & TRACK_MASK).astype(np.int32)
+    return users, tracks, n - kept
 
 
 @dataclass(frozen=True)

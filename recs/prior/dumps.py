@@ -23,6 +23,7 @@ import zstandard
 CHUNK_BYTES = 1 << 20  # tarfile streams fastest when asked for what it buffers (measured)
 MAX_LINE_BYTES = 4 << 20  # real lines are a few kB
 LISTENS_MEMBER = re.compile(r"(?:^|/)listens/\d{4}/\d{1,2}\.listens$")
+SCHEMA_SEQUENCE = "1"  # listenbrainz.listenstore.LISTENS_DUMP_SCHEMA_VERSION
 METADATA_MEMBERS = frozenset({"COPYING", "SCHEMA_SEQUENCE", "TIMESTAMP", "START_TIMESTAMP", "END_TIMESTAMP"})
 
 
@@ -156,7 +157,11 @@ def _tar_chunks(reader: _HashingReader, source: Source, problems: list[Problem],
                 elif member.isfile() and base in METADATA_MEMBERS:
                     fileobj = tar.extractfile(member)
                     if fileobj is not None and base != "COPYING":
-                        source.metadata[base] = fileobj.read(200).decode("utf-8", "replace").strip()
+                        value = fileobj.read(200).decode("utf-8", "replace").strip()
+                        source.metadata[base] = value
+                        if base == "SCHEMA_SEQUENCE" and value != SCHEMA_SEQUENCE:
+                            detail = f"SCHEMA_SEQUENCE is {value!r}, this recs knows {SCHEMA_SEQUENCE}: lines read as if it were"
+                            problems.append(Problem(source.name, "unknown_schema", detail))
                 else:
                     problems.append(Problem(source.name, "foreign_member", f"{member.name} is not a listens file"))
     except (zstandard.ZstdError, tarfile.TarError, EOFError) as exc:

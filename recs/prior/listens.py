@@ -153,8 +153,19 @@ class ChunkResult:
     # index into track_ids, per kept listen
     tracks: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     track_ids: list[str] = field(default_factory=list)
-    # (track index, track name, artist name) -> listens with that spelling
-    names: dict[tuple[int, str, str], int] = field(default_factory=dict)
+    # (track index, pack_spelling(track name, artist name)) -> listens with that spelling
+    names: dict[tuple[int, str], int] = field(default_factory=dict)
+
+
+def pack_spelling(name: str, artist: str) -> str:
+    """A track name and artist name as one string (about half the memory of a tuple of two)."""
+    return f"{len(name)}:{name}{artist}"
+
+
+def unpack_spelling(packed: str) -> tuple[str, str]:
+    length, _, rest = packed.partition(":")
+    n = int(length)
+    return rest[:n], rest[n:]
 
 
 def count_lines(chunk: bytes) -> int:
@@ -172,7 +183,7 @@ def parse_chunk(chunk: bytes, window: Window = Window()) -> ChunkResult:
     stamps: list[int] = []
     codes: list[int] = []
     local: dict[str, int] = {}
-    names: dict[tuple[int, str, str], int] = {}
+    names: dict[tuple[int, str], int] = {}
     rejected: Counter[str] = Counter()
     candidates = 0
     find = chunk.find
@@ -196,7 +207,7 @@ def parse_chunk(chunk: bytes, window: Window = Window()) -> ChunkResult:
             users.append(user)
             stamps.append(ts)
             codes.append(code)
-            key = (code, name, artist)
+            key = (code, f"{len(name)}:{name}{artist}")  # pack_spelling, inlined: this loop is the hot path
             names[key] = names.get(key, 0) + 1
         pos = find(MARKER, end)
     rejected[NO_SPOTIFY_ID] += out.lines - candidates

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import spotipy
 
 from recs.spotify.client import SpotifyApi
+from recs.spotify.errors import ErrorKind, SpotifyError
 
 PURPOSE = "publishing"  # the budget's priority class for these calls
 CHUNK = 100  # the Web API takes at most 100 URIs per write
+
+
+class ItemsRejected(Exception):
+    """Spotify refused an item write because of what it holds (a track id that does not exist, a bad URI).
+
+    Spotify refuses the whole request and does not say which item: the caller narrows it down.
+    """
+
+
+def _about_items(exc: SpotifyError) -> bool:
+    message = exc.message.lower()
+    return exc.kind is ErrorKind.BAD_REQUEST and (
+        "non-existing id" in message or ("invalid" in message and ("id" in message or "uri" in message))
+    )
 
 
 def _next_page(page: dict[str, Any], sp: spotipy.Spotify) -> Any:
@@ -46,8 +62,7 @@ class SpotifyPlaylists:
     def replace(self, playlist_id: str, uris: list[str]) -> None:
         if len(uris) > CHUNK:
             raise ValueError(f"replace takes at most {CHUNK} URIs, got {len(uris)}")
-        self.api.call(
-            self.purpose,
+        self._write(
             "PUT playlists/{id}/items",
             lambda sp: sp._put(f"playlists/{playlist_id}/items", payload={"uris": uris}),
         )
@@ -56,11 +71,18 @@ class SpotifyPlaylists:
         if len(uris) > CHUNK:
             raise ValueError(f"append takes at most {CHUNK} URIs, got {len(uris)}")
         # The documented {"uris": [...]} body (spotipy's playlist_add_items posts a bare array).
-        self.api.call(
-            self.purpose,
+        self._write(
             "POST playlists/{id}/items",
             lambda sp: sp._post(f"playlists/{playlist_id}/items", payload={"uris": uris}),
         )
+
+    def _write(self, endpoint: str, fn: Callable[[spotipy.Spotify], Any]) -> None:
+        try:
+            self.api.call(self.purpose, endpoint, fn)
+        except SpotifyError as exc:
+            if _about_items(exc):
+                raise ItemsRejected(exc.message) from exc
+            raise
 
     def describe(self, playlist_id: str, description: str) -> None:
         self.api.call(

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
-from recs.domain import ImportProgress, ImportRecord, PlayRow, TrackInfo
+from recs.domain import ImportProgress, ImportRecord, PlayRow, RunningImport, TrackInfo
 from recs.names import normalise, track_key
 from recs.storage.dialect import insert_ignore
 from recs.storage.members import may_store, off_intervals
@@ -29,10 +29,16 @@ from recs.storage.schema import (
 )
 
 
-def create_import(conn: Connection, member_id: int, source_name: str, now: datetime) -> int:
+def create_import(conn: Connection, member_id: int, source_name: str, now: datetime, owner: str | None = None) -> int:
+    """A 'running' record; *owner* is the process running it (host:pid)."""
     result = conn.execute(
         imports.insert().values(
-            member_id=member_id, started_at=now, source_name=source_name[:500], status="running", progress_at=now
+            member_id=member_id,
+            started_at=now,
+            source_name=source_name[:500],
+            status="running",
+            progress_at=now,
+            owner=owner,
         )
     )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -384,16 +390,46 @@ def without_export_copies(conn: Connection, member_id: int, rows: Sequence[PlayR
     return kept
 
 
-def fail_interrupted_imports(conn: Connection, member_id: int, silent_since: datetime, now: datetime) -> int:
-    """Close records of the member's imports still 'running' without a sign of life since *silent_since*
-    (their process died): the last progress, or the start for records that never reported any."""
-    last_sign = func.coalesce(imports.c.progress_at, imports.c.started_at)
+def running_imports(conn: Connection, member_id: int | None = None) -> list[RunningImport]:
+    """Records still 'running' (of one member, or of everyone)."""
+    stmt = select(
+        imports.c.id,
+        imports.c.member_id,
+        imports.c.owner,
+        func.coalesce(imports.c.progress_at, imports.c.started_at).label("last_sign"),
+    ).where(imports.c.status == "running")
+    if member_id is not None:
+        stmt = stmt.where(imports.c.member_id == member_id)
+    return [RunningImport(r.id, r.member_id, r.owner, r.last_sign) for r in conn.execute(stmt)]
+
+
+def settle_interrupted_import(conn: Connection, import_id: int, now: datetime) -> bool:
+    """Close a 'running' record whose process is gone as 'interrupted', with what it had written.
+
+    Rows were written in committed batches, so what is stored stays (and is counted in the report);
+    importing the same export again adds the rest and nothing twice. False if it was no longer running.
+    """
+    row = conn.execute(
+        select(imports.c.rows_done, imports.c.rows_total).where(
+            imports.c.id == import_id, imports.c.status == "running"
+        )
+    ).first()
+    if row is None:
+        return False
+    n_plays, n_short = count_import_rows(conn, import_id)
+    done, total = row.rows_done or 0, row.rows_total
+    of = f" of {total:,}" if total else ""
+    error = (
+        f"interrupted: the process running the import stopped after {done:,}{of} rows; {n_plays:,} plays it "
+        "added are kept, and importing the same export again adds the rest"
+    )
+    report = {"plays_imported": n_plays, "short_streams_imported": n_short, "rows_done": done, "rows_total": total}
     result = conn.execute(
         update(imports)
-        .where(imports.c.member_id == member_id, imports.c.status == "running", last_sign < silent_since)
-        .values(status="failed", finished_at=now, error="interrupted: the process stopped before the import finished")
+        .where(imports.c.id == import_id, imports.c.status == "running")
+        .values(status="interrupted", finished_at=now, error=error, report=report)
     )
-    return max(result.rowcount, 0)
+    return result.rowcount > 0
 
 
 def count_import_rows(conn: Connection, import_id: int) -> tuple[int, int]:

@@ -8,14 +8,16 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
-from recs.storage.dialect import upsert
+from recs.storage.dialect import insert_ignore, upsert
 from recs.storage.schema import (
     instance_state,
+    members,
     model_runs,
     plays,
     publish_log,
     published_playlists,
     recommendations,
+    rejected_tracks,
     saved_tracks,
     track_artists,
     tracks,
@@ -88,6 +90,52 @@ def played_track_ids(conn: Connection, member_id: int, track_ids: list[int]) -> 
             )
         )
     return out
+
+
+def rejected_track_ids(conn: Connection) -> set[int]:
+    """Tracks Spotify refused in an earlier playlist write: left out of every playlist."""
+    return {r[0] for r in conn.execute(select(rejected_tracks.c.track_id))}
+
+
+def record_rejected(
+    conn: Connection, spotify_ids: list[str], member_id: int, kind: str, reason: str, now: datetime
+) -> int:
+    """Remember tracks Spotify refused (the first refusal of each is kept); returns how many were new."""
+    ids = conn.execute(select(tracks.c.id).where(tracks.c.spotify_id.in_(spotify_ids))).scalars().all()
+    rows = [
+        {"track_id": tid, "member_id": member_id, "kind": kind, "reason": reason[:1000], "rejected_at": now}
+        for tid in ids
+    ]
+    return insert_ignore(conn, rejected_tracks, rows)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    spotify_id: str | None
+    name: str
+    member: str | None
+    kind: str
+    reason: str
+    rejected_at: datetime
+
+
+def recent_rejections(conn: Connection, limit: int = 20) -> list[Rejection]:
+    """The latest tracks Spotify refused, newest first, for the admin page."""
+    rows = conn.execute(
+        select(
+            tracks.c.spotify_id,
+            tracks.c.name,
+            members.c.display_name,
+            rejected_tracks.c.kind,
+            rejected_tracks.c.reason,
+            rejected_tracks.c.rejected_at,
+        )
+        .join(tracks, tracks.c.id == rejected_tracks.c.track_id)
+        .outerjoin(members, members.c.id == rejected_tracks.c.member_id)
+        .order_by(rejected_tracks.c.rejected_at.desc(), rejected_tracks.c.track_id)
+        .limit(limit)
+    )
+    return [Rejection(*r) for r in rows]
 
 
 def get_playlist_state(conn: Connection, member_id: int, kind: str) -> PlaylistState:

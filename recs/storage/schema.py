@@ -233,7 +233,7 @@ imports = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=True),
     Column("source_name", String(500), nullable=False),
-    # 'running', 'succeeded', 'rejected', 'failed'
+    # 'running', 'succeeded', 'rejected', 'failed', 'interrupted' (its process stopped before it finished)
     Column("status", String(16), nullable=False),
     Column("report", JSON, nullable=True),
     Column("error", Text, nullable=True),
@@ -242,6 +242,9 @@ imports = Table(
     Column("rows_done", Integer, nullable=True),
     Column("rows_total", Integer, nullable=True),
     Column("progress_at", UTCDateTime, nullable=True),
+    # The process running it (host:pid, recs.processes.owner_id): a record whose owner is gone is settled as
+    # 'interrupted' at once; another host's is settled when progress_at stops moving (the lease).
+    Column("owner", String(300), nullable=True),
 )
 
 plays = Table(
@@ -486,6 +489,18 @@ published_playlists = Table(
     Column("written_at", UTCDateTime, nullable=True),
     # Set before a write starts and cleared when it completes: a crash mid-write is redone.
     Column("pending_hash", String(64), nullable=True),
+)
+
+# Tracks Spotify refused in a playlist write ("Payload contains a non-existing ID"): left out of every
+# later playlist, and listed on the admin page with the member whose playlist met them first.
+rejected_tracks = Table(
+    "rejected_tracks",
+    metadata,
+    Column("track_id", Integer, ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="SET NULL"), nullable=True),
+    Column("kind", String(12), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("rejected_at", UTCDateTime, nullable=False),
 )
 
 # Every write of a recs playlist, kept per model run so acceptance (played, saved, skipped) can be shown.

@@ -231,6 +231,7 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
         write_community_dumps(tmp_path, users=0)
 
 
+@pytest.mark.slow  # several seconds of real processes or generated data: CI runs it, `pytest` alone does not
 def test_the_default_community_is_written_in_seconds(tmp_path: Path) -> None:
     started = time.perf_counter()
     dumps = write_community_dumps(tmp_path)

@@ -287,3 +287,27 @@ def test_recs_import_refuses_a_deep_file_with_bounded_memory(tmp_path: Path) -> 
     # The record (what the dashboard shows) names the file without the folders above it.
     assert record.status == "rejected" and record.error is not None
     assert record.error.startswith("Streaming_History_Audio_2024.json is not") and str(tmp_path) not in record.error
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("Streaming_History_Audio_2024.json", b'[{"ts": "2024-01-01T00:00:00Z", "x": [' + b"1," * 5000 + b"1]}]"),
+        ("YourLibrary.json", b'{"tracks": [{"artist": "a"}, ' + b'{"a": [' + b"1," * 5000 + b"1]}]}"),
+    ],
+)
+def test_an_item_too_large_to_build_is_refused(tmp_path: Path, name: str, content: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    limit = "one of its items holds more than 2,000 values"
+    with pytest.raises(ImportRejected, match=limit), open_upload([path], LIMITS) as upload:
+        validate(upload.entries[0])
+
+
+def test_large_parts_outside_the_items_are_not_counted_against_an_item(tmp_path: Path) -> None:
+    # YourLibrary.json has more lists than recs imports (albums, shows, …): their size is no item's.
+    path = tmp_path / "YourLibrary.json"
+    library = {"tracks": [{"track": "t"}], "albums": [{"album": str(i)} for i in range(3000)], "artists": []}
+    path.write_text(json.dumps(library))
+    with open_upload([path], LIMITS) as upload:
+        assert validate(upload.entries[0]) == 1

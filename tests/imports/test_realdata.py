@@ -95,6 +95,7 @@ def _fresh_db(path: Path) -> tuple[Database, int]:
     return db, new_member(db, "sample")
 
 
+@pytest.mark.slow  # imports the whole shared samples (20-30 s each)
 def test_samples_import_with_independently_counted_totals(
     shared_data: Path, settings: Settings, tmp_path: Path
 ) -> None:
@@ -160,6 +161,7 @@ def _snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
     return {k: sorted((tuple(r) for r in v), key=repr) for k, v in out.items()}
 
 
+@pytest.mark.slow  # imports the whole shared samples (20-30 s each)
 def test_samples_twice_and_in_reverse_order_give_the_same_rows(
     shared_data: Path, settings: Settings, tmp_path: Path
 ) -> None:

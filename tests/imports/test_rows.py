@@ -111,6 +111,7 @@ json_values = st.recursive(
 FIELDS = list(ext_row()) + list(acct_row()) + ["podcastName", "audiobookName", "items", "name", "uri", "track"]
 
 
+@pytest.mark.slow  # several seconds of real processes or generated data: CI runs it, `pytest` alone does not
 @settings(max_examples=300, deadline=None)
 @given(
     base=st.sampled_from([ext_row(), acct_row(), {}]),

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from recs import ingest
@@ -110,6 +111,7 @@ def rows(db: Database) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow  # several seconds of real processes or generated data: CI runs it, `pytest` alone does not
 def test_killed_twenty_times_then_rerun_gives_exactly_the_rows_of_a_clean_run(
     settings: Settings, secrets: Secrets, tmp_path: Path
 ) -> None:

@@ -6,6 +6,8 @@ import multiprocessing
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from recs import accounts
 from recs.budget import Budget
 from recs.config import Settings
@@ -48,6 +50,7 @@ def _short_wait(seconds: float) -> None:
     time.sleep(min(seconds, 0.02))
 
 
+@pytest.mark.slow  # several seconds of real processes or training: CI runs it, `pytest` alone does not
 def test_processes_needing_a_fresh_token_make_one_token_request(household: Household) -> None:
     member = household.sign_in(household.users[0])
     household.sleep(3600 + 120)  # the access token expired

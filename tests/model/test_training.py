@@ -211,6 +211,7 @@ KILLER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # several seconds of real processes or training: CI runs it, `pytest` alone does not
 @pytest.mark.parametrize("stage", ["fitting", "committing"])
 def test_a_training_killed_midway_changes_nothing_visible(
     tmp_path: Path, db: Database, house: hh.Household, stage: str

@@ -118,6 +118,7 @@ def test_sync_refresh_publish_of_an_unknown_member(tmp_path: Path) -> None:
         assert "no member with id 99" in line and "recs members" in line
 
 
+@pytest.mark.slow  # several seconds of real processes or generated data: CI runs it, `pytest` alone does not
 def test_the_real_executable_prints_one_line(tmp_path: Path) -> None:
     import subprocess
 

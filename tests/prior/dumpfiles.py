@@ -52,10 +52,14 @@ def write_dump(
     dump_id: int = 1,
     full: bool = True,
     extra_members: Mapping[str, bytes] | None = None,
+    schema_sequence: bytes = b"1",
 ) -> Path:
     """A .tar.zst with metadata first, then listens/<year>/<month>.listens (month not zero-padded)."""
     top = archive_name(dump_id, full=full)
-    members: list[tuple[str, bytes]] = [(f"{top}/COPYING", COPYING.encode()), (f"{top}/SCHEMA_SEQUENCE", b"1")]
+    members: list[tuple[str, bytes]] = [
+        (f"{top}/COPYING", COPYING.encode()),
+        (f"{top}/SCHEMA_SEQUENCE", schema_sequence),
+    ]
     if full:
         members.append((f"{top}/TIMESTAMP", b"2026-12-01 00:00:00+00:00"))
     else:

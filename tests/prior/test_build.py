@@ -206,6 +206,7 @@ def test_the_command_line_builds_and_reports(tmp_path: Path) -> None:
             "build",
             str(dump.path),
             str(extra),
+            str(tmp_path / "missing.listens"),
             "--out",
             str(out),
             "--factors",
@@ -223,6 +224,7 @@ def test_the_command_line_builds_and_reports(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert f"wrote {out}" in result.output and f"lines read:   {dump.lines + 1:,}" in result.output
     assert load_prior(out).manifest["window"]["since"] == "2025-12-31T00:00:00+00:00"
+    assert f"problem:      {tmp_path / 'missing.listens'}: unreadable: no such file or folder" in result.output
     failed = CliRunner().invoke(main, ["prior", "build", str(extra), "--out", str(tmp_path / "no.prior.npz")])
     assert failed.exit_code == 1 and "none of 1 lines" in failed.output
 

@@ -115,3 +115,11 @@ def test_a_line_longer_than_the_limit_is_skipped_not_held(tmp_path: Path) -> Non
     data, problems, _ = _read_all([path], chunk_bytes=1 << 20)
     assert data.splitlines() == [good, good]
     assert [p.kind for p in problems] == ["long_line"]
+
+
+def test_an_unknown_schema_sequence_is_reported_and_read_anyway(tmp_path: Path) -> None:
+    dump = write_dump(tmp_path, {(2026, 1): _lines(2)}, schema_sequence=b"2\n")
+    data, problems, sources = _read_all([dump])
+    assert len(data.splitlines()) == 2
+    assert [(p.kind, p.source) for p in problems] == [("unknown_schema", dump.name)]
+    assert sources[0]["metadata"] == {"SCHEMA_SEQUENCE": "2", "TIMESTAMP": "2026-12-01 00:00:00+00:00"}

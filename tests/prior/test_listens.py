@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from recs.prior.listens import Window, parse_chunk, parse_line, spotify_track_id
+from recs.prior.listens import Window, pack_spelling, parse_chunk, parse_line, spotify_track_id, unpack_spelling
 from tests.prior.dumpfiles import listen
 
 A, B, C = "4uLU6hMCjMI75M1A2tKUQC", "0VjIjW4GlUZAMYd2vXMi3b", "7ouMYWpwJ422jRcDASZB7P"
@@ -143,8 +143,8 @@ def test_chunk_counts_match_the_hand_labels() -> None:
     ]
     assert got == [(u, t, k) for u, t, k, _, _ in expected_kept]
     names = Counter()
-    for (code, name, artist), n in result.names.items():
-        names[(result.track_ids[code], name, artist)] += n
+    for (code, spelling), n in result.names.items():
+        names[(result.track_ids[code], *unpack_spelling(spelling))] += n
     assert names == Counter((k, name, artist) for _, _, k, name, artist in expected_kept)
 
 
@@ -159,3 +159,8 @@ def test_window_is_since_inclusive_until_exclusive_and_counted() -> None:
     result = parse_chunk(b"\n".join(lines), Window(since=TS, until=TS + 100, latest=LATEST))
     assert sorted(int(t) - TS for t in result.timestamps) == [0, 1, 99]
     assert result.rejected == Counter({"outside_window": 2})
+
+
+@pytest.mark.parametrize(("name", "artist"), [("", ""), ("a:b", "c"), ("12:x", ":"), ("Ça", "🎵\x00"), ("x" * 300, "")])
+def test_spellings_pack_and_unpack_whatever_they_hold(name: str, artist: str) -> None:
+    assert unpack_spelling(pack_spelling(name, artist)) == (name, artist)

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 from recs.emulator import EmulatorServer
 from recs.instance import Instance
 from recs.playlists import publish_member
@@ -28,6 +30,7 @@ def _held(emulator: EmulatorServer, user: str) -> list[str]:
     return [i["track_id"] for i in mine[0]["items"]]
 
 
+@pytest.mark.slow  # several seconds of real processes or training: CI runs it, `pytest` alone does not
 def test_killed_mid_publish_then_completed(
     instance: Instance, emulator: EmulatorServer, clock: Callable[[], datetime], tmp_path: Path
 ) -> None:

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 from recs.emulator import EmulatorServer
 from recs.instance import Instance
 from recs.storage.listening import count_plays
@@ -21,6 +23,7 @@ def _refresh(instance: Instance, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # several seconds of real processes or training: CI runs it, `pytest` alone does not
 def test_refresh_runs_a_round_and_fails_loudly(
     instance: Instance, emulator: EmulatorServer, clock: Callable[[], datetime], tmp_path: Path
 ) -> None:

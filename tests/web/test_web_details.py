@@ -142,6 +142,7 @@ def test_recs_serve_is_registered_as_an_entry_point() -> None:
     assert {p.name for p in command.params} >= {"host", "port", "threads"}
 
 
+@pytest.mark.slow  # several seconds of real processes or training: CI runs it, `pytest` alone does not
 def test_the_web_process_never_loads_the_model_libraries() -> None:
     """The dashboard reads what training stored; importing it must not pull in implicit or the scheduler."""
     import subprocess

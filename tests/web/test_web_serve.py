@@ -188,6 +188,7 @@ def _held_by_two_workers(served: Served) -> tuple[http.client.HTTPConnection, st
     raise AssertionError("one worker answered every connection: " + "".join(served.output))
 
 
+@pytest.mark.slow  # several seconds of real processes or training: CI runs it, `pytest` alone does not
 def test_two_processes_answer_and_a_dead_one_is_replaced(served: Served) -> None:
     _wait_until_served(served)
     # Connections are kept open (as a browser does): the second one goes to the worker holding none.
@@ -297,6 +298,7 @@ def test_an_import_is_followed_from_another_process(served: Served) -> None:
     watcher.close()
 
 
+@pytest.mark.slow  # several seconds of real processes or generated data: CI runs it, `pytest` alone does not
 def test_serve_refuses_a_port_in_use(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECS_")}
     env["RECS_INSTANCE__DATA_DIR"] = str(tmp_path / "data")
@@ -345,6 +347,7 @@ def _settled(session: requests.Session, served: Served, location: str) -> reques
         time.sleep(0.01)
 
 
+@pytest.mark.slow  # several seconds of real processes or generated data: CI runs it, `pytest` alone does not
 def test_a_deeply_nested_upload_is_refused_at_once_with_bounded_memory(tmp_path: Path) -> None:
     # 100,000 nested arrays (200 kB): before the depth guard, ijson's prefixes grew with the square of the
     # depth (gigabytes). The address-space cap turns a regression into a failed import, not a dead machine.

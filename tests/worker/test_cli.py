@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from recs.config import Settings
 from recs.instance import init_instance
 from recs.storage import Database
@@ -19,6 +21,7 @@ def _env(settings: Settings) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow  # several seconds of real processes or training: CI runs it, `pytest` alone does not
 def test_two_worker_processes_run_one_trigger_once(settings: Settings, tmp_path: Path) -> None:
     init_instance(settings, {})
     recs = str(Path(sys.executable).with_name("recs"))

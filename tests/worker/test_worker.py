@@ -68,6 +68,7 @@ def test_a_dead_workers_lease_is_taken_over(instance: Instance) -> None:
     assert late.status == "succeeded" and late.detail == {"members": 0, "now": (NOW + timedelta(minutes=2)).isoformat()}
 
 
+@pytest.mark.slow  # several seconds of real processes or training: CI runs it, `pytest` alone does not
 def test_hard_deadline_kills_a_hung_job_and_records_it(instance: Instance) -> None:
     spec = JobSpec("hang", jobbodies.hang, timedelta(seconds=3), "test")
     outcome = execute(instance, "hang", "t1", spec=spec, environ={})

@@ -48,6 +48,7 @@ def _log_lines(lines: list[str]) -> list[str]:
     return [line for line in lines if line[:4].isdigit() and line[4:5] == "-"]
 
 
+@pytest.mark.slow  # several seconds of real processes or generated data: CI runs it, `pytest` alone does not
 def test_one_line_per_run_with_its_figures_and_one_line_per_failure(
     instance: Instance, emulator: EmulatorServer, clock: Callable[[], datetime], tmp_path: Path
 ) -> None:
@@ -73,6 +74,7 @@ def test_one_line_per_run_with_its_figures_and_one_line_per_failure(
     assert not any("Traceback" in line for line in lines)
 
 
+@pytest.mark.slow  # several seconds of real processes or generated data: CI runs it, `pytest` alone does not
 def test_the_traceback_of_a_failed_job_is_logged_at_debug(
     instance: Instance, emulator: EmulatorServer, clock: Callable[[], datetime], tmp_path: Path
 ) -> None:
