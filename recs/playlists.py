@@ -279,12 +279,10 @@ def refused_tracks(db: Database, limit: int = 20) -> list[Rejection]:
 
 def default_port(instance: Instance, member_id: int, clock: Callable[[], datetime]) -> PlaylistPort:
     """SpotifyPlaylists over the member's API client (tokens, budget and ledger from the accounts use case)."""
-    from recs.accounts import member_api
-    from recs.budget import Budget
+    from recs.accounts import member_client
     from recs.spotify.playlists import SpotifyPlaylists
 
-    budget = Budget(instance.db, instance.settings.budget, clock)
-    return SpotifyPlaylists(member_api(instance, member_id, budget, clock))
+    return SpotifyPlaylists(member_client(instance, member_id, clock))
 
 
 def publish_member(

@@ -323,13 +323,6 @@ def count_calls(
     return int(conn.execute(stmt).scalar_one())
 
 
-def calls_by_purpose(conn: Connection, since: datetime) -> dict[str, int]:
-    rows = conn.execute(
-        select(api_calls.c.purpose, func.count()).where(api_calls.c.at >= since).group_by(api_calls.c.purpose)
-    )
-    return {r[0]: int(r[1]) for r in rows}
-
-
 def list_calls(conn: Connection, since: datetime) -> list[tuple[datetime, int | None, str, str, int | None]]:
     """(at, member_id, purpose, endpoint, status) in time order."""
     rows = conn.execute(

@@ -49,6 +49,7 @@ def _log_lines(lines: list[str]) -> list[str]:
 
 
 @pytest.mark.slow  # several seconds of real processes or generated data: CI runs it, `pytest` alone does not
+@pytest.mark.slow
 def test_one_line_per_run_with_its_figures_and_one_line_per_failure(
     instance: Instance, emulator: EmulatorServer, clock: Callable[[], datetime], tmp_path: Path
 ) -> None:
@@ -75,6 +76,7 @@ def test_one_line_per_run_with_its_figures_and_one_line_per_failure(
 
 
 @pytest.mark.slow  # several seconds of real processes or generated data: CI runs it, `pytest` alone does not
+@pytest.mark.slow
 def test_the_traceback_of_a_failed_job_is_logged_at_debug(
     instance: Instance, emulator: EmulatorServer, clock: Callable[[], datetime], tmp_path: Path
 ) -> None:
@@ -101,3 +103,29 @@ def test_a_publish_run_says_how_many_playlists_it_wrote(
     lines = [r.getMessage() for r in caplog.records if r.name == "recs.jobs"]
     assert lines == [lines[0]] and lines[0].startswith("job publish [t1] succeeded in ")
     assert lines[0].endswith(f"{len(members)} playlists written, 0 playlists unchanged")
+
+
+def test_a_failure_is_one_line_and_the_run_another_without_traceback(
+    instance: Instance, emulator: EmulatorServer, clock: Callable[[], datetime], caplog: pytest.LogCaptureFixture
+) -> None:
+    from recs.jobs import execute
+    from recs.logs import THIRD_PARTY, setup_logging
+
+    member = sign_in(instance, emulator, emulator.control.members()[0]["user_id"], clock)
+    store_run(instance, [member], catalogue_tracks(emulator, 20))
+    emulator.control.add_fault("POST", "/v1/me/playlists", status=500, times=1)
+    names = ["", "recs", "spotipy.client", *THIRD_PARTY]
+    levels = {name: logging.getLogger(name).level for name in names}
+    setup_logging("INFO", handler=caplog.handler)  # the worker's own set-up, into caplog
+    try:
+        caplog.clear()
+        outcome = execute(instance, "publish", "t1", now=clock, in_process=True)
+    finally:
+        logging.getLogger().removeHandler(caplog.handler)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+    assert outcome.status == "failed"
+    shown = [r for r in caplog.records if r.levelno >= logging.getLogger(r.name).getEffectiveLevel()]
+    assert [(r.name, r.levelname) for r in shown] == [("recs.playlists", "WARNING"), ("recs.jobs", "WARNING")]
+    assert all("server error 500" in r.getMessage() for r in shown)
+    assert not any(r.exc_info for r in shown if r.levelno > logging.DEBUG)
