@@ -17,32 +17,14 @@ from pathlib import Path
 import pytest
 
 from recs import ingest
-from recs.config import Settings
 from recs.emulator import EmulatorServer
 from recs.instance import Instance
-from recs.storage import Database
 from recs.storage.jobs import recent_job_runs
 from recs.storage.schema import job_requests
 from recs.storage.sync import play_keys
-from tests.publishing.conftest import catalogue_tracks, emulator_instance, instance_env, sign_in, store_run
+from tests.publishing.conftest import catalogue_tracks, instance_env, sign_in, store_run
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorServer]:
-    with EmulatorServer(seed=11, members=3, history_days=30) as server:
-        yield server
-
-
-@pytest.fixture
-def instance(settings: Settings, db: Database, emulator: EmulatorServer) -> Instance:
-    return emulator_instance(settings, db, emulator)
-
-
-@pytest.fixture
-def clock(emulator: EmulatorServer) -> Callable[[], datetime]:
-    return emulator.control.now
 
 
 def _children(pid: int) -> set[int]:
