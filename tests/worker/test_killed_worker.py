@@ -198,3 +198,22 @@ def test_sigterm_stops_a_publishing_worker_and_records_its_run_as_interrupted(
     status, run, error = _state(instance, request)
     assert (status, run) == ("interrupted", "interrupted"), output
     assert error == "the worker was stopped by SIGTERM"
+
+
+def test_a_worker_killed_mid_sync_on_the_emulators_clock_is_settled_and_loses_nothing(
+    instance: Instance, emulator: EmulatorServer, clock: Callable[[], datetime], tmp_path: Path
+) -> None:
+    from recs.jobs import settle_dead_runs
+    from tests.worker.killable import kill_a_worker_mid_sync
+
+    users = [m["user_id"] for m in emulator.control.members()]
+    members = [sign_in(instance, emulator, u, clock) for u in users]
+    pid = kill_a_worker_mid_sync(instance_env(instance), emulator.control, "killed")
+    calls = len(emulator.control.requests())
+    time.sleep(1.5)
+    assert len(emulator.control.requests()) == calls, "the killed worker's job is still calling"
+    settled = settle_dead_runs(instance, clock())
+    assert [(r.job, r.trigger_key, r.worker.rsplit(":", 1)[1]) for r in settled] == [("sync", "killed", str(pid))]
+    ingest.sync_all(instance, now=clock, member_ids=members, force=True)
+    for member, user in zip(members, users, strict=True):
+        _assert_window_stored_once(instance, emulator, member, user)
