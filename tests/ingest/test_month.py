@@ -1,5 +1,4 @@
-"""A simulated month of a 5-member household on the adaptive cadence, with faults: nothing lost unseen, nothing
-doubled, nothing kept while storing was off, within budget.
+"""A month of a 5-member household on the adaptive cadence, with faults: nothing lost unseen, doubled, or kept while off.
 
 Faults are scheduled `Fault`s (a moment as a share of the month, and what happens then); each records what it
 changes in the expectations: intervals with storing off, plays that must never be stored, and windows in which
