@@ -218,13 +218,31 @@ def cached_dump(folder: Path, lines: int, files: int) -> list[Path]:
 
 def run_one(engine: str, dumps: list[Path], out: Path, processes: int) -> dict[str, Any]:
     """One build, in this process; CPU and peak memory are this process's and its workers'."""
-    from recs.prior.build import BuildOptions, build_prior
+    from recs.prior.build import BuildOptions, Tick, build_prior
 
+    def cpu_now() -> float:
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # workers count once they have exited
+        return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+    marks: dict[str, float] = {}
+
+    def tick(t: Tick) -> None:
+        marks.setdefault(t.stage, cpu_now())
+
+    start_cpu = cpu_now()
     t0 = time.monotonic()
-    summary = build_prior(dumps, out, BuildOptions(processes=processes, min_listeners=3, min_user_tracks=5))
+    summary = build_prior(dumps, out, BuildOptions(processes=processes, min_listeners=3, min_user_tracks=5), tick=tick)
     wall = time.monotonic() - t0
+    end_cpu = cpu_now()
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # the first tick of each stage: parse (and count) run until "train", train until "write"
+    stage_cpu = {
+        "parse_and_count": marks.get("train", end_cpu) - start_cpu,
+        "train": marks.get("write", end_cpu) - marks.get("train", end_cpu),
+        "write": end_cpu - marks.get("write", end_cpu),
+    }
     m = summary.manifest
     return {
         "engine": engine,
@@ -232,6 +250,7 @@ def run_one(engine: str, dumps: list[Path], out: Path, processes: int) -> dict[s
         "wall_s": wall,
         "cpu_s": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
         "main_cpu_s": me.ru_utime + me.ru_stime,
+        "stage_cpu_s": stage_cpu,
         "peak_mib": me.ru_maxrss / 1024,
         "worker_peak_mib": kids.ru_maxrss / 1024,
         "lines": m["counts"]["lines_read"],
@@ -286,7 +305,9 @@ def main() -> None:
         print(
             f"{r['engine']:<6} {r['processes']} proc: {r['lines'] / r['wall_s']:,.0f} lines/s end to end, wall {r['wall_s']:.1f} s "
             f"(parse {st.get('parse', 0):.1f}, count {st.get('count', 0):.1f}, train {st.get('train', 0):.1f}, "
-            f"write {st.get('write', 0):.1f}), CPU {r['cpu_s']:.1f} s (main process {r['main_cpu_s']:.1f}), peak {r['peak_mib']:,.0f} MiB "
+            f"write {st.get('write', 0):.1f}), CPU {r['cpu_s']:.1f} s (main process {r['main_cpu_s']:.1f}; parse and count "
+            f"{r['stage_cpu_s']['parse_and_count']:.1f}, {r['lines'] / max(r['stage_cpu_s']['parse_and_count'], 1e-9):,.0f} lines "
+            f"per CPU-second; train {r['stage_cpu_s']['train']:.1f}), peak {r['peak_mib']:,.0f} MiB "
             f"(workers {r['worker_peak_mib']:,.0f} MiB); kept {r['kept']:,}, trained {r['users']:,} users x "
             f"{r['tracks']:,} tracks; artifact {r['artifact_mib']:.1f} MiB"
         )
