@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -25,6 +26,20 @@ from recs.cli import main
     help="Web API calls per rolling 30 s (0: none).",
 )
 @click.option(
+    "--start",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]),
+    default=None,
+    help="Emulated time to start at, UTC (default: now). The members' history ends there.",
+)
+@click.option(
+    "--clock",
+    type=click.Choice(["wall", "manual"]),
+    default="wall",
+    show_default=True,
+    help="wall: emulated time follows real time (members keep listening, Retry-After clears); "
+    "manual: it moves only through the control API.",
+)
+@click.option(
     "--listenbrainz-dumps",
     "listenbrainz_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -32,24 +47,37 @@ from recs.cli import main
     help="Also write a ListenBrainz community (one full dump, daily incrementals) of the same seed here and serve it as a dump mirror.",
 )
 def emulator(
-    host: str, port: int, members: int, seed: int, quota: int, rate_limit: int, listenbrainz_dir: Path | None
+    host: str,
+    port: int,
+    members: int,
+    seed: int,
+    quota: int,
+    rate_limit: int,
+    start: datetime | None,
+    clock: str,
+    listenbrainz_dir: Path | None,
 ) -> None:
     """Serve the emulated Spotify accounts service and Web API; prints the base URLs."""
     import signal
     import sys
     import threading
+    import time
 
     from recs.emulator import EmulatorServer
 
     # a service manager stops us with SIGTERM: leave through the same clean path as Ctrl-C
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
+    # Today by default: a clock fixed in the past made all listening weeks old ("no member has new tracks").
+    begin = (start.replace(tzinfo=UTC) if start else datetime.now(UTC)).replace(microsecond=0)
     server = EmulatorServer(
         seed=seed,
         members=members,
         quota_per_day=quota or None,
         rate_limit_per_30s=rate_limit or None,
         listenbrainz_dir=listenbrainz_dir,
+        start=begin,
+        wall_clock=time.time if clock == "wall" else None,
         host=host,
         port=port,
     )
@@ -71,6 +99,8 @@ def emulator(
     for m in server.control.members():
         flag = "" if m["allowlisted"] else "  (not allowlisted)"
         click.echo(f"member:            {m['display_name']:<8} {m['user_id']}{flag}")
+    moves = "follows the wall clock" if clock == "wall" else "moves only through the control API"
+    click.echo(f"clock:             {begin.isoformat()} ({moves})")
     click.echo("serving until stopped (Ctrl-C)", err=True)
     try:
         threading.Event().wait()

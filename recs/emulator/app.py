@@ -31,6 +31,7 @@ def create_app(emulator: Emulator) -> Flask:
 
     @app.before_request
     def _faults() -> Response | None:
+        emulator.follow_wall_clock()  # first: limits, tokens and plays all see the time of this request
         g.emulator = emulator
         g.user_id = None
         g.fault = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -42,6 +43,7 @@ class EmulatorServer:
         redirect_uris: tuple[str, ...] | None = None,
         rotate_refresh_tokens: bool = False,
         listenbrainz_dir: Path | None = None,
+        wall_clock: Callable[[], float] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -56,6 +58,7 @@ class EmulatorServer:
             redirect_uris=redirect_uris,
             rotate_refresh_tokens=rotate_refresh_tokens,
             listenbrainz_dir=listenbrainz_dir,
+            wall_clock=wall_clock,
         )
         self.host = host
         self.port = port

@@ -8,6 +8,7 @@ import random
 import secrets
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
@@ -131,7 +132,11 @@ class Emulator:
         redirect_uris: tuple[str, ...] | None = None,
         rotate_refresh_tokens: bool = False,
         listenbrainz_dir: Path | None = None,
+        wall_clock: Callable[[], float] | None = None,
     ) -> None:
+        # None: the clock moves only through advance(). A function giving wall-clock seconds (time.time, or a
+        # test's fake): emulated time follows it from `start`, so windows slide and Retry-After clears on its own.
+        self.wall_clock = wall_clock
         # a folder of ListenBrainz dumps (as write_community_dumps lays it out) served as a mirror
         self.listenbrainz_dir = listenbrainz_dir
         for name, value in (("quota_per_day", quota_per_day), ("rate_limit_per_30s", rate_limit_per_30s)):
@@ -165,6 +170,7 @@ class Emulator:
             self.client_id = "".join(rng.choices("0123456789abcdef", k=32))
             self.client_secret = "".join(rng.choices("0123456789abcdef", k=32))
             self.now_ms = to_ms(self.start)
+            self._anchor = (self.wall_clock(), self.now_ms) if self.wall_clock is not None else None
             self.catalog: Catalog = generate_catalog(self.seed)
             allow = 5 if self._allowlisted is None else self._allowlisted
             self.household = Household(self.catalog, self.seed, self.n_members, self.now_ms, self.history_days, allow)
@@ -185,10 +191,25 @@ class Emulator:
         if seconds < 0:
             raise EmulatorError(f"the clock only moves forward; seconds={seconds}")
         with self.lock:
+            self.follow_wall_clock()
             before = {u: len(self.household.plays_until(u, self.now_ms)) for u in self.household.members}
             self.now_ms += int(seconds * 1000)
             self.household.generate_until(self.now_ms)
+            if self.wall_clock is not None:
+                # Real time goes on from the moved clock: a jump ahead stays ahead.
+                self._anchor = (self.wall_clock(), self.now_ms)
             return sum(len(self.household.plays_until(u, self.now_ms)) - n for u, n in before.items())
+
+    def follow_wall_clock(self) -> None:
+        """In wall-clock mode, bring emulated time up to the real time passed (members listen meanwhile); else nothing."""
+        if self.wall_clock is None or self._anchor is None:
+            return
+        with self.lock:
+            wall_then, emulated_then = self._anchor
+            target = emulated_then + int((self.wall_clock() - wall_then) * 1000)
+            if target > self.now_ms:  # a wall clock stepped backwards leaves emulated time where it is
+                self.now_ms = target
+                self.household.generate_until(target)
 
     # --- members ------------------------------------------------------------------------------------
     def member(self, user_id: str) -> Listener:

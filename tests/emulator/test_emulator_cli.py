@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -28,7 +29,7 @@ def test_recs_emulator_serves_until_stopped() -> None:
         try:
             assert proc.stdout is not None
             lines = {}
-            while len(lines) < 6:
+            while "clock" not in lines:
                 line = proc.stdout.readline()
                 assert line, f"recs emulator exited early: {proc.stderr.read() if proc.stderr else ''}"
                 key, _, value = line.partition(":")
@@ -39,6 +40,14 @@ def test_recs_emulator_serves_until_stopped() -> None:
             assert len(members) == 2
             app = requests.get(lines["base URL"] + "/_emulator/app", timeout=5).json()
             assert app["client_id"] == lines["client_id"] and app["seed"] == 3
+            # The clock starts today (not a fixed date in the past) and follows the wall clock by default.
+            started = datetime.fromisoformat(lines["clock"].split(" ")[0])
+            assert abs(started - datetime.now(UTC)) < timedelta(minutes=10), lines["clock"]
+            assert "follows the wall clock" in lines["clock"]
+            emulated = datetime.fromisoformat(
+                requests.get(lines["base URL"] + "/_emulator/clock", timeout=5).json()["now"]
+            )
+            assert started <= emulated <= datetime.now(UTC) + timedelta(seconds=1)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=10)
