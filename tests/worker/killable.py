@@ -24,7 +24,7 @@ CONTROL = "RECS_TEST_EMULATOR_URL"
 
 
 def emulated_sync(instance: Instance, member_id: int | None, _now: datetime) -> dict[str, Any]:
-    """The sync job's body on the emulator's clock (imported by the job's child process)."""
+    """The sync job's body on the emulator's clock, every stream read (imported by the job's child process)."""
     from recs import ingest
 
     with ControlClient(os.environ[CONTROL]) as control:
@@ -33,35 +33,32 @@ def emulated_sync(instance: Instance, member_id: int | None, _now: datetime) -> 
             now=control.now,
             sleep=lambda seconds: control.advance(seconds),
             member_ids=[member_id] if member_id is not None else None,
+            force=True,
         )
     return {"members": len(reports), "new_plays": sum(r.new_plays for r in reports)}
 
 
-def kill_a_worker_mid_sync(
-    env: dict[str, str], control: ControlClient, trigger_key: str, *, calls: int = 3, cwd: Path | None = None
-) -> int:
-    """Start a worker running one sync job, SIGKILL it (by its pid) once the job has made *calls* Web API
-    calls, and return its pid. Recently-played answers are slowed meanwhile so the kill lands mid-job."""
-    mark = len(control.requests())
-    control.add_fault("GET", "/v1/me/player/recently-played", delay_s=0.5, times=None)
+def kill_a_worker_mid_sync(env: dict[str, str], control: ControlClient, trigger_key: str) -> int:
+    """Start a worker running one sync job and SIGKILL it (by its pid) while the job's first recently-played
+    call is held open by the emulator; returns the worker's pid. Other fault rules are left alone."""
+    held = control.add_fault("GET", "/v1/me/player/recently-played", delay_s=5.0, times=1)
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.worker.killable", trigger_key],
         env={**env, CONTROL: control.base_url},
-        cwd=cwd or Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[2],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 120
-        while sum(r["path"].startswith("/v1/") for r in control.requests(mark)) < calls:
+        while not any(f["id"] == held["id"] and f["hits"] for f in control.faults()):
             if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"the worker ended (code {process.returncode}) before {calls} calls")
+                raise AssertionError(f"the worker ended (code {process.returncode}) before its first poll")
             time.sleep(0.02)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
-        time.sleep(1.0)  # the job process goes with it; let a call it had in flight be answered
-        control.clear_faults()
+        control.remove_fault(held["id"])
     return process.pid
 
 

@@ -209,6 +209,7 @@ def test_a_worker_killed_mid_sync_on_the_emulators_clock_is_settled_and_loses_no
     users = [m["user_id"] for m in emulator.control.members()]
     members = [sign_in(instance, emulator, u, clock) for u in users]
     pid = kill_a_worker_mid_sync(instance_env(instance), emulator.control, "killed")
+    time.sleep(6)  # the call held open when the worker died is answered (and logged) by now
     calls = len(emulator.control.requests())
     time.sleep(1.5)
     assert len(emulator.control.requests()) == calls, "the killed worker's job is still calling"
