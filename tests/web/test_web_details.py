@@ -204,10 +204,9 @@ def test_the_import_page_keeps_history_spans_until_plays_change(
     db: Database, household: Household, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from recs.domain import PlayRow
-    from recs.stats import history_coverage
+    from recs.stats import CoverageCache, history_coverage
     from recs.storage import stats as q
     from recs.storage.listening import insert_plays
-    from web.imports import CoverageCache
 
     cache = CoverageCache()
     first = cache.coverage(db, household.member)
