@@ -179,9 +179,8 @@ def test_the_shared_read_connection_refuses_writes(app: object, household: House
     import pytest
 
     from web import instance_of
-    from web.auth import RequestReads
 
-    reads = RequestReads(instance_of(app).db)  # type: ignore[arg-type]
+    reads = instance_of(app).db.shared_reads()  # type: ignore[arg-type]
     try:
         with pytest.raises(RuntimeError, match="must not write"), reads.write():
             pass
