@@ -243,16 +243,16 @@ def test_listening_charts_are_drawn_once_per_statistics(db: Database, household:
 def test_a_get_page_reads_consents_once(
     client: FlaskClient, household: Household, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import web.auth
+    from recs import accounts
 
     calls: list[int] = []
-    read = web.auth.get_consents
+    read = accounts.consents
 
-    def counted(conn: object, member_id: int) -> object:
+    def counted(db: object, member_id: int) -> object:
         calls.append(member_id)
-        return read(conn, member_id)  # type: ignore[arg-type]
+        return read(db, member_id)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(web.auth, "get_consents", counted)
+    monkeypatch.setattr(accounts, "consents", counted)
     sign_in(client, household.member)
     assert client.get("/import").status_code == 200  # the guard and the upload form both ask
     assert calls == [household.member]
