@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from recs.payloads import (
     from_ms,
     to_ms,
 )
+from recs.processes import owner_id, owner_is_dead
 from recs.spotify import ErrorKind, RefreshLocks, SpotifyApi, SpotifyError
 from recs.spotify.auth import PROCESS_LOCKS
 from recs.spotify.library import SpotifyLibrary
@@ -56,6 +58,9 @@ NOT_ALLOWLISTED_RETRY = timedelta(hours=6)
 RATE_LIMIT_RETRIES = 3
 # One round waits out rate limits for at most this many times the Retry-After cap, in all.
 ROUND_WAIT_FACTOR = 2
+# How long one worker holds a member's sync lease without renewing it (it renews after each stream):
+# longer than any stream takes, short enough that a dead worker's members are polled again soon.
+SYNC_LEASE = timedelta(minutes=10)
 # Share of the daily budget polling plans to use, leaving room for publishing and library refresh.
 POLLING_SHARE = 0.6
 TIME_RANGES = ("short_term", "medium_term", "long_term")
@@ -499,7 +504,62 @@ def sync_member(
     members: int | None = None,
     waits: WaitAllowance | None = None,
 ) -> SyncReport:
-    """Sync one member's due streams (all of them with *force*); errors are reported, never raised, except StopSync."""
+    """Sync one member's due streams (all of them with *force*); errors are reported, never raised, except StopSync.
+
+    Single-flight across processes: while another worker (or thread) syncs this member, this call
+    makes no request and reports the member as skipped.
+    """
+    # host:pid/<random>: unique per call (threads too), and a killed worker's lease is taken over at once.
+    owner = f"{owner_id()}/{uuid.uuid4().hex[:12]}"
+    moment = now()
+    with instance.db.write() as conn:
+        if storage.members.get_member(conn, member_id) is None:
+            raise LookupError(f"no member with id {member_id}")
+        held = storage.sync.acquire_sync_lease(conn, member_id, owner, moment + SYNC_LEASE, moment, _holder_dead)
+    if not held:
+        log.info("member %s is being synced by another worker: skipped", member_id)
+        return SyncReport(member_id, skipped="being synced by another worker")
+
+    def renew() -> bool:
+        moment = now()
+        with instance.db.write() as conn:
+            return storage.sync.acquire_sync_lease(conn, member_id, owner, moment + SYNC_LEASE, moment)
+
+    try:
+        return _sync_member(
+            instance,
+            member_id,
+            now=now,
+            sleep=sleep,
+            budget=budget,
+            force=force,
+            locks=locks,
+            members=members,
+            waits=waits,
+            renew=renew,
+        )
+    finally:
+        with instance.db.write() as conn:
+            storage.sync.release_sync_lease(conn, member_id, owner)
+
+
+def _holder_dead(owner: str) -> bool:
+    return owner_is_dead(owner.rpartition("/")[0])
+
+
+def _sync_member(
+    instance: Instance,
+    member_id: int,
+    *,
+    now: Clock,
+    sleep: Callable[[float], None],
+    budget: Budget | None,
+    force: bool,
+    locks: RefreshLocks,
+    members: int | None,
+    waits: WaitAllowance | None,
+    renew: Callable[[], bool],
+) -> SyncReport:
     report = SyncReport(member_id)
     budget = budget or Budget(instance.db, instance.settings.budget, now)
     with instance.db.read() as conn:
@@ -542,6 +602,10 @@ def sync_member(
                         storage.members.update_member(conn, member_id, not_allowlisted=False)
                     flagged = False
                 if report.skipped:
+                    break
+                if not renew():
+                    # Our lease ran out and another worker took the member over: leave the rest to it.
+                    report.errors.append("sync lease lost to another worker")
                     break
             except SpotifyError as exc:
                 _record_failure(instance, member_id, stream, exc, now, report)

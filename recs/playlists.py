@@ -41,6 +41,8 @@ NAMES: dict[str, str] = {"discover": "recs · Discover", "rediscover": "recs · 
 class PlaylistPort(Protocol):
     """What publishing needs from Spotify for one member (recs.spotify.playlists.SpotifyPlaylists)."""
 
+    calls: int  # Web API calls made so far
+
     def owned_playlists(self) -> dict[str, str]:
         """Id to description of every playlist in the member's library."""
         ...
@@ -317,7 +319,9 @@ def publish_member(
             continue
         if port is None and not dry_run:
             port = port_factory(instance, member_id, clock or (lambda: now))
+        before = port.calls if port is not None else 0
         results.append(publish_playlist(instance, member_id, kind, port, now, dry_run=dry_run))
+        results[-1].calls = (port.calls if port is not None else 0) - before
     return results
 
 
@@ -327,10 +331,11 @@ def run_job(
     """The worker's publish job: every consenting member whose publish time has come (or one member, now)."""
     with instance.db.read() as conn:
         ids = [member_id] if member_id is not None else members_with_consent(conn, "publish")
-    summary: dict[str, Any] = {"written": 0, "unchanged": 0, "errors": []}
+    summary: dict[str, Any] = {"calls": 0, "written": 0, "unchanged": 0, "errors": []}
     for mid in ids:
         try:
             for r in publish_member(instance, mid, now, only_due=member_id is None, port_factory=port_factory):
+                summary["calls"] += r.calls
                 if r.status in ("written", "created"):
                     summary["written"] += 1
                 elif r.status == "unchanged":

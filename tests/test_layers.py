@@ -23,6 +23,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "werkzeug": ("web", "recs.emulator"),
     "waitress": ("web",),
     "zstandard": ("recs.prior", "recs.emulator"),
+    "pyspark": ("recs.prior.spark",),
     "orjson": ("recs.prior",),
 }
 ADAPTERS = ("recs.spotify", "recs.storage", "recs.model", "recs.emulator")

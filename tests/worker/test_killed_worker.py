@@ -17,32 +17,14 @@ from pathlib import Path
 import pytest
 
 from recs import ingest
-from recs.config import Settings
 from recs.emulator import EmulatorServer
 from recs.instance import Instance
-from recs.storage import Database
 from recs.storage.jobs import recent_job_runs
 from recs.storage.schema import job_requests
 from recs.storage.sync import play_keys
-from tests.publishing.conftest import catalogue_tracks, emulator_instance, instance_env, sign_in, store_run
+from tests.publishing.conftest import catalogue_tracks, instance_env, sign_in, store_run
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorServer]:
-    with EmulatorServer(seed=11, members=3, history_days=30) as server:
-        yield server
-
-
-@pytest.fixture
-def instance(settings: Settings, db: Database, emulator: EmulatorServer) -> Instance:
-    return emulator_instance(settings, db, emulator)
-
-
-@pytest.fixture
-def clock(emulator: EmulatorServer) -> Callable[[], datetime]:
-    return emulator.control.now
 
 
 def _children(pid: int) -> set[int]:
@@ -216,3 +198,23 @@ def test_sigterm_stops_a_publishing_worker_and_records_its_run_as_interrupted(
     status, run, error = _state(instance, request)
     assert (status, run) == ("interrupted", "interrupted"), output
     assert error == "the worker was stopped by SIGTERM"
+
+
+def test_a_worker_killed_mid_sync_on_the_emulators_clock_is_settled_and_loses_nothing(
+    instance: Instance, emulator: EmulatorServer, clock: Callable[[], datetime], tmp_path: Path
+) -> None:
+    from recs.jobs import settle_dead_runs
+    from tests.worker.killable import kill_a_worker_mid_sync
+
+    users = [m["user_id"] for m in emulator.control.members()]
+    members = [sign_in(instance, emulator, u, clock) for u in users]
+    pid = kill_a_worker_mid_sync(instance_env(instance), emulator.control, "killed")
+    time.sleep(6)  # the call held open when the worker died is answered (and logged) by now
+    calls = len(emulator.control.requests())
+    time.sleep(1.5)
+    assert len(emulator.control.requests()) == calls, "the killed worker's job is still calling"
+    settled = settle_dead_runs(instance, clock())
+    assert [(r.job, r.trigger_key, r.worker.rsplit(":", 1)[1]) for r in settled] == [("sync", "killed", str(pid))]
+    ingest.sync_all(instance, now=clock, member_ids=members, force=True)
+    for member, user in zip(members, users, strict=True):
+        _assert_window_stored_once(instance, emulator, member, user)

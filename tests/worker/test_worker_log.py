@@ -5,33 +5,15 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from recs.config import Settings
 from recs.emulator import EmulatorServer
 from recs.instance import Instance
-from recs.storage import Database
-from tests.publishing.conftest import catalogue_tracks, emulator_instance, instance_env, sign_in, store_run
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorServer]:
-    with EmulatorServer(seed=11, members=3, history_days=30) as server:
-        yield server
-
-
-@pytest.fixture
-def instance(settings: Settings, db: Database, emulator: EmulatorServer) -> Instance:
-    return emulator_instance(settings, db, emulator)
-
-
-@pytest.fixture
-def clock(emulator: EmulatorServer) -> Callable[[], datetime]:
-    return emulator.control.now
+from tests.publishing.conftest import catalogue_tracks, instance_env, sign_in, store_run
 
 
 def _run(instance: Instance, tmp_path: Path, job: str, level: str = "INFO") -> tuple[int, list[str]]:
@@ -98,11 +80,13 @@ def test_a_publish_run_says_how_many_playlists_it_wrote(
     members = [sign_in(instance, emulator, u, clock) for u in users]
     store_run(instance, members, catalogue_tracks(emulator, 20))
     caplog.set_level(logging.INFO, logger="recs")
+    mark = len(emulator.control.requests())
     outcome = execute(instance, "publish", "t1", now=clock, in_process=True)
     assert outcome.status == "succeeded", outcome.error
+    calls = [r for r in emulator.control.requests(mark) if r["path"].startswith("/v1/")]
     lines = [r.getMessage() for r in caplog.records if r.name == "recs.jobs"]
     assert lines == [lines[0]] and lines[0].startswith("job publish [t1] succeeded in ")
-    assert lines[0].endswith(f"{len(members)} playlists written, 0 playlists unchanged")
+    assert lines[0].endswith(f"{len(calls)} calls used, {len(members)} playlists written, 0 playlists unchanged")
 
 
 def test_a_failure_is_one_line_and_the_run_another_without_traceback(
