@@ -12,7 +12,7 @@ of its worker processes) and CPU time (itself plus its workers) are its own. Pri
 end, wall per stage (from the artifact's manifest), CPU, peak memory.
 
     .venv/bin/python benchmarks/prior_build.py [--lines 20000000] [--files 1] [--processes 2]
-        [--engines local] [--dump-dir /tmp/recs-prior-bench] [--json]
+        [--engines local,spark] [--dump-dir /tmp/recs-prior-bench] [--json]
 """
 
 from __future__ import annotations
@@ -216,24 +216,89 @@ def cached_dump(folder: Path, lines: int, files: int) -> list[Path]:
     return paths
 
 
+class _Descendants:
+    """Samples this process's descendants in /proc (Spark's JVM and its Python workers are never waited for,
+    so getrusage(RUSAGE_CHILDREN) misses them): the largest summed RSS and each one's last CPU time."""
+
+    def __init__(self, every_s: float = 0.5) -> None:
+        import threading
+
+        self.peak_kib = 0
+        self.cpu_s: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._every = every_s
+        self._tick = os.sysconf("SC_CLK_TCK")
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            self.sample()
+
+    def sample(self) -> None:
+        parent: dict[int, int] = {}
+        stats: dict[int, list[str]] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parent[int(entry.name)] = int(fields[1])
+            stats[int(entry.name)] = fields
+        me = os.getpid()
+        rss = 0
+        for pid, fields in stats.items():
+            p = parent.get(pid)
+            while p not in (None, 0, 1, me):
+                p = parent.get(p)
+            if p != me:
+                continue
+            self.cpu_s[pid] = (int(fields[11]) + int(fields[12])) / self._tick
+            rss += int(fields[21]) * os.sysconf("SC_PAGE_SIZE") // 1024
+        self.peak_kib = max(self.peak_kib, rss)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def run_one(engine: str, dumps: list[Path], out: Path, processes: int) -> dict[str, Any]:
-    """One build, in this process; CPU and peak memory are this process's and its workers'."""
+    """One build, in this process; CPU and peak memory are this process's and its workers'.
+
+    The Spark engine runs in local mode with `processes` cores (`local[N]`); its JVM and Python workers
+    are sampled from /proc (their peak is the largest sum of their resident sizes at one moment).
+    """
     from recs.prior.build import BuildOptions, build_prior
 
+    options = BuildOptions(processes=processes, min_listeners=3, min_user_tracks=5)
+    sampler = _Descendants() if engine == "spark" else None
     t0 = time.monotonic()
-    summary = build_prior(dumps, out, BuildOptions(processes=processes, min_listeners=3, min_user_tracks=5))
+    if engine == "spark":
+        from recs.prior.spark import build_prior_spark
+
+        summary = build_prior_spark(dumps, out, options, master=f"local[{processes}]")
+    else:
+        summary = build_prior(dumps, out, options)
     wall = time.monotonic() - t0
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    kids_cpu = kids.ru_utime + kids.ru_stime
+    kids_peak = kids.ru_maxrss / 1024
+    if sampler is not None:
+        sampler.stop()
+        kids_cpu = max(kids_cpu, sum(sampler.cpu_s.values()))
+        kids_peak = max(kids_peak, sampler.peak_kib / 1024)
     m = summary.manifest
     return {
         "engine": engine,
         "processes": processes,
         "wall_s": wall,
-        "cpu_s": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
+        "cpu_s": me.ru_utime + me.ru_stime + kids_cpu,
         "main_cpu_s": me.ru_utime + me.ru_stime,
         "peak_mib": me.ru_maxrss / 1024,
-        "worker_peak_mib": kids.ru_maxrss / 1024,
+        "worker_peak_mib": kids_peak,
         "lines": m["counts"]["lines_read"],
         "kept": m["counts"]["lines_kept"],
         "tracks": m["counts"]["tracks"],
@@ -248,7 +313,7 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=20_000_000)
     parser.add_argument("--files", type=int, default=1, help="archives to split the dump into (1: like a full dump)")
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--engines", default="local", help="comma-separated: local")
+    parser.add_argument("--engines", default="local", help="comma-separated: local, spark")
     parser.add_argument("--dump-dir", type=Path, default=Path("/tmp/recs-prior-bench"))
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--run-one", default=None, help=argparse.SUPPRESS)

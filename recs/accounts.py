@@ -17,7 +17,7 @@ from recs.config import Settings
 from recs.domain import PURPOSES, Consent, Member, Purpose
 from recs.instance import Instance
 from recs.keys import SecretsError, TokenCipher
-from recs.payloads import PayloadError, Profile, parse_profile
+from recs.payloads import Profile
 from recs.spotify import (
     ErrorKind,
     MemberAuth,
@@ -25,6 +25,7 @@ from recs.spotify import (
     RefreshLocks,
     SpotifyApi,
     SpotifyError,
+    SpotifyLibrary,
     TokenBundle,
     new_code_verifier,
     new_state,
@@ -137,16 +138,22 @@ class StoredTokens:
         log.warning("member %s must sign in again: Spotify refused their refresh token", self.member_id)
 
 
-def member_api(
+def member_client(
     instance: Instance,
     member_id: int,
-    budget: Budget,
     now: Clock,
     *,
+    budget: Budget | None = None,
     locks: RefreshLocks = PROCESS_LOCKS,
     wait: Callable[[float], None] | None = None,
 ) -> SpotifyApi:
-    """A Web API client for one member: stored tokens, single-flight refresh, every call through the budget."""
+    """A Web API client for one member: stored tokens, single-flight refresh, every call through the budget.
+
+    The one way to reach Spotify as a member (syncing, publishing, search): wrap it in the port the job needs
+    (`SpotifyLibrary`, `SpotifyPlaylists`, `SpotifyTrackSearch`). *budget* defaults to the instance's.
+    """
+    if budget is None:
+        budget = Budget(instance.db, instance.settings.budget, now)
     store = StoredTokens(instance.db, instance.secrets.cipher(), member_id, now)
     observer = budget.observer(member_id)
 
@@ -308,8 +315,10 @@ def _profile(instance: Instance, bundle: TokenBundle, budget: Budget, now: Clock
     auth = MemberAuth(object(), _FixedTokens(bundle), _oauth(instance), now, locks=RefreshLocks())
     api = SpotifyApi(instance.settings.spotify, auth, budget.observer(None))
     try:
-        return parse_profile(api.call("other", "GET me", lambda sp: sp.current_user()))
+        return SpotifyLibrary(api.call).profile()
     except SpotifyError as exc:
+        if exc.kind is ErrorKind.MALFORMED:
+            raise SignInError("Spotify sent a profile this app cannot read; try again", code="network") from None
         if exc.kind is ErrorKind.NOT_ALLOWLISTED:
             raise SignInError(
                 "Spotify refused this account: it is not on the app's user list in the Spotify Dashboard. "
@@ -324,8 +333,6 @@ def _profile(instance: Instance, bundle: TokenBundle, budget: Budget, now: Clock
         raise SignInError(
             f"could not read your Spotify profile ({exc.kind.value}); try again", code="network"
         ) from None
-    except PayloadError:
-        raise SignInError("Spotify sent a profile this app cannot read; try again", code="network") from None
 
 
 def _admit(

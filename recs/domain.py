@@ -61,16 +61,6 @@ class PlayRecord:
 
 
 @dataclass(frozen=True)
-class ShortStream:
-    """A stream under the play threshold: not a play, kept as a skip signal."""
-
-    ended_at: datetime
-    track: TrackInfo
-    ms_played: int
-    reason_end: str | None = None
-
-
-@dataclass(frozen=True)
 class PlayRow:
     """A play to store, its track already resolved to a row id."""
 

@@ -4,35 +4,26 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from recs.accounts import member_api
+from recs import storage
+from recs.accounts import member_client
 from recs.budget import Budget
 from recs.domain import PlayRecord, PlayRow, TrackInfo
 from recs.instance import Instance
 from recs.payloads import (
-    PayloadError,
     RecentlyPlayedPage,
     from_ms,
-    parse_artists,
-    parse_page,
-    parse_playlist_items,
-    parse_playlists,
-    parse_recently_played,
-    parse_saved_tracks,
-    parse_tracks,
     to_ms,
 )
+from recs.processes import owner_id, owner_is_dead
 from recs.spotify import ErrorKind, RefreshLocks, SpotifyApi, SpotifyError
 from recs.spotify.auth import PROCESS_LOCKS
-from recs.storage import catalog
-from recs.storage import listening as lq
-from recs.storage import members as mq
-from recs.storage import sync as sq
-from recs.storage.imports import without_export_copies
+from recs.spotify.library import SpotifyLibrary
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +58,9 @@ NOT_ALLOWLISTED_RETRY = timedelta(hours=6)
 RATE_LIMIT_RETRIES = 3
 # One round waits out rate limits for at most this many times the Retry-After cap, in all.
 ROUND_WAIT_FACTOR = 2
+# How long one worker holds a member's sync lease without renewing it (it renews after each stream):
+# longer than any stream takes, short enough that a dead worker's members are polled again soon.
+SYNC_LEASE = timedelta(minutes=10)
 # Share of the daily budget polling plans to use, leaving room for publishing and library refresh.
 POLLING_SHARE = 0.6
 TIME_RANGES = ("short_term", "medium_term", "long_term")
@@ -122,6 +116,7 @@ class _Ctx:
         self.sleep = sleep
         self.report = report
         self.cap_s = float(instance.settings.budget.max_retry_after_s)
+        self.library = SpotifyLibrary(self.call)
 
     def call(self, purpose: str, endpoint: str, fn: Callable[[Any], Any]) -> Any:
         """A call with short 429 waits taken here (the worker), each within the cap, all within the round's allowance."""
@@ -142,24 +137,20 @@ class _Ctx:
                 raise
         raise AssertionError("unreachable")
 
-    def get(self, purpose: str, endpoint: str, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Call the spotipy client's *method* with these arguments (bound now, not at call time)."""
-        return self.call(purpose, endpoint, lambda sp: getattr(sp, method)(*args, **kwargs))
-
 
 def _consents_store(conn: Any, member_id: int) -> bool:
-    return mq.get_consents(conn, member_id)["store"].granted
+    return storage.members.get_consents(conn, member_id)["store"].granted
 
 
 # --- recently played ---------------------------------------------------------------------------
 
 
 def _play_rows(conn: Any, plays: Sequence[PlayRecord]) -> list[PlayRow]:
-    ids = catalog.upsert_tracks(conn, [p.track for p in plays])
+    ids = storage.catalog.upsert_tracks(conn, [p.track for p in plays])
     return [
         PlayRow(
             played_at=p.played_at,
-            track_id=ids[catalog.track_lookup_key(p.track)],
+            track_id=ids[storage.catalog.track_lookup_key(p.track)],
             source="api",
             ms_played=p.ms_played,
             context_uri=p.context_uri,
@@ -190,15 +181,15 @@ def _next_poll(ctx: _Ctx, conn: Any, moment: datetime, members: int) -> datetime
     budget_floor = timedelta(days=1) * max(1, members) / max(1.0, s.budget.daily_calls * POLLING_SHARE)
     floor = max(floor, budget_floor)
     idle_cap = timedelta(minutes=s.sync.max_poll_minutes)
-    last = lq.last_played_at(conn, ctx.member_id, "api", before=moment + CLOCK_SKEW)
-    cursor = sq.get_cursor(conn, ctx.member_id, RECENT)
+    last = storage.listening.last_played_at(conn, ctx.member_id, "api", before=moment + CLOCK_SKEW)
+    cursor = storage.sync.get_cursor(conn, ctx.member_id, RECENT)
     previous = (
         cursor.next_due_at - cursor.last_success_at
         if cursor and cursor.next_due_at and cursor.last_success_at
         else floor
     )
     if last is not None and moment - last <= LISTENING_WINDOW:
-        recent = sq.count_plays_since(conn, ctx.member_id, moment - timedelta(hours=1))
+        recent = storage.sync.count_plays_since(conn, ctx.member_id, moment - timedelta(hours=1))
         rate_per_min = max(recent, 1) / 60.0
         interval = timedelta(minutes=TARGET_PLAYS_BETWEEN_POLLS / rate_per_min)
         interval = min(interval, LISTENING_CAP)
@@ -208,7 +199,7 @@ def _next_poll(ctx: _Ctx, conn: Any, moment: datetime, members: int) -> datetime
 
 
 def _gap_pieces(
-    start: datetime, end: datetime, intervals: Sequence[mq.OffInterval], last_poll: datetime | None
+    start: datetime, end: datetime, intervals: Sequence[storage.members.OffInterval], last_poll: datetime | None
 ) -> list[tuple[datetime, datetime]]:
     """The parts of a possible gap the member did not choose: a time with storing off is not a gap."""
     pieces = [(start, end)]
@@ -239,31 +230,26 @@ def _gap_below(
     play is a late one (an offline session uploaded when 50 newer plays were already ahead of part
     of it), which is older than the cursor and so cannot be judged from the page alone.
     """
-    if lq.has_play(conn, member_id, edge.played_at, edge.track_id) or (edge in consented and edge not in kept):
+    if storage.listening.has_play(conn, member_id, edge.played_at, edge.track_id) or (
+        edge in consented and edge not in kept
+    ):
         return None
     if to_ms(edge.played_at) > stored:
         return from_ms(stored)
     # Nothing stored before it: it is older than the first read, history rather than a gap.
-    return lq.newest_play_before(conn, member_id, edge.played_at)
+    return storage.listening.newest_play_before(conn, member_id, edge.played_at)
 
 
-def _sync_recent(ctx: _Ctx, members: int, cursor: sq.CursorRow | None) -> None:
+def _sync_recent(ctx: _Ctx, members: int, cursor: storage.sync.CursorRow | None) -> None:
     stored = int(cursor.cursor) if cursor and cursor.cursor else None
     if stored is not None and from_ms(stored) > ctx.now() + CLOCK_SKEW:
         # A cursor a future-dated play moved before such plays were refused: back to the newest real play.
         with ctx.db.read() as conn:
-            real = lq.last_played_at(conn, ctx.member_id, "api", before=ctx.now() + CLOCK_SKEW)
+            real = storage.listening.last_played_at(conn, ctx.member_id, "api", before=ctx.now() + CLOCK_SKEW)
         log.warning("member %s: recently-played cursor %s was in the future; reset", ctx.member_id, from_ms(stored))
         stored = to_ms(real) if real is not None else None
     after = max(0, stored - int(LATE_PLAY_MARGIN.total_seconds() * 1000)) if stored is not None else None
-    params: dict[str, Any] = {"limit": PAGE}
-    if after is not None:
-        params["after"] = after
-    try:
-        raw = ctx.get("polling", "GET me/player/recently-played", "current_user_recently_played", **params)
-        page = parse_recently_played(raw)
-    except PayloadError as exc:
-        raise SpotifyError(ErrorKind.MALFORMED, f"recently played page rejected: {exc}") from None
+    page = ctx.library.recently_played(limit=PAGE, after_ms=after)
     moment = ctx.now()
     plays = _not_from_the_future(ctx.member_id, page, moment)
     with ctx.db.write() as conn:
@@ -272,15 +258,17 @@ def _sync_recent(ctx: _Ctx, members: int, cursor: sq.CursorRow | None) -> None:
             ctx.report.skipped = "no consent to store listening"
             return
         # Every interval the member had storing off, however long ago: a poll re-reads the last 12 h.
-        paused = mq.off_intervals(conn, ctx.member_id, "store")
+        paused = storage.members.off_intervals(conn, ctx.member_id, "store")
         every = _play_rows(conn, plays)
-        consented = [r for r in every if mq.may_store(paused, r.played_at)]
+        consented = [r for r in every if storage.members.may_store(paused, r.played_at)]
         # A play the member's data export already holds comes back from the API seconds apart: keep one.
-        rows = without_export_copies(conn, ctx.member_id, consented, ctx.instance.settings.imports.dedupe_tolerance_s)
+        rows = storage.imports.without_export_copies(
+            conn, ctx.member_id, consented, ctx.instance.settings.imports.dedupe_tolerance_s
+        )
         gap_start = None
         if stored is not None and page.item_count >= PAGE and every:
             gap_start = _gap_below(conn, ctx.member_id, stored, min(every, key=lambda r: r.played_at), consented, rows)
-        added = lq.insert_plays(conn, ctx.member_id, rows)
+        added = storage.listening.insert_plays(conn, ctx.member_id, rows)
         ctx.report.new_plays += added
         newest = max((to_ms(p.played_at) for p in plays), default=None)
         if gap_start is not None:
@@ -288,11 +276,11 @@ def _sync_recent(ctx: _Ctx, members: int, cursor: sq.CursorRow | None) -> None:
             oldest = min(r.played_at for r in every)
             last_poll = cursor.last_success_at if cursor else None
             for start, end in _gap_pieces(gap_start, oldest, paused, last_poll):
-                sq.add_gap(conn, ctx.member_id, start, end, moment)
+                storage.sync.add_gap(conn, ctx.member_id, start, end, moment)
                 ctx.report.gaps += 1
         new_cursor = max(newest, stored) if newest is not None and stored is not None else (newest or stored)
         due = _next_poll(ctx, conn, moment, members)
-        sq.save_cursor(
+        storage.sync.save_cursor(
             conn,
             ctx.member_id,
             RECENT,
@@ -308,14 +296,14 @@ def _sync_recent(ctx: _Ctx, members: int, cursor: sq.CursorRow | None) -> None:
 
 
 def _store_tracks(conn: Any, tracks: list[TrackInfo]) -> dict[str, int]:
-    return catalog.upsert_tracks(conn, tracks)
+    return storage.catalog.upsert_tracks(conn, tracks)
 
 
 def _sync_saved(ctx: _Ctx) -> None:
     """Newest first; stop at the first added_at not newer than the last complete read."""
     with ctx.db.read() as conn:
-        cursor = sq.get_cursor(conn, ctx.member_id, SAVED)
-        last_full = sq.get_cursor(conn, ctx.member_id, SAVED_FULL)
+        cursor = storage.sync.get_cursor(conn, ctx.member_id, SAVED)
+        last_full = storage.sync.get_cursor(conn, ctx.member_id, SAVED_FULL)
     known = datetime.fromisoformat(cursor.cursor) if cursor and cursor.cursor else None
     # Removals never show in an incremental read: now and then read everything and drop what is gone.
     full = (
@@ -331,24 +319,19 @@ def _sync_saved(ctx: _Ctx) -> None:
     seen: set[int] = set()
     offset = 0
     while True:
-        raw = ctx.get("library", "GET me/tracks", "current_user_saved_tracks", limit=PAGE, offset=offset)
-        try:
-            page = parse_page(raw, "saved tracks")
-            items = parse_saved_tracks(page)
-        except PayloadError as exc:
-            raise SpotifyError(ErrorKind.MALFORMED, f"saved tracks page rejected: {exc}") from None
+        page, items = ctx.library.saved_tracks(limit=PAGE, offset=offset)
         fresh = [s for s in items if known is None or s.added_at > known]
         with ctx.db.write() as conn:
             if not _consents_store(conn, ctx.member_id):
                 return
             ids = _store_tracks(conn, [s.track for s in fresh])
-            before = sq.saved_added_at(conn, ctx.member_id, list(ids.values()))
-            rows = [(ids[catalog.track_lookup_key(s.track)], s.added_at) for s in fresh]
+            before = storage.sync.saved_added_at(conn, ctx.member_id, list(ids.values()))
+            rows = [(ids[storage.catalog.track_lookup_key(s.track)], s.added_at) for s in fresh]
             seen.update(t for t, _ in rows)
             added = {t for t, _ in rows if t not in before} - counted
             counted |= added
             ctx.report.saved_tracks += len(added)
-            sq.upsert_saved_tracks(conn, ctx.member_id, rows)
+            storage.sync.upsert_saved_tracks(conn, ctx.member_id, rows)
         for s in items:
             newest = s.added_at if newest is None or s.added_at > newest else newest
         reached_known = len(fresh) < len(items)
@@ -360,11 +343,11 @@ def _sync_saved(ctx: _Ctx) -> None:
         if not _consents_store(conn, ctx.member_id):  # revoked, or the member deleted meanwhile
             return
         if full:
-            sq.delete_saved_tracks_except(conn, ctx.member_id, sorted(seen))
-            sq.save_cursor(conn, ctx.member_id, SAVED_FULL, now=moment, success=True)
+            storage.sync.delete_saved_tracks_except(conn, ctx.member_id, sorted(seen))
+            storage.sync.save_cursor(conn, ctx.member_id, SAVED_FULL, now=moment, success=True)
         # The cursor moves only after a complete read down to it, so a crash re-reads rather than skips.
         latest = max(filter(None, [newest, known]), default=None)
-        sq.save_cursor(
+        storage.sync.save_cursor(
             conn,
             ctx.member_id,
             SAVED,
@@ -379,12 +362,8 @@ def _sync_followed(ctx: _Ctx) -> None:
     artists = []
     after: str | None = None
     while True:
-        raw = ctx.get("library", "GET me/following", "current_user_followed_artists", limit=PAGE, after=after)
-        try:
-            page = parse_page(raw, "followed artists", wrapper="artists")
-            artists.extend(parse_artists(page))
-        except PayloadError as exc:
-            raise SpotifyError(ErrorKind.MALFORMED, f"followed artists page rejected: {exc}") from None
+        page, found = ctx.library.followed_artists(limit=PAGE, after=after)
+        artists.extend(found)
         after = page.cursor_after
         if not page.next_url or not after or not page.items:
             break
@@ -392,9 +371,11 @@ def _sync_followed(ctx: _Ctx) -> None:
     with ctx.db.write() as conn:
         if not _consents_store(conn, ctx.member_id):
             return
-        ids = catalog.upsert_artists(conn, artists)
-        sq.replace_followed_artists(conn, ctx.member_id, [ids[a.spotify_id] for a in artists if a.spotify_id], moment)
-        sq.save_cursor(
+        ids = storage.catalog.upsert_artists(conn, artists)
+        storage.sync.replace_followed_artists(
+            conn, ctx.member_id, [ids[a.spotify_id] for a in artists if a.spotify_id], moment
+        )
+        storage.sync.save_cursor(
             conn,
             ctx.member_id,
             FOLLOWED,
@@ -409,31 +390,23 @@ def _sync_top(ctx: _Ctx) -> None:
     for kind in ("tracks", "artists"):
         for time_range in TIME_RANGES:
             if kind == "tracks":
-                raw = ctx.get(
-                    "library", "GET me/top/tracks", "current_user_top_tracks", limit=PAGE, time_range=time_range
-                )
+                items: list[Any] = ctx.library.top_tracks(limit=PAGE, time_range=time_range)
             else:
-                raw = ctx.get(
-                    "library", "GET me/top/artists", "current_user_top_artists", limit=PAGE, time_range=time_range
-                )
-            try:
-                page = parse_page(raw, f"top {kind}")
-                pages.append((kind, time_range, parse_tracks(page) if kind == "tracks" else parse_artists(page)))
-            except PayloadError as exc:
-                raise SpotifyError(ErrorKind.MALFORMED, f"top {kind} page rejected: {exc}") from None
+                items = ctx.library.top_artists(limit=PAGE, time_range=time_range)
+            pages.append((kind, time_range, items))
     moment = ctx.now()
     with ctx.db.write() as conn:
         if not _consents_store(conn, ctx.member_id):
             return
         for kind, time_range, items in pages:
             if kind == "tracks":
-                tids = catalog.upsert_tracks(conn, items)
-                ids = [tids[catalog.track_lookup_key(t)] for t in items]
+                tids = storage.catalog.upsert_tracks(conn, items)
+                ids = [tids[storage.catalog.track_lookup_key(t)] for t in items]
             else:
-                aids = catalog.upsert_artists(conn, items)
+                aids = storage.catalog.upsert_artists(conn, items)
                 ids = [aids[a.spotify_id] for a in items if a.spotify_id]
-            sq.add_top_items(conn, ctx.member_id, kind, time_range, moment, ids)
-        sq.save_cursor(
+            storage.sync.add_top_items(conn, ctx.member_id, kind, time_range, moment, ids)
+        storage.sync.save_cursor(
             conn,
             ctx.member_id,
             TOP,
@@ -447,17 +420,13 @@ def _sync_playlists(ctx: _Ctx, spotify_id: str) -> None:
     summaries = []
     offset = 0
     while True:
-        raw = ctx.get("library", "GET me/playlists", "current_user_playlists", limit=PAGE, offset=offset)
-        try:
-            page = parse_page(raw, "playlists")
-            summaries.extend(parse_playlists(page))
-        except PayloadError as exc:
-            raise SpotifyError(ErrorKind.MALFORMED, f"playlists page rejected: {exc}") from None
+        page, found_playlists = ctx.library.playlists(limit=PAGE, offset=offset)
+        summaries.extend(found_playlists)
         offset += len(page.items)
         if not page.next_url or not page.items:
             break
     with ctx.db.read() as conn:
-        stored = sq.get_playlists(conn, ctx.member_id)
+        stored = storage.sync.get_playlists(conn, ctx.member_id)
     mine = [p for p in summaries if p.owner_id == spotify_id or p.collaborative]
     for pl in mine:
         known = stored.get(pl.spotify_id)
@@ -468,15 +437,7 @@ def _sync_playlists(ctx: _Ctx, spotify_id: str) -> None:
         unreadable = False
         while True:
             try:
-                raw = ctx.get(
-                    "library",
-                    "GET playlists/{id}/items",
-                    "playlist_items",
-                    pl.spotify_id,
-                    limit=PAGE,
-                    offset=offset,
-                    additional_types=("track",),
-                )
+                page, found_entries = ctx.library.playlist_items(pl.spotify_id, limit=PAGE, offset=offset)
             except SpotifyError as exc:
                 if exc.kind in (ErrorKind.FORBIDDEN, ErrorKind.NOT_FOUND):
                     # Deleted since the listing, or no longer shared: skip it, keep the others.
@@ -484,11 +445,7 @@ def _sync_playlists(ctx: _Ctx, spotify_id: str) -> None:
                     unreadable = True
                     break
                 raise
-            try:
-                page = parse_page(raw, "playlist items")
-                entries.extend(parse_playlist_items(page, offset))
-            except PayloadError as exc:
-                raise SpotifyError(ErrorKind.MALFORMED, f"playlist items page rejected: {exc}") from None
+            entries.extend(found_entries)
             offset += len(page.items)
             if not page.next_url or not page.items:
                 break
@@ -497,8 +454,8 @@ def _sync_playlists(ctx: _Ctx, spotify_id: str) -> None:
         with ctx.db.write() as conn:
             if not _consents_store(conn, ctx.member_id):
                 return
-            ids = catalog.upsert_tracks(conn, [e.track for e in entries])
-            sq.save_playlist(
+            ids = storage.catalog.upsert_tracks(conn, [e.track for e in entries])
+            storage.sync.save_playlist(
                 conn,
                 ctx.member_id,
                 pl.spotify_id,
@@ -506,15 +463,15 @@ def _sync_playlists(ctx: _Ctx, spotify_id: str) -> None:
                 snapshot_id=pl.snapshot_id,
                 owned=pl.owner_id == spotify_id,
                 collaborative=pl.collaborative,
-                items=[(e.position, ids[catalog.track_lookup_key(e.track)], e.added_at) for e in entries],
+                items=[(e.position, ids[storage.catalog.track_lookup_key(e.track)], e.added_at) for e in entries],
                 now=ctx.now(),
             )
     moment = ctx.now()
     with ctx.db.write() as conn:
         if not _consents_store(conn, ctx.member_id):
             return
-        sq.delete_playlists_except(conn, ctx.member_id, [p.spotify_id for p in mine])
-        sq.save_cursor(
+        storage.sync.delete_playlists_except(conn, ctx.member_id, [p.spotify_id for p in mine])
+        storage.sync.save_cursor(
             conn,
             ctx.member_id,
             PLAYLISTS,
@@ -531,7 +488,7 @@ ALL_STREAMS = (RECENT, TOP, *LIBRARY_STREAMS)
 
 
 def _due_streams(conn: Any, member_id: int, moment: datetime) -> list[str]:
-    times = sq.due_times(conn, [member_id])[member_id]
+    times = storage.sync.due_times(conn, [member_id])[member_id]
     return [s for s in ALL_STREAMS if times.get(s) is None or times[s] <= moment]  # type: ignore[operator]
 
 
@@ -547,18 +504,73 @@ def sync_member(
     members: int | None = None,
     waits: WaitAllowance | None = None,
 ) -> SyncReport:
-    """Sync one member's due streams (all of them with *force*); errors are reported, never raised, except StopSync."""
+    """Sync one member's due streams (all of them with *force*); errors are reported, never raised, except StopSync.
+
+    Single-flight across processes: while another worker (or thread) syncs this member, this call
+    makes no request and reports the member as skipped.
+    """
+    # host:pid/<random>: unique per call (threads too), and a killed worker's lease is taken over at once.
+    owner = f"{owner_id()}/{uuid.uuid4().hex[:12]}"
+    moment = now()
+    with instance.db.write() as conn:
+        if storage.members.get_member(conn, member_id) is None:
+            raise LookupError(f"no member with id {member_id}")
+        held = storage.sync.acquire_sync_lease(conn, member_id, owner, moment + SYNC_LEASE, moment, _holder_dead)
+    if not held:
+        log.info("member %s is being synced by another worker: skipped", member_id)
+        return SyncReport(member_id, skipped="being synced by another worker")
+
+    def renew() -> bool:
+        moment = now()
+        with instance.db.write() as conn:
+            return storage.sync.acquire_sync_lease(conn, member_id, owner, moment + SYNC_LEASE, moment)
+
+    try:
+        return _sync_member(
+            instance,
+            member_id,
+            now=now,
+            sleep=sleep,
+            budget=budget,
+            force=force,
+            locks=locks,
+            members=members,
+            waits=waits,
+            renew=renew,
+        )
+    finally:
+        with instance.db.write() as conn:
+            storage.sync.release_sync_lease(conn, member_id, owner)
+
+
+def _holder_dead(owner: str) -> bool:
+    return owner_is_dead(owner.rpartition("/")[0])
+
+
+def _sync_member(
+    instance: Instance,
+    member_id: int,
+    *,
+    now: Clock,
+    sleep: Callable[[float], None],
+    budget: Budget | None,
+    force: bool,
+    locks: RefreshLocks,
+    members: int | None,
+    waits: WaitAllowance | None,
+    renew: Callable[[], bool],
+) -> SyncReport:
     report = SyncReport(member_id)
     budget = budget or Budget(instance.db, instance.settings.budget, now)
     with instance.db.read() as conn:
-        member = mq.get_member(conn, member_id)
+        member = storage.members.get_member(conn, member_id)
         if member is None:
             raise LookupError(f"no member with id {member_id}")
         consented = _consents_store(conn, member_id)
         moment = now()
         due = list(ALL_STREAMS) if force else _due_streams(conn, member_id, moment)
-        n_members = members if members is not None else len(mq.members_with_consent(conn, "store"))
-        recent_cursor = sq.get_cursor(conn, member_id, RECENT)
+        n_members = members if members is not None else len(storage.members.members_with_consent(conn, "store"))
+        recent_cursor = storage.sync.get_cursor(conn, member_id, RECENT)
     if not consented:
         report.skipped = "no consent to store listening"
         return report
@@ -567,7 +579,7 @@ def sync_member(
         return report
     if not due:
         return report
-    api = member_api(instance, member_id, budget, now, locks=locks, wait=sleep)
+    api = member_client(instance, member_id, now, budget=budget, locks=locks, wait=sleep)
     observer = api.observer
     waits = waits or WaitAllowance(ROUND_WAIT_FACTOR * instance.settings.budget.max_retry_after_s)
     ctx = _Ctx(instance, member_id, api, now, sleep, report, waits)
@@ -587,9 +599,13 @@ def sync_member(
                 if flagged:
                     # A call went through: the owner has added them to the Dashboard's user list.
                     with instance.db.write() as conn:
-                        mq.update_member(conn, member_id, not_allowlisted=False)
+                        storage.members.update_member(conn, member_id, not_allowlisted=False)
                     flagged = False
                 if report.skipped:
+                    break
+                if not renew():
+                    # Our lease ran out and another worker took the member over: leave the rest to it.
+                    report.errors.append("sync lease lost to another worker")
                     break
             except SpotifyError as exc:
                 _record_failure(instance, member_id, stream, exc, now, report)
@@ -609,14 +625,16 @@ def _record_failure(
     moment = now()
     retry = timedelta(minutes=instance.settings.sync.min_poll_minutes)
     with instance.db.write() as conn:
-        if mq.get_member(conn, member_id) is None:
+        if storage.members.get_member(conn, member_id) is None:
             return
         if exc.kind is ErrorKind.NOT_ALLOWLISTED:
-            mq.update_member(conn, member_id, not_allowlisted=True)
+            storage.members.update_member(conn, member_id, not_allowlisted=True)
             # Every call would be refused until the owner adds them on the Dashboard: try rarely.
             retry = NOT_ALLOWLISTED_RETRY
         # The cursor is kept: the same range is asked for again on the next round.
-        sq.save_cursor(conn, member_id, stream, now=moment, success=False, error=str(exc), next_due_at=moment + retry)
+        storage.sync.save_cursor(
+            conn, member_id, stream, now=moment, success=False, error=str(exc), next_due_at=moment + retry
+        )
     log.warning("sync of member %s, %s failed: %s", member_id, stream, exc)
 
 
@@ -634,9 +652,9 @@ def sync_all(
     waits = WaitAllowance(ROUND_WAIT_FACTOR * instance.settings.budget.max_retry_after_s)
     moment = now()
     with instance.db.read() as conn:
-        consenting = mq.members_with_consent(conn, "store")
+        consenting = storage.members.members_with_consent(conn, "store")
         ids = member_ids if member_ids is not None else consenting
-        due = sq.due_times(conn, ids)
+        due = storage.sync.due_times(conn, ids)
     reports = []
     for member_id in ids:
         if not force and all(due[member_id].get(s) is not None and due[member_id][s] > moment for s in ALL_STREAMS):  # type: ignore[operator]
@@ -665,9 +683,9 @@ def sync_all(
 def next_due(instance: Instance) -> datetime | None:
     """The earliest time any consenting member has a stream due (None: something is due now)."""
     with instance.db.read() as conn:
-        waiting = {m.id for m in mq.list_members(conn) if m.reconnect_needed}
-        ids = [m for m in mq.members_with_consent(conn, "store") if m not in waiting]
-        due = sq.due_times(conn, ids)
+        waiting = {m.id for m in storage.members.list_members(conn) if m.reconnect_needed}
+        ids = [m for m in storage.members.members_with_consent(conn, "store") if m not in waiting]
+        due = storage.sync.due_times(conn, ids)
     times = []
     for member_id in ids:
         for stream in ALL_STREAMS:
@@ -678,7 +696,7 @@ def next_due(instance: Instance) -> datetime | None:
     return min(times) if times else None
 
 
-def member_gaps(instance: Instance, member_id: int, *, open_only: bool = True) -> list[sq.GapRow]:
+def member_gaps(instance: Instance, member_id: int, *, open_only: bool = True) -> list[storage.sync.GapRow]:
     """Time ranges in which plays may be missing (the member's data export fills them)."""
     with instance.db.read() as conn:
-        return sq.list_gaps(conn, member_id, open_only=open_only)
+        return storage.sync.list_gaps(conn, member_id, open_only=open_only)

@@ -23,6 +23,7 @@ from recs.storage.jobs import (
     claim_job_run,
     finish_job_request,
     finish_job_run,
+    prune_job_runs,
     running_job_runs,
     take_job_request,
 )
@@ -49,17 +50,24 @@ def backup_path(settings: Settings, now: datetime) -> Path:
     return settings.data_path / "backups" / f"recs-{now:%Y%m%d-%H%M%S}.sqlite3"
 
 
+# Finished job runs are kept this long (the admin page shows the last few; older ones only fill the ledger:
+# polling every 10 minutes alone writes ~50,000 rows a year).
+JOB_RUNS_KEPT = timedelta(days=90)
+
+
 def run_backup(instance: Instance, _member_id: int | None, now: datetime) -> dict[str, Any]:
-    """Back up the SQLite database into <data_dir>/backups and keep the newest N."""
+    """Daily housekeeping: forget finished job runs past JOB_RUNS_KEPT, back up SQLite into <data_dir>/backups (newest N kept)."""
+    with instance.db.write() as conn:
+        pruned = prune_job_runs(conn, now - JOB_RUNS_KEPT)
     if not instance.db.is_sqlite:
-        return {"skipped": "PostgreSQL: use pg_dump"}
+        return {"skipped": "PostgreSQL: use pg_dump", "job_runs_pruned": pruned}
     target = backup_sqlite(instance.db, backup_path(instance.settings, now))
     keep = instance.settings.scheduler.backups_keep
     backups = sorted(target.parent.glob("recs-*.sqlite3"))
     removed = [p.name for p in backups[:-keep]] if keep > 0 else []
     for name in removed:
         (target.parent / name).unlink(missing_ok=True)
-    return {"path": str(target), "bytes": target.stat().st_size, "removed": removed}
+    return {"path": str(target), "bytes": target.stat().st_size, "removed": removed, "job_runs_pruned": pruned}
 
 
 def _sync_summary(reports: list[Any]) -> dict[str, Any]:
@@ -93,8 +101,7 @@ def _library(instance: Instance, member_id: int | None, _now: datetime) -> dict[
 
 def run_resolve(instance: Instance, member_id: int | None, _now: datetime) -> dict[str, Any]:
     """Look up a few name-only tracks (account-data history) through search, as one member with a valid token."""
-    from recs.accounts import member_api
-    from recs.budget import Budget
+    from recs.accounts import member_client
     from recs.imports.resolve import resolve_names
     from recs.spotify.search import SpotifyTrackSearch
     from recs.storage.members import list_members, members_with_consent
@@ -108,7 +115,7 @@ def run_resolve(instance: Instance, member_id: int | None, _now: datetime) -> di
     if chosen is None:
         return {"skipped": "no member with a usable Spotify authorisation"}
     clock = lambda: datetime.now(UTC)  # noqa: E731 - token expiry needs a moving clock
-    api = member_api(instance, chosen, Budget(instance.db, instance.settings.budget, clock), clock)
+    api = member_client(instance, chosen, clock)
     report = resolve_names(instance.db, instance.settings, SpotifyTrackSearch(api))
     return {"searched": report.searched, "resolved": report.resolved, "not_found": report.not_found}
 
@@ -346,6 +353,7 @@ FIGURES: dict[str, str] = {
     "not_found": "not found",
     "bytes": "bytes written",
     "removed": "old backups removed",
+    "job_runs_pruned": "old job runs forgotten",
     "errors": "failures",
 }
 

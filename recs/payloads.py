@@ -73,12 +73,6 @@ def parse_artist(value: Any, where: str = "artist") -> ArtistInfo:
     )
 
 
-def parse_artist_genres(value: Any) -> tuple[str, ...]:
-    """Genres of a full artist object; deprecated by Spotify, so often empty."""
-    genres = value.get("genres") if isinstance(value, Mapping) else None
-    return tuple(g for g in genres if isinstance(g, str)) if isinstance(genres, list) else ()
-
-
 def parse_album(value: Any, where: str = "album") -> AlbumInfo | None:
     if value is None:
         return None

@@ -40,6 +40,8 @@ NAMES: dict[str, str] = {"discover": "recs · Discover", "rediscover": "recs · 
 class PlaylistPort(Protocol):
     """What publishing needs from Spotify for one member (recs.spotify.playlists.SpotifyPlaylists)."""
 
+    calls: int  # Web API calls made so far
+
     def owned_playlists(self) -> dict[str, str]:
         """Id to description of every playlist in the member's library."""
         ...
@@ -279,12 +281,10 @@ def refused_tracks(db: Database, limit: int = 20) -> list[Rejection]:
 
 def default_port(instance: Instance, member_id: int, clock: Callable[[], datetime]) -> PlaylistPort:
     """SpotifyPlaylists over the member's API client (tokens, budget and ledger from the accounts use case)."""
-    from recs.accounts import member_api
-    from recs.budget import Budget
+    from recs.accounts import member_client
     from recs.spotify.playlists import SpotifyPlaylists
 
-    budget = Budget(instance.db, instance.settings.budget, clock)
-    return SpotifyPlaylists(member_api(instance, member_id, budget, clock))
+    return SpotifyPlaylists(member_client(instance, member_id, clock))
 
 
 def publish_member(
@@ -319,7 +319,9 @@ def publish_member(
             continue
         if port is None and not dry_run:
             port = port_factory(instance, member_id, clock or (lambda: now))
+        before = port.calls if port is not None else 0
         results.append(publish_playlist(instance, member_id, kind, port, now, dry_run=dry_run))
+        results[-1].calls = (port.calls if port is not None else 0) - before
     return results
 
 
@@ -329,10 +331,11 @@ def run_job(
     """The worker's publish job: every consenting member whose publish time has come (or one member, now)."""
     with instance.db.read() as conn:
         ids = [member_id] if member_id is not None else members_with_consent(conn, "publish")
-    summary: dict[str, Any] = {"written": 0, "unchanged": 0, "errors": []}
+    summary: dict[str, Any] = {"calls": 0, "written": 0, "unchanged": 0, "errors": []}
     for mid in ids:
         try:
             for r in publish_member(instance, mid, now, only_due=member_id is None, port_factory=port_factory):
+                summary["calls"] += r.calls
                 if r.status in ("written", "created"):
                     summary["written"] += 1
                 elif r.status == "unchanged":

@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[dev]'
+.venv/bin/python -m pip install -q -e '.[dev,spark]'
 
 # System packages from Debian (needs root, as on the CI machine); without root the tests that need them
 # say so and skip outside CI.
@@ -14,6 +14,11 @@ if [ "$(id -u)" = 0 ]; then
     echo "[test] installing Debian's chromium for the browser tests" >&2
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  if ! command -v java >/dev/null; then
+    echo "[test] installing Debian's Java 17 runtime for the Spark engine's tests" >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
   fi
   if [ -z "${RECS_TEST_POSTGRES_URL:-}" ]; then
     RECS_TEST_POSTGRES_URL=$(bash .ci/postgres.sh)

@@ -201,6 +201,7 @@ def _fill_every_member_table(conn: sa.Connection, mid: int, tid: int, artist_id:
     )
     conn.execute(s.job_requests.insert().values(job="sync", member_id=mid, requested_by=mid, requested_at=NOW))
     conn.execute(s.consent_intervals.insert().values(member_id=mid, purpose="store", off_from=NOW, off_until=NOW))
+    conn.execute(s.sync_leases.insert().values(member_id=mid, owner="w", until=NOW))
 
 
 def test_sqlite_connection_rules(db: Database) -> None:

@@ -53,7 +53,24 @@ def format_summary(summary: BuildSummary) -> list[str]:
 )
 @click.option("--since", type=click.DateTime(_WHEN), default=None, help="Only listens at or after this time (UTC).")
 @click.option("--until", type=click.DateTime(_WHEN), default=None, help="Only listens before this time (UTC).")
-@click.option("--engine", type=click.Choice(["local"]), default="local", show_default=True, help="Where to run.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="Where to run: this machine (implicit), or Apache Spark (pip install 'recs[spark]', Java 17).",
+)
+@click.option(
+    "--master",
+    default="local[*]",
+    show_default=True,
+    help="Spark master URL for --engine spark (spark://host:7077, yarn, k8s://…).",
+)
+@click.option(
+    "--checkpoint-dir",
+    default=None,
+    help="--engine spark on a cluster: storage every executor reaches (hdfs://…) for ALS checkpoints.",
+)
 @click.option("--factors", type=int, default=64, show_default=True, help="ALS factors per track.")
 @click.option("--iterations", type=int, default=15, show_default=True, help="ALS iterations.")
 @click.option("--regularization", type=float, default=0.05, show_default=True, help="ALS regularization.")
@@ -75,6 +92,8 @@ def build(
     since: object,
     until: object,
     engine: str,
+    master: str,
+    checkpoint_dir: str | None,
     factors: int,
     iterations: int,
     regularization: float,
@@ -114,7 +133,19 @@ def build(
         click.echo("\r" + t.line().ljust(100), nl=False, err=True)
 
     try:
-        summary = build_prior(list(dumps), out, options, tick=tick if interactive else None)
+        if engine == "spark":
+            from recs.prior.spark import build_prior_spark
+
+            summary = build_prior_spark(
+                list(dumps),
+                out,
+                options,
+                master=master,
+                checkpoint_dir=checkpoint_dir,
+                tick=tick if interactive else None,
+            )
+        else:
+            summary = build_prior(list(dumps), out, options, tick=tick if interactive else None)
     except PriorBuildError as exc:
         if interactive:
             click.echo(err=True)

@@ -81,7 +81,8 @@ def refresh(obj: Context, member_id: int | None) -> None:
     for mid in ids:
         try:
             for p in publish_member(instance, mid, _now()):
-                click.echo(f"publish member {mid} {p.kind}: {p.status} ({len(p.uris)} tracks)")
+                note = f"; {p.note}" if p.note else ""
+                click.echo(f"publish member {mid} {p.kind}: {p.status} ({len(p.uris)} tracks{note})")
         except Exception as exc:
             problems.append(f"publish member {mid}: {exc}")
             click.echo(f"publish member {mid}: failed: {exc}", err=True)

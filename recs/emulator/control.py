@@ -132,6 +132,10 @@ class ControlClient:
     def clear_faults(self) -> None:
         self._call("DELETE", "faults")
 
+    def remove_fault(self, fault_id: int) -> None:
+        """Remove one fault rule (its id from add_fault), leaving the others."""
+        self._call("DELETE", f"faults/{fault_id}")
+
     def requests(self, since: int = 0) -> list[dict[str, Any]]:
         """The request log: seq, at (emulated), method, path, query, status, member, fault, body."""
         result: list[dict[str, Any]] = self._call("GET", "requests", params={"since": since})

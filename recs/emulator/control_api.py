@@ -111,6 +111,14 @@ def clear_faults() -> Response:
     return _ok({"cleared": True})
 
 
+@bp.delete("/faults/<int:fault_id>")
+def remove_fault(fault_id: int) -> Response:
+    with _emu().lock:
+        before = len(_emu().faults)
+        _emu().faults[:] = [f for f in _emu().faults if f.id != fault_id]
+        return _ok({"removed": before - len(_emu().faults)})
+
+
 @bp.get("/requests")
 def requests_log() -> Response:
     since = request.args.get("since", 0, type=int) or 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, Final, Literal
@@ -265,9 +265,3 @@ def parse_playlist(row: Any) -> ExportPlaylist | str:
         items=tuple(items),
         skipped_items=skipped,
     )
-
-
-def minute_neighbours(at: datetime) -> tuple[datetime, datetime]:
-    """The whole minutes either side of a second-precision time: where the account-data copy of the stream lies."""
-    floor = at.replace(second=0, microsecond=0)
-    return floor, floor + timedelta(minutes=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from recs.spotify.auth import MemberAuth, MemberCacheHandler, RefreshLocks, TokenStore
 from recs.spotify.client import CallObserver, NullObserver, SpotifyApi, make_spotify
 from recs.spotify.errors import TRANSIENT, ErrorKind, SpotifyError
+from recs.spotify.library import SpotifyLibrary
 from recs.spotify.oauth import (
     SCOPES,
     OAuthClient,
@@ -27,6 +28,7 @@ __all__ = [
     "RefreshLocks",
     "SpotifyApi",
     "SpotifyError",
+    "SpotifyLibrary",
     "TokenBundle",
     "TokenStore",
     "code_challenge",

@@ -39,21 +39,25 @@ class SpotifyPlaylists:
     def __init__(self, api: SpotifyApi, purpose: str = PURPOSE) -> None:
         self.api = api
         self.purpose = purpose
+        self.calls = 0  # Web API calls made through this port, for the job's log line
+
+    def _call(self, endpoint: str, fn: Callable[[spotipy.Spotify], Any], *, expect_body: bool = True) -> Any:
+        self.calls += 1
+        return self.api.call(self.purpose, endpoint, fn, expect_body=expect_body)
 
     def owned_playlists(self) -> dict[str, str]:
         """Id to description of the playlists in the member's library (a deleted or unfollowed one is not there)."""
         found: dict[str, str] = {}
-        page: Any = self.api.call(self.purpose, "GET me/playlists", lambda sp: sp.current_user_playlists(limit=50))
+        page: Any = self._call("GET me/playlists", lambda sp: sp.current_user_playlists(limit=50))
         while page:
             found.update((item["id"], item.get("description") or "") for item in page.get("items") or [] if item)
             if not page.get("next"):
                 break
-            page = self.api.call(self.purpose, "GET me/playlists", partial(_next_page, page))
+            page = self._call("GET me/playlists", partial(_next_page, page))
         return found
 
     def create(self, name: str, description: str, public: bool) -> str:
-        created: Any = self.api.call(
-            self.purpose,
+        created: Any = self._call(
             "POST me/playlists",
             lambda sp: sp.current_user_playlist_create(name, public=public, description=description),
         )
@@ -78,15 +82,14 @@ class SpotifyPlaylists:
 
     def _write(self, endpoint: str, fn: Callable[[spotipy.Spotify], Any]) -> None:
         try:
-            self.api.call(self.purpose, endpoint, fn)
+            self._call(endpoint, fn)
         except SpotifyError as exc:
             if _about_items(exc):
                 raise ItemsRejected(exc.message) from exc
             raise
 
     def describe(self, playlist_id: str, description: str) -> None:
-        self.api.call(
-            self.purpose,
+        self._call(
             "PUT playlists/{id}",
             lambda sp: sp.playlist_change_details(playlist_id, description=description),
             expect_body=False,

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, delete, or_, select, update
 
+from recs.storage.leases import give_back_lease, take_lease
 from recs.storage.schema import invites, members, oauth_states, tokens
 
 
@@ -81,26 +82,21 @@ def set_token_ciphertext(conn: Connection, member_id: int, ciphertext: bytes) ->
 
 def acquire_refresh_lease(conn: Connection, member_id: int, owner: str, until: datetime, now: datetime) -> bool:
     """Take the member's refresh lease if it is free, expired or already ours. Atomic in one UPDATE."""
-    result = conn.execute(
-        update(tokens)
-        .where(
-            tokens.c.member_id == member_id,
-            or_(
-                tokens.c.refresh_lease_owner.is_(None),
-                tokens.c.refresh_lease_owner == owner,
-                tokens.c.refresh_lease_until < now,
-            ),
-        )
-        .values(refresh_lease_owner=owner, refresh_lease_until=until)
+    return take_lease(
+        conn,
+        tokens,
+        tokens.c.member_id == member_id,
+        tokens.c.refresh_lease_owner,
+        tokens.c.refresh_lease_until,
+        owner=owner,
+        until=until,
+        now=now,
     )
-    return result.rowcount == 1
 
 
 def release_refresh_lease(conn: Connection, member_id: int, owner: str) -> None:
-    conn.execute(
-        update(tokens)
-        .where(tokens.c.member_id == member_id, tokens.c.refresh_lease_owner == owner)
-        .values(refresh_lease_owner=None, refresh_lease_until=None)
+    give_back_lease(
+        conn, tokens, tokens.c.member_id == member_id, tokens.c.refresh_lease_owner, tokens.c.refresh_lease_until, owner
     )
 
 

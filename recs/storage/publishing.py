@@ -204,14 +204,6 @@ def log_publish(
     )
 
 
-def our_playlist_ids(conn: Connection, member_id: int | None = None) -> set[str]:
-    """Every Spotify playlist id recs ever wrote (plays from them are the closed loop)."""
-    stmt = select(publish_log.c.spotify_playlist_id).distinct()
-    if member_id is not None:
-        stmt = stmt.where(publish_log.c.member_id == member_id)
-    return {r[0] for r in conn.execute(stmt)}
-
-
 @dataclass(frozen=True)
 class PublishOutcome:
     """One written playlist and what its member did with it since: tracks played, saved and skipped."""

@@ -354,6 +354,16 @@ sync_cursors = Table(
     Column("last_error", Text, nullable=True),
 )
 
+# Syncing a member is single-flight across processes: the worker syncing them holds this lease.
+sync_leases = Table(
+    "sync_leases",
+    metadata,
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    # host:pid/<random>: a worker on the same host can tell that the holder's process is gone.
+    Column("owner", String(300), nullable=True),
+    Column("until", UTCDateTime, nullable=True),
+)
+
 sync_gaps = Table(
     "sync_gaps",
     metadata,

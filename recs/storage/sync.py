@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, select, update
 
 from recs.storage.dialect import insert_ignore, upsert
+from recs.storage.leases import give_back_lease, take_lease
 from recs.storage.schema import (
     api_calls,
     followed_artists,
@@ -20,6 +21,7 @@ from recs.storage.schema import (
     saved_tracks,
     sync_cursors,
     sync_gaps,
+    sync_leases,
     top_items,
     tracks,
 )
@@ -97,6 +99,40 @@ def save_cursor(
             .where(sync_cursors.c.member_id == member_id, sync_cursors.c.stream == stream)
             .values(**values)
         )
+
+
+# --- the per-member sync lease ------------------------------------------------------------------
+
+
+def acquire_sync_lease(
+    conn: Connection,
+    member_id: int,
+    owner: str,
+    until: datetime,
+    now: datetime,
+    owner_dead: Callable[[str], bool] = lambda _owner: False,
+) -> bool:
+    """Take (or extend) the lease to sync this member; False while another live worker's lease holds.
+
+    A lease whose holder *owner_dead* says is gone (a killed worker on this host) is taken over at once.
+    """
+    insert_ignore(conn, sync_leases, [{"member_id": member_id, "owner": None, "until": None}])
+    where = sync_leases.c.member_id == member_id
+    if take_lease(
+        conn, sync_leases, where, sync_leases.c.owner, sync_leases.c.until, owner=owner, until=until, now=now
+    ):
+        return True
+    held = conn.execute(select(sync_leases.c.owner).where(where)).scalar_one_or_none()
+    if held is None or not owner_dead(held):
+        return False
+    taken = conn.execute(update(sync_leases).where(where, sync_leases.c.owner == held).values(owner=owner, until=until))
+    return taken.rowcount == 1
+
+
+def release_sync_lease(conn: Connection, member_id: int, owner: str) -> None:
+    give_back_lease(
+        conn, sync_leases, sync_leases.c.member_id == member_id, sync_leases.c.owner, sync_leases.c.until, owner
+    )
 
 
 # --- gaps -------------------------------------------------------------------------------------
@@ -338,13 +374,6 @@ def count_calls(
     if member_id is not None:
         stmt = stmt.where(api_calls.c.member_id == member_id)
     return int(conn.execute(stmt).scalar_one())
-
-
-def calls_by_purpose(conn: Connection, since: datetime) -> dict[str, int]:
-    rows = conn.execute(
-        select(api_calls.c.purpose, func.count()).where(api_calls.c.at >= since).group_by(api_calls.c.purpose)
-    )
-    return {r[0]: int(r[1]) for r in rows}
 
 
 def list_calls(conn: Connection, since: datetime) -> list[tuple[datetime, int | None, str, str, int | None]]:

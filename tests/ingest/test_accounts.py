@@ -280,8 +280,13 @@ def test_ten_threads_needing_a_fresh_token_cause_one_token_request(household: Ho
         try:
             # Separate lock registries stand for separate processes: only the lease row serialises them.
             locks = RefreshLocks() if processes else shared
-            api = accounts.member_api(
-                household.instance, member.id, budget, household.now, locks=locks, wait=lambda s: time.sleep(0.002)
+            api = accounts.member_client(
+                household.instance,
+                member.id,
+                household.now,
+                budget=budget,
+                locks=locks,
+                wait=lambda s: time.sleep(0.002),
             )
             barrier.wait()
             tokens.append(api.get_access_token())

@@ -32,8 +32,8 @@ def _refresh_in_a_process(
         def now() -> datetime:
             return moment
 
-        api = accounts.member_api(
-            instance, member_id, Budget(db, settings.budget, now), now, locks=RefreshLocks(), wait=_short_wait
+        api = accounts.member_client(
+            instance, member_id, now, budget=Budget(db, settings.budget, now), locks=RefreshLocks(), wait=_short_wait
         )
         barrier.wait(timeout=60)
         out.put(api.get_access_token())

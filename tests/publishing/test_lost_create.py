@@ -65,6 +65,7 @@ def test_another_members_marked_playlist_is_not_adopted(
 
 
 @pytest.mark.slow  # several seconds of real processes or generated data: CI runs it, `pytest` alone does not
+@pytest.mark.slow
 def test_publish_killed_during_the_create_call_then_run_again_leaves_one_playlist(
     instance: Instance, emulator: EmulatorServer, clock: Callable[[], datetime], tmp_path: Path
 ) -> None:

@@ -16,31 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from recs.config import Settings
+from recs import ingest
 from recs.emulator import EmulatorServer
 from recs.instance import Instance
-from recs.storage import Database
 from recs.storage.jobs import recent_job_runs
 from recs.storage.schema import job_requests
-from tests.publishing.conftest import catalogue_tracks, emulator_instance, instance_env, sign_in, store_run
+from recs.storage.sync import play_keys
+from tests.publishing.conftest import catalogue_tracks, instance_env, sign_in, store_run
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorServer]:
-    with EmulatorServer(seed=11, members=3, history_days=30) as server:
-        yield server
-
-
-@pytest.fixture
-def instance(settings: Settings, db: Database, emulator: EmulatorServer) -> Instance:
-    return emulator_instance(settings, db, emulator)
-
-
-@pytest.fixture
-def clock(emulator: EmulatorServer) -> Callable[[], datetime]:
-    return emulator.control.now
 
 
 def _children(pid: int) -> set[int]:
@@ -166,6 +150,29 @@ def test_a_killed_workers_job_dies_with_it_and_a_new_worker_settles_the_run_at_o
     second.send_signal(signal.SIGTERM)
     output = second.communicate(timeout=30)[0]
     assert second.returncode == 0, output
+    # The request was not run again, and a sync after the kill stores what the killed one did not, once.
+    with instance.db.read() as conn:
+        assert len([r for r in recent_job_runs(conn) if r.trigger_key == f"request:{request}"]) == 1
+    ingest.sync_all(instance, now=lambda: datetime.now(UTC), member_ids=[member], force=True)
+    _assert_window_stored_once(instance, emulator, member, user)
+
+
+def _assert_window_stored_once(instance: Instance, emulator: EmulatorServer, member: int, user: str) -> None:
+    """The plays recently-played shows (the newest 50 eligible), stored exactly once; nothing invented."""
+    now_ms = int(emulator.control.now().timestamp() * 1000)
+    happened = sorted(
+        (int(p["played_at_ms"]), str(p["track_id"]))
+        for p in emulator.control.ground_truth()["plays"]
+        if p["user_id"] == user
+        and int(p["ms_played"]) >= 30_000
+        and not p["incognito"]
+        and int(p.get("visible_at_ms") or p["played_at_ms"]) <= now_ms
+    )
+    with instance.db.read() as conn:
+        stored = [(int(at.timestamp() * 1000), str(sid)) for at, sid in play_keys(conn, member)]
+    assert len(stored) == len(set(stored)), "duplicated plays"
+    assert set(happened[-50:]) <= set(stored), f"{len(set(happened[-50:]) - set(stored))} plays lost"
+    assert set(stored) <= set(happened), "plays that never happened"
 
 
 def test_sigterm_stops_a_publishing_worker_and_records_its_run_as_interrupted(
@@ -191,3 +198,23 @@ def test_sigterm_stops_a_publishing_worker_and_records_its_run_as_interrupted(
     status, run, error = _state(instance, request)
     assert (status, run) == ("interrupted", "interrupted"), output
     assert error == "the worker was stopped by SIGTERM"
+
+
+def test_a_worker_killed_mid_sync_on_the_emulators_clock_is_settled_and_loses_nothing(
+    instance: Instance, emulator: EmulatorServer, clock: Callable[[], datetime], tmp_path: Path
+) -> None:
+    from recs.jobs import settle_dead_runs
+    from tests.worker.killable import kill_a_worker_mid_sync
+
+    users = [m["user_id"] for m in emulator.control.members()]
+    members = [sign_in(instance, emulator, u, clock) for u in users]
+    pid = kill_a_worker_mid_sync(instance_env(instance), emulator.control, "killed")
+    time.sleep(6)  # the call held open when the worker died is answered (and logged) by now
+    calls = len(emulator.control.requests())
+    time.sleep(1.5)
+    assert len(emulator.control.requests()) == calls, "the killed worker's job is still calling"
+    settled = settle_dead_runs(instance, clock())
+    assert [(r.job, r.trigger_key, r.worker.rsplit(":", 1)[1]) for r in settled] == [("sync", "killed", str(pid))]
+    ingest.sync_all(instance, now=clock, member_ids=members, force=True)
+    for member, user in zip(members, users, strict=True):
+        _assert_window_stored_once(instance, emulator, member, user)

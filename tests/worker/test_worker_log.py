@@ -5,33 +5,15 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from recs.config import Settings
 from recs.emulator import EmulatorServer
 from recs.instance import Instance
-from recs.storage import Database
-from tests.publishing.conftest import catalogue_tracks, emulator_instance, instance_env, sign_in, store_run
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorServer]:
-    with EmulatorServer(seed=11, members=3, history_days=30) as server:
-        yield server
-
-
-@pytest.fixture
-def instance(settings: Settings, db: Database, emulator: EmulatorServer) -> Instance:
-    return emulator_instance(settings, db, emulator)
-
-
-@pytest.fixture
-def clock(emulator: EmulatorServer) -> Callable[[], datetime]:
-    return emulator.control.now
+from tests.publishing.conftest import catalogue_tracks, instance_env, sign_in, store_run
 
 
 def _run(instance: Instance, tmp_path: Path, job: str, level: str = "INFO") -> tuple[int, list[str]]:
@@ -49,6 +31,7 @@ def _log_lines(lines: list[str]) -> list[str]:
 
 
 @pytest.mark.slow  # several seconds of real processes or generated data: CI runs it, `pytest` alone does not
+@pytest.mark.slow
 def test_one_line_per_run_with_its_figures_and_one_line_per_failure(
     instance: Instance, emulator: EmulatorServer, clock: Callable[[], datetime], tmp_path: Path
 ) -> None:
@@ -75,6 +58,7 @@ def test_one_line_per_run_with_its_figures_and_one_line_per_failure(
 
 
 @pytest.mark.slow  # several seconds of real processes or generated data: CI runs it, `pytest` alone does not
+@pytest.mark.slow
 def test_the_traceback_of_a_failed_job_is_logged_at_debug(
     instance: Instance, emulator: EmulatorServer, clock: Callable[[], datetime], tmp_path: Path
 ) -> None:
@@ -96,8 +80,36 @@ def test_a_publish_run_says_how_many_playlists_it_wrote(
     members = [sign_in(instance, emulator, u, clock) for u in users]
     store_run(instance, members, catalogue_tracks(emulator, 20))
     caplog.set_level(logging.INFO, logger="recs")
+    mark = len(emulator.control.requests())
     outcome = execute(instance, "publish", "t1", now=clock, in_process=True)
     assert outcome.status == "succeeded", outcome.error
+    calls = [r for r in emulator.control.requests(mark) if r["path"].startswith("/v1/")]
     lines = [r.getMessage() for r in caplog.records if r.name == "recs.jobs"]
     assert lines == [lines[0]] and lines[0].startswith("job publish [t1] succeeded in ")
-    assert lines[0].endswith(f"{len(members)} playlists written, 0 playlists unchanged")
+    assert lines[0].endswith(f"{len(calls)} calls used, {len(members)} playlists written, 0 playlists unchanged")
+
+
+def test_a_failure_is_one_line_and_the_run_another_without_traceback(
+    instance: Instance, emulator: EmulatorServer, clock: Callable[[], datetime], caplog: pytest.LogCaptureFixture
+) -> None:
+    from recs.jobs import execute
+    from recs.logs import THIRD_PARTY, setup_logging
+
+    member = sign_in(instance, emulator, emulator.control.members()[0]["user_id"], clock)
+    store_run(instance, [member], catalogue_tracks(emulator, 20))
+    emulator.control.add_fault("POST", "/v1/me/playlists", status=500, times=1)
+    names = ["", "recs", "spotipy.client", *THIRD_PARTY]
+    levels = {name: logging.getLogger(name).level for name in names}
+    setup_logging("INFO", handler=caplog.handler)  # the worker's own set-up, into caplog
+    try:
+        caplog.clear()
+        outcome = execute(instance, "publish", "t1", now=clock, in_process=True)
+    finally:
+        logging.getLogger().removeHandler(caplog.handler)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+    assert outcome.status == "failed"
+    shown = [r for r in caplog.records if r.levelno >= logging.getLogger(r.name).getEffectiveLevel()]
+    assert [(r.name, r.levelname) for r in shown] == [("recs.playlists", "WARNING"), ("recs.jobs", "WARNING")]
+    assert all("server error 500" in r.getMessage() for r in shown)
+    assert not any(r.exc_info for r in shown if r.levelno > logging.DEBUG)
