@@ -30,7 +30,7 @@ F32 = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
 
 # The prior's share of the blend: 0 (household only) and 1 (prior only) are always candidates.
-PRIOR_WEIGHTS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+PRIOR_WEIGHTS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 0.9, 1.0)
 # How far the standardised popularity in the open data pulls the prior's side down.
 GUARDS: tuple[float, ...] = (0.0, 0.25, 0.5)
 # When the hold-out cannot tell the candidates apart (no candidate finds a held-out track).
@@ -157,6 +157,9 @@ def choose_blend(
 ) -> BlendChoice:
     """The best (weight, guard) by NDCG@10 on the hold-out (recall@50 next; ties go to the smaller weight and guard).
 
+    A blend (0 < weight < 1) serves only when its mean per-member NDCG@10 beats the best pure candidate's
+    (household only, or prior only with any guard) by more than one standard error of the difference.
+
     The metrics also hold POPULAR (the prior's most-listened tracks), a baseline that is never chosen.
 
     *household* and *prior* are union scores fitted without the held-out part; *relevant* holds, per row,
@@ -166,11 +169,15 @@ def choose_blend(
         m = evaluate_scores(blend_scores(catalogue, household, None, 0.0, 0.0), exclude, relevant)
         return BlendChoice(0.0, 0.0, {"household": m}, "no prior: household only")
     results: dict[str, dict[str, float]] = {}
+    per_row: dict[str, npt.NDArray[np.float64]] = {}
     keys: dict[str, tuple[float, float]] = {}
+    rows_with = sorted(r for r, rel in relevant.items() if rel)
     for w in weights:
         for g in guards if w > 0 else (0.0,):
             name = candidate_name(w, g)
-            results[name] = evaluate_scores(blend_scores(catalogue, household, prior, w, g), exclude, relevant)
+            ranked = ranked_lists(blend_scores(catalogue, household, prior, w, g), exclude, EVAL_DEPTH)
+            results[name] = M.mean_metrics(ranked, relevant, n_items=catalogue.size)
+            per_row[name] = np.array([M.ndcg_at_k(ranked.get(r, []), relevant[r], 10) for r in rows_with])
             keys[name] = (w, g)
     order = list(results)
 
@@ -178,6 +185,15 @@ def choose_blend(
         return (round(results[name]["ndcg@10"], 6), round(results[name]["recall@50"], 6), -order.index(name))
 
     winner = max(results, key=rank)
+    pure = max((n for n in keys if keys[n][0] in (0.0, 1.0)), key=rank)
+    kept_pure = False
+    if 0.0 < keys[winner][0] < 1.0:
+        # A blend serves only when it beats the better of its two parts by more than the hold-out's noise
+        # (one standard error of the per-member difference): a few members' hold-out is a noisy judge.
+        diff = per_row[winner] - per_row[pure]
+        se = float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else float("inf")
+        if not float(diff.mean()) > se:
+            winner, kept_pure = pure, True
     best = results[winner]
     # Popular-from-the-prior, a baseline reported beside the candidates (never chosen).
     popular = np.where(catalogue.in_prior, catalogue.popularity, -np.inf).astype(np.float32)
@@ -194,6 +210,11 @@ def choose_blend(
         return BlendChoice(w, g, results, note)
     w, g = keys[winner]
     note = f"{winner} won the hold-out: NDCG@10 {best['ndcg@10']:.4f} (household only {home:.4f}"
+    if kept_pure:
+        note = (
+            f"{winner} serves: no blend beat it on the hold-out by more than one standard error; "
+            f"NDCG@10 {best['ndcg@10']:.4f} (household only {home:.4f}"
+        )
     if only is not None:
         note += f", prior only {results[only]['ndcg@10']:.4f}"
     note += f", popular in the open data {results[POPULAR]['ndcg@10']:.4f}"

@@ -138,6 +138,8 @@ class Recommendation:
     explanation: str | None
     because_track_id: int | None
     track: TrackRow | None = None
+    # 'household' (someone here played it), 'open' (only open listening data has it), or None (older runs).
+    source: str | None = None
 
 
 # ---- A member's say (hidden, blocked, excluded contexts, playlist settings, run-now requests)
@@ -268,6 +270,8 @@ class ModelRunRow:
     data_size: dict[str, Any]
     is_current: bool
     note: str | None
+    # The community prior this run used or refused (recs.prior_fold.PriorStatus plus the hold-out's blend), or None.
+    prior: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

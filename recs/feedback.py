@@ -14,7 +14,7 @@ from recs.domain import BlockedArtist, ContextChoice, ExcludedContext, JobReques
 from recs.recommendations import current_recommendations
 from recs.storage import Database
 from recs.storage.catalog import get_tracks
-from recs.storage.members import update_member
+from recs.storage.members import open_data_members, update_member
 
 __all__ = [
     "JOBS",
@@ -198,6 +198,17 @@ def set_timezone(db: Database, member_id: int, name: str) -> str:
     return name
 
 
+def set_open_data(db: Database, member_id: int, on: bool) -> None:
+    """Whether the member's discover list may hold tracks from open listening data (from the next training)."""
+    with db.write() as conn:
+        update_member(conn, member_id, open_data=on)
+
+
+def open_data_on(db: Database, member_id: int) -> bool:
+    with db.read() as conn:
+        return member_id in open_data_members(conn, [member_id])
+
+
 @dataclass(frozen=True)
 class Queued:
     request: JobRequestStatus
@@ -238,6 +249,7 @@ class Card:
     spotify_url: str | None
     explanation: str | None
     run_id: int
+    source: str | None = None  # 'household', 'open' (open listening data) or None (runs before sources)
 
 
 def my_recommendations(
@@ -270,6 +282,7 @@ def my_recommendations(
                 spotify_url=track_page(t.spotify_id) if t.spotify_id else None,
                 explanation=r.explanation,
                 run_id=r.run_id,
+                source=r.source,
             )
         )
     return cards

@@ -25,7 +25,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,7 +40,7 @@ from recs.config import Settings
 from recs.discovery import DEFAULT_GUARD, DEFAULT_WEIGHT, BlendChoice, choose_blend, spread
 from recs.domain import ArtistInfo, TrackInfo
 from recs.interactions import Interactions, Signals, Weighting, build_interactions
-from recs.lists import POOL_FACTOR, Draft, ListBuilder, Pool, Scorer, TrackScores, explanation
+from recs.lists import POOL_FACTOR, Draft, ListBuilder, Pool, Scorer, TrackScores, explanation, household_scorer
 from recs.model import Model, fit_itemknn, fit_popular, save_model
 from recs.model.selection import DEFAULT_ALS, Selection, als_spec, fit_spec, select_model
 from recs.prior.artifact import Prior
@@ -164,6 +164,7 @@ def _train(
             raise TrainingError("no member has consented to training: nothing to train on")
         signals = storage.training.read_signals(conn, member_ids, tcfg.sources, now.date())
         top_tracks = {m: storage.training.read_top_tracks(conn, m) for m in member_ids}
+        open_members = storage.members.open_data_members(conn, member_ids)
     timings["read_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -254,7 +255,9 @@ def _train(
     report("recommending")
     t = time.perf_counter()
     blend = (folded, choice.weight, choice.guard) if folded is not None and choice is not None else None
-    rows_out, open_count = _recommend(db, settings, inter, model, signals, member_ids, top_tracks, now, blend)
+    rows_out, open_count = _recommend(
+        db, settings, inter, model, signals, member_ids, top_tracks, now, blend, open_members
+    )
     timings["recommend_s"] = time.perf_counter() - t
     if prior_record is not None:
         prior_record["open_recommendations"] = open_count
@@ -353,16 +356,17 @@ Blend = tuple[pf.FoldedHousehold, float, float]
 
 
 def _prior_scorer(
-    db: Database, inter: Interactions, model: Model, blend: Blend, views: Mapping[int, Any], pool: int
+    db: Database, inter: Interactions, model: Model, blend: Blend, views: Sequence[Any], pool: int
 ) -> tuple[Scorer, dict[int, int]]:
-    """Each member's blended candidates, with the prior-only ones stored as tracks (names from the prior).
+    """The blended candidates of the members in *views*, the prior-only ones stored as tracks (names from the prior).
 
-    Returns the scorer for the list builder and the tracks no household member played (-> their prior row).
+    Returns the scorer for the list builder (household-only for the other members) and the tracks no
+    household member played (-> their prior row).
     """
     fh, weight, guard = blend
     prior = fh.prior
     per_row: dict[int, pf.Candidates] = {}
-    for view in views.values():
+    for view in views:
         household = model.scores(np.array([view.row]), inter.matrix)[0]
         per_row[view.row] = pf.blended_candidates(fh, household, view.row, weight, guard, pool + len(view.known))
     wanted = sorted({int(r) for c in per_row.values() for r in c.prior_rows.tolist()})
@@ -380,8 +384,12 @@ def _prior_scorer(
     household = set(inter.items.ids.tolist())
     open_tracks = {t: r for r, t in track_of.items() if t not in household}
 
+    household_only = household_scorer(inter, model)
+
     def score(row: int) -> TrackScores:
-        c = per_row[row]
+        c = per_row.get(row)
+        if c is None:  # the member turned open-data recommendations off
+            return household_only(row)
         ids = np.concatenate([inter.items.ids, np.array([track_of[int(r)] for r in c.prior_rows], dtype=np.int64)])
         return TrackScores(ids, np.concatenate([c.household, c.prior_scores]), "model")
 
@@ -398,11 +406,12 @@ def _recommend(
     top_tracks: Mapping[int, Sequence[int]],
     now: datetime,
     blend: Blend | None = None,
+    open_members: Collection[int] = (),
 ) -> tuple[list[storage.training.RecommendationRow], int]:
     """Every member's lists: score all (no I/O), read filters and artists once, then cut and explain the lists.
 
-    With *blend* (a folded household, the prior weight and guard), discover draws on the prior's whole
-    catalogue too. Returns the rows and how many discover entries hold a track no household member played.
+    With *blend* (a folded household, the prior weight and guard), the discover list of each member in
+    *open_members* draws on the prior's whole catalogue too. Returns the rows and how many discover entries hold a track no household member played.
     """
     builder = ListBuilder(
         inter,
@@ -417,7 +426,8 @@ def _recommend(
     open_tracks: dict[int, int] = {}
     if blend is not None:
         pool_size = settings.recommend.list_size * POOL_FACTOR
-        builder.scorer, open_tracks = _prior_scorer(db, inter, model, blend, builder.views, pool_size)
+        views = [v for m, v in builder.views.items() if m in open_members]
+        builder.scorer, open_tracks = _prior_scorer(db, inter, model, blend, views, pool_size)
     pools: list[Pool] = []
     for member_id in member_ids:
         pools.append(builder.discover(member_id, top_tracks.get(member_id, [])))
@@ -445,6 +455,7 @@ def _recommend(
                     score=d.score,
                     explanation=explanation(d, names, view, now_s),
                     because_track_id=d.because if d.because in names else None,
+                    source="open" if d.track_id in open_tracks else "household",
                 )
             )
     opened = sum(1 for p, drafts in lists if p.mode == "discover" for d in drafts if d.track_id in open_tracks)

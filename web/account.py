@@ -49,6 +49,7 @@ def index() -> str:
         expires_at=expires_at,
         today=now().date(),
         delete_word=DELETE_WORD,
+        open_data=feedback.open_data_on(db(), me.id),
     )
 
 
@@ -61,6 +62,20 @@ def save_consent() -> Response:
         return redirect(url_for("account.index"))
     save_consents(member().id, chosen)
     flash("Your consent choices are saved.", "ok")
+    return redirect(url_for("account.index"))
+
+
+@bp.post("/settings/open-data")
+@member_required
+def save_open_data() -> Response:
+    on = request.form.get("open_data") == "yes"
+    feedback.set_open_data(db(), member().id, on)
+    flash(
+        "Discover will draw on open listening data from the next training."
+        if on
+        else "Discover will hold only your household's tracks from the next training.",
+        "ok",
+    )
     return redirect(url_for("account.index"))
 
 

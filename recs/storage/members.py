@@ -97,6 +97,7 @@ def update_member(conn: Connection, member_id: int, **values: object) -> None:
         "role",
         "reconnect_needed",
         "not_allowlisted",
+        "open_data",
     }
     unknown = set(values) - allowed
     if unknown:
@@ -189,3 +190,13 @@ def may_store(intervals: Sequence[OffInterval], at: datetime) -> bool:
     when *at* falls in an interval that is over (from inclusive, until exclusive).
     """
     return all(end is not None and not start <= at < end for start, end in intervals)
+
+
+def open_data_members(conn: Connection, member_ids: Sequence[int]) -> set[int]:
+    """Those of *member_ids* who take recommendations from open listening data (the default)."""
+    ids = sorted(set(member_ids))
+    out: set[int] = set()
+    for start in range(0, len(ids), 500):
+        stmt = select(members.c.id).where(members.c.id.in_(ids[start : start + 500]), members.c.open_data.is_(True))
+        out.update(int(r[0]) for r in conn.execute(stmt))
+    return out

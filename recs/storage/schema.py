@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.types import DateTime, TypeDecorator
 
@@ -85,6 +86,8 @@ members = Table(
     Column("reconnect_needed", Boolean, nullable=False, default=False),
     # A 403 from the Web API: the member is not on the app's Dashboard allowlist.
     Column("not_allowlisted", Boolean, nullable=False, default=False),
+    # The member's discover list may hold tracks from open listening data (the community prior).
+    Column("open_data", Boolean, nullable=False, default=True, server_default=true()),
     CheckConstraint("role IN ('owner', 'member')", name="role"),
     # One owner per instance, even when two first sign-ins race (PostgreSQL's default isolation allows it).
     Index(
@@ -439,6 +442,8 @@ recommendations = Table(
     # Drawn only from this member's own history.
     Column("explanation", Text, nullable=True),
     Column("because_track_id", Integer, ForeignKey("tracks.id", ondelete="SET NULL"), nullable=True),
+    # Where it came from: 'household' (someone here played it) or 'open' (only open listening data has it).
+    Column("source", String(16), nullable=True),
     Index("ix_recommendations_member", "member_id", "run_id"),
 )
 

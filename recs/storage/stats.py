@@ -316,6 +316,9 @@ def model_run_list(conn: Connection, limit: int = 30) -> list[ModelRunRow]:
                 data_size=m["data_size"] if isinstance(m["data_size"], dict) else {},
                 is_current=bool(m["is_current"]),
                 note=m["note"],
+                prior=m["params"]["prior"]
+                if isinstance(m["params"], dict) and isinstance(m["params"].get("prior"), dict)
+                else None,
             )
         )
     return rows[::-1]

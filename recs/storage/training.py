@@ -299,6 +299,7 @@ class RecommendationRow:
     score: float | None
     explanation: str | None
     because_track_id: int | None
+    source: str | None = None
 
 
 def finish_run(
@@ -330,6 +331,7 @@ def finish_run(
                     "score": r.score,
                     "explanation": r.explanation,
                     "because_track_id": r.because_track_id,
+                    "source": r.source,
                 }
                 for r in rows[start : start + 1000]
             ],
@@ -389,6 +391,7 @@ def read_recommendations(conn: Connection, member_id: int, mode: str) -> list[Re
             recommendations.c.score,
             recommendations.c.explanation,
             recommendations.c.because_track_id,
+            recommendations.c.source,
         )
         .join(model_runs, model_runs.c.id == recommendations.c.run_id)
         .where(
@@ -398,4 +401,7 @@ def read_recommendations(conn: Connection, member_id: int, mode: str) -> list[Re
         )
         .order_by(recommendations.c.rank)
     )
-    return [Recommendation(*r) for r in conn.execute(stmt)]
+    return [
+        Recommendation(run_id, rank, track_id, score, explanation, because, source=source)
+        for run_id, rank, track_id, score, explanation, because, source in conn.execute(stmt)
+    ]

@@ -90,3 +90,17 @@ def test_an_uninformative_hold_out_falls_back_to_the_default_blend() -> None:
     assert (choice.weight, choice.guard) == (DEFAULT_WEIGHT, DEFAULT_GUARD) and "could not tell" in choice.note
     no_prior = choose_blend(cat, household, None, known, {0: {2}})  # type: ignore[arg-type]
     assert no_prior.weight == 0.0 and no_prior.note == "no prior: household only"
+
+
+def test_a_blend_serves_only_when_it_beats_both_parts_beyond_the_noise() -> None:
+    # Three household items, all in the prior. The household ranks A then C, the prior B then C:
+    # only a blend puts C, every member's held-out track, first.
+    cat = union_catalogue(3, [0, 1, 2], [5, 5, 5])
+    household = np.array([[2.0, 0.0, 1.9]] * 3, dtype=np.float32)
+    prior = np.array([[0.0, 2.0, 1.9]] * 3, dtype=np.float32)
+    known = sparse.csr_matrix((3, 3), dtype=np.float32)
+    steady = choose_blend(cat, household, prior, known, {0: {2}, 1: {2}, 2: {2}})
+    assert 0 < steady.weight < 1 and steady.metrics[steady.name]["ndcg@10"] == 1.0
+    # One member alone cannot show the gain is more than noise: the better part serves.
+    alone = choose_blend(cat, household[:1], prior[:1], known[:1], {0: {2}})
+    assert alone.weight in (0.0, 1.0) and "no blend beat it" in alone.note

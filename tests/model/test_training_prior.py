@@ -16,6 +16,7 @@ from recs.recommendations import current_recommendations
 from recs.storage import Database
 from recs.storage.catalog import upsert_tracks
 from recs.storage.listening import insert_plays
+from recs.storage.members import update_member
 from recs.storage.schema import model_runs, tracks
 from tests.model import household as hh
 from tests.model.test_training import make_settings, run
@@ -114,6 +115,7 @@ def test_discover_reaches_tracks_no_member_played_and_explains_them_privately(
         assert not {r.track_id for r in recs} & house.played(member_id), name
         opened = [r for r in recs if r.track_id not in everyone]
         assert opened, f"{name}: discover holds tracks no household member played"
+        assert all(r.source == ("open" if r.track_id in {o.track_id for o in opened} else "household") for r in recs)
         for r in opened:
             assert r.track is not None
             if r.track.spotify_id and r.track.spotify_id.startswith("open"):
@@ -174,3 +176,18 @@ def test_a_bad_prior_is_refused_and_training_goes_on_household_only(
     after = {m: [r.track_id for r in current_recommendations(db, m, "discover")] for m in house.members.values()}
     assert after == before, "household-only lists, nothing lost"
     assert current_params(db)["prior"] == record
+
+
+def test_a_member_who_turns_open_data_off_gets_household_tracks_only(
+    tmp_path: Path, db: Database, house: hh.Household
+) -> None:
+    settings = with_prior(tmp_path, write_test_prior(tmp_path / "test.prior.npz", house, db))
+    ann, bob = house.members["ann"], house.members["bob"]
+    with db.write() as conn:
+        update_member(conn, ann, open_data=False)
+    run(settings, db)
+    everyone = set().union(*(house.played(m) for m in house.members.values()))
+    ann_recs = current_recommendations(db, ann, "discover")
+    assert ann_recs and all(r.track_id in everyone and r.source == "household" for r in ann_recs)
+    assert all("open listening data" not in (r.explanation or "") for r in ann_recs)
+    assert any(r.source == "open" for r in current_recommendations(db, bob, "discover")), "others keep it"
