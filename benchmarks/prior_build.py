@@ -269,21 +269,41 @@ def run_one(engine: str, dumps: list[Path], out: Path, processes: int) -> dict[s
 
     The Spark engine runs in local mode with `processes` cores (`local[N]`); its JVM and Python workers
     are sampled from /proc (their peak is the largest sum of their resident sizes at one moment).
+    CPU per stage comes from the build's progress ticks (for the local engine, workers count once they
+    have exited, at the end of parsing; for Spark, the sampled JVM and workers are not split by stage).
     """
-    from recs.prior.build import BuildOptions, build_prior
+    from recs.prior.build import BuildOptions, Tick, build_prior
+
+    def cpu_now() -> float:
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+    marks: dict[str, float] = {}
+
+    def tick(t: Tick) -> None:
+        marks.setdefault(t.stage, cpu_now())
 
     options = BuildOptions(processes=processes, min_listeners=3, min_user_tracks=5)
     sampler = _Descendants() if engine == "spark" else None
+    start_cpu = cpu_now()
     t0 = time.monotonic()
     if engine == "spark":
         from recs.prior.spark import build_prior_spark
 
-        summary = build_prior_spark(dumps, out, options, master=f"local[{processes}]")
+        summary = build_prior_spark(dumps, out, options, master=f"local[{processes}]", tick=tick)
     else:
-        summary = build_prior(dumps, out, options)
+        summary = build_prior(dumps, out, options, tick=tick)
     wall = time.monotonic() - t0
+    end_cpu = cpu_now()
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # the first tick of each stage: parse (and count) run until "train", train until "write"
+    stage_cpu = {
+        "parse_and_count": marks.get("train", end_cpu) - start_cpu,
+        "train": marks.get("write", end_cpu) - marks.get("train", end_cpu),
+        "write": end_cpu - marks.get("write", end_cpu),
+    }
     kids_cpu = kids.ru_utime + kids.ru_stime
     kids_peak = kids.ru_maxrss / 1024
     if sampler is not None:
@@ -297,6 +317,7 @@ def run_one(engine: str, dumps: list[Path], out: Path, processes: int) -> dict[s
         "wall_s": wall,
         "cpu_s": me.ru_utime + me.ru_stime + kids_cpu,
         "main_cpu_s": me.ru_utime + me.ru_stime,
+        "stage_cpu_s": stage_cpu,
         "peak_mib": me.ru_maxrss / 1024,
         "worker_peak_mib": kids_peak,
         "lines": m["counts"]["lines_read"],
@@ -351,7 +372,9 @@ def main() -> None:
         print(
             f"{r['engine']:<6} {r['processes']} proc: {r['lines'] / r['wall_s']:,.0f} lines/s end to end, wall {r['wall_s']:.1f} s "
             f"(parse {st.get('parse', 0):.1f}, count {st.get('count', 0):.1f}, train {st.get('train', 0):.1f}, "
-            f"write {st.get('write', 0):.1f}), CPU {r['cpu_s']:.1f} s (main process {r['main_cpu_s']:.1f}), peak {r['peak_mib']:,.0f} MiB "
+            f"write {st.get('write', 0):.1f}), CPU {r['cpu_s']:.1f} s (main process {r['main_cpu_s']:.1f}; parse and count "
+            f"{r['stage_cpu_s']['parse_and_count']:.1f}, {r['lines'] / max(r['stage_cpu_s']['parse_and_count'], 1e-9):,.0f} lines "
+            f"per CPU-second; train {r['stage_cpu_s']['train']:.1f}), peak {r['peak_mib']:,.0f} MiB "
             f"(workers {r['worker_peak_mib']:,.0f} MiB); kept {r['kept']:,}, trained {r['users']:,} users x "
             f"{r['tracks']:,} tracks; artifact {r['artifact_mib']:.1f} MiB"
         )

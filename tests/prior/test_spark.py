@@ -99,8 +99,10 @@ def test_spark_prior_serves_the_household_as_well_as_the_local_one(built: tuple[
     ndcg = {name: household_ndcg(load_prior(s.path), emulator) for name, s in (("local", local), ("spark", spark))}
     popular = _popularity_ndcg(load_prior(local.path), emulator)
     assert ndcg["local"] > popular + 0.1 and ndcg["spark"] > popular + 0.1, (ndcg, popular)
-    # One seed each: the seed-to-seed spread of either engine on this data is about 0.02 (measured in
-    # docs/benchmarks/prior.md, where 3 seeds each agree within 0.01); a wider gap is an engine's fault.
+    # Not within 0.01: Spark's ALS solves each row exactly, implicit's (the local engine) takes 3
+    # conjugate-gradient steps per row and iteration, and on this small emulated community the damped
+    # solver generalises better (means of 3 seeds: local 0.789, implicit with its exact solver 0.759,
+    # Spark 0.748; seed spread about 0.02; docs/benchmarks/prior.md). A gap past 0.05 is a defect.
     assert abs(ndcg["spark"] - ndcg["local"]) < 0.05, ndcg
 
 
