@@ -503,6 +503,18 @@ class MemberStatus:
         return "ok"
 
 
+def find_member(db: Database, member_id: int) -> Member | None:
+    """The member with this id, or None (deleted meanwhile)."""
+    with db.read() as conn:
+        return storage.members.get_member(conn, member_id)
+
+
+def consents(db: Database, member_id: int) -> dict[Purpose, Consent]:
+    """The member's choice for each purpose (store, train, publish)."""
+    with db.read() as conn:
+        return storage.members.get_consents(conn, member_id)
+
+
 def member_statuses(instance: Instance) -> list[MemberStatus]:
     out = []
     with instance.db.read() as conn:

@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 import click
 
 from recs import __version__
-from recs.config import Settings, SettingsError, require_spotify_app
-from recs.instance import Instance, InstanceError, init_instance, load, open_instance
+from recs.commands import accounts, emulator, imports, prior, publishing, sync, training, worker
+from recs.commands.context import Context, pass_ctx
+from recs.instance import InstanceError, init_instance
 from recs.keys import SecretsError
 from recs.logs import setup_logging
 from recs.storage import Database, StorageError, describe_failure
@@ -21,53 +22,6 @@ from recs.storage import Database, StorageError, describe_failure
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Context:
-    """What every subcommand gets: the config path and lazily opened settings and instance."""
-
-    def __init__(self, config: str | None) -> None:
-        self.config = config
-        self._settings: Settings | None = None
-        self._instance: Instance | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            try:
-                self._settings = load(self.config, os.environ)
-            except SettingsError as exc:
-                raise click.ClickException(str(exc)) from None
-        return self._settings
-
-    def instance(self, *, spotify: bool = False) -> Instance:
-        """The opened instance; with *spotify*, refuse early when no Spotify app is configured."""
-        if spotify:
-            try:
-                require_spotify_app(self.settings)
-            except SettingsError as exc:
-                raise click.ClickException(str(exc)) from None
-        if self._instance is None:
-            try:
-                self._instance = open_instance(self.settings, os.environ)
-            except (SecretsError, RuntimeError) as exc:
-                raise click.ClickException(str(exc)) from None
-        return self._instance
-
-    def require_member(self, member_id: int | None) -> None:
-        """A --member id that names nobody is a one-line error before any work starts."""
-        if member_id is None:
-            return
-        from recs.storage.members import get_member
-
-        with self.instance().db.read() as conn:
-            if get_member(conn, member_id) is None:
-                raise click.ClickException(f"no member with id {member_id}: `recs members` lists them")
-
-    def close(self) -> None:
-        if self._instance is not None:
-            self._instance.close()
-
-
-pass_ctx = click.make_pass_decorator(Context)
 log = logging.getLogger("recs.cli")
 
 
@@ -126,7 +80,7 @@ def main(ctx: click.Context, config: str | None) -> None:
         setup_logging("INFO")
 
 
-@main.command()
+@click.command()
 @pass_ctx
 def init(obj: Context) -> None:
     """Create the data folder and secrets, and migrate the database (safe to run again)."""
@@ -143,17 +97,6 @@ def init(obj: Context) -> None:
         click.echo(f"migrations:   {report.revision_before or 'empty'} -> {report.revision_after}")
 
 
-def _register_commands() -> None:
-    """Import every module of recs.commands; each attaches its subcommands to `main`."""
-    import importlib
-    import pkgutil
-
-    import recs.commands
-
-    for info in sorted(pkgutil.iter_modules(recs.commands.__path__), key=lambda i: i.name):
-        importlib.import_module(f"recs.commands.{info.name}")
-
-
 def _load_plugins() -> None:
     """Commands that live above this package (the web app's `serve`, `demo`) register as entry points."""
     for ep in entry_points(group="recs.commands"):
@@ -167,7 +110,27 @@ def run() -> None:
     main(prog_name="recs")
 
 
-_register_commands()
+# Every subcommand, listed here (no registration by import side effect); the web app's come as entry points.
+COMMANDS: tuple[click.Command, ...] = (
+    init,
+    accounts.members,
+    accounts.invite,
+    accounts.consent,
+    accounts.delete_member,
+    accounts.rotate_key,
+    sync.sync,
+    imports.import_export,
+    training.train,
+    training.recommend,
+    publishing.publish,
+    publishing.refresh,
+    worker.worker,
+    worker.backup,
+    prior.prior,
+    emulator.emulator,
+)
+for _command in COMMANDS:
+    main.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(run())  # type: ignore[func-returns-value]

@@ -103,10 +103,12 @@ class Consent:
 
 @dataclass(frozen=True)
 class MemberFilters:
-    """What a member keeps out of their lists on a given day: hidden tracks and artists blocked that day."""
+    """What a member keeps out of their lists on a given day: hidden tracks, artists blocked that day and, for a
+    stored "discover" list, the tracks of it they have played since it was made."""
 
     hidden: frozenset[int] = frozenset()
     blocked_artists: frozenset[int] = frozenset()
+    played: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)

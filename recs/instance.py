@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recs.config import Settings, load_settings
-from recs.keys import Secrets, load_secrets
+from recs.keys import Secrets
+from recs.secrets_file import load_secrets
 from recs.storage import Database, StorageError, migrate
 
 CONFIG_ENV = "RECS_CONFIG"

@@ -14,23 +14,81 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from recs import storage
 from recs.config import Settings
 from recs.instance import Instance, open_instance
 from recs.processes import die_with_parent, owner_id, owner_is_dead
-from recs.storage.jobs import (
-    JobRun,
-    backup_sqlite,
-    claim_job_run,
-    finish_job_request,
-    finish_job_run,
-    prune_job_runs,
-    running_job_runs,
-    take_job_request,
-)
+from recs.storage import Database
+from recs.storage.jobs import JobRequest, JobRun, backup_sqlite
 
 log = logging.getLogger(__name__)
 
 JobBody = Callable[[Instance, int | None, datetime], dict[str, Any]]
+
+
+# ---- the ledger's transactions (storage.jobs holds the queries; each step here is one transaction)
+
+
+def claim_job_run(
+    db: Database,
+    job: str,
+    trigger_key: str,
+    worker: str,
+    now: datetime,
+    lease: timedelta,
+    member_id: int | None = None,
+    owner_dead: Callable[[str], bool] = lambda _owner: False,
+) -> int | None:
+    """Take the ledger row for (job, trigger_key); None when another worker has it or it already ran.
+
+    A row still 'running' whose lease ran out, or whose owner *owner_dead* says is gone, is taken over.
+    """
+    with db.write() as conn:
+        run_id = storage.jobs.start_job_run(conn, job, trigger_key, worker, now, lease, member_id)
+    if run_id is not None:
+        return run_id
+    with db.read() as conn:
+        held = storage.jobs.running_job_run(conn, job, trigger_key)
+    if held is None or (held.lease_until >= now and not owner_dead(held.worker)):
+        return None
+    with db.write() as conn:
+        return storage.jobs.take_over_job_run(conn, held.id, held.worker, worker, now, lease)
+
+
+def finish_job_run(
+    db: Database,
+    run_id: int,
+    status: str,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+    error: str | None = None,
+    *,
+    worker: str | None = None,
+) -> bool:
+    """Record how a run ended; False when it was no longer running (already settled, or taken over from *worker*)."""
+    with db.write() as conn:
+        return storage.jobs.finish_job_run(conn, run_id, status, now, detail, error, worker=worker)
+
+
+def record_missed(db: Database, job: str, trigger_key: str, worker: str, now: datetime) -> None:
+    """Note a firing the scheduler skipped (misfire past its grace time) for the admin page."""
+    with db.write() as conn:
+        storage.jobs.record_missed(conn, job, trigger_key, worker, now)
+
+
+def take_job_request(db: Database, now: datetime, stale_after: timedelta = timedelta(hours=1)) -> JobRequest | None:
+    """Take the oldest queued run-now request (one taken but never finished within *stale_after* is retaken).
+
+    One at a time: a worker that dies leaves the requests it had not started queued for the next.
+    """
+    with db.write() as conn:
+        return storage.jobs.take_job_request(conn, now, stale_after)
+
+
+def finish_job_request(db: Database, request_id: int, status: str, now: datetime) -> bool:
+    """Record how a taken request ended; False when it was already settled."""
+    with db.write() as conn:
+        return storage.jobs.finish_job_request(conn, request_id, status, now)
 
 
 @dataclass(frozen=True)
@@ -58,7 +116,7 @@ JOB_RUNS_KEPT = timedelta(days=90)
 def run_backup(instance: Instance, _member_id: int | None, now: datetime) -> dict[str, Any]:
     """Daily housekeeping: forget finished job runs past JOB_RUNS_KEPT, back up SQLite into <data_dir>/backups (newest N kept)."""
     with instance.db.write() as conn:
-        pruned = prune_job_runs(conn, now - JOB_RUNS_KEPT)
+        pruned = storage.jobs.prune_job_runs(conn, now - JOB_RUNS_KEPT)
     if not instance.db.is_sqlite:
         return {"skipped": "PostgreSQL: use pg_dump", "job_runs_pruned": pruned}
     target = backup_sqlite(instance.db, backup_path(instance.settings, now))
@@ -195,7 +253,7 @@ def settle_dead_runs(
     the scheduled runs carry on by themselves.
     """
     with instance.db.read() as conn:
-        running = running_job_runs(conn)
+        running = storage.jobs.running_job_runs(conn)
     settled = []
     for run in running:
         dead = owner_dead(run.worker)

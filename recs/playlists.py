@@ -12,10 +12,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from recs import storage
 from recs.domain import Mode, PublishSettingsRow
 from recs.feedback import playlist_settings
 from recs.instance import Instance
-from recs.recommendations import still_wanted
+from recs.ranking import apply_filters
 from recs.storage import Database
 from recs.storage.members import get_member, members_with_consent
 from recs.storage.publishing import (
@@ -131,13 +132,12 @@ def plan(instance: Instance, member_id: int, kind: Mode, now: datetime) -> tuple
         if run_id is None:
             return None, [], rule.size
         ranked = candidates(conn, run_id, member_id, kind)
-        chosen = still_wanted(
-            conn,
-            member_id,
-            kind,
-            now.date(),
-            [c.track_id for c in ranked],
+        ids = [c.track_id for c in ranked]
+        filters = storage.feedback.list_filters(conn, member_id, kind, now.date(), ids)
+        chosen = apply_filters(
+            ids,
             {c.track_id: c.artist_ids for c in ranked},
+            filters,
             cap=instance.settings.recommend.artist_cap,
             # A track Spotify has no id for, or refused before, cannot go on a playlist (nor take an artist's place).
             exclude={c.track_id for c in ranked if c.spotify_id is None} | rejected_track_ids(conn),

@@ -30,7 +30,7 @@ def apply_filters(
     per_artist: dict[int, int] = {}
     out: list[int] = []
     for track in ranked:
-        if track in filters.hidden or track in exclude:
+        if track in filters.hidden or track in filters.played or track in exclude:
             continue
         credits = artists.get(track, ())
         if any(a in filters.blocked_artists for a in credits):

@@ -18,7 +18,6 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from recs import jobs
 from recs.instance import Instance
-from recs.storage.jobs import record_missed
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ class Worker:
         if event.code == EVENT_JOB_MISSED:
             when = event.scheduled_run_time
             key = trigger_key(event.job_id, when, self.instance.settings.scheduler.timezone)
-            record_missed(self.instance.db, event.job_id, key, self.worker, self.clock())
+            jobs.record_missed(self.instance.db, event.job_id, key, self.worker, self.clock())
             log.warning("job %s missed its %s run", event.job_id, when)
         elif event.exception is not None:
             log.error("job %s raised %r", event.job_id, event.exception)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from recs import storage
 from recs.budget import PAUSE_KEY
-from recs.domain import Gap, ImportRecord, InviteOverview, JobRunRow, ModelRunRow, SyncHealth, TopEntry
+from recs.domain import Gap, ImportProgress, ImportRecord, InviteOverview, JobRunRow, ModelRunRow, SyncHealth, TopEntry
 from recs.storage import Database
 
 # The windows of the top lists: key -> (label, days back; None = all time).
@@ -230,9 +230,53 @@ def history_coverage(db: Database, member_id: int) -> HistoryCoverage:
     return HistoryCoverage(api[0], api[1], exp[0], exp[1], tuple(gaps), tuple(imps))
 
 
+class CoverageCache:
+    """What each member's history covers (first and last play per source), kept while their plays are unchanged.
+
+    Finding the spans reads every play of the member: 4 ms for a year of history, two thirds of the import
+    page. One indexed count/max(id) query tells whether the plays changed, as for the listening statistics
+    (each server process keeps its own). Gaps and imports are read fresh: they change on their own.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._spans: OrderedDict[tuple[int, tuple[int, int]], dict[str, tuple[datetime, datetime]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def coverage(self, db: Database, member_id: int) -> HistoryCoverage:
+        with db.read() as conn:
+            key = (member_id, storage.stats.play_fingerprint(conn, member_id))
+            with self._lock:
+                spans = self._spans.get(key)
+                if spans is not None:
+                    self._spans.move_to_end(key)
+            if spans is None:
+                spans = storage.stats.play_spans_by_source(conn, member_id)
+                with self._lock:
+                    self._spans[key] = spans
+                    while len(self._spans) > self._size:
+                        self._spans.popitem(last=False)
+            gaps = storage.stats.member_gaps(conn, member_id)
+            imps = storage.stats.member_imports(conn, member_id)
+        api = spans.get("api", (None, None))
+        exp = spans.get("export", (None, None))
+        return HistoryCoverage(api[0], api[1], exp[0], exp[1], tuple(gaps), tuple(imps))
+
+    def forget(self, member_id: int) -> None:
+        with self._lock:
+            for key in [k for k in self._spans if k[0] == member_id]:
+                del self._spans[key]
+
+
 def member_import(db: Database, member_id: int, import_id: int) -> ImportRecord | None:
     with db.read() as conn:
         return storage.stats.member_import(conn, member_id, import_id)
+
+
+def import_progress(db: Database, member_id: int, import_id: int) -> ImportProgress | None:
+    """Where one of the member's imports stands (None when it is not theirs)."""
+    with db.read() as conn:
+        return storage.imports.member_import_progress(conn, member_id, import_id)
 
 
 def authorisation(db: Database, member_id: int) -> tuple[datetime | None, datetime | None]:

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 from cryptography.fernet import Fernet
 
 from recs.cli import main
-from recs.keys import SecretsError, add_token_key, drop_old_token_keys, load_secrets
+from recs.keys import SecretsError
+from recs.secrets_file import add_token_key, drop_old_token_keys, load_secrets
 from recs.storage import Database, migrate
 
 

@@ -27,7 +27,8 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "orjson": ("recs.prior",),
 }
 ADAPTERS = ("recs.spotify", "recs.storage", "recs.model", "recs.emulator")
-ENTRY_POINTS = ("recs.cli", "recs.commands", "recs.scheduling")
+# recs.settings_doc is a developer command (`python -m recs.settings_doc` rewrites the README table).
+ENTRY_POINTS = ("recs.cli", "recs.commands", "recs.scheduling", "recs.settings_doc")
 # Pure modules: no I/O, no adapters, no use cases.
 CORE = (
     "recs.config",
@@ -35,7 +36,6 @@ CORE = (
     "recs.keys",
     "recs.logs",
     "recs.names",
-    "recs.settings_doc",
     "recs.interactions",
     "recs.holdout",
     "recs.ranking",
@@ -116,12 +116,94 @@ def _spotipy_reach(path: Path) -> list[str]:
     return found
 
 
+# Calls that write files; core modules compute, they never write (recs.keys once wrote the secrets file).
+PATH_WRITES = {"write_text", "write_bytes", "mkdir", "touch", "unlink", "rmdir"}
+OS_WRITES = {"open", "fdopen", "replace", "rename", "remove", "unlink", "chmod", "makedirs", "mkdir"}
+# What web may take from recs.storage: the database handle its instance carries, nothing that queries.
+WEB_MAY_TAKE_FROM_STORAGE = {"recs.storage", "recs.storage.Database"}
+
+
+def _calls(tree: ast.AST) -> list[tuple[int, str, ast.Call]]:
+    """(line, name, call) of each call of a name or an attribute (`f(...)` -> f, `x.f(...)` -> f)."""
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            out.append((node.lineno, name, node))
+    return out
+
+
+def _structure_breaches(module: str, path: Path) -> list[str]:
+    """Breaches of who-does-what that imports alone do not show (issue 18, item 5)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: list[str] = []
+    in_storage = _under(module, ("recs.storage",))
+    if module.startswith(("recs", "web")) and "recs.cli" in _imports(module, path):
+        found.append(f"{module} imports recs.cli: commands are listed in recs.cli.COMMANDS, never attached on import")
+    if not in_storage:
+        storage_names = {
+            alias.asname or alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("recs.storage")
+            for alias in node.names
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                for base in node.bases:
+                    name = (
+                        base.id if isinstance(base, ast.Name) else base.attr if isinstance(base, ast.Attribute) else ""
+                    )
+                    if name in storage_names or name == "Database":
+                        found.append(f"{module} subclasses storage's {name}: storage owns its classes")
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+                params = node.args.args
+                if params and params[0].arg == "conn":
+                    found.append(f"{module}.{node.name} takes a connection: queries live in recs.storage")
+    if module.startswith("web"):
+        for imported in _imports(module, path):
+            if _under(imported, ("recs.storage",)) and imported not in WEB_MAY_TAKE_FROM_STORAGE:
+                found.append(f"{module} imports {imported}: web reads through the use cases")
+        if any(
+            isinstance(n, ast.ImportFrom) and n.module == "recs" and any(a.name == "storage" for a in n.names)
+            for n in ast.walk(tree)
+        ):
+            found.append(f"{module} imports recs.storage: web reads through the use cases")
+    if in_storage and module not in ("recs.storage", "recs.storage.migrate"):
+        for line, name, call in _calls(tree):
+            if name in ("write", "read", "begin") and not call.args and isinstance(call.func, ast.Attribute):
+                found.append(f"{module} line {line} opens a transaction ({name}()): the caller owns it")
+    if _under(module, CORE):
+        for line, name, call in _calls(tree):
+            func = call.func
+            on_os = isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "os"
+            mode = (
+                call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "mode"), None)
+            )
+            opens_to_write = (
+                name == "open"
+                and isinstance(func, ast.Name)
+                and isinstance(mode, ast.Constant)
+                and any(c in str(mode.value) for c in "wax+")
+            )
+            writes = (
+                (name in PATH_WRITES and isinstance(func, ast.Attribute))
+                or (on_os and name in OS_WRITES)
+                or opens_to_write
+            )
+            if writes:
+                found.append(f"core module {module} line {line} writes files ({name})")
+    return found
+
+
 def _violations() -> list[str]:
     problems: list[str] = []
     modules = _modules()
     for module, path in sorted(modules.items()):
         if not _under(module, ("recs.storage",)):
             problems.extend(f"{module} imports recs.storage.{a}" for a in _aliased_storage_modules(path))
+        problems.extend(_structure_breaches(module, path))
         if not _under(module, ("recs.spotify",)):
             problems.extend(
                 f"{module} drives spotipy ({where}): only recs.spotify may" for where in _spotipy_reach(path)
@@ -167,3 +249,21 @@ def test_the_checker_sees_imports_inside_functions(tmp_path: Path) -> None:
     path.write_text("def f():\n    import spotipy\n    from ..storage import schema\n")
     assert "spotipy" in _imports("recs.model.m", path)
     assert "recs.storage.schema" in _imports("recs.model.m", path)
+
+
+def test_every_command_is_listed() -> None:
+    """A command module's command that recs.cli.COMMANDS forgets would silently vanish from `recs`."""
+    import importlib
+    import pkgutil
+
+    import click
+
+    import recs.commands
+    from recs.cli import main
+
+    registered = set(main.commands.values())
+    for info in pkgutil.iter_modules(recs.commands.__path__):
+        module = importlib.import_module(f"recs.commands.{info.name}")
+        for name, value in vars(module).items():
+            if isinstance(value, click.Command) and value.__module__ == module.__name__:
+                assert value in registered, f"recs.commands.{info.name}.{name} is not in recs.cli.COMMANDS"

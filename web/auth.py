@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hmac
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
@@ -20,7 +19,6 @@ from recs.domain import PURPOSES, Consent, Member, Purpose
 from recs.instance import Instance
 from recs.stats import zone
 from recs.storage import Database
-from recs.storage.members import get_consents, get_member
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
@@ -57,38 +55,6 @@ def instance() -> Instance:
     return instance_of(current_app)
 
 
-class RequestReads(Database):
-    """The instance's database for one GET request: every read shares one connection and one snapshot.
-
-    Opening a SQLite connection (with its pragmas) costs about a millisecond and a page makes several
-    reads; sharing one halves a page's time.
-    Writes are never made through it.
-    """
-
-    def __init__(self, base: Database) -> None:  # no super().__init__: it shares the base's engine
-        self.__dict__.update(base.__dict__)
-        self._base = base
-        self._shared: contextlib.ExitStack | None = None
-        self._conn: Any = None
-
-    @contextlib.contextmanager
-    def read(self) -> Iterator[Any]:
-        if self._conn is None:
-            self._shared = contextlib.ExitStack()
-            self._conn = self._shared.enter_context(self._base.read())
-        yield self._conn
-
-    @contextlib.contextmanager
-    def write(self) -> Iterator[Any]:
-        raise RuntimeError("a GET request must not write")
-        yield  # pragma: no cover
-
-    def release(self) -> None:
-        if self._shared is not None:
-            self._shared.close()
-        self._shared, self._conn = None, None
-
-
 def db() -> Database:
     """The database for this request: shared reads for GET, the instance's own for everything else."""
     shared = g.get("reads")
@@ -120,13 +86,11 @@ def sign_in_session(member_id: int) -> None:
 
 def consents_of(member_id: int) -> dict[Purpose, Consent]:
     if g.get("reads") is None:  # a POST: consents may change during it
-        with db().read() as conn:
-            return get_consents(conn, member_id)
+        return accounts.consents(db(), member_id)
     # A GET reads one snapshot: the guard's answer serves the page too.
     memo: dict[int, dict[Purpose, Consent]] = g.setdefault("consents", {})
     if member_id not in memo:
-        with db().read() as conn:
-            memo[member_id] = get_consents(conn, member_id)
+        memo[member_id] = accounts.consents(db(), member_id)
     return memo[member_id]
 
 
@@ -173,12 +137,11 @@ def init_app(app: Flask) -> None:
         g.member = None
         # The callback writes (through recs.accounts) and then reads what it wrote: not a shared snapshot.
         if request.method in ("GET", "HEAD") and request.endpoint not in ("static", "auth.callback"):
-            g.reads = RequestReads(instance().db)
+            g.reads = instance().db.shared_reads()
         member_id = session.get(SESSION_KEY)
         if not isinstance(member_id, int):
             return
-        with db().read() as conn:
-            found = get_member(conn, member_id)
+        found = accounts.find_member(db(), member_id)
         if found is None:  # deleted meanwhile: the cookie means nothing now
             session.clear()
             return

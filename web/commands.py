@@ -6,7 +6,7 @@ import os
 
 import click
 
-from recs.cli import Context, pass_ctx
+from recs.commands.context import Context, pass_ctx
 
 
 @click.command()

@@ -7,21 +7,16 @@ import secrets
 import shutil
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from flask import Blueprint, Flask, current_app, flash, g, redirect, render_template, request, url_for
 from werkzeug.utils import secure_filename
 from werkzeug.wrappers import Response
 
-from recs import storage
 from recs.imports.errors import ImportRejected
 from recs.imports.service import LEASE, run_import, settle_interrupted
-from recs.stats import HistoryCoverage, member_import
-from recs.storage import Database
-from recs.storage.imports import member_import_progress
+from recs.stats import CoverageCache, import_progress, member_import
 from web.auth import consents_of, db, instance, member, member_required, now
 from web.security import error_page
 
@@ -127,44 +122,6 @@ def runs() -> ImportRuns:
     return registry
 
 
-class CoverageCache:
-    """What each member's history covers (first and last play per source), kept while their plays are unchanged.
-
-    Finding the spans reads every play of the member: 4 ms for a year of history, two thirds of the import
-    page. One indexed count/max(id) query tells whether the plays changed, as for the listening statistics
-    (each server process keeps its own). Gaps and imports are read fresh: they change on their own.
-    """
-
-    def __init__(self, size: int = 64) -> None:
-        self._size = size
-        self._spans: OrderedDict[tuple[int, tuple[int, int]], dict[str, tuple[datetime, datetime]]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def coverage(self, database: Database, member_id: int) -> HistoryCoverage:
-        with database.read() as conn:
-            key = (member_id, storage.stats.play_fingerprint(conn, member_id))
-            with self._lock:
-                spans = self._spans.get(key)
-                if spans is not None:
-                    self._spans.move_to_end(key)
-            if spans is None:
-                spans = storage.stats.play_spans_by_source(conn, member_id)
-                with self._lock:
-                    self._spans[key] = spans
-                    while len(self._spans) > self._size:
-                        self._spans.popitem(last=False)
-            gaps = storage.stats.member_gaps(conn, member_id)
-            imps = storage.stats.member_imports(conn, member_id)
-        api = spans.get("api", (None, None))
-        exp = spans.get("export", (None, None))
-        return HistoryCoverage(api[0], api[1], exp[0], exp[1], tuple(gaps), tuple(imps))
-
-    def forget(self, member_id: int) -> None:
-        with self._lock:
-            for key in [k for k in self._spans if k[0] == member_id]:
-                del self._spans[key]
-
-
 def coverage_cache() -> CoverageCache:
     cache: CoverageCache | None = current_app.extensions.get("recs_coverage_cache")
     if cache is None:
@@ -237,8 +194,7 @@ def upload() -> Response | tuple[str, int]:
 @member_required
 def progress(import_id: int) -> str | Response | tuple[str, int]:
     settle_gone_imports()
-    with db().read() as conn:
-        found = member_import_progress(conn, member().id, import_id)
+    found = import_progress(db(), member().id, import_id)
     if found is None:
         return error_page(404)
     if found.status == "succeeded":

@@ -1,1 +1,1 @@
-"""Subcommands of `recs`, one module per area; each module attaches its commands to recs.cli.main on import."""
+"""Subcommands of `recs`, one module per area; recs.cli lists every command it registers (COMMANDS)."""

@@ -6,14 +6,14 @@ from datetime import UTC, datetime
 
 import click
 
-from recs.cli import Context, main, pass_ctx
+from recs.commands.context import Context, pass_ctx
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@main.command()
+@click.command()
 @pass_ctx
 def members(obj: Context) -> None:
     """List members with their role, consents, token expiry and sync status."""
@@ -61,7 +61,7 @@ def table_lines(rows: list[tuple[str, ...]], right: tuple[int, ...] = ()) -> lis
     ]
 
 
-@main.command()
+@click.command()
 @click.option("--spotify-id", default=None, help="Invite this Spotify account id (else: a single-use link).")
 @click.option("--days", default=7, show_default=True, type=click.IntRange(1, 90), help="Days the invite stays valid.")
 @pass_ctx
@@ -93,7 +93,7 @@ def invite(obj: Context, spotify_id: str | None, days: int) -> None:
     )
 
 
-@main.command()
+@click.command()
 @click.argument("member_id", type=int)
 @click.argument("purpose", type=click.Choice(["store", "train", "publish"]))
 @click.argument("state", type=click.Choice(["on", "off"]))
@@ -109,7 +109,7 @@ def consent(obj: Context, member_id: int, purpose: str, state: str) -> None:
     click.echo(f"member {member_id}: {purpose} {state}")
 
 
-@main.command("delete-member")
+@click.command("delete-member")
 @click.argument("member_id", type=int)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_ctx
@@ -124,14 +124,15 @@ def delete_member(obj: Context, member_id: int, yes: bool) -> None:
     click.echo(f"member {member_id} deleted with all their data")
 
 
-@main.command("rotate-key")
+@click.command("rotate-key")
 @pass_ctx
 def rotate_key(obj: Context) -> None:
     """Add a new token-encryption key, re-encrypt every stored token with it, then drop the old keys."""
     import os
 
     from recs import accounts
-    from recs.keys import ENV, add_token_key, drop_old_token_keys
+    from recs.keys import ENV
+    from recs.secrets_file import add_token_key, drop_old_token_keys
 
     instance = obj.instance()
     if os.environ.get(ENV + "TOKEN_KEYS"):

@@ -7,10 +7,8 @@ from pathlib import Path
 
 import click
 
-from recs.cli import main
 
-
-@main.command()
+@click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=0, show_default=True, type=int, help="Port (0 picks a free one).")
 @click.option("--members", default=5, show_default=True, type=click.IntRange(1, 50), help="Household members.")

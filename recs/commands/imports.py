@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from recs.cli import Context, main, pass_ctx
+from recs.commands.context import Context, pass_ctx
 
 if TYPE_CHECKING:
     from recs.imports import ImportReport
@@ -48,7 +48,7 @@ def format_report(report: ImportReport) -> list[str]:
     return lines
 
 
-@main.command("import")
+@click.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--member", "member_id", type=int, required=True, help="Id of the member whose export this is.")
 @pass_ctx

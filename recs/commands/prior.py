@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from recs.cli import Context, main, pass_ctx
+from recs.commands.context import Context, pass_ctx
 
 if TYPE_CHECKING:
     from recs.prior.build import BuildSummary, Tick
@@ -17,7 +17,7 @@ SHOWN_PROBLEMS = 20
 _WHEN = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
 
 
-@main.group()
+@click.group()
 def prior() -> None:
     """The community prior: item factors over Spotify tracks, from ListenBrainz's public (CC0) listen dumps."""
 

@@ -6,14 +6,14 @@ from datetime import UTC, datetime
 
 import click
 
-from recs.cli import Context, main, pass_ctx
+from recs.commands.context import Context, pass_ctx
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@main.command()
+@click.command()
 @click.option("--member", "member_id", type=int, default=None, help="Only this member (id from `recs members`).")
 @click.option("--dry-run", is_flag=True, help="Print what would be written; call nothing, change nothing.")
 @pass_ctx
@@ -51,7 +51,7 @@ def publish(obj: Context, member_id: int | None, dry_run: bool) -> None:
         raise SystemExit(1)
 
 
-@main.command()
+@click.command()
 @click.option("--member", "member_id", type=int, default=None, help="Sync and publish only this member.")
 @pass_ctx
 def refresh(obj: Context, member_id: int | None) -> None:

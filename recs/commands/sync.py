@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from recs.cli import Context, main, pass_ctx
+from recs.commands.context import Context, pass_ctx
 
 
-@main.command()
+@click.command()
 @click.option("--member", "member_id", type=int, default=None, help="Only this member id.")
 @click.option("--force", is_flag=True, help="Read every stream now, even those not due yet.")
 @pass_ctx

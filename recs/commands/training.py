@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import click
 
-from recs.cli import Context, main, pass_ctx
+from recs.commands.context import Context, pass_ctx
 
 _SHOWN = ("ndcg@10", "recall@50", "coverage@10", "novelty@10")
 
@@ -16,7 +16,7 @@ def _metrics_line(name: str, values: dict[str, float]) -> str:
     return f"  {name:<44} {cells}"
 
 
-@main.command()
+@click.command()
 @pass_ctx
 def train(obj: Context) -> None:
     """Train the household model now and store fresh recommendations (the previous ones serve until done)."""
@@ -50,7 +50,7 @@ def train(obj: Context) -> None:
     click.echo(f"stored {summary.recommendations} recommendations")
 
 
-@main.command()
+@click.command()
 @click.option("--member", "member_id", type=int, required=True, help="Member id (see the dashboard or `recs members`).")
 @click.option(
     "--mode",

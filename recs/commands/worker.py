@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from recs.cli import Context, main, pass_ctx
+from recs.commands.context import Context, pass_ctx
 
 
-@main.command()
+@click.command()
 @click.option(
     "--once",
     "once",
@@ -52,7 +52,7 @@ def worker(obj: Context, once: str | None) -> None:
     click.echo(f"stopped ({jobs.STOP.why}); a job that was running is recorded as interrupted")
 
 
-@main.command()
+@click.command()
 @click.argument("path", type=click.Path(dir_okay=True, path_type=Path), required=False)
 @pass_ctx
 def backup(obj: Context, path: Path | None) -> None:

@@ -7,7 +7,7 @@ training's read of many members).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -92,6 +92,26 @@ def member_filters(conn: Connection, member_id: int, today: date) -> MemberFilte
         select(blocked_artists.c.artist_id).where(blocked_artists.c.member_id == member_id, blocked_on(today))
     )
     return MemberFilters(frozenset(int(r[0]) for r in hidden), frozenset(int(r[0]) for r in blocked))
+
+
+def list_filters(conn: Connection, member_id: int, mode: str, today: date, track_ids: Sequence[int]) -> MemberFilters:
+    """The member's filters for a stored list of *mode* on *today*: for "discover", with those of *track_ids*
+    they have played since (a discover list holds only tracks new to them)."""
+    filters = member_filters(conn, member_id, today)
+    if mode != "discover":
+        return filters
+    played: set[int] = set()
+    ids = list(track_ids)
+    for start in range(0, len(ids), 500):
+        played.update(
+            int(r[0])
+            for r in conn.execute(
+                select(plays.c.track_id)
+                .where(plays.c.member_id == member_id, plays.c.track_id.in_(ids[start : start + 500]))
+                .distinct()
+            )
+        )
+    return MemberFilters(filters.hidden, filters.blocked_artists, frozenset(played))
 
 
 def hidden_or_blocked_pairs(

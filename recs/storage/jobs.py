@@ -1,18 +1,20 @@
-"""Job queries: the job-run ledger taken with a lease (one run per job and trigger), run-now requests, backups."""
+"""Job queries: the job-run ledger (one row per job and trigger, held with a lease), run-now requests, backups.
+
+Like every query module, they take a Connection: the caller (recs.jobs) owns the transaction.
+"""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, or_, select, update
-from sqlalchemy.exc import IntegrityError
 
 from recs.storage import Database
+from recs.storage.dialect import insert_ignore
 from recs.storage.schema import job_requests, job_runs
 
 
@@ -48,56 +50,58 @@ def _run(row: Any) -> JobRun:
     )
 
 
-def claim_job_run(
-    db: Database,
+def start_job_run(
+    conn: Connection,
     job: str,
     trigger_key: str,
     worker: str,
     now: datetime,
     lease: timedelta,
     member_id: int | None = None,
-    owner_dead: Callable[[str], bool] = lambda _owner: False,
 ) -> int | None:
-    """Take the ledger row for (job, trigger_key); None when another worker has it or it already ran.
-
-    A row still 'running' whose lease ran out, or whose owner *owner_dead* says is gone, is taken over.
-    """
-    try:
-        with db.write() as conn:
-            result = conn.execute(
-                job_runs.insert().values(
-                    job=job,
-                    trigger_key=trigger_key,
-                    member_id=member_id,
-                    worker=worker,
-                    lease_until=now + lease,
-                    started_at=now,
-                    status="running",
-                )
-            )
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
-    except IntegrityError:
-        pass
-    with db.read() as conn:
-        held = conn.execute(
-            select(job_runs.c.id, job_runs.c.worker, job_runs.c.lease_until).where(
-                job_runs.c.job == job, job_runs.c.trigger_key == trigger_key, job_runs.c.status == "running"
-            )
-        ).first()
-    if held is None or (held.lease_until >= now and not owner_dead(held.worker)):
+    """Insert the ledger row for (job, trigger_key) as running; None when there is one already."""
+    row = {
+        "job": job,
+        "trigger_key": trigger_key,
+        "member_id": member_id,
+        "worker": worker,
+        "lease_until": now + lease,
+        "started_at": now,
+        "status": "running",
+    }
+    if not insert_ignore(conn, job_runs, [row]):
         return None
-    with db.write() as conn:
-        taken = conn.execute(
-            update(job_runs)
-            .where(job_runs.c.id == held.id, job_runs.c.status == "running", job_runs.c.worker == held.worker)
-            .values(worker=worker, lease_until=now + lease, started_at=now)
-            .returning(job_runs.c.id)
-        ).first()
-        return int(taken[0]) if taken else None
+    found = conn.execute(
+        select(job_runs.c.id).where(job_runs.c.job == job, job_runs.c.trigger_key == trigger_key)
+    ).first()
+    return int(found[0]) if found else None
+
+
+def running_job_run(conn: Connection, job: str, trigger_key: str) -> JobRun | None:
+    """The ledger row for (job, trigger_key) when it is still running."""
+    row = conn.execute(
+        select(job_runs).where(
+            job_runs.c.job == job, job_runs.c.trigger_key == trigger_key, job_runs.c.status == "running"
+        )
+    ).first()
+    return _run(row) if row else None
+
+
+def take_over_job_run(
+    conn: Connection, run_id: int, from_worker: str, worker: str, now: datetime, lease: timedelta
+) -> int | None:
+    """Give a running row to *worker* with a fresh lease, if *from_worker* still holds it."""
+    taken = conn.execute(
+        update(job_runs)
+        .where(job_runs.c.id == run_id, job_runs.c.status == "running", job_runs.c.worker == from_worker)
+        .values(worker=worker, lease_until=now + lease, started_at=now)
+        .returning(job_runs.c.id)
+    ).first()
+    return int(taken[0]) if taken else None
 
 
 def finish_job_run(
-    db: Database,
+    conn: Connection,
     run_id: int,
     status: str,
     now: datetime,
@@ -110,36 +114,30 @@ def finish_job_run(
     conditions = [job_runs.c.id == run_id, job_runs.c.status == "running"]
     if worker is not None:
         conditions.append(job_runs.c.worker == worker)
-    with db.write() as conn:
-        result = conn.execute(
-            update(job_runs)
-            .where(*conditions)
-            .values(status=status, finished_at=now, detail=detail, error=error[:4000] if error else None)
-        )
-        return bool(result.rowcount)
+    result = conn.execute(
+        update(job_runs)
+        .where(*conditions)
+        .values(status=status, finished_at=now, detail=detail, error=error[:4000] if error else None)
+    )
+    return bool(result.rowcount)
 
 
 def running_job_runs(conn: Connection) -> list[JobRun]:
     return [_run(r) for r in conn.execute(select(job_runs).where(job_runs.c.status == "running"))]
 
 
-def record_missed(db: Database, job: str, trigger_key: str, worker: str, now: datetime) -> None:
+def record_missed(conn: Connection, job: str, trigger_key: str, worker: str, now: datetime) -> None:
     """Note a firing the scheduler skipped (misfire past its grace time) for the admin page."""
-    try:
-        with db.write() as conn:
-            conn.execute(
-                job_runs.insert().values(
-                    job=job,
-                    trigger_key=trigger_key,
-                    worker=worker,
-                    lease_until=now,
-                    started_at=now,
-                    finished_at=now,
-                    status="missed",
-                )
-            )
-    except IntegrityError:
-        pass
+    row = {
+        "job": job,
+        "trigger_key": trigger_key,
+        "worker": worker,
+        "lease_until": now,
+        "started_at": now,
+        "finished_at": now,
+        "status": "missed",
+    }
+    insert_ignore(conn, job_runs, [row])
 
 
 def recent_job_runs(conn: Connection, limit: int = 50, job: str | None = None) -> list[JobRun]:
@@ -171,38 +169,33 @@ class JobRequest:
     requested_at: datetime
 
 
-def take_job_request(db: Database, now: datetime, stale_after: timedelta = timedelta(hours=1)) -> JobRequest | None:
-    """Mark the oldest queued run-now request as taken and return it (one taken but never started is retaken).
-
-    One at a time: a worker that dies leaves the requests it had not started queued for the next.
-    """
-    with db.write() as conn:
-        row = conn.execute(
-            select(job_requests)
-            .where(
-                or_(
-                    job_requests.c.status == "queued",
-                    and_(job_requests.c.status == "taken", job_requests.c.taken_at < now - stale_after),
-                )
+def take_job_request(conn: Connection, now: datetime, stale_after: timedelta) -> JobRequest | None:
+    """Mark the oldest queued run-now request as taken and return it (one taken but never started is retaken)."""
+    row = conn.execute(
+        select(job_requests)
+        .where(
+            or_(
+                job_requests.c.status == "queued",
+                and_(job_requests.c.status == "taken", job_requests.c.taken_at < now - stale_after),
             )
-            .order_by(job_requests.c.id)
-            .limit(1)
-        ).first()
-        if row is None:
-            return None
-        conn.execute(update(job_requests).where(job_requests.c.id == row.id).values(status="taken", taken_at=now))
+        )
+        .order_by(job_requests.c.id)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    conn.execute(update(job_requests).where(job_requests.c.id == row.id).values(status="taken", taken_at=now))
     return JobRequest(row.id, row.job, row.member_id, row.requested_by, row.requested_at)
 
 
-def finish_job_request(db: Database, request_id: int, status: str, now: datetime) -> bool:
+def finish_job_request(conn: Connection, request_id: int, status: str, now: datetime) -> bool:
     """Record how a taken request ended; False when it was already settled."""
-    with db.write() as conn:
-        result = conn.execute(
-            update(job_requests)
-            .where(job_requests.c.id == request_id, job_requests.c.status == "taken")
-            .values(status=status, finished_at=now)
-        )
-        return bool(result.rowcount)
+    result = conn.execute(
+        update(job_requests)
+        .where(job_requests.c.id == request_id, job_requests.c.status == "taken")
+        .values(status=status, finished_at=now)
+    )
+    return bool(result.rowcount)
 
 
 def backup_sqlite(db: Database, target: Path) -> Path:

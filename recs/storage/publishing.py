@@ -78,20 +78,6 @@ def candidates(conn: Connection, run_id: int, member_id: int, mode: str) -> list
     ]
 
 
-def played_track_ids(conn: Connection, member_id: int, track_ids: list[int]) -> set[int]:
-    out: set[int] = set()
-    for start in range(0, len(track_ids), 500):
-        out.update(
-            r[0]
-            for r in conn.execute(
-                select(plays.c.track_id)
-                .where(plays.c.member_id == member_id, plays.c.track_id.in_(track_ids[start : start + 500]))
-                .distinct()
-            )
-        )
-    return out
-
-
 def rejected_track_ids(conn: Connection) -> set[int]:
     """Tracks Spotify refused in an earlier playlist write: left out of every playlist."""
     return {r[0] for r in conn.execute(select(rejected_tracks.c.track_id))}

@@ -179,9 +179,8 @@ def test_the_shared_read_connection_refuses_writes(app: object, household: House
     import pytest
 
     from web import instance_of
-    from web.auth import RequestReads
 
-    reads = RequestReads(instance_of(app).db)  # type: ignore[arg-type]
+    reads = instance_of(app).db.shared_reads()  # type: ignore[arg-type]
     try:
         with pytest.raises(RuntimeError, match="must not write"), reads.write():
             pass
@@ -204,10 +203,9 @@ def test_the_import_page_keeps_history_spans_until_plays_change(
     db: Database, household: Household, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from recs.domain import PlayRow
-    from recs.stats import history_coverage
+    from recs.stats import CoverageCache, history_coverage
     from recs.storage import stats as q
     from recs.storage.listening import insert_plays
-    from web.imports import CoverageCache
 
     cache = CoverageCache()
     first = cache.coverage(db, household.member)
@@ -245,16 +243,16 @@ def test_listening_charts_are_drawn_once_per_statistics(db: Database, household:
 def test_a_get_page_reads_consents_once(
     client: FlaskClient, household: Household, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import web.auth
+    from recs import accounts
 
     calls: list[int] = []
-    read = web.auth.get_consents
+    read = accounts.consents
 
-    def counted(conn: object, member_id: int) -> object:
+    def counted(db: object, member_id: int) -> object:
         calls.append(member_id)
-        return read(conn, member_id)  # type: ignore[arg-type]
+        return read(db, member_id)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(web.auth, "get_consents", counted)
+    monkeypatch.setattr(accounts, "consents", counted)
     sign_in(client, household.member)
     assert client.get("/import").status_code == 200  # the guard and the upload form both ask
     assert calls == [household.member]

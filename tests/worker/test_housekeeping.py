@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from recs.config import Settings
 from recs.instance import init_instance, open_instance
-from recs.jobs import JOB_RUNS_KEPT, figures, run_backup
-from recs.storage.jobs import claim_job_run, finish_job_run, recent_job_runs
+from recs.jobs import JOB_RUNS_KEPT, claim_job_run, figures, finish_job_run, run_backup
+from recs.storage.jobs import recent_job_runs
 
 NOW = datetime(2026, 12, 2, 4, 0, tzinfo=UTC)
 

@@ -59,7 +59,7 @@ def test_two_workers_run_each_trigger_once(settings: Settings, instance: Instanc
 
 def test_a_dead_workers_lease_is_taken_over(instance: Instance) -> None:
     spec = JobSpec("probe", jobbodies.count_members, timedelta(seconds=30), "test")
-    from recs.storage.jobs import claim_job_run
+    from recs.jobs import claim_job_run
 
     assert claim_job_run(instance.db, "probe", "k", "dead", NOW, lease=timedelta(minutes=1)) is not None
     early = execute(instance, "probe", "k", now=lambda: NOW + timedelta(seconds=30), in_process=True, spec=spec)
