@@ -41,7 +41,7 @@ import numpy as np
 
 from recs.prior import counting
 from recs.prior.artifact import load_prior, write_prior
-from recs.prior.build import BuildOptions, BuildSummary, PriorBuildError, Tick, build_manifest
+from recs.prior.build import BuildOptions, BuildSummary, PriorBuildError, Tick, _epoch, build_manifest
 from recs.prior.dumps import MAX_LINE_BYTES, Problem, Source, discover, read_chunks
 from recs.prior.listens import REASONS, Window, parse_chunk, unpack_spelling
 
@@ -374,14 +374,6 @@ def _dense_index(spark: Any, frame: Any, column: str, index: str, row: Any) -> A
     """0..n-1 in sorted order of column (zipWithIndex: no single-partition window)."""
     indexed = frame.orderBy(column).rdd.zipWithIndex().map(lambda p: row(**{column: p[0][column], index: int(p[1])}))
     return spark.createDataFrame(indexed).cache()
-
-
-def _epoch(value: datetime | None) -> int | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return int(value.timestamp())
 
 
 def _sha256(path: Path) -> str:
