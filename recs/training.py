@@ -22,7 +22,6 @@ pseudo-rows never receive recommendations and are never named in explanations.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -44,6 +43,7 @@ from recs.lists import POOL_FACTOR, Draft, ListBuilder, Pool, Scorer, TrackScore
 from recs.model import Model, fit_itemknn, fit_popular, save_model
 from recs.model.selection import DEFAULT_ALS, Selection, als_spec, fit_spec, select_model
 from recs.prior.artifact import Prior
+from recs.processes import owner_id, owner_is_dead
 from recs.storage import Database
 from recs.storage.catalog import get_tracks, spotify_ids_of, upsert_tracks
 
@@ -106,7 +106,7 @@ def train(instance: TrainingInstance, now: datetime | None = None, progress: Pro
             now,
             [r for r, started, owner in storage.training.running_runs(conn) if _is_stale(owner, started, now)],
         )
-        run_id = storage.training.start_run(conn, now, _owner())
+        run_id = storage.training.start_run(conn, now, owner_id())
     if stale:
         log.warning("marked %d interrupted training run(s) as failed", stale)
     try:
@@ -125,21 +125,11 @@ def train(instance: TrainingInstance, now: datetime | None = None, progress: Pro
 STALE_ELSEWHERE = timedelta(hours=12)
 
 
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 def _is_stale(owner: str, started: datetime, now: datetime) -> bool:
     """A running run whose process is gone: same host and no such pid, or another host and long ago."""
     host, _, pid = owner.rpartition(":")
     if host == socket.gethostname() and pid.isdigit():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:  # alive, under another user
-            return False
-        return False
+        return owner_is_dead(owner)
     return now - started > STALE_ELSEWHERE
 
 

@@ -11,7 +11,8 @@ import requests
 
 ALL_SCOPES = (
     "user-read-private user-read-recently-played user-library-read user-top-read user-follow-read "
-    "playlist-read-private playlist-read-collaborative playlist-modify-public playlist-modify-private"
+    "playlist-read-private playlist-read-collaborative playlist-modify-public playlist-modify-private "
+    "user-library-modify user-follow-modify"
 )
 
 

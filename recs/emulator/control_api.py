@@ -228,13 +228,20 @@ def ground_truth() -> Response:
                 "collaborative": p.collaborative,
                 "description": p.description,
                 "snapshot_id": p.snapshot_id,
+                "followers": sorted(p.followers),
+                # kind: track, episode (track_id is the episode's id), local (a file: no id) or null
                 "items": [
-                    {"track_id": it.track_id, "added_at": iso_s(it.added_at_ms), "added_by": it.added_by}
+                    {
+                        "track_id": it.track_id or None,
+                        "kind": it.kind,
+                        "added_at": iso_s(it.added_at_ms),
+                        "added_by": it.added_by,
+                    }
                     for it in p.items
                 ],
             }
             for p in h.playlists.values()
-            if not only or p.owner_id == only or only in p.collaborators
+            if not only or p.owner_id == only or only in p.collaborators or only in p.followers
         ]
         saved = {u: [{"track_id": t, "added_at": iso_s(at)} for at, t in h.saved_until(u, e.now_ms)] for u in users}
         followed = {u: list(h.members[u].followed) for u in users}

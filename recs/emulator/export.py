@@ -147,14 +147,24 @@ def account_zip(emulator: Emulator, user_id: str) -> bytes:
                         "artistName": cat.primary_artist(it.track_id).name,
                         "albumName": cat.albums[cat.tracks[it.track_id].album_id].name,
                         "trackUri": cat.tracks[it.track_id].uri,
-                    },
-                    "episode": None,
+                    }
+                    if it.kind == "track"
+                    else None,
+                    "episode": {
+                        "episodeName": h.episodes[it.track_id].name,
+                        "showName": h.episodes[it.track_id].show_name,
+                        "episodeUri": f"spotify:episode:{it.track_id}",
+                    }
+                    if it.kind == "episode"
+                    else None,
                     "audiobook": None,
-                    "localTrack": None,
+                    "localTrack": {"uri": f"spotify:local:{':'.join(map(str, it.local))}"}
+                    if it.kind == "local" and it.local
+                    else None,
                     "addedDate": iso_s(it.added_at_ms)[:10],
                 }
                 for it in pl.items
-                if it.added_at_ms <= now
+                if it.added_at_ms <= now and it.kind != "null"
             ]
             modified = max((it.added_at_ms for it in pl.items if it.added_at_ms <= now), default=now)
             playlists.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 import string
@@ -16,6 +17,26 @@ _NAMES = ("Ana", "Ben", "Chloé", "Dev", "Emma", "Farid", "Greta", "Hiro", "Ines
 _PLATFORMS = ("android", "ios", "windows", "osx", "web_player", "linux")
 _COUNTRIES = ("GB", "SE", "DE", "FR", "NL", "ES")
 _PLAYLIST_NAMES = ("Morning {g}", "{g} forever", "Late night {g}", "Best of {g}", "{g} for the road", "Sunday {g}")
+SPOTIFY_USER = "spotify"  # owner of editorial and algorithmic playlists: their contents answer 404 in dev mode
+_EDITORIAL = (
+    "Today's Top Hits",
+    "Discover Weekly",
+    "Release Radar",
+    "All Out 2010s",
+    "Chill Vibes",
+    "Rock Classics",
+    "Peaceful Piano",
+    "Mood Booster",
+)
+_SHOWS = (("The Daily Groove", "Groove Media"), ("Crate Diggers", "Vinyl Radio"), ("Liner Notes", "Indie Audio"))
+_LOCAL_FILES = (
+    ("Demo Band", "Garage Tapes", "Rehearsal 3"),
+    ("Unknown Artist", "Voice Memos", "New Recording 12"),
+    ("DJ Nobody", "Mixtape 2009", "Side A"),
+    ("The Cousins", "Wedding Set", "First Dance (live)"),
+)
+# Churn of the members' own playlists: chance per playlist per day of one change, and its kinds.
+CHURN_PER_DAY = 0.04
 
 
 def to_ms(moment: datetime) -> int:
@@ -64,9 +85,38 @@ class Play:
 
 @dataclass
 class PlaylistItem:
-    track_id: str
+    """One entry of a playlist: a catalogue track, or (kind) a podcast episode, a local file or an unavailable item."""
+
+    track_id: str  # the track id; the episode id when kind is "episode"; "" for a local file or a null item
     added_at_ms: int
     added_by: str
+    # "track", "episode", "local" (a file on the member's device: spotify:local:…) or "null" (the API sends null)
+    kind: str = "track"
+    local: tuple[str, str, str, int] | None = None  # artist, album, title, seconds (kind "local")
+
+
+@dataclass(frozen=True)
+class PlaylistChange:
+    """A change a member makes to an own playlist; fractions pick positions when it is applied."""
+
+    kind: str  # add, remove, move, rename, delete
+    by: str = ""
+    tracks: tuple[str, ...] = ()
+    episode: str | None = None
+    at: float = 0.0
+    to: float = 0.0
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Episode:
+    id: str
+    name: str
+    show_id: str
+    show_name: str
+    publisher: str
+    duration_ms: int
+    release_date: str
 
 
 @dataclass
@@ -80,6 +130,8 @@ class Playlist:
     items: list[PlaylistItem] = field(default_factory=list)
     collaborators: set[str] = field(default_factory=set)
     version: int = 1
+    # members who follow it without owning or collaborating: listed by GET /me/playlists, contents refused
+    followers: set[str] = field(default_factory=set)
 
     @property
     def snapshot_id(self) -> str:
@@ -196,6 +248,14 @@ class Household:
         self._counts: dict[str, dict[str, int]] = {}
         self._session_playlists: dict[str, list[list[str]]] = {}
         self._weekly: dict[tuple[str, int], list[str]] = {}
+        self._saved_ids: dict[str, set[str]] = {}
+        self.other_library: dict[str, set[str]] = {}  # "album:<id>", "episode:<id>"… saved through /me/library
+        self.episodes: dict[str, Episode] = {}
+        # playlists the members made themselves (churned by them over time; not those an app creates)
+        self._generated: list[str] = []
+        # playlist changes generated for a day, applied when the clock passes them: (at_ms, seq, playlist, change)
+        self._pending: list[tuple[int, int, str, PlaylistChange]] = []
+        self._seq = 0
         self._next_day = date.fromordinal(from_ms(start_ms - history_days * DAY_MS).date().toordinal())
         self.history_start_ms = start_ms - history_days * DAY_MS
         rng = random.Random(f"household/{seed}")
@@ -214,6 +274,13 @@ class Household:
             self._make_library(rng, m)
         if members >= 2:
             self._make_shared_playlist(rng, *list(self.members.values())[:2])
+        # A separate stream, so the catalogue, tastes and plays of a seed are what they were before these existed.
+        extras = random.Random(f"household-extras/{seed}")
+        self._make_episodes(extras)
+        self._make_editorial(extras)
+        for m in self.members.values():
+            self._add_odd_items(extras, m)
+            self._follow_playlists(extras, m)
 
     # --- generation of members and their library -------------------------------------------------
     def _add_member(self, rng: random.Random, i: int, liked: list[str], allowlisted: bool) -> None:
@@ -257,6 +324,7 @@ class Household:
                 (before - rng.randint(1, 400) * DAY_MS + rng.randint(0, DAY_MS), self._taste_track(rng, m))
             )
         self._dedupe_saved(m.user_id)
+        self._saved_ids[m.user_id] = {t for _, t in self.saved[m.user_id]}
         for n in range(rng.randint(2, 4)):
             genre = m.genres[n % len(m.genres)]
             pl = Playlist(
@@ -277,6 +345,7 @@ class Household:
                 pl.items.append(PlaylistItem(t, created + k * rng.randint(60_000, 20 * DAY_MS), m.user_id))
             pl.items.sort(key=lambda it: it.added_at_ms)
             self.playlists[pl.id] = pl
+            self._generated.append(pl.id)
             self._session_playlists[m.user_id].append([pl.id, *tracks])
 
     def _make_shared_playlist(self, rng: random.Random, a: Listener, b: Listener) -> None:
@@ -293,6 +362,70 @@ class Household:
                 at += rng.randint(60_000, 3 * DAY_MS)
                 pl.items.append(PlaylistItem(t, at, who.user_id))
         self.playlists[pl.id] = pl
+        self._generated.append(pl.id)
+
+    def _make_episodes(self, rng: random.Random) -> None:
+        for show_name, publisher in _SHOWS:
+            show_id = base62_id(rng)
+            for n in range(1, 9):
+                ep = Episode(
+                    base62_id(rng),
+                    f"{show_name} #{n}",
+                    show_id,
+                    show_name,
+                    publisher,
+                    rng.randint(900, 4_800) * 1000,
+                    from_ms(self.history_start_ms - rng.randint(1, 700) * DAY_MS).strftime("%Y-%m-%d"),
+                )
+                self.episodes[ep.id] = ep
+
+    def _make_editorial(self, rng: random.Random) -> None:
+        """Spotify's own playlists (editorial and algorithmic): members follow them; dev-mode apps cannot read them."""
+        for name in _EDITORIAL:
+            pl = Playlist(base62_id(rng), name, SPOTIFY_USER, f"The best of {name.lower()}.", True, False)
+            tracks = rng.sample(list(self.catalog.tracks), k=30)
+            pl.items = [PlaylistItem(t, self.history_start_ms - DAY_MS, SPOTIFY_USER) for t in tracks]
+            self.playlists[pl.id] = pl
+
+    def _add_odd_items(self, rng: random.Random, m: Listener) -> None:
+        """Own playlists also hold podcast episodes, local files and items Spotify no longer has (sent as null).
+
+        Each member's first own playlist holds one of each, so every world meets all three; the others by chance."""
+        own = [self.playlists[p] for p in self._generated if self.playlists[p].owner_id == m.user_id]
+        episodes = list(self.episodes)
+        for n, pl in enumerate(p for p in own if not p.collaborative):
+            kinds = ["episode", "local", "null"] if n == 0 else []
+            kinds += ["episode"] * (rng.random() < 0.3) + ["local"] * (rng.random() < 0.25)
+            for kind in kinds:
+                at = rng.randrange(len(pl.items) + 1)
+                added = pl.items[min(at, len(pl.items) - 1)].added_at_ms if pl.items else self.history_start_ms
+                if kind == "episode":
+                    item = PlaylistItem(rng.choice(episodes), added, m.user_id, "episode")
+                elif kind == "local":
+                    artist, album, title = rng.choice(_LOCAL_FILES)
+                    item = PlaylistItem("", added, m.user_id, "local", (artist, album, title, rng.randint(120, 400)))
+                else:
+                    item = PlaylistItem("", added, m.user_id, "null")
+                pl.items.insert(at, item)
+
+    def _follow_playlists(self, rng: random.Random, m: Listener) -> None:
+        """Members follow Spotify's playlists, now and then another member's public one or the household mix."""
+        editorial = [p for p in self.playlists.values() if p.owner_id == SPOTIFY_USER]
+        for pl in rng.sample(editorial, k=rng.randint(1, 3)):
+            pl.followers.add(m.user_id)
+        others = [
+            self.playlists[p]
+            for p in self._generated
+            if self.playlists[p].owner_id != m.user_id and m.user_id not in self.playlists[p].collaborators
+        ]
+        public = [p for p in others if p.public and not p.collaborative]
+        if public and rng.random() < 0.6:
+            rng.choice(public).followers.add(m.user_id)
+        if m.index == 2:
+            # a shared link to the household's collaborative mix: followed, but not a collaborator
+            for pl in others:
+                if pl.collaborative:
+                    pl.followers.add(m.user_id)
 
     def _dedupe_saved(self, user_id: str) -> None:
         seen: set[str] = set()
@@ -317,10 +450,73 @@ class Household:
         last = from_ms(until_ms).date()
         added = 0
         while self._next_day <= last:
+            day = self._next_day
+            day_ms = to_ms(datetime(day.year, day.month, day.day, tzinfo=UTC))
+            # a day's playlist changes are drawn from the playlists as they stand when it begins
+            self._apply_changes(day_ms - 1)
             for m in self.members.values():
-                added += self._generate_day(m, self._next_day)
+                added += self._generate_day(m, day)
+                self._plan_changes(m, day, day_ms)
             self._next_day += timedelta(days=1)
+        self._apply_changes(until_ms)
         return added
+
+    # --- playlist churn -----------------------------------------------------------------------------
+    def _plan_changes(self, m: Listener, day: date, day_ms: int) -> None:
+        """The changes a member makes to their own playlists on a day: add, remove, reorder, rename, delete.
+
+        Each playlist changes on CHURN_PER_DAY of days: half the changes add 1-3 tracks (now and then an episode),
+        a fifth remove one, 15 % move one, the rest rename it, and 0.5 % delete it (never a collaborative one)."""
+        rng = random.Random(f"{self.seed}/{m.index}/{day.toordinal()}/playlists")
+        for pid in self._generated:
+            pl = self.playlists.get(pid)
+            if pl is None or pl.owner_id != m.user_id or rng.random() >= CHURN_PER_DAY:
+                continue
+            r = rng.random()
+            if r < 0.5:
+                tracks = tuple(self._taste_track(rng, m) for _ in range(rng.randint(1, 3)))
+                episode = rng.choice(list(self.episodes)) if self.episodes and rng.random() < 0.05 else None
+                change = PlaylistChange("add", m.user_id, tracks, episode)
+            elif r < 0.7:
+                change = PlaylistChange("remove", at=rng.random())
+            elif r < 0.85:
+                change = PlaylistChange("move", at=rng.random(), to=rng.random())
+            elif r < 0.995 or pl.collaborative:
+                change = PlaylistChange("rename", name=rng.choice(_PLAYLIST_NAMES).format(g=rng.choice(m.genres)))
+            else:
+                # rare, and never the shared mix: a member deletes one of their own playlists
+                change = PlaylistChange("delete")
+            self._seq += 1
+            heapq.heappush(self._pending, (day_ms + rng.randrange(DAY_MS), self._seq, pid, change))
+
+    def _apply_changes(self, until_ms: int) -> None:
+        while self._pending and self._pending[0][0] <= until_ms:
+            at, _, pid, change = heapq.heappop(self._pending)
+            pl = self.playlists.get(pid)
+            if pl is None:
+                continue  # deleted meanwhile
+            kind = change.kind
+            if kind == "add":
+                pl.items.extend(PlaylistItem(t, at, change.by) for t in change.tracks)
+                if change.episode is not None:
+                    pl.items.append(PlaylistItem(change.episode, at, change.by, "episode"))
+            elif kind == "remove" and pl.items:
+                del pl.items[int(change.at * len(pl.items))]
+            elif kind == "move" and len(pl.items) > 1:
+                item = pl.items.pop(int(change.at * len(pl.items)))
+                pl.items.insert(int(change.to * (len(pl.items) + 1)), item)
+            elif kind == "rename":
+                pl.name = change.name
+            elif kind == "delete":
+                self.delete_playlist(pid)
+                continue
+            pl.version += 1
+
+    def delete_playlist(self, playlist_id: str) -> None:
+        """The owner deleted the playlist: gone from every list, no longer played from."""
+        del self.playlists[playlist_id]
+        for own in self._session_playlists.values():
+            own[:] = [p for p in own if p[0] != playlist_id]
 
     def _generate_day(self, m: Listener, day: date) -> int:
         cat = self.catalog
@@ -408,7 +604,9 @@ class Household:
                 if not skipped and ms_played >= 30_000:
                     n = counts.get(track_id, 0) + 1
                     counts[track_id] = n
-                    if n == m.save_threshold and rng.random() < 0.5:
+                    if n == m.save_threshold and rng.random() < 0.5 and track_id not in self._saved_ids[m.user_id]:
+                        # a track already liked stays liked once: Spotify keeps one entry per track
+                        self._saved_ids[m.user_id].add(track_id)
                         self.saved[m.user_id].append((at + 20_000, track_id))
                 reason_start = "fwdbtn" if skipped else "trackdone"
                 start = at + rng.randint(0, 3_000)
@@ -442,6 +640,17 @@ class Household:
 
     def plays_until(self, user_id: str, now_ms: int) -> list[Play]:
         return self.plays[user_id][: bisect_right(self.play_ms[user_id], now_ms)]
+
+    def set_saved(self, user_id: str, track_id: str, saved: bool, now_ms: int) -> None:
+        """A like or unlike through the API: one entry per track, dated when it was liked."""
+        ids = self._saved_ids[user_id]
+        if saved and track_id not in ids:
+            ids.add(track_id)
+            self.saved[user_id].append((now_ms, track_id))
+            self.saved[user_id].sort()
+        elif not saved and track_id in ids:
+            ids.discard(track_id)
+            self.saved[user_id] = [s for s in self.saved[user_id] if s[1] != track_id]
 
     def saved_until(self, user_id: str, now_ms: int) -> list[tuple[int, str]]:
         return [s for s in self.saved[user_id] if s[0] <= now_ms]

@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from recs.emulator.catalog import Album, Artist, Catalog, Track
-from recs.emulator.household import Listener, Playlist, PlaylistItem, iso_s
+from recs.emulator.household import SPOTIFY_USER, Episode, Listener, Playlist, PlaylistItem, iso_s
 
 OPEN = "https://open.spotify.com"
 
@@ -109,14 +109,102 @@ class Shapes:
         }
 
     def owner(self, m: Listener | None, user_id: str) -> dict[str, Any]:
-        return {**self.user_ref(user_id), "display_name": m.display_name if m else None}
+        name = m.display_name if m else ("Spotify" if user_id == SPOTIFY_USER else None)
+        return {**self.user_ref(user_id), "display_name": name}
 
-    def playlist_item(self, item: PlaylistItem) -> dict[str, Any]:
+    def episode(self, ep: Episode) -> dict[str, Any]:
+        show = {
+            "available_markets": [],
+            "copyrights": [],
+            "description": f"{ep.show_name} by {ep.publisher}",
+            "html_description": f"<p>{ep.show_name} by {ep.publisher}</p>",
+            "explicit": False,
+            "external_urls": {"spotify": f"{OPEN}/show/{ep.show_id}"},
+            "href": f"{self.api}shows/{ep.show_id}",
+            "id": ep.show_id,
+            "images": self.images(ep.show_id),
+            "is_externally_hosted": False,
+            "languages": ["en"],
+            "media_type": "audio",
+            "name": ep.show_name,
+            "publisher": ep.publisher,
+            "total_episodes": 8,
+            "type": "show",
+            "uri": f"spotify:show:{ep.show_id}",
+        }
+        return {
+            "audio_preview_url": None,
+            "description": ep.name,
+            "html_description": f"<p>{ep.name}</p>",
+            "duration_ms": ep.duration_ms,
+            "explicit": False,
+            "external_urls": {"spotify": f"{OPEN}/episode/{ep.id}"},
+            "href": f"{self.api}episodes/{ep.id}",
+            "id": ep.id,
+            "images": self.images(ep.id),
+            "is_externally_hosted": False,
+            "is_playable": True,
+            "languages": ["en"],
+            "name": ep.name,
+            "release_date": ep.release_date,
+            "release_date_precision": "day",
+            "type": "episode",
+            "uri": f"spotify:episode:{ep.id}",
+            "show": show,
+        }
+
+    @staticmethod
+    def local_track(artist: str, album: str, title: str, seconds: int) -> dict[str, Any]:
+        """A file from the member's device, as Spotify sends it: no ids, no links, uri spotify:local:…."""
+        parts = [urlencode({"q": x})[2:] for x in (artist, album, title)]
+        return {
+            "album": {
+                "album_type": None,
+                "artists": [],
+                "available_markets": [],
+                "external_urls": {},
+                "href": None,
+                "id": None,
+                "images": [],
+                "name": album,
+                "release_date": None,
+                "release_date_precision": None,
+                "type": "album",
+                "uri": None,
+            },
+            "artists": [{"external_urls": {}, "href": None, "id": None, "name": artist, "type": "artist", "uri": None}],
+            "available_markets": [],
+            "disc_number": 0,
+            "duration_ms": seconds * 1000,
+            "explicit": False,
+            "external_ids": {},
+            "external_urls": {},
+            "href": None,
+            "id": None,
+            "is_local": True,
+            "name": title,
+            "popularity": 0,
+            "preview_url": None,
+            "track_number": 0,
+            "type": "track",
+            "uri": f"spotify:local:{parts[0]}:{parts[1]}:{parts[2]}:{seconds}",
+        }
+
+    def playlist_item(self, item: PlaylistItem, episodes: dict[str, Episode]) -> dict[str, Any]:
+        body: dict[str, Any] | None
+        if item.kind == "episode":
+            body = self.episode(episodes[item.track_id])
+        elif item.kind == "local" and item.local is not None:
+            body = self.local_track(*item.local)
+        elif item.kind == "null":
+            body = None  # a track or episode Spotify no longer has
+        else:
+            body = self.track(self.catalog.tracks[item.track_id])
         return {
             "added_at": iso_s(item.added_at_ms),
             "added_by": self.user_ref(item.added_by),
-            "is_local": False,
-            "item": self.track(self.catalog.tracks[item.track_id]),
+            "is_local": item.kind == "local",
+            "item": body,
         }
 
     def simple_playlist(self, p: Playlist, owner: Listener | None) -> dict[str, Any]:

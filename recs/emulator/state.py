@@ -350,7 +350,7 @@ class Emulator:
         with self.lock:
             if playlist_id not in self.household.playlists:
                 raise EmulatorError(f"no playlist with id {playlist_id!r}")
-            del self.household.playlists[playlist_id]
+            self.household.delete_playlist(playlist_id)
 
     def revoke(self, user_id: str) -> int:
         """Revoke every grant of a member (as when they remove the app from their account)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import zlib
 from collections import Counter
 from typing import Any
 from urllib.parse import urlencode
@@ -12,7 +13,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, g, request
 
 from recs.emulator.catalog import is_base62_id
-from recs.emulator.household import DAY_MS, Listener, Play, Playlist, PlaylistItem, iso_ms, iso_s
+from recs.emulator.household import DAY_MS, SPOTIFY_USER, Listener, Play, Playlist, PlaylistItem, iso_ms, iso_s
 from recs.emulator.shapes import Shapes
 from recs.emulator.state import Emulator
 
@@ -24,6 +25,262 @@ TIME_RANGES = {"short_term": 28, "medium_term": 182, "long_term": 365}
 NOT_REGISTERED = "Check settings on developer.spotify.com/dashboard, the user may not be registered."
 REMOVED = "This endpoint is not available to apps in development mode"
 _URI = re.compile(r"^spotify:track:([0-9A-Za-z]{22})$")
+_ANY_URI = re.compile(r"^spotify:(track|album|episode|show|audiobook|artist|user|playlist):([0-9A-Za-z]{1,64})$")
+# ISO 3166-1 alpha-2: what `market` accepts (plus from_token)
+MARKETS = frozenset(
+    {
+        "AD",
+        "AE",
+        "AF",
+        "AG",
+        "AI",
+        "AL",
+        "AM",
+        "AO",
+        "AQ",
+        "AR",
+        "AS",
+        "AT",
+        "AU",
+        "AW",
+        "AX",
+        "AZ",
+        "BA",
+        "BB",
+        "BD",
+        "BE",
+        "BF",
+        "BG",
+        "BH",
+        "BI",
+        "BJ",
+        "BL",
+        "BM",
+        "BN",
+        "BO",
+        "BQ",
+        "BR",
+        "BS",
+        "BT",
+        "BV",
+        "BW",
+        "BY",
+        "BZ",
+        "CA",
+        "CC",
+        "CD",
+        "CF",
+        "CG",
+        "CH",
+        "CI",
+        "CK",
+        "CL",
+        "CM",
+        "CN",
+        "CO",
+        "CR",
+        "CU",
+        "CV",
+        "CW",
+        "CX",
+        "CY",
+        "CZ",
+        "DE",
+        "DJ",
+        "DK",
+        "DM",
+        "DO",
+        "DZ",
+        "EC",
+        "EE",
+        "EG",
+        "EH",
+        "ER",
+        "ES",
+        "ET",
+        "FI",
+        "FJ",
+        "FK",
+        "FM",
+        "FO",
+        "FR",
+        "GA",
+        "GB",
+        "GD",
+        "GE",
+        "GF",
+        "GG",
+        "GH",
+        "GI",
+        "GL",
+        "GM",
+        "GN",
+        "GP",
+        "GQ",
+        "GR",
+        "GS",
+        "GT",
+        "GU",
+        "GW",
+        "GY",
+        "HK",
+        "HM",
+        "HN",
+        "HR",
+        "HT",
+        "HU",
+        "ID",
+        "IE",
+        "IL",
+        "IM",
+        "IN",
+        "IO",
+        "IQ",
+        "IR",
+        "IS",
+        "IT",
+        "JE",
+        "JM",
+        "JO",
+        "JP",
+        "KE",
+        "KG",
+        "KH",
+        "KI",
+        "KM",
+        "KN",
+        "KP",
+        "KR",
+        "KW",
+        "KY",
+        "KZ",
+        "LA",
+        "LB",
+        "LC",
+        "LI",
+        "LK",
+        "LR",
+        "LS",
+        "LT",
+        "LU",
+        "LV",
+        "LY",
+        "MA",
+        "MC",
+        "MD",
+        "ME",
+        "MF",
+        "MG",
+        "MH",
+        "MK",
+        "ML",
+        "MM",
+        "MN",
+        "MO",
+        "MP",
+        "MQ",
+        "MR",
+        "MS",
+        "MT",
+        "MU",
+        "MV",
+        "MW",
+        "MX",
+        "MY",
+        "MZ",
+        "NA",
+        "NC",
+        "NE",
+        "NF",
+        "NG",
+        "NI",
+        "NL",
+        "NO",
+        "NP",
+        "NR",
+        "NU",
+        "NZ",
+        "OM",
+        "PA",
+        "PE",
+        "PF",
+        "PG",
+        "PH",
+        "PK",
+        "PL",
+        "PM",
+        "PN",
+        "PR",
+        "PS",
+        "PT",
+        "PW",
+        "PY",
+        "QA",
+        "RE",
+        "RO",
+        "RS",
+        "RU",
+        "RW",
+        "SA",
+        "SB",
+        "SC",
+        "SD",
+        "SE",
+        "SG",
+        "SH",
+        "SI",
+        "SJ",
+        "SK",
+        "SL",
+        "SM",
+        "SN",
+        "SO",
+        "SR",
+        "SS",
+        "ST",
+        "SV",
+        "SX",
+        "SY",
+        "SZ",
+        "TC",
+        "TD",
+        "TF",
+        "TG",
+        "TH",
+        "TJ",
+        "TK",
+        "TL",
+        "TM",
+        "TN",
+        "TO",
+        "TR",
+        "TT",
+        "TV",
+        "TW",
+        "TZ",
+        "UA",
+        "UG",
+        "UM",
+        "US",
+        "UY",
+        "UZ",
+        "VA",
+        "VC",
+        "VE",
+        "VG",
+        "VI",
+        "VN",
+        "VU",
+        "WF",
+        "WS",
+        "XK",
+        "YE",
+        "YT",
+        "ZA",
+        "ZM",
+        "ZW",
+    }
+)
 
 
 class ApiError(Exception):
@@ -52,6 +309,10 @@ def _api_error(exc: ApiError) -> Response:
 
 
 def ok(payload: Any, status: int = 200) -> Response:
+    market = g.get("market")
+    if market:
+        # with a market, tracks say whether they can be played there (without one Spotify assumes it can)
+        _mark_playable(payload, market)
     return Response(json.dumps(payload), status=status, mimetype="application/json")
 
 
@@ -70,6 +331,9 @@ def me() -> Listener:
     return m
 
 
+# The scopes each endpoint documents (openapi.yml `security`); any one of them lets the call through here, and
+# the endpoints check the one their object needs (a private playlist needs playlist-read-private or
+# playlist-modify-private, a public one playlist-modify-public; /me/library each URI's own).
 _SCOPES: list[tuple[str, str, tuple[str, ...]]] = [
     ("GET", "/v1/me/player/recently-played", ("user-read-recently-played",)),
     ("GET", "/v1/me/tracks", ("user-library-read",)),
@@ -79,7 +343,20 @@ _SCOPES: list[tuple[str, str, tuple[str, ...]]] = [
     ("PUT", "/v1/playlists/", ("playlist-modify-public", "playlist-modify-private")),
     ("POST", "/v1/playlists/", ("playlist-modify-public", "playlist-modify-private")),
     ("DELETE", "/v1/playlists/", ("playlist-modify-public", "playlist-modify-private")),
+    ("PUT", "/v1/me/library", ("user-library-modify", "user-follow-modify", "playlist-modify-public")),
+    ("DELETE", "/v1/me/library", ("user-library-modify", "user-follow-modify", "playlist-modify-public")),
+    ("GET", "/v1/me/library/contains", ("user-library-read", "user-follow-read", "playlist-read-private")),
 ]
+
+
+def has_scope(*any_of: str) -> bool:
+    granted: set[str] = g.scopes
+    return bool(granted.intersection(any_of))
+
+
+def need_scope(*any_of: str) -> None:
+    if not has_scope(*any_of):
+        raise ApiError(403, "Insufficient client scope")
 
 
 @bp.before_request
@@ -103,10 +380,35 @@ def _authenticate() -> Response | None:
             message = "Daily quota exceeded" if reason else "API rate limit exceeded"
             return error_response(429, message, reason, {"Retry-After": str(retry_after)})
         granted = set(record.scope.split())
+        g.scopes = granted
         for method, prefix, needed in _SCOPES:
             if request.method == method and request.path.startswith(prefix) and not granted.intersection(needed):
                 return error_response(403, "Insufficient client scope")
+    market = request.args.get("market")
+    if market is not None:
+        if market == "from_token":
+            market = member.country
+        if market not in MARKETS:
+            return error_response(400, "Invalid market code")
+    g.market = market
     return None
+
+
+def playable(track_id: str, market: str) -> bool:
+    """About one track in thirty is not licensed in a given market (deterministic per track and market)."""
+    return zlib.crc32(f"{track_id}/{market}".encode()) % 30 != 0
+
+
+def _mark_playable(value: Any, market: str) -> None:
+    if isinstance(value, list):
+        for v in value:
+            _mark_playable(v, market)
+    elif isinstance(value, dict):
+        if value.get("type") == "track" and value.get("id") and "is_playable" in value:
+            value["is_playable"] = playable(value["id"], market)
+        for v in value.values():
+            if isinstance(v, (dict, list)):
+                _mark_playable(v, market)
 
 
 def int_arg(name: str, default: int, lo: int, hi: int | None) -> int:
@@ -138,9 +440,17 @@ def removed() -> Response:
     return error_response(403, REMOVED)
 
 
+# /recommendations answers 404 to a dev-mode app (docs/emulator.md, "Removed endpoints", has the sources)
+for _rule in ("/recommendations", "/recommendations/available-genre-seeds"):
+    bp.add_url_rule(_rule, f"gone{_rule}", lambda **_kw: error_response(404, "Service not found"), methods=["GET"])
+# February 2026: the type-specific library writes are replaced by /me/library for dev-mode apps
+for _rule in ("/me/tracks", "/me/albums", "/me/episodes", "/me/shows", "/me/audiobooks", "/me/following"):
+    bp.add_url_rule(_rule, f"removed_write{_rule}", lambda **_kw: removed(), methods=["PUT", "DELETE"])
+for _rule in ("/me/tracks/contains", "/me/albums/contains", "/me/following/contains"):
+    bp.add_url_rule(_rule, f"removed{_rule}", lambda **_kw: removed(), methods=["GET"])
+bp.add_url_rule("/playlists/<_id>/followers", "removed_followers", lambda **_kw: removed(), methods=["PUT", "DELETE"])
+
 for _rule in (
-    "/recommendations",
-    "/recommendations/available-genre-seeds",
     "/audio-features",
     "/audio-features/<_id>",
     "/audio-analysis/<_id>",
@@ -257,6 +567,95 @@ def saved_tracks() -> Response:
         return ok(s.paging("me/tracks", items, len(newest), limit, offset))
 
 
+def library_uris() -> list[tuple[str, str]]:
+    raw = request.args.get("uris")
+    if not raw:
+        raise ApiError(400, "Missing required parameter: uris")
+    uris = [u for u in raw.split(",") if u]
+    if len(uris) > 40:
+        raise ApiError(400, f"Too many uris: at most 40, got {len(uris)}")
+    out = []
+    for uri in uris:
+        match = _ANY_URI.match(uri)
+        if match is None:
+            raise ApiError(400, f"Invalid uri: {uri}")
+        out.append((match.group(1), match.group(2)))
+    return out
+
+
+_LIBRARY_SCOPE = {"artist": "user-follow-modify", "user": "user-follow-modify", "playlist": "playlist-modify-public"}
+
+
+def change_library(add: bool) -> Response:
+    """PUT/DELETE /me/library: tracks go to liked songs, artists to follows, playlists to followed ones."""
+    entries = library_uris()
+    for kind, _ in entries:
+        need_scope(_LIBRARY_SCOPE.get(kind, "user-library-modify"))
+    with emu().lock:
+        e = emu()
+        h = e.household
+        m = me()
+        for kind, ident in entries:
+            if kind == "track":
+                if ident not in e.catalog.tracks:
+                    raise ApiError(400, "Payload contains a non-existing ID")
+                h.set_saved(m.user_id, ident, add, e.now_ms)
+            elif kind == "artist":
+                if ident not in e.catalog.artists:
+                    raise ApiError(400, "Payload contains a non-existing ID")
+                if add and ident not in m.followed:
+                    m.followed.append(ident)
+                elif not add and ident in m.followed:
+                    m.followed.remove(ident)
+            elif kind == "playlist":
+                pl = h.playlists.get(ident)
+                if pl is None:
+                    raise ApiError(400, "Payload contains a non-existing ID")
+                if add:
+                    pl.followers.add(m.user_id)
+                else:
+                    pl.followers.discard(m.user_id)
+            else:
+                other = h.other_library.setdefault(m.user_id, set())
+                if add:
+                    other.add(f"{kind}:{ident}")
+                else:
+                    other.discard(f"{kind}:{ident}")
+    return Response("", status=200)
+
+
+@bp.put("/me/library")
+def save_library() -> Response:
+    return change_library(True)
+
+
+@bp.delete("/me/library")
+def remove_library() -> Response:
+    return change_library(False)
+
+
+@bp.get("/me/library/contains")
+def library_contains() -> Response:
+    entries = library_uris()
+    with emu().lock:
+        h = emu().household
+        m = me()
+        saved = {t for at, t in h.saved_until(m.user_id, emu().now_ms)}
+        other = h.other_library.get(m.user_id, set())
+        answer = []
+        for kind, ident in entries:
+            if kind == "track":
+                answer.append(ident in saved)
+            elif kind == "artist":
+                answer.append(ident in m.followed)
+            elif kind == "playlist":
+                pl = h.playlists.get(ident)
+                answer.append(pl is not None and m.user_id in pl.followers)
+            else:
+                answer.append(f"{kind}:{ident}" in other)
+    return ok(answer)
+
+
 def top_counts(m: Listener, time_range: str) -> Counter[str]:
     since = emu().now_ms - TIME_RANGES[time_range] * DAY_MS
     counts: Counter[str] = Counter()
@@ -324,8 +723,74 @@ def following() -> Response:
 
 # --- playlists ---------------------------------------------------------------------------------------
 def visible_playlists(m: Listener) -> list[Playlist]:
-    pls = [p for p in emu().household.playlists.values() if p.owner_id == m.user_id or m.user_id in p.collaborators]
-    return list(reversed(pls))
+    """Own, collaborative and followed playlists, newest first; private ones only with playlist-read-private,
+    collaborative ones only with playlist-read-collaborative (as Spotify documents GET /me/playlists)."""
+    out = []
+    for p in emu().household.playlists.values():
+        if p.owner_id != m.user_id and m.user_id not in p.collaborators and m.user_id not in p.followers:
+            continue
+        if p.collaborative and not has_scope("playlist-read-collaborative"):
+            continue
+        if not p.public and not p.collaborative and not has_scope("playlist-read-private"):
+            continue
+        out.append(p)
+    return list(reversed(out))
+
+
+def parse_fields(spec: str) -> dict[str, Any]:
+    """Spotify's `fields` filter: `a,b.c,items(added_at,item(name,id))`; a leaf maps to None (keep it whole)."""
+    pos = 0
+
+    def parse_list() -> dict[str, Any]:
+        nonlocal pos
+        out: dict[str, Any] = {}
+        while pos < len(spec):
+            start = pos
+            while pos < len(spec) and spec[pos] not in ",()":
+                pos += 1
+            name = spec[start:pos].strip()
+            sub: dict[str, Any] | None = None
+            if pos < len(spec) and spec[pos] == "(":
+                pos += 1
+                sub = parse_list()
+                if pos >= len(spec) or spec[pos] != ")":
+                    raise ApiError(400, f"Invalid fields {spec!r}: unbalanced parentheses")
+                pos += 1
+            if not name:
+                raise ApiError(400, f"Invalid fields {spec!r}: empty field name")
+            node = out
+            *path, last = name.split(".")
+            for part in path:
+                nxt = node.get(part)
+                if not isinstance(nxt, dict):
+                    nxt = node[part] = {}
+                node = nxt
+            node[last] = sub
+            if pos < len(spec) and spec[pos] == ",":
+                pos += 1
+                continue
+            break
+        return out
+
+    tree = parse_list()
+    if pos != len(spec):
+        raise ApiError(400, f"Invalid fields {spec!r}: unbalanced parentheses")
+    return tree
+
+
+def select_fields(value: Any, tree: dict[str, Any] | None) -> Any:
+    if tree is None:
+        return value
+    if isinstance(value, list):
+        return [select_fields(v, tree) for v in value]
+    if isinstance(value, dict):
+        return {k: select_fields(value[k], sub) for k, sub in tree.items() if k in value}
+    return value
+
+
+def with_fields(payload: dict[str, Any]) -> Any:
+    spec = request.args.get("fields")
+    return select_fields(payload, parse_fields(spec)) if spec else payload
 
 
 @bp.get("/me/playlists")
@@ -366,6 +831,7 @@ def create_playlist() -> Response:
     description = body.get("description", "")
     if not isinstance(description, str):
         raise ApiError(400, "description must be a string")
+    need_scope("playlist-modify-public" if public else "playlist-modify-private")
     with emu().lock:
         e = emu()
         # A counter, not the number of playlists: Spotify never hands out a deleted playlist's id again.
@@ -384,7 +850,7 @@ def full_playlist(p: Playlist) -> dict[str, Any]:
     body["description"] = p.description or None
     body["followers"] = {"href": None, "total": 0}
     if p.can_edit(me().user_id):
-        items = [s.playlist_item(it) for it in p.items[:100]]
+        items = [s.playlist_item(it, emu().household.episodes) for it in p.items[:100]]
         body["items"] = s.paging(f"playlists/{p.id}/items", items, len(p.items), 100, 0)
     else:
         # dev mode: contents only for playlists the member owns or collaborates on
@@ -394,17 +860,31 @@ def full_playlist(p: Playlist) -> dict[str, Any]:
 
 def find_playlist(playlist_id: str) -> Playlist:
     p = emu().household.playlists.get(playlist_id)
-    if p is None:
+    # Spotify's editorial and algorithmic playlists do not exist for a dev-mode app (since 2024-11-27)
+    if p is None or p.owner_id == SPOTIFY_USER:
         if not is_base62_id(playlist_id):
             raise ApiError(400, "Invalid base62 id")
         raise ApiError(404, "Resource not found")
     return p
 
 
+def check_read_scope(p: Playlist) -> None:
+    if p.collaborative:
+        need_scope("playlist-read-collaborative", "playlist-read-private")
+    elif not p.public:
+        need_scope("playlist-read-private")
+
+
+def check_modify_scope(p: Playlist) -> None:
+    need_scope("playlist-modify-public" if p.public else "playlist-modify-private")
+
+
 @bp.get("/playlists/<playlist_id>")
 def get_playlist(playlist_id: str) -> Response:
     with emu().lock:
-        return ok(full_playlist(find_playlist(playlist_id)))
+        p = find_playlist(playlist_id)
+        check_read_scope(p)
+        return ok(with_fields(full_playlist(p)))
 
 
 @bp.put("/playlists/<playlist_id>")
@@ -416,6 +896,7 @@ def change_playlist(playlist_id: str) -> Response:
         p = find_playlist(playlist_id)
         if p.owner_id != me().user_id:
             raise ApiError(403, "You cannot change details of a playlist you do not own.")
+        check_modify_scope(p)
         if "name" in body:
             if not isinstance(body["name"], str) or not body["name"].strip():
                 raise ApiError(400, "name must be a non-empty string")
@@ -434,6 +915,7 @@ def editable(playlist_id: str) -> Playlist:
     p = find_playlist(playlist_id)
     if not p.can_edit(me().user_id):
         raise ApiError(403, "You cannot modify a playlist you neither own nor collaborate on.")
+    check_modify_scope(p)
     return p
 
 
@@ -443,11 +925,12 @@ def playlist_items(playlist_id: str) -> Response:
     offset = int_arg("offset", 0, 0, None)
     with emu().lock:
         p = find_playlist(playlist_id)
+        check_read_scope(p)
         if not p.can_edit(me().user_id):
             raise ApiError(403, "Forbidden")
         s = shapes()
-        items = [s.playlist_item(it) for it in p.items[offset : offset + limit]]
-        return ok(s.paging(f"playlists/{p.id}/items", items, len(p.items), limit, offset))
+        items = [s.playlist_item(it, emu().household.episodes) for it in p.items[offset : offset + limit]]
+        return ok(with_fields(s.paging(f"playlists/{p.id}/items", items, len(p.items), limit, offset)))
 
 
 def track_ids_from(uris: Any) -> list[str]:
@@ -535,13 +1018,22 @@ def replace_items(playlist_id: str) -> Response:
 @bp.delete("/playlists/<playlist_id>/items")
 def remove_items(playlist_id: str) -> Response:
     body = json_body()
-    entries = body.get("items", body.get("tracks")) if isinstance(body, dict) else None
+    # `tracks` was the key of the removed /tracks endpoint: /items wants `items`
+    entries = body.get("items") if isinstance(body, dict) else None
     if not isinstance(entries, list):
         raise ApiError(400, 'Body must be {"items": [{"uri": ...}]}')
     if len(entries) > 100:
         raise ApiError(400, f"Too many items: at most 100 per request, got {len(entries)}")
+    snapshot = body.get("snapshot_id") if isinstance(body, dict) else None
     with emu().lock:
         p = editable(playlist_id)
+        # positions are read against the version the client names; against a stale one they cannot be applied
+        if (
+            snapshot is not None
+            and snapshot != p.snapshot_id
+            and (not isinstance(snapshot, str) or any(isinstance(e, dict) and e.get("positions") for e in entries))
+        ):
+            raise ApiError(400, f"Invalid snapshot_id {snapshot!r}: the playlist has changed since")
         drop_all: set[str] = set()
         drop_at: set[int] = set()
         for entry in entries:

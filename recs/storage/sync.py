@@ -305,6 +305,23 @@ def save_playlist(
     return pid
 
 
+def playlist_contents(conn: Connection, member_id: int) -> dict[str, tuple[str, list[str | None]]]:
+    """Each synced playlist's name and its tracks' Spotify ids in position order (for checks and reports)."""
+    rows = conn.execute(
+        select(playlists.c.spotify_id, playlists.c.name, tracks.c.spotify_id.label("track"))
+        .select_from(playlists.outerjoin(playlist_items, playlist_items.c.playlist_id == playlists.c.id))
+        .outerjoin(tracks, tracks.c.id == playlist_items.c.track_id)
+        .where(playlists.c.member_id == member_id, playlists.c.spotify_id.is_not(None))
+        .order_by(playlists.c.spotify_id, playlist_items.c.position)
+    )
+    out: dict[str, tuple[str, list[str | None]]] = {}
+    for r in rows:
+        entry = out.setdefault(r.spotify_id, (r.name, []))
+        if r.track is not None:
+            entry[1].append(r.track)
+    return out
+
+
 def delete_playlists_except(conn: Connection, member_id: int, keep_spotify_ids: Sequence[str]) -> int:
     stmt = delete(playlists).where(
         playlists.c.member_id == member_id, playlists.c.source == "api", playlists.c.spotify_id.is_not(None)

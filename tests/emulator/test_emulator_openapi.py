@@ -174,8 +174,6 @@ def test_every_endpoint_matches_the_spec(check: Checker, module_server: Emulator
         f"tracks?ids={track_id}",
         f"artists?ids={artist_id}",
         f"albums?ids={album_id}",
-        f"recommendations?seed_tracks={track_id}",
-        "recommendations/available-genre-seeds",
         f"audio-features?ids={track_id}",
         f"audio-features/{track_id}",
         f"audio-analysis/{track_id}",
@@ -191,6 +189,22 @@ def test_every_endpoint_matches_the_spec(check: Checker, module_server: Emulator
     check("POST", f"playlists/{mine}/tracks", token, 403, json={"uris": uris[:1]})
     check("PUT", f"playlists/{mine}/tracks", token, 403, json={"uris": uris[:1]})
     check("DELETE", f"playlists/{mine}/tracks", token, 403, json={"tracks": [{"uri": uris[0]}]})
+    # what 2026 clients report for /recommendations (docs/emulator.md, "Removed endpoints")
+    check("GET", f"recommendations?seed_tracks={track_id}", token, 404)
+    check("GET", "recommendations/available-genre-seeds", token, 404)
+    # the type-specific library writes gave way to /me/library (February 2026)
+    for kind in ("tracks", "albums", "episodes", "shows", "audiobooks", "following"):
+        for method in ("PUT", "DELETE"):
+            check(method, f"me/{kind}?ids={track_id}", token, 403)
+    for path in (f"me/tracks/contains?ids={track_id}", f"me/albums/contains?ids={album_id}", "me/following/contains"):
+        check("GET", path, token, 403)
+    for method in ("PUT", "DELETE"):
+        check(method, f"playlists/{theirs}/followers", token, 403)
+    track_uri = f"spotify:track:{track_id}"
+    check("PUT", f"me/library?uris={track_uri},spotify:artist:{artist_id}", token, 200)
+    assert check("GET", f"me/library/contains?uris={track_uri},spotify:album:{album_id}", token, 200) == [True, False]
+    check("DELETE", f"me/library?uris={track_uri}", token, 200)
+    assert check("GET", f"me/library/contains?uris={track_uri}", token, 200) == [False]
 
     # auth and the allowlist
     check("GET", "me", None, 401)

@@ -174,12 +174,15 @@ def test_the_migration_keeps_the_interval_already_stored(tmp_path: Path) -> None
             sa.text("INSERT INTO sync_cursors (member_id, stream, cursor) VALUES (1, 'store_paused', :c)"),
             {"c": f"{(t0 + day).isoformat()}/{(t0 + 2 * day).isoformat()}"},
         )
+        conn.execute(sa.text("INSERT INTO sync_cursors (member_id, stream, cursor) VALUES (1, 'recently_played', '7')"))
     migrate.upgrade(db)
     with db.read() as conn:
         assert mq.off_intervals(conn, 1) == [(t0 + day, t0 + 2 * day)]
         assert mq.off_intervals(conn, 2) == [(t0 + 3 * day, None)]
         assert mq.off_intervals(conn, 3) == []  # never granted: no interval (its history may be imported)
         assert sq.get_cursor(conn, 1, "store_paused") is None
+        # Every later migration keeps the member's rows (SQLite rebuilding `members` once cascaded to them all).
+        assert conn.execute(sa.text("SELECT cursor FROM sync_cursors WHERE stream = 'recently_played'")).scalar() == "7"
     migrate.downgrade(db, "0001")
     with db.read() as conn:
         cursor = conn.execute(sa.text("SELECT cursor FROM sync_cursors WHERE stream = 'store_paused'")).scalar()

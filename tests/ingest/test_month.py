@@ -16,11 +16,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from recs import accounts, ingest
+from recs import accounts, ingest, jobs
 from recs.budget import Budget
 from recs.domain import Member
 from recs.instance import Instance
 from recs.storage import sync as sq
+from tests.publishing.conftest import instance_env
+from tests.worker.killable import kill_a_worker_mid_sync
 
 from .conftest import Household
 
@@ -176,6 +178,21 @@ def retry_after(value: str, pauses: bool) -> Callable[[Month], bool]:
     return act
 
 
+def worker_killed_mid_sync() -> Callable[[Month], bool]:
+    """A real worker process SIGKILLed while its sync job's first poll is in flight (tests.worker.killable): its
+    job process dies with it, and the next worker settles the run as interrupted at once, not an hour later."""
+
+    def act(m: Month) -> bool:
+        key = f"month {m.now():%Y-%m-%dT%H:%M}"
+        pid = kill_a_worker_mid_sync(instance_env(m.instance), m.household.control, key)
+        settled = jobs.settle_dead_runs(m.instance, m.now())
+        assert [(r.trigger_key, r.worker.rsplit(":", 1)[1]) for r in settled] == [(key, str(pid))], settled
+        m.log.append(f"worker {pid} killed mid-sync; its run settled as interrupted: {settled[0].trigger_key}")
+        return True
+
+    return act
+
+
 def faults() -> list[Fault]:
     """At moments the other tests do not use; the pause of member 4 (a third to a half of the month) stays."""
     return [
@@ -183,6 +200,7 @@ def faults() -> list[Fault]:
         Fault(0.17, "future played_at", future_play(2)),
         Fault(0.24, "late offline burst", late_offline_burst(0)),
         Fault(0.58, "Retry-After inf", retry_after("inf", pauses=False)),
+        Fault(0.66, "worker killed mid-sync", worker_killed_mid_sync()),
         Fault(0.75, "Retry-After 86400000", retry_after("86400000", pauses=True)),
         Fault(0.83, "late offline burst", late_offline_burst(3)),
     ]
@@ -192,6 +210,7 @@ def faults() -> list[Fault]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # 100 s on a quiet 2-core machine, 326 s at a load average of 23: above the default 300
 def test_a_month_of_five_members_loses_and_doubles_nothing_within_budget(household: Household) -> None:
     members = household.join_all()
     joined = household.now()

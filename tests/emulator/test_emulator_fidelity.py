@@ -1,0 +1,153 @@
+"""Where the emulator meets what real Spotify does and tests used not to: scopes, markets, fields, library, removals."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from typing import Any
+
+import requests
+
+from recs.emulator import ControlClient, EmulatorServer
+
+
+def call(server: EmulatorServer, token: str, method: str, path: str, **kwargs: Any) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}"}
+    return requests.request(method, server.api_base_url + path, headers=headers, timeout=10, **kwargs)
+
+
+def all_pages(server: EmulatorServer, token: str, path: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        page = call(server, token, "GET", f"{path}?limit=50&offset={offset}").json()
+        out.extend(page["items"])
+        offset += 50
+        if not page["next"]:
+            return out
+
+
+def test_liked_tracks_are_unique_in_the_api_and_the_export() -> None:
+    # seed 4 used to list 5-9 tracks twice per member (liked again after enough plays)
+    with EmulatorServer(seed=4, members=5) as server:
+        for member in server.control.members():
+            token = server.control.sign_in(member["user_id"])["access_token"]
+            ids = [it["track"]["id"] for it in all_pages(server, token, "me/tracks")]
+            assert len(ids) == len(set(ids)) > 0
+            archive = zipfile.ZipFile(io.BytesIO(server.control.export_zip(member["user_id"], package="account")))
+            name = next(n for n in archive.namelist() if n.endswith("YourLibrary.json"))
+            uris = [t["uri"] for t in json.loads(archive.read(name))["tracks"]]
+            assert len(uris) == len(set(uris)) == len(ids)
+
+
+def test_private_and_collaborative_playlists_need_their_read_scopes(
+    server: EmulatorServer, control: ControlClient
+) -> None:
+    user = control.members()[0]["user_id"]
+    truth = control.ground_truth(user, since=control.now())
+    private = [p["id"] for p in truth["playlists"] if not p["public"] and not p["collaborative"]]
+    public = [p["id"] for p in truth["playlists"] if p["public"]]
+    assert private and public
+    full = control.sign_in(user)["access_token"]
+    bare = control.sign_in(user, scope="user-read-recently-played")["access_token"]
+    listed_full = {p["id"] for p in all_pages(server, full, "me/playlists")}
+    listed_bare = {p["id"] for p in all_pages(server, bare, "me/playlists")}
+    assert set(private) <= listed_full and not set(private) & listed_bare
+    assert set(public) & listed_bare
+    assert call(server, bare, "GET", f"playlists/{private[0]}/items").status_code == 403
+    # writing needs the modify scope of the playlist's visibility
+    public_only = control.sign_in(user, scope="playlist-modify-public playlist-read-private")["access_token"]
+    refused = call(server, public_only, "PUT", f"playlists/{private[0]}", json={"name": "x"})
+    assert refused.status_code == 403 and refused.json()["error"]["message"] == "Insufficient client scope"
+    assert call(server, full, "GET", "me/tracks").ok
+    assert call(server, bare, "GET", "me/tracks").status_code == 403
+
+
+def test_spotify_owned_playlists_are_listed_but_not_readable(server: EmulatorServer, control: ControlClient) -> None:
+    for member in control.members()[:5]:
+        token = control.sign_in(member["user_id"])["access_token"]
+        listed = all_pages(server, token, "me/playlists")
+        spotify = [p for p in listed if p["owner"]["id"] == "spotify"]
+        assert spotify, "every member follows at least one of Spotify's playlists"
+        assert spotify[0]["owner"]["display_name"] == "Spotify"
+        assert call(server, token, "GET", f"playlists/{spotify[0]['id']}/items").status_code == 404
+        assert call(server, token, "GET", f"playlists/{spotify[0]['id']}").status_code == 404
+
+
+def test_playlist_items_hold_episodes_local_files_and_nulls(server: EmulatorServer, control: ControlClient) -> None:
+    user = control.members()[0]["user_id"]
+    token = control.sign_in(user)["access_token"]
+    truth = control.ground_truth(user, since=control.now())
+    odd = next(
+        p
+        for p in truth["playlists"]
+        if p["owner_id"] == user and {"episode", "local", "null"} <= {it["kind"] for it in p["items"]}
+    )
+    items = all_pages(server, token, f"playlists/{odd['id']}/items")
+    assert [(it["item"] or {}).get("type") for it in items] == [
+        {"track": "track", "episode": "episode", "local": "track", "null": None}[it["kind"]] for it in odd["items"]
+    ]
+    local = next(it for it in items if it["is_local"])
+    assert local["item"]["id"] is None and local["item"]["uri"].startswith("spotify:local:")
+    episode = next(it["item"] for it in items if it["item"] and it["item"]["type"] == "episode")
+    assert episode["show"]["type"] == "show"
+
+
+def test_fields_market_and_the_delete_body(server: EmulatorServer, control: ControlClient) -> None:
+    user = control.members()[0]["user_id"]
+    token = control.sign_in(user)["access_token"]
+    pid = next(p["id"] for p in control.ground_truth(user, since=control.now())["playlists"] if p["owner_id"] == user)
+    slim = call(server, token, "GET", f"playlists/{pid}", params={"fields": "name,snapshot_id,items(total)"}).json()
+    assert set(slim) == {"name", "snapshot_id", "items"} and set(slim["items"]) == {"total"}
+    page = call(server, token, "GET", f"playlists/{pid}/items", params={"fields": "items(item(id,name)),next"})
+    assert set(page.json()) == {"items", "next"}
+    assert call(server, token, "GET", f"playlists/{pid}", params={"fields": "items(total"}).status_code == 400
+
+    assert call(server, token, "GET", "me/tracks", params={"market": "XX"}).status_code == 400
+    assert call(server, token, "GET", "me/tracks", params={"market": "gb"}).status_code == 400
+    tracks = all_pages(server, token, "me/tracks")
+    ids = [it["track"]["id"] for it in tracks]
+    playable = {
+        it["track"]["is_playable"]
+        for market in ("GB", "SE", "DE", "US")
+        for it in call(server, token, "GET", "me/tracks", params={"market": market, "limit": 50}).json()["items"]
+    }
+    assert playable == {True, False}
+    assert call(server, token, "GET", f"tracks/{ids[0]}", params={"market": "from_token"}).ok
+
+    created = call(server, token, "POST", "me/playlists", json={"name": "t", "public": False}).json()
+    uri = tracks[0]["track"]["uri"]
+    first = call(server, token, "POST", f"playlists/{created['id']}/items", json={"uris": [uri, uri]}).json()
+    old_key = call(server, token, "DELETE", f"playlists/{created['id']}/items", json={"tracks": [{"uri": uri}]})
+    assert old_key.status_code == 400
+    call(server, token, "POST", f"playlists/{created['id']}/items", json={"uris": [uri]})
+    stale = {"items": [{"uri": uri, "positions": [0]}], "snapshot_id": first["snapshot_id"]}
+    assert call(server, token, "DELETE", f"playlists/{created['id']}/items", json=stale).status_code == 400
+    current = call(server, token, "GET", f"playlists/{created['id']}", params={"fields": "snapshot_id"}).json()
+    fresh = {"items": [{"uri": uri, "positions": [0]}], "snapshot_id": current["snapshot_id"]}
+    assert call(server, token, "DELETE", f"playlists/{created['id']}/items", json=fresh).ok
+
+
+def test_library_endpoints_of_2026_and_removed_ones(server: EmulatorServer, control: ControlClient) -> None:
+    user = control.members()[0]["user_id"]
+    token = control.sign_in(user)["access_token"]
+    truth = control.ground_truth(user, since=control.now())
+    saved = {s["track_id"] for s in truth["saved_tracks"][user]}
+    new = next(p["track_id"] for p in control.ground_truth(user)["plays"] if p["track_id"] not in saved)
+    assert call(server, token, "PUT", f"me/tracks?ids={new}").status_code == 403
+    assert call(server, token, "PUT", "me/library", params={"uris": f"spotify:track:{new}"}).status_code == 200
+    assert call(server, token, "PUT", "me/library", params={"uris": f"spotify:track:{new}"}).status_code == 200
+    ids = [it["track"]["id"] for it in all_pages(server, token, "me/tracks")]
+    assert ids.count(new) == 1 and ids[0] == new
+    assert call(server, token, "GET", "me/library/contains", params={"uris": f"spotify:track:{new}"}).json() == [True]
+    assert call(server, token, "DELETE", "me/library", params={"uris": f"spotify:track:{new}"}).ok
+    assert new not in {it["track"]["id"] for it in all_pages(server, token, "me/tracks")}
+    too_many = ",".join([f"spotify:track:{new}"] * 41)
+    assert call(server, token, "PUT", "me/library", params={"uris": too_many}).status_code == 400
+    assert call(server, token, "PUT", "me/library", params={"uris": "spotify:track:x!"}).status_code == 400
+    no_follow = control.sign_in(user, scope="user-library-modify")["access_token"]
+    artist = call(server, token, "GET", f"tracks/{new}").json()["artists"][0]["uri"]
+    assert call(server, no_follow, "PUT", "me/library", params={"uris": artist}).status_code == 403
+    assert call(server, token, "GET", "recommendations", params={"seed_tracks": new}).status_code == 404
+    assert call(server, token, "GET", "audio-features/" + new).status_code == 403
