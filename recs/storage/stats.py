@@ -190,14 +190,24 @@ def play_span(conn: Connection, member_id: int, source: str | None = None) -> tu
     return first, last
 
 
-def play_spans_by_source(conn: Connection, member_id: int) -> dict[str, tuple[datetime, datetime]]:
-    """source -> (first, last) play, in one pass over the member's plays."""
+def play_spans_by_source(conn: Connection, member_id: int) -> dict[str, tuple[datetime, datetime, int]]:
+    """source -> (first play, last play, number of plays), in one pass over the member's plays."""
     stmt = (
-        select(plays.c.source, func.min(plays.c.played_at), func.max(plays.c.played_at))
+        select(plays.c.source, func.min(plays.c.played_at), func.max(plays.c.played_at), func.count())
         .where(plays.c.member_id == member_id)
         .group_by(plays.c.source)
     )
-    return {str(src): (lo, hi) for src, lo, hi in conn.execute(stmt)}
+    return {str(src): (lo, hi, int(n)) for src, lo, hi, n in conn.execute(stmt)}
+
+
+def last_recent_poll(conn: Connection, member_id: int) -> datetime | None:
+    """When recs last read the member's recently played list successfully (None: never)."""
+    value: datetime | None = conn.execute(
+        select(sync_cursors.c.last_success_at).where(
+            sync_cursors.c.member_id == member_id, sync_cursors.c.stream == "recently_played"
+        )
+    ).scalar()
+    return value
 
 
 def token_expiry(conn: Connection, member_id: int) -> tuple[datetime | None, datetime | None]:
