@@ -14,6 +14,7 @@ from flask import Blueprint, Response, g, request
 
 from recs.emulator.catalog import is_base62_id
 from recs.emulator.household import DAY_MS, SPOTIFY_USER, Listener, Play, Playlist, PlaylistItem, iso_ms, iso_s
+from recs.emulator.search import index_for
 from recs.emulator.shapes import Shapes
 from recs.emulator.state import Emulator
 
@@ -1150,18 +1151,12 @@ def search() -> Response:
         return all(w in text for w in words)
 
     if "track" in kinds:
-        found = []
-        for t in cat.tracks.values():
-            artist = cat.artists[t.artist_ids[0]].name
-            album = cat.albums[t.album_id].name
-            if "isrc" in filters and t.isrc.lower() != filters["isrc"]:
-                continue
-            if "artist" in filters and filters["artist"] not in artist.lower():
-                continue
-            if "album" in filters and filters["album"] not in album.lower():
-                continue
-            if hit(f"{t.name} {artist} {album}", "track"):
-                found.append(t)
+        if "isrc" in filters:
+            found = [t for t in cat.tracks.values() if t.isrc.lower() == filters["isrc"]]
+            found.sort(key=lambda t: (t.original_id is not None, t.id))
+        else:
+            ranked = index_for(cat).tracks(words, filters)
+            found = [cat.tracks[t] for t in ranked]
         out["tracks"] = s.paging(
             "search",
             [s.track(t) for t in found[offset : offset + limit]],
@@ -1196,4 +1191,19 @@ def search() -> Response:
             members = emu().household.members
             items = [s.simple_playlist(p, members.get(p.owner_id)) for p in pls[offset : offset + limit]]
         out["playlists"] = s.paging("search", items, len(pls), limit, offset, {"q": q, "type": types})
+    if "episode" in kinds:
+        with emu().lock:
+            eps = [ep for ep in emu().household.episodes.values() if hit(f"{ep.name} {ep.show_name}")]
+        out["episodes"] = s.paging(
+            "search",
+            [s.episode(ep) for ep in eps[offset : offset + limit]],
+            len(eps),
+            limit,
+            offset,
+            {"q": q, "type": types},
+        )
+    for kind in ("show", "audiobook"):
+        if kind in kinds:
+            # no shows or audiobooks of their own here: an empty page, as for a search that finds none
+            out[f"{kind}s"] = s.paging("search", [], 0, limit, offset, {"q": q, "type": types})
     return ok(out)
