@@ -1,4 +1,8 @@
-"""The demo household: the emulated Spotify with five members, signed in, imported, synced, trained and published."""
+"""The demo household: the emulated Spotify with five members, signed in, imported, synced, trained and published.
+
+Training uses a community prior built from the emulator's ListenBrainz dumps (the same catalogue), so
+Discover holds tracks no household member ever played; the demo says how many.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +41,8 @@ class DemoReport:
     run_id: int | None = None
     model: str = ""
     playlists: int = 0
+    prior_tracks: int = 0
+    open_tracks: int = 0  # discover entries no household member ever played
     seconds: float = 0.0
     steps: list[str] = field(default_factory=list)
 
@@ -53,7 +59,23 @@ def demo_environ(data_dir: Path, port: int, emulator: EmulatorServer) -> dict[st
         "RECS_SECRETS__CLIENT_SECRET": emulator.client_secret,
         # A short nightly search keeps the demo's set-up well under a minute.
         "RECS_TRAINING__TUNING_BUDGET_S": "8",
+        "RECS_PRIOR__PATH": str(prior_path(data_dir)),
     }
+
+
+def prior_path(data_dir: Path) -> Path:
+    return data_dir / "demo.prior.npz"
+
+
+def build_demo_prior(data_dir: Path, seed: int, end: datetime) -> int:
+    """Write the emulator's community dumps under the demo folder and build the prior from them; its tracks."""
+    from recs.emulator.listenbrainz import write_community_dumps
+    from recs.prior.build import BuildOptions, build_prior
+
+    dumps = write_community_dumps(data_dir / "listenbrainz", seed=seed, members=MEMBERS, end=end)
+    options = BuildOptions(processes=1, min_listeners=2, min_user_tracks=3)
+    summary = build_prior([f.path for f in dumps.files], prior_path(data_dir), options, now=end)
+    return int(summary.manifest["counts"]["tracks"])
 
 
 def prepare_folder(data_dir: Path) -> None:
@@ -130,12 +152,17 @@ def build(
             f"synced every member from the Web API: {report.synced_plays:,} new plays"
             + (f" ({len(errors)} errors)" if errors else "")
         )
+        report.prior_tracks = build_demo_prior(data_dir, seed, clock())
+        say(f"built a community prior from the emulator's ListenBrainz dumps: {report.prior_tracks:,} tracks")
         summary = training.train(instance, now=clock())
         report.run_id, report.model = summary.run_id, summary.model_kind
         say(
             f"trained run {summary.run_id}: serving {summary.model_kind}"
             + (f" - {summary.note}" if summary.note else "")
         )
+        prior = summary.params.get("prior") or {}
+        report.open_tracks = int(prior.get("open_recommendations", 0))
+        say(f"Discover holds {report.open_tracks} tracks no household member ever played (from open listening data)")
         with instance.db.read() as conn:
             from recs.storage.members import list_members
 

@@ -50,6 +50,8 @@ def test_demo_sets_up_a_household_and_serves_the_dashboard(tmp_path: Path) -> No
                 break
         output = "".join(lines)
         assert "Ctrl-C stops the demo" in output, output
+        opened = re.search(r"Discover holds (\d+) tracks no household member ever played", output)
+        assert opened and int(opened.group(1)) > 0, output
         seconds = float(re.search(r"Set up in ([\d.]+) s", output).group(1))  # type: ignore[union-attr]
         assert seconds < 60, output
         page = requests.get(f"http://127.0.0.1:{port}/", timeout=10)

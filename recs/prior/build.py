@@ -1,10 +1,10 @@
 """`recs prior build`, local engine: stream dumps through the line parser (several processes), count, filter, train, write.
 
 Stages and what each holds in memory:
-- parse: the main process reads sources (zstd + tar in stream mode) into ~8 MiB whole-line chunks and
+- parse: the main process reads sources (zstd + tar in stream mode) into ~1 MiB whole-line chunks and
   hands them to `processes` worker processes (at most two chunks each in flight); each returns the kept
   listens of its chunk as int64 columns plus chunk-local track ids and name counts. The main process
-  keeps one growing vocabulary of track ids and the columns: 20 bytes per kept listen.
+  keeps one growing vocabulary of track ids and the columns: 16 bytes per kept listen.
 - count: exact duplicates of (user, timestamp, track) dropped with one lexsort; (user, track) counts.
 - filter and train: see recs/prior/counting.py; implicit's ALS on the CPU through recs.model.
 - write: recs/prior/artifact.py, atomically.
