@@ -22,7 +22,6 @@ pseudo-rows never receive recommendations and are never named in explanations.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -38,12 +37,13 @@ from recs import holdout, storage
 from recs import prior_fold as pf
 from recs.config import Settings
 from recs.discovery import DEFAULT_GUARD, DEFAULT_WEIGHT, BlendChoice, choose_blend, spread
-from recs.domain import ArtistInfo, TrackInfo
+from recs.domain import ArtistInfo, RecommendationRow, TrackInfo
 from recs.interactions import Interactions, Signals, Weighting, build_interactions
 from recs.lists import POOL_FACTOR, Draft, ListBuilder, Pool, Scorer, TrackScores, explanation, household_scorer
 from recs.model import Model, fit_itemknn, fit_popular, save_model
 from recs.model.selection import DEFAULT_ALS, Selection, als_spec, fit_spec, select_model
 from recs.prior.artifact import Prior
+from recs.processes import owner_id, owner_is_dead
 from recs.storage import Database
 from recs.storage.catalog import get_tracks, spotify_ids_of, upsert_tracks
 
@@ -106,7 +106,7 @@ def train(instance: TrainingInstance, now: datetime | None = None, progress: Pro
             now,
             [r for r, started, owner in storage.training.running_runs(conn) if _is_stale(owner, started, now)],
         )
-        run_id = storage.training.start_run(conn, now, _owner())
+        run_id = storage.training.start_run(conn, now, owner_id())
     if stale:
         log.warning("marked %d interrupted training run(s) as failed", stale)
     try:
@@ -125,21 +125,11 @@ def train(instance: TrainingInstance, now: datetime | None = None, progress: Pro
 STALE_ELSEWHERE = timedelta(hours=12)
 
 
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 def _is_stale(owner: str, started: datetime, now: datetime) -> bool:
     """A running run whose process is gone: same host and no such pid, or another host and long ago."""
     host, _, pid = owner.rpartition(":")
     if host == socket.gethostname() and pid.isdigit():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:  # alive, under another user
-            return False
-        return False
+        return owner_is_dead(owner)
     return now - started > STALE_ELSEWHERE
 
 
@@ -407,7 +397,7 @@ def _recommend(
     now: datetime,
     blend: Blend | None = None,
     open_members: Collection[int] = (),
-) -> tuple[list[storage.training.RecommendationRow], int]:
+) -> tuple[list[RecommendationRow], int]:
     """Every member's lists: score all (no I/O), read filters and artists once, then cut and explain the lists.
 
     With *blend* (a folded household, the prior weight and guard), the discover list of each member in
@@ -442,12 +432,12 @@ def _recommend(
     with db.read() as conn:
         names = get_tracks(conn, needed)
     now_s = _epoch(now)
-    rows_out: list[storage.training.RecommendationRow] = []
+    rows_out: list[RecommendationRow] = []
     for pool, drafts in lists:
         view = builder.views[pool.member_id]
         for rank, d in enumerate(drafts, start=1):
             rows_out.append(
-                storage.training.RecommendationRow(
+                RecommendationRow(
                     member_id=pool.member_id,
                     mode=pool.mode,
                     rank=rank,

@@ -119,25 +119,30 @@ def consent_flips(who: int) -> list[Fault]:
 
 
 def late_offline_burst(who: int) -> Callable[[Month], bool]:
-    """39 plays from a quiet stretch of the last hours reach Spotify now, with enough newer plays ahead of
-    them that only some fit in the 50-play window: the rest are lost, and a gap must say where."""
+    """39 plays from a quiet stretch of the last hours, older than plays already polled, reach Spotify now,
+    with enough newer plays ahead of them that only some fit in the 50-play window: the rest are lost, and
+    a gap must say where (the window's oldest play is then older than the cursor)."""
 
     def act(m: Month) -> bool:
         member = m.members[who]
         user = member.spotify_id
         now = ms(m.now())
+        with m.instance.db.read() as conn:
+            row = sq.get_cursor(conn, member.id, "recently_played")
+        cursor = int(row.cursor) if row is not None and row.cursor else 0
         plays = m.household.control.ground_truth(user, since=m.now() - timedelta(hours=10))["plays"]
-        stamps = [now - 10 * HOUR, *sorted(int(p["played_at_ms"]) for p in plays), now - 5 * MIN]
-        quiet = [(a, b) for a, b in itertools.pairwise(stamps) if b - a >= 30 * MIN]
-        if not quiet:
-            return False
-        a, _ = quiet[-1]
-        burst = [a + MIN + 40_000 * i for i in range(39)]
-        ahead = sum(
-            1 for p in plays if eligible(p) and int(p["played_at_ms"]) > burst[-1] and int(p["visible_at_ms"]) <= now
-        )
-        if ahead > 40:
-            return False  # the whole burst would be out of sight: no poller could know
+        stamps = sorted(int(p["played_at_ms"]) for p in plays)
+        for a, b in reversed(list(itertools.pairwise(stamps))):
+            burst = [a + MIN + 40_000 * i for i in range(39)]
+            ahead = sum(
+                1
+                for p in plays
+                if eligible(p) and int(p["played_at_ms"]) > burst[-1] and int(p["visible_at_ms"]) <= now
+            )
+            if b - a >= 30 * MIN and burst[-1] < cursor and 0 < ahead <= 40:
+                break
+        else:
+            return False  # no quiet stretch behind the cursor with room in the window: try after the next round
         binge = [now - 1_000 - 40_000 * i for i in range(max(0, 55 - 39 - ahead))]
         track = m.track(user)
         rows = [{"track_id": track, "played_at_ms": t, "ms_played": 35_000} for t in burst + binge]

@@ -248,12 +248,13 @@ def test_a_training_killed_midway_changes_nothing_visible(
 
 
 def test_a_run_still_alive_elsewhere_is_left_alone(settings: Settings, db: Database, house: hh.Household) -> None:
-    from recs.storage import training as store
+    from recs import storage
+    from recs.processes import owner_id
 
     with db.write() as conn:  # a run owned by this very (live) process, e.g. the worker's nightly run
-        live = store.start_run(conn, hh.NOW, training._owner())
-        dead = store.start_run(conn, hh.NOW, f"{training.socket.gethostname()}:{2**22 + 12345}")
-        far = store.start_run(conn, hh.NOW - timedelta(days=2), "otherhost:1")
+        live = storage.training.start_run(conn, hh.NOW, owner_id())
+        dead = storage.training.start_run(conn, hh.NOW, f"{training.socket.gethostname()}:{2**22 + 12345}")
+        far = storage.training.start_run(conn, hh.NOW - timedelta(days=2), "otherhost:1")
     run(settings, db)
     with db.read() as conn:
         statuses = dict(conn.execute(sa.select(model_runs.c.id, model_runs.c.status)).all())
