@@ -277,17 +277,6 @@ class ModelRunRow:
 
 
 @dataclass(frozen=True)
-class JobRunRow:
-    id: int
-    job: str
-    member_id: int | None
-    started_at: datetime
-    finished_at: datetime | None
-    status: str
-    error: str | None
-
-
-@dataclass(frozen=True)
 class InviteOverview:
     """An invite as the owner's page lists it (never its code or hash)."""
 
@@ -331,3 +320,45 @@ class RunningImport:
     member_id: int
     owner: str | None
     last_sign: datetime
+
+
+# ---- Training runs
+
+
+@dataclass(frozen=True)
+class RecommendationRow:
+    member_id: int
+    mode: str
+    rank: int
+    track_id: int
+    score: float | None
+    explanation: str | None
+    because_track_id: int | None
+    source: str | None = None
+
+
+# ---- The job ledger and run-now requests
+
+
+@dataclass(frozen=True)
+class JobRun:
+    id: int
+    job: str
+    trigger_key: str
+    member_id: int | None
+    worker: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    detail: dict[str, Any] | None
+    error: str | None
+    lease_until: datetime
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    id: int
+    job: str
+    member_id: int | None
+    requested_by: int | None
+    requested_at: datetime

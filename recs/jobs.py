@@ -16,10 +16,11 @@ from typing import Any
 
 from recs import storage
 from recs.config import Settings
+from recs.domain import JobRequest, JobRun
 from recs.instance import Instance, open_instance
 from recs.processes import die_with_parent, owner_id, owner_is_dead
 from recs.storage import Database
-from recs.storage.jobs import JobRequest, JobRun, backup_sqlite
+from recs.storage.jobs import backup_sqlite
 
 log = logging.getLogger(__name__)
 

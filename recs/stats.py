@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from recs import storage
 from recs.budget import PAUSE_KEY
-from recs.domain import Gap, ImportProgress, ImportRecord, InviteOverview, JobRunRow, ModelRunRow, SyncHealth, TopEntry
+from recs.domain import Gap, ImportProgress, ImportRecord, InviteOverview, JobRun, ModelRunRow, SyncHealth, TopEntry
 from recs.storage import Database
 
 # The windows of the top lists: key -> (label, days back; None = all time).
@@ -309,7 +309,7 @@ class Overview:
     health: tuple[SyncHealth, ...]
     budget: BudgetUsage
     runs: tuple[ModelRunRow, ...]
-    jobs: tuple[JobRunRow, ...]
+    jobs: tuple[JobRun, ...]
     invites: tuple[InviteOverview, ...]
 
 
@@ -334,7 +334,7 @@ def instance_overview(db: Database, daily_calls: int, now: datetime) -> Overview
         oldest = storage.stats.oldest_api_call_since(conn, since)
         values = storage.stats.instance_values(conn)
         runs = storage.stats.model_run_list(conn)
-        jobs = storage.stats.job_run_list(conn)
+        jobs = storage.jobs.recent_job_runs(conn, limit=30)
         invites = storage.stats.invite_list(conn)
     paused, reason = _pause(values)
     if paused is not None and paused <= now:

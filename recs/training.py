@@ -37,7 +37,7 @@ from recs import holdout, storage
 from recs import prior_fold as pf
 from recs.config import Settings
 from recs.discovery import DEFAULT_GUARD, DEFAULT_WEIGHT, BlendChoice, choose_blend, spread
-from recs.domain import ArtistInfo, TrackInfo
+from recs.domain import ArtistInfo, RecommendationRow, TrackInfo
 from recs.interactions import Interactions, Signals, Weighting, build_interactions
 from recs.lists import POOL_FACTOR, Draft, ListBuilder, Pool, Scorer, TrackScores, explanation, household_scorer
 from recs.model import Model, fit_itemknn, fit_popular, save_model
@@ -397,7 +397,7 @@ def _recommend(
     now: datetime,
     blend: Blend | None = None,
     open_members: Collection[int] = (),
-) -> tuple[list[storage.training.RecommendationRow], int]:
+) -> tuple[list[RecommendationRow], int]:
     """Every member's lists: score all (no I/O), read filters and artists once, then cut and explain the lists.
 
     With *blend* (a folded household, the prior weight and guard), the discover list of each member in
@@ -432,12 +432,12 @@ def _recommend(
     with db.read() as conn:
         names = get_tracks(conn, needed)
     now_s = _epoch(now)
-    rows_out: list[storage.training.RecommendationRow] = []
+    rows_out: list[RecommendationRow] = []
     for pool, drafts in lists:
         view = builder.views[pool.member_id]
         for rank, d in enumerate(drafts, start=1):
             rows_out.append(
-                storage.training.RecommendationRow(
+                RecommendationRow(
                     member_id=pool.member_id,
                     mode=pool.mode,
                     rank=rank,

@@ -35,7 +35,9 @@ def create_app(emulator: Emulator) -> Flask:
         g.emulator = emulator
         g.user_id = None
         g.fault = None
-        g.shapes = Shapes(emulator.catalog, request.host_url)
+        g.shapes = Shapes(
+            emulator.catalog, request.host_url, emulator.releases.album_table, emulator.releases.track_table
+        )
         if _unlogged(request.path):
             return None
         fault = emulator.take_fault(request.method, request.path)

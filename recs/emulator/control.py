@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -85,6 +85,12 @@ class ControlClient:
         if since is not None:
             params["since_ms"] = int(since.timestamp() * 1000)
         result: dict[str, Any] = self._call("GET", "ground-truth", params=params)
+        return result
+
+    def releases(self, since: date | None = None, until: date | None = None) -> dict[str, Any]:
+        """Ground truth of releases dated in [since, until] (default: today): kind and the tracks each released first."""
+        params = {k: v.isoformat() for k, v in (("since", since), ("until", until)) if v is not None}
+        result: dict[str, Any] = self._call("GET", "releases", params=params)
         return result
 
     # --- faults and request log ---------------------------------------------------------------------

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, g, request
 
 from recs.emulator.export import export_zip
-from recs.emulator.household import iso_ms, iso_s
+from recs.emulator.household import from_ms, iso_ms, iso_s
 from recs.emulator.state import Emulator, EmulatorError
 
 bp = Blueprint("control", __name__, url_prefix="/_emulator")
@@ -186,6 +187,22 @@ def export(user_id: str) -> Response:
     return Response(
         data, mimetype="application/zip", headers={"Content-Disposition": 'attachment; filename="my_spotify_data.zip"'}
     )
+
+
+@bp.get("/releases")
+def releases() -> Response:
+    """Releases dated in [since, until] (ISO days; until defaults to today), with the tracks each brought out first."""
+    e = _emu()
+    with e.lock:
+        today = from_ms(e.now_ms).date().isoformat()
+        until = min(request.args.get("until") or today, today)
+        since = request.args.get("since") or until
+        for name, value in (("since", since), ("until", until)):
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise EmulatorError(f"{name} must be an ISO day like 2026-11-01, got {value!r}") from None
+        return _ok({"today": today, "releases": e.releases.ground_truth(since, until)})
 
 
 @bp.get("/ground-truth")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,8 +15,17 @@ OPEN = "https://open.spotify.com"
 class Shapes:
     """Builds payloads whose links (href, next, images) point at this emulator's base URL."""
 
-    def __init__(self, catalog: Catalog, base_url: str) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        base_url: str,
+        albums: Mapping[str, Album] | None = None,
+        tracks: Mapping[str, Track] | None = None,
+    ) -> None:
         self.catalog = catalog
+        # the catalogue's albums and tracks plus those released since (recs.emulator.releases)
+        self.albums = catalog.albums if albums is None else albums
+        self.tracks = catalog.tracks if tracks is None else tracks
         self.base = base_url.rstrip("/") + "/"
         self.api = self.base + "v1/"
 
@@ -74,7 +84,7 @@ class Shapes:
     def track(self, t: Track) -> dict[str, Any]:
         return {
             **self.simple_track(t),
-            "album": self.simple_album(self.catalog.albums[t.album_id]),
+            "album": self.simple_album(self.albums[t.album_id]),
             "external_ids": {"isrc": t.isrc},
         }
 
@@ -199,7 +209,7 @@ class Shapes:
         elif item.kind == "null":
             body = None  # a track or episode Spotify no longer has
         else:
-            body = self.track(self.catalog.tracks[item.track_id])
+            body = self.track(self.tracks[item.track_id])
         return {
             "added_at": iso_s(item.added_at_ms),
             "added_by": self.user_ref(item.added_by),

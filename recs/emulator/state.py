@@ -17,6 +17,7 @@ from typing import Any
 
 from recs.emulator.catalog import Catalog, generate_catalog
 from recs.emulator.household import DAY_MS, Household, Listener, Play, from_ms, to_ms
+from recs.emulator.releases import ReleaseStream
 
 ACCESS_TOKEN_TTL_S = 3600
 CODE_TTL_MS = 10 * 60_000
@@ -175,6 +176,8 @@ class Emulator:
             allow = 5 if self._allowlisted is None else self._allowlisted
             self.household = Household(self.catalog, self.seed, self.n_members, self.now_ms, self.history_days, allow)
             self.household.generate_until(self.now_ms)
+            self.releases = ReleaseStream(self.catalog, self.seed, self.now_ms)
+            self.releases.generate_until(self.now_ms)
             self.codes: dict[str, AuthCode] = {}
             self.access_tokens: dict[str, AccessToken] = {}
             self.refresh_tokens: dict[str, Grant] = {}
@@ -195,6 +198,7 @@ class Emulator:
             before = {u: len(self.household.plays_until(u, self.now_ms)) for u in self.household.members}
             self.now_ms += int(seconds * 1000)
             self.household.generate_until(self.now_ms)
+            self.releases.generate_until(self.now_ms)
             if self.wall_clock is not None:
                 # Real time goes on from the moved clock: a jump ahead stays ahead.
                 self._anchor = (self.wall_clock(), self.now_ms)
@@ -210,6 +214,7 @@ class Emulator:
             if target > self.now_ms:  # a wall clock stepped backwards leaves emulated time where it is
                 self.now_ms = target
                 self.household.generate_until(target)
+                self.releases.generate_until(target)
 
     # --- members ------------------------------------------------------------------------------------
     def member(self, user_id: str) -> Listener:

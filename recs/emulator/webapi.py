@@ -7,13 +7,26 @@ import random
 import re
 import zlib
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, g, request
 
 from recs.emulator.catalog import is_base62_id
-from recs.emulator.household import DAY_MS, SPOTIFY_USER, Listener, Play, Playlist, PlaylistItem, iso_ms, iso_s
+from recs.emulator.household import (
+    DAY_MS,
+    SPOTIFY_USER,
+    Listener,
+    Play,
+    Playlist,
+    PlaylistItem,
+    from_ms,
+    iso_ms,
+    iso_s,
+)
+from recs.emulator.releases import GROUPS
+from recs.emulator.search import index_for
 from recs.emulator.shapes import Shapes
 from recs.emulator.state import Emulator
 
@@ -561,7 +574,7 @@ def saved_tracks() -> Response:
         newest = sorted(saved, key=lambda s: -s[0])
         s = shapes()
         items = [
-            {"added_at": iso_s(at), "track": s.track(emu().catalog.tracks[t])}
+            {"added_at": iso_s(at), "track": s.track(emu().releases.track_table[t])}
             for at, t in newest[offset : offset + limit]
         ]
         return ok(s.paging("me/tracks", items, len(newest), limit, offset))
@@ -597,7 +610,7 @@ def change_library(add: bool) -> Response:
         m = me()
         for kind, ident in entries:
             if kind == "track":
-                if ident not in e.catalog.tracks:
+                if ident not in e.releases.track_table:
                     raise ApiError(400, "Payload contains a non-existing ID")
                 h.set_saved(m.user_id, ident, add, e.now_ms)
             elif kind == "artist":
@@ -943,7 +956,7 @@ def track_ids_from(uris: Any) -> list[str]:
         match = _URI.match(uri.strip())
         if match is None:
             raise ApiError(400, f"Invalid track uri: {uri}")
-        if match.group(1) not in emu().catalog.tracks:
+        if match.group(1) not in emu().releases.track_table:
             # Spotify's words, and like Spotify it does not say which: the whole request is refused.
             raise ApiError(400, "Payload contains a non-existing ID")
         out.append(match.group(1))
@@ -1057,7 +1070,7 @@ def remove_items(playlist_id: str) -> Response:
 
 
 # --- catalogue ---------------------------------------------------------------------------------------
-def checked_id(entity_id: str, table: dict[str, Any]) -> Any:
+def checked_id(entity_id: str, table: Mapping[str, Any]) -> Any:
     if not is_base62_id(entity_id):
         raise ApiError(400, "Invalid base62 id")
     entity = table.get(entity_id)
@@ -1068,7 +1081,7 @@ def checked_id(entity_id: str, table: dict[str, Any]) -> Any:
 
 @bp.get("/tracks/<track_id>")
 def get_track(track_id: str) -> Response:
-    return ok(shapes().track(checked_id(track_id, emu().catalog.tracks)))
+    return ok(shapes().track(checked_id(track_id, emu().releases.track_table)))
 
 
 @bp.get("/artists/<artist_id>")
@@ -1077,16 +1090,17 @@ def get_artist(artist_id: str) -> Response:
 
 
 def album_tracks_page(album_id: str, limit: int, offset: int) -> dict[str, Any]:
-    cat = emu().catalog
-    album = cat.albums[album_id]
+    releases = emu().releases
+    album = releases.album_table[album_id]
+    tracks = releases.track_table
     s = shapes()
-    items = [s.simple_track(cat.tracks[t]) for t in album.track_ids[offset : offset + limit]]
+    items = [s.simple_track(tracks[t]) for t in album.track_ids[offset : offset + limit]]
     return s.paging(f"albums/{album_id}/tracks", items, len(album.track_ids), limit, offset)
 
 
 @bp.get("/albums/<album_id>")
 def get_album(album_id: str) -> Response:
-    album = checked_id(album_id, emu().catalog.albums)
+    album = checked_id(album_id, emu().releases.album_table)
     return ok(shapes().album(album, album_tracks_page(album.id, 50, 0)))
 
 
@@ -1094,7 +1108,7 @@ def get_album(album_id: str) -> Response:
 def get_album_tracks(album_id: str) -> Response:
     limit = int_arg("limit", 20, 1, 50)
     offset = int_arg("offset", 0, 0, None)
-    album = checked_id(album_id, emu().catalog.albums)
+    album = checked_id(album_id, emu().releases.album_table)
     return ok(album_tracks_page(album.id, limit, offset))
 
 
@@ -1104,14 +1118,14 @@ def get_artist_albums(artist_id: str) -> Response:
     offset = int_arg("offset", 0, 0, None)
     artist = checked_id(artist_id, emu().catalog.artists)
     groups = request.args.get("include_groups")
-    wanted = {"album", "single", "appears_on", "compilation"} if not groups else set(groups.split(","))
-    if not wanted <= {"album", "single", "appears_on", "compilation"}:
+    wanted = set(GROUPS) if not groups else {g.strip() for g in groups.split(",")}
+    if not wanted <= set(GROUPS):
         raise ApiError(400, f"Invalid include_groups {groups!r}")
     s = shapes()
-    cat = emu().catalog
-    albums = [cat.albums[a] for a in artist.album_ids if cat.albums[a].album_type in wanted]
-    albums.sort(key=lambda al: al.release_date, reverse=True)
-    items = [{**s.simple_album(al), "album_group": al.album_type} for al in albums[offset : offset + limit]]
+    e = emu()
+    # only what is out by the emulated day: releases dated ahead are not listed yet
+    albums = e.releases.artist_albums(artist.id, wanted, from_ms(e.now_ms).date().isoformat())
+    items = [{**s.simple_album(al), "album_group": group} for al, group in albums[offset : offset + limit]]
     extra = {"include_groups": groups} if groups else None
     return ok(
         s.paging(
@@ -1150,18 +1164,12 @@ def search() -> Response:
         return all(w in text for w in words)
 
     if "track" in kinds:
-        found = []
-        for t in cat.tracks.values():
-            artist = cat.artists[t.artist_ids[0]].name
-            album = cat.albums[t.album_id].name
-            if "isrc" in filters and t.isrc.lower() != filters["isrc"]:
-                continue
-            if "artist" in filters and filters["artist"] not in artist.lower():
-                continue
-            if "album" in filters and filters["album"] not in album.lower():
-                continue
-            if hit(f"{t.name} {artist} {album}", "track"):
-                found.append(t)
+        if "isrc" in filters:
+            found = [t for t in cat.tracks.values() if t.isrc.lower() == filters["isrc"]]
+            found.sort(key=lambda t: (t.original_id is not None, t.id))
+        else:
+            ranked = index_for(cat).tracks(words, filters)
+            found = [cat.tracks[t] for t in ranked]
         out["tracks"] = s.paging(
             "search",
             [s.track(t) for t in found[offset : offset + limit]],
@@ -1196,4 +1204,19 @@ def search() -> Response:
             members = emu().household.members
             items = [s.simple_playlist(p, members.get(p.owner_id)) for p in pls[offset : offset + limit]]
         out["playlists"] = s.paging("search", items, len(pls), limit, offset, {"q": q, "type": types})
+    if "episode" in kinds:
+        with emu().lock:
+            eps = [ep for ep in emu().household.episodes.values() if hit(f"{ep.name} {ep.show_name}")]
+        out["episodes"] = s.paging(
+            "search",
+            [s.episode(ep) for ep in eps[offset : offset + limit]],
+            len(eps),
+            limit,
+            offset,
+            {"q": q, "type": types},
+        )
+    for kind in ("show", "audiobook"):
+        if kind in kinds:
+            # no shows or audiobooks of their own here: an empty page, as for a search that finds none
+            out[f"{kind}s"] = s.paging("search", [], 0, limit, offset, {"q": q, "type": types})
     return ok(out)

@@ -6,31 +6,16 @@ Like every query module, they take a Connection: the caller (recs.jobs) owns the
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, or_, select, update
 
+from recs.domain import JobRequest, JobRun
 from recs.storage import Database
 from recs.storage.dialect import insert_ignore
 from recs.storage.schema import job_requests, job_runs
-
-
-@dataclass(frozen=True)
-class JobRun:
-    id: int
-    job: str
-    trigger_key: str
-    member_id: int | None
-    worker: str
-    started_at: datetime
-    finished_at: datetime | None
-    status: str
-    detail: dict[str, Any] | None
-    error: str | None
-    lease_until: datetime
 
 
 def _run(row: Any) -> JobRun:
@@ -158,15 +143,6 @@ def prune_job_runs(conn: Connection, older_than: datetime) -> int:
         delete(job_runs).where(job_runs.c.finished_at.is_not(None), job_runs.c.finished_at < older_than)
     )
     return result.rowcount
-
-
-@dataclass(frozen=True)
-class JobRequest:
-    id: int
-    job: str
-    member_id: int | None
-    requested_by: int | None
-    requested_at: datetime
 
 
 def take_job_request(conn: Connection, now: datetime, stale_after: timedelta) -> JobRequest | None:

@@ -13,7 +13,6 @@ from recs.domain import (
     HourBucket,
     ImportRecord,
     InviteOverview,
-    JobRunRow,
     ModelRunRow,
     PublishedRow,
     SyncHealth,
@@ -26,7 +25,6 @@ from recs.storage.schema import (
     imports,
     instance_state,
     invites,
-    job_runs,
     members,
     model_runs,
     plays,
@@ -322,16 +320,6 @@ def model_run_list(conn: Connection, limit: int = 30) -> list[ModelRunRow]:
             )
         )
     return rows[::-1]
-
-
-def job_run_list(conn: Connection, limit: int = 30) -> list[JobRunRow]:
-    stmt = select(job_runs).order_by(job_runs.c.started_at.desc(), job_runs.c.id.desc()).limit(limit)
-    return [
-        JobRunRow(
-            int(m["id"]), str(m["job"]), m["member_id"], m["started_at"], m["finished_at"], str(m["status"]), m["error"]
-        )
-        for m in (r._mapping for r in conn.execute(stmt))
-    ]
 
 
 def invite_list(conn: Connection, limit: int = 50) -> list[InviteOverview]:

@@ -34,7 +34,7 @@ from sqlalchemy import (
     update,
 )
 
-from recs.domain import Recommendation
+from recs.domain import Recommendation, RecommendationRow
 from recs.interactions import CONTEXT_EXCLUDED, CONTEXT_NORMAL, CONTEXT_OWN_PUBLISHED, Signals
 from recs.storage import feedback
 from recs.storage.schema import (
@@ -288,18 +288,6 @@ def fail_stale_runs(conn: Connection, now: datetime, run_ids: Sequence[int] | No
         stmt.values(status="failed", finished_at=now, note="interrupted: the training process ended before finishing")
     )
     return int(result.rowcount)
-
-
-@dataclass(frozen=True)
-class RecommendationRow:
-    member_id: int
-    mode: str
-    rank: int
-    track_id: int
-    score: float | None
-    explanation: str | None
-    because_track_id: int | None
-    source: str | None = None
 
 
 def finish_run(
