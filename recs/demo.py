@@ -67,12 +67,12 @@ def prior_path(data_dir: Path) -> Path:
     return data_dir / "demo.prior.npz"
 
 
-def build_demo_prior(data_dir: Path, seed: int, end: datetime) -> int:
+def build_demo_prior(data_dir: Path, seed: int, end: datetime, members: int = MEMBERS) -> int:
     """Write the emulator's community dumps under the demo folder and build the prior from them; its tracks."""
     from recs.emulator.listenbrainz import write_community_dumps
     from recs.prior.build import BuildOptions, build_prior
 
-    dumps = write_community_dumps(data_dir / "listenbrainz", seed=seed, members=MEMBERS, end=end)
+    dumps = write_community_dumps(data_dir / "listenbrainz", seed=seed, members=members, end=end)
     options = BuildOptions(processes=1, min_listeners=2, min_user_tracks=3)
     summary = build_prior([f.path for f in dumps.files], prior_path(data_dir), options, now=end)
     return int(summary.manifest["counts"]["tracks"])
@@ -91,7 +91,7 @@ def prepare_folder(data_dir: Path) -> None:
     (data_dir / MARKER).write_text("made by `recs demo`; deleted and rebuilt on each run\n")
 
 
-def _connect(instance: Instance, emulator: EmulatorServer, user_id: str, clock: Callable[[], datetime]) -> int:
+def connect_member(instance: Instance, emulator: EmulatorServer, user_id: str, clock: Callable[[], datetime]) -> int:
     """Sign one emulated member in through the real authorization-code flow (the emulator answers without a browser)."""
     start = begin_sign_in(instance, clock)
     asked = {k: v[0] for k, v in parse_qs(urlsplit(start.authorize_url).query).items()}
@@ -134,7 +134,7 @@ def build(
         for user in users:
             if owner is not None:
                 create_invite(instance, by_member_id=owner, now=clock, spotify_id=user["user_id"])
-            member_id = _connect(instance, emulator, user["user_id"], clock)
+            member_id = connect_member(instance, emulator, user["user_id"], clock)
             owner = owner or member_id
             report.members.append(user["display_name"])
         say(f"signed in {', '.join(report.members)} through the OAuth code flow; {report.members[0]} owns the instance")
