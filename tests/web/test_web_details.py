@@ -16,6 +16,7 @@ from recs.storage import Database
 from recs.storage import schema as s
 from recs.storage.members import update_member
 from web import create_app
+from web import imports as web_imports
 
 
 def test_import_page_lists_gaps_and_how_to_fill_them(client: FlaskClient, db: Database, household: Household) -> None:
@@ -268,3 +269,36 @@ def test_settings_suggest_every_timezone(client: FlaskClient, household: Househo
     datalist = page[page.index('<datalist id="zones">') : page.index("</datalist>")]
     assert datalist.count("<option ") == len(zones()) > 300
     assert '<option value="Europe/Paris">' in datalist and '<option value="America/Argentina/Buenos_Aires">' in datalist
+
+
+@pytest.mark.parametrize(
+    ("filename", "body", "words"),
+    [
+        ("fake.zip", b"this is not a zip", "fake.zip: not a readable zip archive; download the export"),
+        (
+            "Streaming_History_Audio_2024.json",
+            '[{"ts": "2024-01-01T00:00:00Z"}]'.encode("utf-16"),
+            "not valid JSON: it is not UTF-8 text",
+        ),
+    ],
+)
+def test_a_refused_upload_names_the_members_file_not_the_servers_path(
+    client: FlaskClient, household: Household, instance: Instance, filename: str, body: bytes, words: str
+) -> None:
+    sign_in(client, household.member)
+    token = csrf_token(client, "/import")
+    response = client.post(
+        "/import",
+        data={"csrf_token": token, "export": (io.BytesIO(body), filename)},
+        content_type="multipart/form-data",
+    )
+    location = response.headers["Location"]
+    page = client.get(location).get_data(as_text=True)
+    if "/import/progress/" in location:  # the import ran in the background: wait for its end
+        import_id = int(location.rsplit("/", 1)[1])
+        with client.application.app_context():
+            web_imports.runs().wait(import_id, 30)
+        page = client.get(location).get_data(as_text=True)
+    assert words in page
+    for leak in ("uploads", str(instance.settings.data_path.resolve()), "File is not a zip file", "b'", "\\x"):
+        assert leak not in page, leak
