@@ -26,6 +26,7 @@ from recs.emulator.household import (
     iso_s,
 )
 from recs.emulator.releases import GROUPS
+from recs.emulator.search import index_for
 from recs.emulator.shapes import Shapes
 from recs.emulator.state import Emulator
 
@@ -573,7 +574,7 @@ def saved_tracks() -> Response:
         newest = sorted(saved, key=lambda s: -s[0])
         s = shapes()
         items = [
-            {"added_at": iso_s(at), "track": s.track(emu().catalog.tracks[t])}
+            {"added_at": iso_s(at), "track": s.track(emu().releases.track_table[t])}
             for at, t in newest[offset : offset + limit]
         ]
         return ok(s.paging("me/tracks", items, len(newest), limit, offset))
@@ -609,7 +610,7 @@ def change_library(add: bool) -> Response:
         m = me()
         for kind, ident in entries:
             if kind == "track":
-                if ident not in e.catalog.tracks:
+                if ident not in e.releases.track_table:
                     raise ApiError(400, "Payload contains a non-existing ID")
                 h.set_saved(m.user_id, ident, add, e.now_ms)
             elif kind == "artist":
@@ -1163,18 +1164,12 @@ def search() -> Response:
         return all(w in text for w in words)
 
     if "track" in kinds:
-        found = []
-        for t in cat.tracks.values():
-            artist = cat.artists[t.artist_ids[0]].name
-            album = cat.albums[t.album_id].name
-            if "isrc" in filters and t.isrc.lower() != filters["isrc"]:
-                continue
-            if "artist" in filters and filters["artist"] not in artist.lower():
-                continue
-            if "album" in filters and filters["album"] not in album.lower():
-                continue
-            if hit(f"{t.name} {artist} {album}", "track"):
-                found.append(t)
+        if "isrc" in filters:
+            found = [t for t in cat.tracks.values() if t.isrc.lower() == filters["isrc"]]
+            found.sort(key=lambda t: (t.original_id is not None, t.id))
+        else:
+            ranked = index_for(cat).tracks(words, filters)
+            found = [cat.tracks[t] for t in ranked]
         out["tracks"] = s.paging(
             "search",
             [s.track(t) for t in found[offset : offset + limit]],
@@ -1209,4 +1204,19 @@ def search() -> Response:
             members = emu().household.members
             items = [s.simple_playlist(p, members.get(p.owner_id)) for p in pls[offset : offset + limit]]
         out["playlists"] = s.paging("search", items, len(pls), limit, offset, {"q": q, "type": types})
+    if "episode" in kinds:
+        with emu().lock:
+            eps = [ep for ep in emu().household.episodes.values() if hit(f"{ep.name} {ep.show_name}")]
+        out["episodes"] = s.paging(
+            "search",
+            [s.episode(ep) for ep in eps[offset : offset + limit]],
+            len(eps),
+            limit,
+            offset,
+            {"q": q, "type": types},
+        )
+    for kind in ("show", "audiobook"):
+        if kind in kinds:
+            # no shows or audiobooks of their own here: an empty page, as for a search that finds none
+            out[f"{kind}s"] = s.paging("search", [], 0, limit, offset, {"q": q, "type": types})
     return ok(out)
