@@ -38,6 +38,8 @@ TIME_RANGES = {"short_term": 28, "medium_term": 182, "long_term": 365}
 NOT_REGISTERED = "Check settings on developer.spotify.com/dashboard, the user may not be registered."
 REMOVED = "This endpoint is not available to apps in development mode"
 _URI = re.compile(r"^spotify:track:([0-9A-Za-z]{22})$")
+# what a client-credentials (app) token may call
+APP_TOKEN_PATHS = ("/v1/tracks", "/v1/artists", "/v1/albums", "/v1/search", "/v1/recommendations", "/v1/audio-")
 _ANY_URI = re.compile(r"^spotify:(track|album|episode|show|audiobook|artist|user|playlist):([0-9A-Za-z]{1,64})$")
 # ISO 3166-1 alpha-2: what `market` accepts (plus from_token)
 MARKETS = frozenset(
@@ -383,10 +385,15 @@ def _authenticate() -> Response | None:
         if isinstance(record, str):
             return error_response(401, record)
         g.user_id = record.user_id
-        member = e.household.members[record.user_id]
-        g.member = member
-        if not member.allowlisted:
-            return error_response(403, NOT_REGISTERED)
+        if not record.user_id:
+            # a client-credentials token: the catalogue answers, nothing that needs a member does
+            if not request.path.startswith(APP_TOKEN_PATHS):
+                return error_response(401, "This request requires user authentication.")
+        else:
+            member = e.household.members[record.user_id]
+            g.member = member
+            if not member.allowlisted:
+                return error_response(403, NOT_REGISTERED)
         refused = e.charge()
         if refused is not None:
             retry_after, reason = refused
@@ -400,7 +407,9 @@ def _authenticate() -> Response | None:
     market = request.args.get("market")
     if market is not None:
         if market == "from_token":
-            market = member.country
+            market = g.member.country if record.user_id else None
+            if market is None:
+                return error_response(400, "Invalid market code: from_token needs a member's token")
         if market not in MARKETS:
             return error_response(400, "Invalid market code")
     g.market = market

@@ -183,3 +183,19 @@ def test_search_is_ranked_fuzzy_and_meets_near_duplicates(server: EmulatorServer
     assert not any(t["album"]["name"] == album and album.lower() not in t["name"].lower() for t in found)
     episodes = search("Crate Diggers", "episode")
     assert set(episodes) == {"episodes"} and episodes["episodes"]["items"][0]["type"] == "episode"
+
+
+def test_client_credentials_grant_reaches_the_catalogue_only(server: EmulatorServer, control: ControlClient) -> None:
+    token_url = server.accounts_base_url + "api/token"
+    form = {"grant_type": "client_credentials"}
+    refused = requests.post(token_url, data={**form, "client_id": server.client_id}, timeout=10)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_client"
+    answer = requests.post(token_url, data=form, auth=(server.client_id, server.client_secret), timeout=10).json()
+    assert set(answer) == {"access_token", "token_type", "expires_in"}
+    token = answer["access_token"]
+    user = control.members()[0]["user_id"]
+    track_id = control.ground_truth(user, since=control.now())["saved_tracks"][user][0]["track_id"]
+    assert call(server, token, "GET", f"tracks/{track_id}").json()["id"] == track_id
+    assert call(server, token, "GET", "search", params={"q": "love", "type": "track"}).ok
+    assert call(server, token, "GET", "me").status_code == 401
+    assert call(server, token, "GET", "me/playlists").status_code == 401
