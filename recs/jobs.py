@@ -236,10 +236,12 @@ STOP = _Stop()
 
 
 def _settle_interrupted(instance: Instance, run: int, trigger_key: str, now: datetime, why: str, worker: str) -> bool:
-    """Record a run (and its run-now request) as interrupted, unless it was settled already."""
-    settled = finish_job_run(instance.db, run, "interrupted", now, error=why, worker=worker)
-    if settled and trigger_key.startswith(REQUEST_PREFIX):
-        finish_job_request(instance.db, int(trigger_key.removeprefix(REQUEST_PREFIX)), "interrupted", now)
+    """Record a run and its run-now request as interrupted, in one transaction, unless it was settled already."""
+    with instance.db.write() as conn:
+        settled = storage.jobs.finish_job_run(conn, run, "interrupted", now, error=why, worker=worker)
+        if settled and trigger_key.startswith(REQUEST_PREFIX):
+            request = int(trigger_key.removeprefix(REQUEST_PREFIX))
+            storage.jobs.finish_job_request(conn, request, "interrupted", now)
     return settled
 
 

@@ -124,10 +124,16 @@ class PublishResult:
     dropped: dict[str, str] = field(default_factory=dict)  # URI -> why Spotify refused it
 
 
-def plan(instance: Instance, member_id: int, kind: Mode, now: datetime) -> tuple[int | None, list[str], int]:
-    """(run id, URIs to publish, size asked) for a member's playlist of this kind, filters applied."""
-    rule = playlist_settings(instance.db, member_id, instance.settings.publish)
-    with instance.db.read() as conn:
+def plan(
+    instance: Instance, member_id: int, kind: Mode, now: datetime, db: Database | None = None
+) -> tuple[int | None, list[str], int]:
+    """(run id, URIs to publish, size asked) for a member's playlist of this kind, filters applied.
+
+    *db* is where to read (a page's shared read connection); the instance's database by default.
+    """
+    db = db or instance.db
+    rule = playlist_settings(db, member_id, instance.settings.publish)
+    with db.read() as conn:
         run_id = current_run_id(conn)
         if run_id is None:
             return None, [], rule.size
@@ -185,8 +191,11 @@ def publish_playlist(
         playlist_id = None
     description = description_for(kind, run_id, now, mark)
     if playlist_id is not None and digest == state.content_hash and state.pending_hash is None:
+        if state.run_id != run_id:
+            # A retrain that picked the same songs: the items stay, the description names the new run.
+            port.describe(playlist_id, description)
         with instance.db.write() as conn:
-            save_playlist_state(conn, member_id, kind, written_at=now)
+            save_playlist_state(conn, member_id, kind, written_at=now, run_id=run_id)
         result.status, result.playlist_id = "unchanged", playlist_id
         return result
     if playlist_id is None and (adopted := marked_playlist(owned, mark)) is not None:
@@ -323,6 +332,35 @@ def publish_member(
         results.append(publish_playlist(instance, member_id, kind, port, now, dry_run=dry_run))
         results[-1].calls = (port.calls if port is not None else 0) - before
     return results
+
+
+@dataclass(frozen=True)
+class PublishOffer:
+    """What "Publish now" would do for a member: the playlists it would write, or why it would write none."""
+
+    kinds: tuple[tuple[str, int], ...]  # (kind, songs) that a publish would write now
+    reason: str  # why nothing would be written ("" when kinds is not empty)
+
+
+def publish_offer(
+    instance: Instance, db: Database, member_id: int, consents_publish: bool, now: datetime
+) -> PublishOffer:
+    """The playlists a publish requested now would write, by the same rules as publish_member (reads from *db*)."""
+    if not consents_publish:
+        return PublishOffer((), "no-consent")
+    with db.read() as conn:
+        member = get_member(conn, member_id)
+    if member is None or member.reconnect_needed:
+        return PublishOffer((), "reconnect")
+    rule = playlist_settings(db, member_id, instance.settings.publish)
+    choices: tuple[tuple[Mode, bool], ...] = (("discover", rule.discover), ("rediscover", rule.rediscover))
+    wanted: list[Mode] = [k for k, on in choices if on]
+    if not wanted:
+        return PublishOffer((), "no-kinds")
+    kinds = tuple(
+        (k, len(uris)) for k in wanted for _run, uris, _size in [plan(instance, member_id, k, now, db)] if uris
+    )
+    return PublishOffer(kinds, "" if kinds else "empty")
 
 
 def run_job(

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from recs import accounts, feedback
 from recs.domain import PURPOSES
 from recs.stats import authorisation
-from web.auth import PURPOSE_TEXT, consents_of, db, instance, member, member_required, now, save_consents
+from web.auth import PURPOSE_TEXT, consent_words, consents_of, db, instance, member, member_required, now, save_consents
 from web.imports import coverage_cache
 
 bp = Blueprint("account", __name__)
@@ -61,7 +61,7 @@ def save_consent() -> Response:
         flash("Using your listening for recommendations needs it kept: tick “Keep my listening” too.", "error")
         return redirect(url_for("account.index"))
     save_consents(member().id, chosen)
-    flash("Your consent choices are saved.", "ok")
+    flash(consent_words(chosen), "ok")
     return redirect(url_for("account.index"))
 
 

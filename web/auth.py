@@ -100,6 +100,28 @@ def save_consents(member_id: int, chosen: dict[Purpose, bool]) -> None:
         accounts.set_consent(instance(), member_id, purpose, granted, lambda: when)
 
 
+def consent_words(chosen: dict[Purpose, bool]) -> str:
+    """The confirmation after saving consents, saying what recs will and will not do from now on."""
+    if not any(chosen.values()):
+        return (
+            "Saved: you agreed to nothing, so recs stores none of your listening and writes nothing to your "
+            "Spotify. You can change this any time under Settings & privacy."
+        )
+    will = [words for purpose, words in CONSENT_DOING.items() if chosen[purpose]]
+    wont = [words for purpose, words in CONSENT_DOING.items() if not chosen[purpose]]
+    text = "Saved: recs will " + " and ".join(will) + "."
+    if wont:
+        text += " It will not " + " or ".join(wont) + "."
+    return text + " You can change this any time under Settings & privacy."
+
+
+CONSENT_DOING: dict[Purpose, str] = {
+    "store": "keep your listening",
+    "train": "use it for the household's recommendations",
+    "publish": "write playlists to your Spotify",
+}
+
+
 def consent_decided(consents: dict[Purpose, Consent]) -> bool:
     return any(c.granted_at is not None or c.revoked_at is not None for c in consents.values())
 
@@ -282,7 +304,7 @@ def consent_save() -> Response:
         flash("Using your listening for recommendations needs it kept: tick “Keep my listening” too.", "error")
         return redirect(url_for("auth.consent"))
     save_consents(member().id, chosen)
-    flash("Your choices are saved. You can change them any time under Settings & privacy.", "ok")
+    flash(consent_words(chosen), "ok")
     return redirect(url_for("listening.index"))
 
 

@@ -11,7 +11,7 @@ from markupsafe import Markup
 
 from recs.stats import RANGES, ListeningStats, StatsCache
 from web import charts
-from web.auth import db, member, member_required, now
+from web.auth import consents_of, db, member, member_required, now
 
 bp = Blueprint("listening", __name__)
 
@@ -91,4 +91,5 @@ def index() -> str:
         share=share,
         tracks=stats.top_tracks[chosen],
         artists=stats.top_artists[chosen],
+        collecting=consents_of(me.id)["store"].granted,
     )

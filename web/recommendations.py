@@ -12,8 +12,9 @@ from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
 from recs import feedback
+from recs.playlists import PublishOffer, publish_offer
 from recs.stats import last_acceptance
-from web.auth import db, instance, member, member_required, now
+from web.auth import consents_of, db, instance, member, member_required, now
 from web.security import error_page
 
 bp = Blueprint("recommendations", __name__)
@@ -98,7 +99,20 @@ def index() -> str:
         weekdays=WEEKDAY_NAMES,
         today=today,
         max_size=feedback.MAX_PLAYLIST_SIZE,
+        offer=_offer(),
+        kind_names=MODES,
     )
+
+
+def _offer() -> PublishOffer:
+    me = member()
+    return publish_offer(instance(), db(), me.id, consents_of(me.id)["publish"].granted, now())
+
+
+def offer_words(offer: PublishOffer) -> str:
+    """What a publish requested now will do, in one sentence: the button's confirmation."""
+    parts = [f"your {MODES[kind]} playlist ({n} song{'s' if n != 1 else ''})" for kind, n in offer.kinds]
+    return " and ".join(parts)
 
 
 @bp.post("/recommendations/hide")
@@ -163,12 +177,26 @@ def unblock() -> Response | tuple[str, int]:
 @bp.post("/recommendations/publish")
 @member_required
 def publish() -> Response:
+    offer = _offer()
+    if not offer.kinds:
+        # The button is not offered then; a stale page or a second tab still gets the truth.
+        flash(NOTHING_TO_PUBLISH[offer.reason], "error")
+        return _back()
     queued = feedback.request_job(db(), "publish", member().id, member().id, now())
+    what = offer_words(offer)
     if queued.new:
-        flash("Your playlist is queued: it appears in Spotify within a few minutes.", "ok")
+        flash(f"Publishing is queued: {what} will be written to your Spotify within a few minutes.", "ok")
     else:
-        flash("Your playlist was already queued: it appears in Spotify within a few minutes.", "ok")
+        flash(f"Publishing was already queued: {what} will be written to your Spotify within a few minutes.", "ok")
     return _back()
+
+
+NOTHING_TO_PUBLISH = {
+    "no-consent": "Nothing was published: writing playlists to your Spotify is off (Settings & privacy).",
+    "reconnect": "Nothing was published: recs needs you to reconnect Spotify first (Settings & privacy).",
+    "no-kinds": "Nothing was published: your playlist settings choose neither Discover nor Rediscover.",
+    "empty": "Nothing was published: you have no recommendations yet.",
+}
 
 
 @bp.post("/recommendations/settings")

@@ -162,9 +162,15 @@ def token() -> Response:
             if grant is not None and not grant.pkce and not authenticated:
                 return _token_error("invalid_client", "Invalid client secret")
             result = emu.refresh(refresh_token)
+        elif grant_type == "client_credentials":
+            # an app token (no member): catalogue endpoints only; the app must authenticate with its secret
+            if not authenticated:
+                return _token_error("invalid_client", "Invalid client secret")
+            result = emu.issue_app_token()
         else:
             return _token_error(
-                "unsupported_grant_type", f"grant_type must be authorization_code or refresh_token, got {grant_type!r}"
+                "unsupported_grant_type",
+                f"grant_type must be authorization_code, refresh_token or client_credentials, got {grant_type!r}",
             )
     except OAuthError as exc:
         return _token_error(exc.error, exc.description, exc.status)

@@ -242,6 +242,8 @@ class Album:
     label: str
     upc: str
     track_ids: list[str] = field(default_factory=list)
+    # "" for an original release; "remaster", "live" or "compilation" for another release of its tracks
+    version: str = ""
 
     @property
     def uri(self) -> str:
@@ -259,6 +261,8 @@ class Track:
     duration_ms: int
     explicit: bool
     isrc: str
+    # the original recording this track is another release of (a remaster, a live take, a compilation's copy)
+    original_id: str | None = None
 
     @property
     def uri(self) -> str:
@@ -361,4 +365,82 @@ def generate_catalog(seed: int, artists_per_genre: int = 30) -> Catalog:
                 total += w
                 artist.track_cum.append(total)
         by_genre[genre] = ids
-    return Catalog(artists, albums, tracks, by_genre)
+    catalog = Catalog(artists, albums, tracks, by_genre)
+    _add_versions(random.Random(f"catalog-versions/{seed}"), catalog)
+    return catalog
+
+
+def _add_versions(rng: random.Random, catalog: Catalog) -> None:
+    """Near-duplicates, as search meets them: remastered and live albums of popular artists' albums, and a
+    "Various Artists" compilation per genre. Members play the remastered and live albums as albums (they are
+    among the artist's albums) but never pick their tracks one by one (they are not in the artist's track list).
+    A remaster or live take has its own ISRC; a compilation's copy shares the original's, as on Spotify."""
+    various = Artist(base62_id(rng), "Various Artists", "various", 0.0)
+    catalog.artists[various.id] = various
+    serial = 0
+
+    def copy(album: Album, original: Track, name: str, isrc: str | None) -> None:
+        nonlocal serial
+        serial += 1
+        track = Track(
+            base62_id(rng),
+            name,
+            original.artist_ids,
+            album.id,
+            len(album.track_ids) + 1,
+            1,
+            original.duration_ms + (rng.randint(20_000, 90_000) if album.version == "live" else 0),
+            original.explicit,
+            isrc or f"QZ{''.join(rng.choices(string.ascii_uppercase, k=3))}{album.release_date[2:4]}{serial:05d}",
+            original.id,
+        )
+        catalog.tracks[track.id] = track
+        album.track_ids.append(track.id)
+
+    for genre, ids in catalog.by_genre.items():
+        for artist_id in ids[:12]:
+            artist = catalog.artists[artist_id]
+            for album_id in list(artist.album_ids):
+                album = catalog.albums[album_id]
+                if album.album_type != "album":
+                    continue
+                for version, chance in (("remaster", 0.35), ("live", 0.2)):
+                    if rng.random() >= chance:
+                        continue
+                    year = min(2026, int(album.release_date[:4]) + rng.randint(5, 20))
+                    suffix = f"Remastered {year}" if version == "remaster" else "Live"
+                    other = Album(
+                        base62_id(rng),
+                        f"{album.name} ({suffix})",
+                        artist.id,
+                        "album",
+                        date(year, rng.randint(1, 12), rng.randint(1, 28)).isoformat(),
+                        album.label,
+                        "".join(rng.choices(string.digits, k=12)),
+                        version=version,
+                    )
+                    catalog.albums[other.id] = other
+                    artist.album_ids.append(other.id)
+                    for track_id in album.track_ids:
+                        if version == "live" and rng.random() < 0.3:
+                            continue
+                        original = catalog.tracks[track_id]
+                        copy(other, original, f"{original.name} - {suffix}", None)
+        best = Album(
+            base62_id(rng),
+            f"{genre.title()} Classics",
+            various.id,
+            "compilation",
+            date(rng.randint(2015, 2025), rng.randint(1, 12), rng.randint(1, 28)).isoformat(),
+            "Various Records",
+            "".join(rng.choices(string.digits, k=12)),
+            version="compilation",
+        )
+        catalog.albums[best.id] = best
+        various.album_ids.append(best.id)
+        for artist_id in ids[:8]:
+            artist = catalog.artists[artist_id]
+            # the artist's most played track (the largest step of its cumulative weights)
+            steps = [b - a for a, b in zip([0.0, *artist.track_cum], artist.track_cum, strict=False)]
+            original = catalog.tracks[artist.track_ids[steps.index(max(steps))]]
+            copy(best, original, original.name, original.isrc)

@@ -296,6 +296,13 @@ class Emulator:
             self.codes[code] = AuthCode(user_id, client_id, redirect_uri, scope, code_challenge, self.now_ms)
             return code
 
+    def issue_app_token(self) -> dict[str, Any]:
+        """The client-credentials grant: a token of the app itself (no member, no scope, no refresh token)."""
+        with self.lock:
+            out = self._issue_tokens(Grant("", "", self.now_ms, self.now_ms, pkce=False), with_refresh=False)
+            del out["scope"]
+            return out
+
     def _issue_tokens(self, grant: Grant, with_refresh: bool) -> dict[str, Any]:
         access = "BQ" + secrets.token_urlsafe(60)
         self.access_tokens[access] = AccessToken(

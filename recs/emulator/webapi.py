@@ -26,6 +26,7 @@ from recs.emulator.household import (
     iso_s,
 )
 from recs.emulator.releases import GROUPS
+from recs.emulator.search import index_for
 from recs.emulator.shapes import Shapes
 from recs.emulator.state import Emulator
 
@@ -37,6 +38,8 @@ TIME_RANGES = {"short_term": 28, "medium_term": 182, "long_term": 365}
 NOT_REGISTERED = "Check settings on developer.spotify.com/dashboard, the user may not be registered."
 REMOVED = "This endpoint is not available to apps in development mode"
 _URI = re.compile(r"^spotify:track:([0-9A-Za-z]{22})$")
+# what a client-credentials (app) token may call
+APP_TOKEN_PATHS = ("/v1/tracks", "/v1/artists", "/v1/albums", "/v1/search", "/v1/recommendations", "/v1/audio-")
 _ANY_URI = re.compile(r"^spotify:(track|album|episode|show|audiobook|artist|user|playlist):([0-9A-Za-z]{1,64})$")
 # ISO 3166-1 alpha-2: what `market` accepts (plus from_token)
 MARKETS = frozenset(
@@ -382,10 +385,15 @@ def _authenticate() -> Response | None:
         if isinstance(record, str):
             return error_response(401, record)
         g.user_id = record.user_id
-        member = e.household.members[record.user_id]
-        g.member = member
-        if not member.allowlisted:
-            return error_response(403, NOT_REGISTERED)
+        if not record.user_id:
+            # a client-credentials token: the catalogue answers, nothing that needs a member does
+            if not request.path.startswith(APP_TOKEN_PATHS):
+                return error_response(401, "This request requires user authentication.")
+        else:
+            member = e.household.members[record.user_id]
+            g.member = member
+            if not member.allowlisted:
+                return error_response(403, NOT_REGISTERED)
         refused = e.charge()
         if refused is not None:
             retry_after, reason = refused
@@ -399,7 +407,9 @@ def _authenticate() -> Response | None:
     market = request.args.get("market")
     if market is not None:
         if market == "from_token":
-            market = member.country
+            market = g.member.country if record.user_id else None
+            if market is None:
+                return error_response(400, "Invalid market code: from_token needs a member's token")
         if market not in MARKETS:
             return error_response(400, "Invalid market code")
     g.market = market
@@ -573,7 +583,7 @@ def saved_tracks() -> Response:
         newest = sorted(saved, key=lambda s: -s[0])
         s = shapes()
         items = [
-            {"added_at": iso_s(at), "track": s.track(emu().catalog.tracks[t])}
+            {"added_at": iso_s(at), "track": s.track(emu().releases.track_table[t])}
             for at, t in newest[offset : offset + limit]
         ]
         return ok(s.paging("me/tracks", items, len(newest), limit, offset))
@@ -609,7 +619,7 @@ def change_library(add: bool) -> Response:
         m = me()
         for kind, ident in entries:
             if kind == "track":
-                if ident not in e.catalog.tracks:
+                if ident not in e.releases.track_table:
                     raise ApiError(400, "Payload contains a non-existing ID")
                 h.set_saved(m.user_id, ident, add, e.now_ms)
             elif kind == "artist":
@@ -1163,18 +1173,12 @@ def search() -> Response:
         return all(w in text for w in words)
 
     if "track" in kinds:
-        found = []
-        for t in cat.tracks.values():
-            artist = cat.artists[t.artist_ids[0]].name
-            album = cat.albums[t.album_id].name
-            if "isrc" in filters and t.isrc.lower() != filters["isrc"]:
-                continue
-            if "artist" in filters and filters["artist"] not in artist.lower():
-                continue
-            if "album" in filters and filters["album"] not in album.lower():
-                continue
-            if hit(f"{t.name} {artist} {album}", "track"):
-                found.append(t)
+        if "isrc" in filters:
+            found = [t for t in cat.tracks.values() if t.isrc.lower() == filters["isrc"]]
+            found.sort(key=lambda t: (t.original_id is not None, t.id))
+        else:
+            ranked = index_for(cat).tracks(words, filters)
+            found = [cat.tracks[t] for t in ranked]
         out["tracks"] = s.paging(
             "search",
             [s.track(t) for t in found[offset : offset + limit]],
@@ -1209,4 +1213,19 @@ def search() -> Response:
             members = emu().household.members
             items = [s.simple_playlist(p, members.get(p.owner_id)) for p in pls[offset : offset + limit]]
         out["playlists"] = s.paging("search", items, len(pls), limit, offset, {"q": q, "type": types})
+    if "episode" in kinds:
+        with emu().lock:
+            eps = [ep for ep in emu().household.episodes.values() if hit(f"{ep.name} {ep.show_name}")]
+        out["episodes"] = s.paging(
+            "search",
+            [s.episode(ep) for ep in eps[offset : offset + limit]],
+            len(eps),
+            limit,
+            offset,
+            {"q": q, "type": types},
+        )
+    for kind in ("show", "audiobook"):
+        if kind in kinds:
+            # no shows or audiobooks of their own here: an empty page, as for a search that finds none
+            out[f"{kind}s"] = s.paging("search", [], 0, limit, offset, {"q": q, "type": types})
     return ok(out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import zipfile
@@ -16,6 +17,8 @@ import ijson
 
 from recs.config import ImportSettings
 from recs.imports.errors import ImportRejected
+
+log = logging.getLogger(__name__)
 
 Kind = Literal["extended", "account", "library", "playlists"]
 
@@ -155,7 +158,7 @@ def _add_path(upload: Upload, path: Path, limits: ImportSettings) -> None:
         )
         if len(files) > limits.max_archive_members:
             raise ImportRejected(
-                f"{path}: holds {len(files)} files, more than the {limits.max_archive_members} allowed"
+                f"{path.name}: holds {len(files)} files, more than the {limits.max_archive_members} allowed"
             )
         for file in files:
             if file.suffix.lower() == ".zip":
@@ -177,30 +180,35 @@ def _add_file(upload: Upload, path: Path, limits: ImportSettings, *, explicit: b
     size = path.stat().st_size
     cap = limits.max_file_mb * _MB
     if size > cap:
-        raise ImportRejected(f"{path}: {size / _MB:.1f} MB is over the {limits.max_file_mb} MB cap")
+        raise ImportRejected(f"{path.name}: {size / _MB:.1f} MB is over the {limits.max_file_mb} MB cap")
     if explicit and path.suffix.lower() != ".json":
-        raise ImportRejected(f"{path}: not a JSON file or zip archive")
+        raise ImportRejected(f"{path.name}: not a JSON file or zip archive")
 
     def opener() -> IO[bytes]:
         return path.open("rb")
 
-    _classify(upload, str(path), path.name, size, opener, cap)
+    _classify(upload, path.name, path.name, size, opener, cap)
 
 
 def _add_zip(upload: Upload, path: Path, limits: ImportSettings) -> None:
     cap = limits.max_file_mb * _MB
     size = path.stat().st_size
     if size > cap:
-        raise ImportRejected(f"{path}: {size / _MB:.1f} MB is over the {limits.max_file_mb} MB cap")
+        raise ImportRejected(f"{path.name}: {size / _MB:.1f} MB is over the {limits.max_file_mb} MB cap")
     try:
         archive = upload._stack.enter_context(zipfile.ZipFile(path))
         infos = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise ImportRejected(f"{path}: not a readable zip archive ({exc})") from None
+        log.warning("upload %s: not a readable zip archive (%s)", path, _reason(exc))
+        raise ImportRejected(
+            f"{path.name}: not a readable zip archive; download the export from Spotify again and upload it unchanged"
+        ) from None
     if len(infos) > limits.max_archive_members:
-        raise ImportRejected(f"{path}: holds {len(infos)} files, more than the {limits.max_archive_members} allowed")
+        raise ImportRejected(
+            f"{path.name}: holds {len(infos)} files, more than the {limits.max_archive_members} allowed"
+        )
     for info in infos:
-        name = f"{path}:{info.filename}"
+        name = f"{path.name}:{info.filename}"
         base = info.filename.rsplit("/", 1)[-1]
         if info.is_dir() or info.filename.startswith("__MACOSX/") or base.startswith("._"):
             continue
@@ -253,7 +261,7 @@ def _sniff(name: str, opener: Callable[[], LimitedStream]) -> Kind | None:
     except ImportRejected:
         raise
     except _READ_ERRORS as exc:
-        raise ImportRejected(f"{name}: not valid JSON ({_reason(exc)})") from None
+        raise _not_json(name, exc) from None
     if "ts" in keys and ("ms_played" in keys or "spotify_track_uri" in keys):
         return "extended"
     if "endTime" in keys and "msPlayed" in keys:
@@ -263,6 +271,22 @@ def _sniff(name: str, opener: Callable[[], LimitedStream]) -> Kind | None:
     if "tracks" in keys and "artists" in keys:
         return "library"
     return None
+
+
+def _not_json(name: str, exc: BaseException) -> ImportRejected:
+    """A sentence for the member (the parser's own words, which may quote raw bytes, go to the log)."""
+    log.warning("upload %s: not valid JSON (%s)", name, _reason(exc))
+    text = str(exc).lower()
+    if isinstance(exc, UnicodeError) or any(m in text for m in ("utf", "codec", "\\xff\\xfe", "\\xfe\\xff", "\\x00")):
+        why = "it is not UTF-8 text (was it saved again in another encoding?)"
+    else:
+        why = "it is cut short or was edited"
+    return ImportRejected(f"{name}: not valid JSON: {why}; upload the file as Spotify sent it")
+
+
+def _unreadable(name: str, exc: BaseException) -> ImportRejected:
+    log.warning("upload %s: cannot be read (%s)", name, _reason(exc))
+    return ImportRejected(f"{name}: cannot be read; download the export from Spotify again and upload it unchanged")
 
 
 def _reason(exc: BaseException) -> str:
@@ -361,9 +385,9 @@ def validate(entry: Entry) -> int:
     except ImportRejected:
         raise
     except _READ_ERRORS as exc:
-        raise ImportRejected(f"{entry.name}: not valid JSON ({_reason(exc)})") from None
+        raise _not_json(entry.name, exc) from None
     except OSError as exc:
-        raise ImportRejected(f"{entry.name}: cannot be read ({_reason(exc)})") from None
+        raise _unreadable(entry.name, exc) from None
     return count
 
 
@@ -379,9 +403,9 @@ def iter_items(entry: Entry, prefix: str) -> Iterator[Any]:
     except ImportRejected:
         raise
     except _READ_ERRORS as exc:
-        raise ImportRejected(f"{entry.name}: not valid JSON ({_reason(exc)})") from None
+        raise _not_json(entry.name, exc) from None
     except OSError as exc:
-        raise ImportRejected(f"{entry.name}: cannot be read ({_reason(exc)})") from None
+        raise _unreadable(entry.name, exc) from None
 
 
 def display_name(name: str) -> str:

@@ -29,6 +29,12 @@ class ResolveReport:
     resolved_ids: dict[int, int] = field(default_factory=dict)
 
 
+def pick_match(candidates: Sequence[TrackInfo], name_key: str) -> TrackInfo | None:
+    """The first candidate (search ranks the original release first) whose normalised artist and title equal
+    the name's: a remaster, live take or other song of a similar name is refused."""
+    return next((c for c in candidates if c.spotify_id and track_key(c.primary_artist, c.name) == name_key), None)
+
+
 def resolve_names(db: Database, settings: Settings, search: Search, *, limit: int | None = None) -> ResolveReport:
     """Look up at most `imports.resolve_per_day` (or *limit*) name-only tracks and fold each found one into its track.
 
@@ -46,10 +52,7 @@ def resolve_names(db: Database, settings: Settings, search: Search, *, limit: in
     for item in pending:
         candidates = search(item.artist, item.title)
         report.searched += 1
-        match = next(
-            (c for c in candidates if c.spotify_id and track_key(c.primary_artist, c.name) == item.name_key),
-            None,
-        )
+        match = pick_match(candidates, item.name_key)
         with db.write() as conn:
             if match is None:
                 storage.imports.count_failed_resolve(conn, item.id)

@@ -232,6 +232,35 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
+def build_manifest(
+    engine: str,
+    started: datetime,
+    options: BuildOptions,
+    sources: list[Source],
+    counts: dict[str, Any],
+    problems: list[Problem],
+    timings: dict[str, float],
+    model: dict[str, Any],
+) -> dict[str, Any]:
+    """The manifest of docs/prior.md for a build by either engine (the artifact adds format and checksum)."""
+    return {
+        "engine": engine,
+        "created_at": started.isoformat(timespec="seconds"),
+        "licence": LICENCE,
+        "sources": [s.manifest() for s in sources],
+        "window": {
+            "since": options.since.isoformat() if options.since else None,
+            "until": options.until.isoformat() if options.until else None,
+        },
+        "counts": {**counts, "problems": dict(Counter(p.kind for p in problems))},
+        "filters": {"min_listeners": options.min_listeners, "min_user_tracks": options.min_user_tracks},
+        "weighting": {"scheme": counting.WEIGHTING_SCHEME, "cap": options.cap},
+        "model": model,
+        "problems": [p.line() for p in problems[:MAX_PROBLEMS_LISTED]],
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+    }
+
+
 def build_prior(
     paths: list[Path],
     out: Path,
@@ -314,32 +343,16 @@ def build_prior(
     t0 = clock()
     progress.report("write", collector.lines, force=True)
     names = [collector.name_of(int(g)) for g in columns]
-    manifest: dict[str, Any] = {
-        "engine": "local",
-        "created_at": started.isoformat(timespec="seconds"),
-        "licence": LICENCE,
-        "sources": [s.manifest() for s in sources],
-        "window": {
-            "since": options.since.isoformat() if options.since else None,
-            "until": options.until.isoformat() if options.until else None,
-        },
-        "counts": counts,
-        "filters": {"min_listeners": options.min_listeners, "min_user_tracks": options.min_user_tracks},
-        "weighting": {"scheme": counting.WEIGHTING_SCHEME, "cap": options.cap},
-        "model": {
-            "algorithm": "als",
-            "factors": used.factors,
-            "regularization": used.regularization,
-            "alpha": used.alpha,
-            "iterations": used.iterations,
-            "seed": options.seed,
-            "implementation": "implicit (CPU, conjugate gradient)",
-        },
-        "problems": [p.line() for p in problems[:MAX_PROBLEMS_LISTED]],
-        "timings_s": {},
+    model = {
+        "algorithm": "als",
+        "factors": used.factors,
+        "regularization": used.regularization,
+        "alpha": used.alpha,
+        "iterations": used.iterations,
+        "seed": options.seed,
+        "implementation": "implicit (CPU, conjugate gradient)",
     }
-    manifest["counts"]["problems"] = dict(Counter(p.kind for p in problems))
-    manifest["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+    manifest = build_manifest("local", started, options, sources, counts, problems, timings, model)
     path = write_prior(
         out,
         track_ids=ids_by_vocab[columns],

@@ -41,7 +41,7 @@ import numpy as np
 
 from recs.prior import counting
 from recs.prior.artifact import load_prior, write_prior
-from recs.prior.build import LICENCE, MAX_PROBLEMS_LISTED, BuildOptions, BuildSummary, PriorBuildError, Tick
+from recs.prior.build import BuildOptions, BuildSummary, PriorBuildError, Tick, _epoch, build_manifest
 from recs.prior.dumps import MAX_LINE_BYTES, Problem, Source, discover, read_chunks
 from recs.prior.listens import REASONS, Window, parse_chunk, unpack_spelling
 
@@ -337,33 +337,18 @@ def build_prior_spark(
         ids = np.array(sorted(vectors), dtype="<U22")
         item_factors = np.array([vectors[t] for t in ids.tolist()], dtype=np.float32).reshape(len(ids), factors)
         counts.update(users=n_users, tracks=int(ids.shape[0]), pairs=n_cells)
-        manifest: dict[str, Any] = {
-            "engine": "spark",
-            "created_at": started.isoformat(timespec="seconds"),
-            "licence": LICENCE,
-            "sources": [s.manifest() for s in sources],
-            "window": {
-                "since": options.since.isoformat() if options.since else None,
-                "until": options.until.isoformat() if options.until else None,
-            },
-            "counts": counts,
-            "filters": {"min_listeners": options.min_listeners, "min_user_tracks": options.min_user_tracks},
-            "weighting": {"scheme": counting.WEIGHTING_SCHEME, "cap": options.cap},
-            "model": {
-                "algorithm": "als",
-                "factors": factors,
-                "regularization": options.regularization,
-                "alpha": options.alpha,
-                "iterations": options.iterations,
-                "seed": options.seed,
-                "implementation": "Spark MLlib ALS (implicitPrefs=True; regParam scaled per row by its cells)",
-                "spark_reg_param": reg_param,
-            },
-            "spark": {"master": master, "version": spark.version, "parse_tasks": len(units)},
-            "problems": [p.line() for p in problems[:MAX_PROBLEMS_LISTED]],
-            "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        model_info = {
+            "algorithm": "als",
+            "factors": factors,
+            "regularization": options.regularization,
+            "alpha": options.alpha,
+            "iterations": options.iterations,
+            "seed": options.seed,
+            "implementation": "Spark MLlib ALS (implicitPrefs=True; regParam scaled per row by its cells)",
+            "spark_reg_param": reg_param,
         }
-        manifest["counts"]["problems"] = dict(Counter(p.kind for p in problems))
+        manifest = build_manifest("spark", started, options, sources, counts, problems, timings, model_info)
+        manifest["spark"] = {"master": master, "version": spark.version, "parse_tasks": len(units)}
         path = write_prior(
             out,
             track_ids=ids,
@@ -389,14 +374,6 @@ def _dense_index(spark: Any, frame: Any, column: str, index: str, row: Any) -> A
     """0..n-1 in sorted order of column (zipWithIndex: no single-partition window)."""
     indexed = frame.orderBy(column).rdd.zipWithIndex().map(lambda p: row(**{column: p[0][column], index: int(p[1])}))
     return spark.createDataFrame(indexed).cache()
-
-
-def _epoch(value: datetime | None) -> int | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return int(value.timestamp())
 
 
 def _sha256(path: Path) -> str:

@@ -176,5 +176,5 @@ def test_revoked_grant_answers_invalid_grant(server: EmulatorServer, control: Co
 
 
 def test_unsupported_grant_type(server: EmulatorServer) -> None:
-    answer = token_call(server, {"grant_type": "client_credentials"})
+    answer = token_call(server, {"grant_type": "password"})
     assert answer.status_code == 400 and answer.json()["error"] == "unsupported_grant_type"

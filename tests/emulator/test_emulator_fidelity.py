@@ -76,18 +76,20 @@ def test_spotify_owned_playlists_are_listed_but_not_readable(server: EmulatorSer
 
 
 def test_playlist_items_hold_episodes_local_files_and_nulls(server: EmulatorServer, control: ControlClient) -> None:
-    user = control.members()[0]["user_id"]
-    token = control.sign_in(user)["access_token"]
-    truth = control.ground_truth(user, since=control.now())
-    odd = next(
-        p
-        for p in truth["playlists"]
-        if p["owner_id"] == user and {"episode", "local", "null"} <= {it["kind"] for it in p["items"]}
-    )
-    items = all_pages(server, token, f"playlists/{odd['id']}/items")
-    assert [(it["item"] or {}).get("type") for it in items] == [
-        {"track": "track", "episode": "episode", "local": "track", "null": None}[it["kind"]] for it in odd["items"]
-    ]
+    items: list[dict[str, Any]] = []
+    for member in control.members()[:5]:
+        user = member["user_id"]
+        token = control.sign_in(user)["access_token"]
+        for p in control.ground_truth(user, since=control.now())["playlists"]:
+            if p["owner_id"] != user or all(it["kind"] == "track" for it in p["items"]):
+                continue
+            page = all_pages(server, token, f"playlists/{p['id']}/items")
+            assert [(it["item"] or {}).get("type") for it in page] == [
+                {"track": "track", "episode": "episode", "local": "track", "null": None}[it["kind"]]
+                for it in p["items"]
+            ]
+            items += page
+    assert any(it["item"] is None for it in items)
     local = next(it for it in items if it["is_local"])
     assert local["item"]["id"] is None and local["item"]["uri"].startswith("spotify:local:")
     episode = next(it["item"] for it in items if it["item"] and it["item"]["type"] == "episode")
@@ -151,3 +153,49 @@ def test_library_endpoints_of_2026_and_removed_ones(server: EmulatorServer, cont
     assert call(server, no_follow, "PUT", "me/library", params={"uris": artist}).status_code == 403
     assert call(server, token, "GET", "recommendations", params={"seed_tracks": new}).status_code == 404
     assert call(server, token, "GET", "audio-features/" + new).status_code == 403
+
+
+def test_search_is_ranked_fuzzy_and_meets_near_duplicates(server: EmulatorServer, control: ControlClient) -> None:
+    token = control.sign_in(control.members()[0]["user_id"])["access_token"]
+    catalog = server.emulator.catalog
+    live = next(t for t in catalog.tracks.values() if catalog.albums[t.album_id].version == "live")
+    original = catalog.tracks[live.original_id or ""]
+    artist = catalog.artists[original.artist_ids[0]].name
+
+    def search(q: str, kind: str = "track") -> dict[str, Any]:
+        answer: dict[str, Any] = call(server, token, "GET", "search", params={"q": q, "type": kind, "limit": 10}).json()
+        return answer
+
+    exact = search(f'track:"{original.name}" artist:"{artist}"')["tracks"]["items"]
+    assert exact[0]["id"] == original.id  # the original ranks first
+    assert live.id in {t["id"] for t in search(f"{original.name} live {artist}")["tracks"]["items"]}
+    # misspelt and reordered words still find it
+    words = f"{artist} {original.name}".split()
+    typo = " ".join(w[:-2] + w[-1] + w[-2] if len(w) >= 5 else w for w in reversed(words))
+    assert original.id in {t["id"] for t in search(typo)["tracks"]["items"]}
+    # track: looks at track names only, never at album names
+    album = catalog.albums[original.album_id].name
+    found = search(f'track:"{album}"')["tracks"]["items"]
+    assert all(
+        set(album.lower().split()) <= set(t["name"].lower().replace("-", " ").split()) or t["name"] != album
+        for t in found
+    )
+    assert not any(t["album"]["name"] == album and album.lower() not in t["name"].lower() for t in found)
+    episodes = search("Crate Diggers", "episode")
+    assert set(episodes) == {"episodes"} and episodes["episodes"]["items"][0]["type"] == "episode"
+
+
+def test_client_credentials_grant_reaches_the_catalogue_only(server: EmulatorServer, control: ControlClient) -> None:
+    token_url = server.accounts_base_url + "api/token"
+    form = {"grant_type": "client_credentials"}
+    refused = requests.post(token_url, data={**form, "client_id": server.client_id}, timeout=10)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_client"
+    answer = requests.post(token_url, data=form, auth=(server.client_id, server.client_secret), timeout=10).json()
+    assert set(answer) == {"access_token", "token_type", "expires_in"}
+    token = answer["access_token"]
+    user = control.members()[0]["user_id"]
+    track_id = control.ground_truth(user, since=control.now())["saved_tracks"][user][0]["track_id"]
+    assert call(server, token, "GET", f"tracks/{track_id}").json()["id"] == track_id
+    assert call(server, token, "GET", "search", params={"q": "love", "type": "track"}).ok
+    assert call(server, token, "GET", "me").status_code == 401
+    assert call(server, token, "GET", "me/playlists").status_code == 401

@@ -39,6 +39,8 @@ def patched_spec(raw: dict[str, Any]) -> dict[str, Any]:
     mapping = {"track": "#/components/schemas/TrackObject", "episode": "#/components/schemas/EpisodeObject"}
     for prop in ("item", "track"):
         schemas["PlaylistTrackObject"]["properties"][prop]["discriminator"]["mapping"] = mapping
+        # an item Spotify no longer has (a track pulled from the catalogue) is sent as "item": null
+        schemas["PlaylistTrackObject"]["properties"][prop]["nullable"] = True
     return spec
 
 
@@ -110,7 +112,13 @@ def test_every_endpoint_matches_the_spec(check: Checker, module_server: Emulator
     token = control.sign_in(me_id)["access_token"]
     other_token = control.sign_in(other_id)["access_token"]
     truth = control.ground_truth(since=control.now() - timedelta(days=7))
-    mine = next(p for p in truth["playlists"] if p["owner_id"] == me_id and not p["collaborators"])["id"]
+    # a local file's track object (ids and album fields null) is outside the spec's TrackObject: the spec does not
+    # describe local files at all, so the playlist validated here holds none (test_emulator_fidelity checks them)
+    mine = next(
+        p
+        for p in truth["playlists"]
+        if p["owner_id"] == me_id and not p["collaborators"] and all(it["kind"] != "local" for it in p["items"])
+    )["id"]
     theirs = next(p for p in truth["playlists"] if p["owner_id"] == other_id and not p["collaborators"])["id"]
 
     check("GET", "me", token, 200)

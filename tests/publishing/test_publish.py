@@ -307,3 +307,22 @@ def test_acceptance_counts_plays_from_our_playlist(
         got = acceptance(conn, member)
     assert len(got) == 1
     assert (got[0].tracks, got[0].played, got[0].skipped, got[0].saved) == (len(held), 2, 1, 0)
+
+
+def test_a_retrain_with_the_same_songs_renames_the_run_in_the_description(
+    instance: Instance, emulator: EmulatorServer, clock: Callable[[], datetime]
+) -> None:
+    user = emulator.control.members()[0]["user_id"]
+    member = sign_in(instance, emulator, user, clock)
+    pool = catalogue_tracks(emulator, 20)
+    first_run = store_run(instance, [member], pool)
+    assert publish_member(instance, member, clock())[0].status == "created"
+    second_run = store_run(instance, [member], pool)
+    mark = len(emulator.control.requests())
+    again = publish_member(instance, member, clock())[0]
+    # Same songs: the items are not written again, but the playlist says which run it now carries.
+    assert again.status == "unchanged" and _writes(emulator, mark) == []
+    description = _recs_playlists(emulator, user)[0]["description"]
+    assert f"Model run {second_run}," in description and f"Model run {first_run}," not in description
+    with instance.db.read() as conn:
+        assert get_playlist_state(conn, member, "discover").run_id == second_run

@@ -12,6 +12,7 @@ from web_helpers import NOW, Household, csrf_token, post, sign_in
 from recs import feedback
 from recs.storage import Database
 from recs.storage import schema as s
+from recs.storage.members import create_member
 
 
 def _follow(client: FlaskClient, response: object) -> str:
@@ -82,6 +83,47 @@ def test_publish_now_queues_one_request_for_the_worker(
         assert "queued" in _follow(owner_client, response)
     (request,) = feedback.job_requests(db, household.owner)
     assert (request.job, request.member_id, request.status) == ("publish", household.owner, "queued")
+
+
+def test_publish_is_offered_only_when_a_write_will_happen_and_says_what(
+    owner_client: FlaskClient, db: Database, household: Household
+) -> None:
+    page = owner_client.get("/recommendations").get_data(as_text=True)
+    # The button says what the worker will write: three songs of one artist listed, two written (artist cap 2).
+    assert page.count('<li class="rec') == 3
+    assert "Publish to Spotify now" in page and "Writes your Discover playlist (2 songs)" in page
+    response = post(owner_client, "/recommendations/publish", {}, page="/recommendations")
+    assert "Publishing is queued: your Discover playlist (2 songs) will be written" in _follow(owner_client, response)
+    # Playlist writing turned off: no button, the reason instead, and a forged POST queues nothing.
+    with db.write() as conn:
+        conn.execute(s.job_requests.delete())
+    post(owner_client, "/settings/consent", {"store": "yes", "train": "yes"})
+    page = owner_client.get("/recommendations").get_data(as_text=True)
+    assert "Publish to Spotify now" not in page and "you have not agreed to it" in page
+    response = post(owner_client, "/recommendations/publish", {}, page="/recommendations")
+    assert "Nothing was published: writing playlists" in _follow(owner_client, response)
+    assert feedback.job_requests(db, household.owner) == []
+    # Writing on, but the Rediscover-only settings have an empty list: nothing to write, nothing offered.
+    post(owner_client, "/settings/consent", {"store": "yes", "train": "yes", "publish": "yes"})
+    settings = {"size": "25", "rediscover": "yes", "frequency": "weekly", "weekday": "0", "local_time": "07:00"}
+    post(owner_client, "/recommendations/settings", settings, page="/recommendations")
+    page = owner_client.get("/recommendations?mode=rediscover").get_data(as_text=True)
+    assert "Publish to Spotify now" not in page and "Nothing to write to your Spotify yet" in page
+    response = post(owner_client, "/recommendations/publish", {}, page="/recommendations")
+    assert "Nothing was published: you have no recommendations yet." in _follow(owner_client, response)
+    assert feedback.job_requests(db, household.owner) == []
+
+
+def test_consent_with_nothing_ticked_says_nothing_is_collected(client: FlaskClient, db: Database) -> None:
+    with db.write() as conn:
+        me = create_member(conn, "nobody-spotify", "Nora", role="owner", timezone="UTC", now=NOW)
+    sign_in(client, me.id)
+    response = post(client, "/consent", {}, page="/consent")
+    assert "you agreed to nothing, so recs stores none of your listening" in _follow(client, response)
+    page = client.get("/listening").get_data(as_text=True)
+    assert "recs is not collecting your plays" in page and "every few minutes from now on" not in page
+    page = client.get("/recommendations").get_data(as_text=True)
+    assert "Publish to Spotify now" not in page
 
 
 def test_playlist_settings_are_validated_and_saved(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import timedelta
 from html.parser import HTMLParser
 from importlib.metadata import entry_points
@@ -16,6 +17,43 @@ from recs.storage import Database
 from recs.storage import schema as s
 from recs.storage.members import update_member
 from web import create_app
+from web import imports as web_imports
+
+
+def test_the_hole_between_the_export_and_live_collection_is_a_gap_and_counts_match(
+    client: FlaskClient, db: Database, household: Household
+) -> None:
+    from recs.domain import PlayRow
+    from recs.storage.listening import insert_plays
+
+    # The member's export ends five months ago (50 plays); live collection brought two plays today.
+    with db.write() as conn:
+        conn.execute(s.plays.delete().where(s.plays.c.member_id == household.member))
+        old = [PlayRow(NOW - timedelta(days=150 + d), household.member_tracks[d % 10], "export") for d in range(50)]
+        insert_plays(conn, household.member, old)
+        insert_plays(
+            conn,
+            household.member,
+            [PlayRow(NOW - timedelta(hours=h), household.member_tracks[h], "api") for h in (1, 2)],
+        )
+        conn.execute(
+            s.sync_cursors.insert().values(
+                member_id=household.member, stream="recently_played", last_success_at=NOW - timedelta(minutes=5)
+            )
+        )
+    sign_in(client, household.member)
+    html = client.get("/import").get_data(as_text=True)
+    assert "No gaps found" not in html
+    assert "Between the end of your export and the start of live collection, nothing is stored" in html
+    text = re.sub(r"<[^>]+>", "", html)
+    assert "as you listen: 2 plays, 18 Nov 2026 to 18 Nov 2026" in text
+    assert "From your data exports: 50 plays, 03 May 2026 to 21 Jun 2026" in text
+    assert "nothing is stored: 21 Jun 2026 → 18 Nov 2026" in text
+    # Live polling that found only plays already exported says so, not "nothing yet".
+    with db.write() as conn:
+        conn.execute(s.plays.delete().where(s.plays.c.member_id == household.member, s.plays.c.source == "api"))
+    html = client.get("/import").get_data(as_text=True)
+    assert "every play found so far was already in your export" in html and "nothing yet" not in html
 
 
 def test_import_page_lists_gaps_and_how_to_fill_them(client: FlaskClient, db: Database, household: Household) -> None:
@@ -268,3 +306,36 @@ def test_settings_suggest_every_timezone(client: FlaskClient, household: Househo
     datalist = page[page.index('<datalist id="zones">') : page.index("</datalist>")]
     assert datalist.count("<option ") == len(zones()) > 300
     assert '<option value="Europe/Paris">' in datalist and '<option value="America/Argentina/Buenos_Aires">' in datalist
+
+
+@pytest.mark.parametrize(
+    ("filename", "body", "words"),
+    [
+        ("fake.zip", b"this is not a zip", "fake.zip: not a readable zip archive; download the export"),
+        (
+            "Streaming_History_Audio_2024.json",
+            '[{"ts": "2024-01-01T00:00:00Z"}]'.encode("utf-16"),
+            "not valid JSON: it is not UTF-8 text",
+        ),
+    ],
+)
+def test_a_refused_upload_names_the_members_file_not_the_servers_path(
+    client: FlaskClient, household: Household, instance: Instance, filename: str, body: bytes, words: str
+) -> None:
+    sign_in(client, household.member)
+    token = csrf_token(client, "/import")
+    response = client.post(
+        "/import",
+        data={"csrf_token": token, "export": (io.BytesIO(body), filename)},
+        content_type="multipart/form-data",
+    )
+    location = response.headers["Location"]
+    page = client.get(location).get_data(as_text=True)
+    if "/import/progress/" in location:  # the import ran in the background: wait for its end
+        import_id = int(location.rsplit("/", 1)[1])
+        with client.application.app_context():
+            web_imports.runs().wait(import_id, 30)
+        page = client.get(location).get_data(as_text=True)
+    assert words in page
+    for leak in ("uploads", str(instance.settings.data_path.resolve()), "File is not a zip file", "b'", "\\x"):
+        assert leak not in page, leak
