@@ -63,7 +63,13 @@ class ReleaseStream:
         # the catalogue's own recent albums are releases too (all their recordings new), some dated ahead
         recent = [al for al in catalog.albums.values() if al.release_date >= self.next_day.isoformat()]
         for album in sorted(recent, key=lambda al: (al.release_date, al.id)):
-            self.releases.append(Release(album, album.album_type, tuple(album.track_ids)))
+            if not album.version:
+                self.releases.append(Release(album, album.album_type, tuple(album.track_ids)))
+                continue
+            # the catalogue's remasters, live takes and compilations re-release recordings already out
+            first = catalog.tracks[album.track_ids[0]].original_id if album.track_ids else None
+            source = catalog.tracks[first].album_id if first else None
+            self.releases.append(Release(album, album.version, (), source))
 
     @property
     def album_table(self) -> Mapping[str, Album]:
@@ -103,7 +109,9 @@ class ReleaseStream:
         return [
             table[a]
             for a in self.own[artist_id]
-            if table[a].album_type in ("album", "single") and table[a].release_date < day.isoformat()
+            if table[a].album_type in ("album", "single")
+            and not table[a].version
+            and table[a].release_date < day.isoformat()
         ]
 
     def _release(self, rng: random.Random, day: date, artist_id: str, kind: str) -> None:
@@ -135,18 +143,20 @@ class ReleaseStream:
             day.isoformat(),
             f"{self.catalog.artists[owner].name} Records",
             "".join(rng.choices(string.digits, k=12)),
+            version="" if kind in ORIGINAL_KINDS else kind,
         )
         new: list[str] = []
         registrant = "".join(rng.choices(string.ascii_uppercase + string.digits, k=3))
 
-        def add(name: str, artists: tuple[str, ...], isrc: str | None, duration: int) -> None:
+        def add(
+            name: str, artists: tuple[str, ...], isrc: str | None, duration: int, original: str | None = None
+        ) -> None:
             track_id = base62_id(rng)
             if isrc is None:
                 isrc = f"QZ{registrant}{day.year % 100:02d}{rng.randrange(100_000):05d}"
                 new.append(track_id)
-            track = Track(
-                track_id, name, artists, album.id, len(album.track_ids) + 1, 1, duration, rng.random() < 0.15, isrc
-            )
+            number = len(album.track_ids) + 1
+            track = Track(track_id, name, artists, album.id, number, 1, duration, rng.random() < 0.15, isrc, original)
             self.tracks[track_id] = track
             album.track_ids.append(track_id)
 
@@ -155,7 +165,8 @@ class ReleaseStream:
                 old = tracks[t]
                 # a remaster is a new recording of the same song (new ISRC, same name); a deluxe edition
                 # re-issues the very recordings (same ISRC) and adds bonus tracks
-                add(old.name, old.artist_ids, None if kind == "remaster" else old.isrc, old.duration_ms)
+                isrc = None if kind == "remaster" else old.isrc
+                add(old.name, old.artist_ids, isrc, old.duration_ms, old.original_id or old.id)
             if kind == "remaster":
                 new.clear()
             else:
@@ -165,7 +176,7 @@ class ReleaseStream:
             pool = [t for al in originals for t in al.track_ids]
             for t in rng.sample(pool, k=min(len(pool), rng.randint(4, 12))):
                 old = tracks[t]
-                add(old.name, old.artist_ids, old.isrc, old.duration_ms)
+                add(old.name, old.artist_ids, old.isrc, old.duration_ms, old.original_id or old.id)
         else:
             n = rng.randint(1, 3) if album_type == "single" else rng.randint(6, 12)
             featured = rng.randrange(n) if kind == "feature" else -1
