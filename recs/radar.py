@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Protocol
+
+from recs.names import normalise
 
 # Weights of the love score (docs/release-radar.md explains them). Plays count most in number but each
 # adds less than the one before (log), and recent plays count more (half-life); a liked song is a
@@ -159,3 +163,105 @@ def due_today(order: Sequence[int], last_checked: Mapping[int, date], today: dat
     place = {a: i for i, a in enumerate(order)}
     due.sort(key=lambda a: (last_checked.get(a, date.min), place[a]))
     return due[: max(quota, 0)]
+
+
+# --- the fetch ---------------------------------------------------------------------------------------
+# Groups asked for: compilations are old recordings by definition, so they are not even listed.
+FETCH_GROUPS = ("album", "single", "appears_on")
+_REMASTER = re.compile(
+    r"\s*[-(\[]\s*(?:(?:\d{4}\s+)?remaster(?:ed)?(?:\s+version)?(?:\s+\d{4})?|live)\s*[)\]]?\s*$", re.I
+)
+_EDITION = re.compile(
+    r"\s*[(\[][^()\[\]]*(?:edition|remaster(?:ed)?|version|anniversary|live)[^()\[\]]*[)\]]\s*$", re.I
+)
+
+
+@dataclass(frozen=True)
+class AlbumRef:
+    spotify_id: str
+    name: str
+    release_date: str  # as Spotify gives it: "2026-11-20", "2026-11" or "2026"
+    group: str  # album_group: album, single, appears_on, compilation
+    artist_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReleasedTrack:
+    spotify_id: str
+    name: str
+    artist_ids: tuple[str, ...]
+    isrc: str | None = None
+
+
+@dataclass(frozen=True)
+class NewTrack:
+    artist_id: str  # the loved artist credited on it
+    track: ReleasedTrack
+    album: AlbumRef
+
+
+class ReleasesSource(Protocol):
+    """The two reads the radar makes (recs.spotify.releases.SpotifyReleases over the Web API)."""
+
+    def artist_albums(self, artist_id: str, offset: int) -> tuple[list[AlbumRef], bool]:
+        """One page (newest first) of the artist's albums in FETCH_GROUPS, and whether more follow."""
+        ...
+
+    def album_tracks(self, album_id: str) -> list[ReleasedTrack]: ...
+
+
+def song_key(artist_id: str, name: str) -> tuple[str, str]:
+    """The same song by the same artist, whatever the remaster suffix says."""
+    return artist_id, normalise(_REMASTER.sub("", name))
+
+
+@dataclass
+class KnownTracks:
+    """Recordings already out: by ISRC and by (artist, song name). A track matching either is a re-release."""
+
+    isrcs: set[str] = field(default_factory=set)
+    songs: set[tuple[str, str]] = field(default_factory=set)
+
+    def add(self, track: ReleasedTrack) -> None:
+        if track.isrc:
+            self.isrcs.add(track.isrc)
+        for a in track.artist_ids:
+            self.songs.add(song_key(a, track.name))
+
+    def knows(self, track: ReleasedTrack, artist_id: str) -> bool:
+        return bool(track.isrc and track.isrc in self.isrcs) or song_key(artist_id, track.name) in self.songs
+
+
+def find_new_tracks(source: ReleasesSource, artist_id: str, since: str, known: KnownTracks) -> list[NewTrack]:
+    """Tracks crediting *artist_id* released on or after *since* (ISO day) and not re-releases of known ones.
+
+    Reads the artist's albums newest first and stops at the first one older than the window. An edition of
+    an older album on the same pages ("X (Deluxe Edition)", "X (2026 Remaster)") first teaches the tracks of
+    that album, so only its bonus tracks count as new."""
+    in_window: list[AlbumRef] = []
+    older: list[AlbumRef] = []
+    offset = 0
+    while True:
+        page, more = source.artist_albums(artist_id, offset)
+        offset += len(page)
+        for album in page:
+            (in_window if album.release_date >= since else older).append(album)
+        if not more or not page or page[-1].release_date < since:
+            break
+    out: list[NewTrack] = []
+    by_name = {normalise(a.name): a for a in older if a.group != "appears_on"}
+    # oldest first, so a single that came out last week is known when this week's album repeats it
+    for album in sorted(in_window, key=lambda a: (a.release_date, a.spotify_id)):
+        if album.group == "compilation":
+            continue
+        base = normalise(_EDITION.sub("", album.name))
+        if base != normalise(album.name) and base in by_name:
+            for track in source.album_tracks(by_name[base].spotify_id):
+                known.add(track)
+        for track in source.album_tracks(album.spotify_id):
+            if artist_id not in track.artist_ids:
+                continue  # appears_on counts only where the artist is credited on the track
+            if not known.knows(track, artist_id):
+                out.append(NewTrack(artist_id, track, album))
+            known.add(track)
+    return out

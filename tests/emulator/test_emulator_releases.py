@@ -98,7 +98,19 @@ def test_the_catalogues_own_remasters_and_compilations_are_not_new_releases() ->
             for r in stream.ground_truth("2000-01-01", album.release_date)
             if r["album_id"] in catalog.albums and not catalog.albums[r["album_id"]].version
         ]
-        assert originals and all(r["new_track_ids"] == catalog.albums[r["album_id"]].track_ids for r in originals)
+        assert any(r["new_track_ids"] for r in originals)
+        for r in originals:
+            album_tracks = catalog.albums[r["album_id"]].track_ids
+            assert set(r["new_track_ids"]) <= set(album_tracks)
+            for left_out in set(album_tracks) - set(r["new_track_ids"]):
+                # only a title the artist already had out earlier is not counted new
+                track = catalog.tracks[left_out]
+                assert any(
+                    other.artist_ids[0] == track.artist_ids[0]
+                    and other.name.casefold() == track.name.casefold()
+                    and catalog.albums[other.album_id].release_date < r["release_date"]
+                    for other in catalog.tracks.values()
+                )
 
 
 def test_artist_albums_newest_first_by_group_with_paging(
