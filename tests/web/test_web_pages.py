@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from datetime import timedelta
 
 import pytest
 from flask import Flask
@@ -252,3 +253,23 @@ def test_admin_health_follows_consent_sync_and_publish_outcomes(
         update_member(conn, household.member, reconnect_needed=True)
     row = _health_row(client.get("/admin").get_data(as_text=True), "Milo Member")
     assert "Spotify access revoked or expired" in row and "sign in again" in row
+
+
+def test_the_footer_privacy_link_on_the_sign_in_page_leads_to_privacy_words(client: FlaskClient) -> None:
+    html = client.get("/signin").get_data(as_text=True)
+    assert 'href="/signin#privacy">Privacy</a>' in html and 'id="privacy"' in html
+    assert "Who sees what" in html.split('id="privacy"')[1]
+
+
+def test_one_play_is_one_play(client: FlaskClient, db: Database, household: Household) -> None:
+    from recs.domain import PlayRow
+    from recs.storage.listening import insert_plays
+
+    with db.write() as conn:
+        me = create_member(conn, "once-spotify", "Onni Once", timezone="UTC", now=NOW)
+        for p in ("store", "train", "publish"):
+            set_consent(conn, me.id, p, True, NOW)  # type: ignore[arg-type]
+        insert_plays(conn, me.id, [PlayRow(NOW - timedelta(days=1), household.member_tracks[0], "api", 200_000)])
+    sign_in(client, me.id)
+    html = client.get("/listening").get_data(as_text=True)
+    assert '<span class="count">1 play</span>' in html and "1 plays" not in html
