@@ -101,6 +101,7 @@ def index() -> str:
         max_size=feedback.MAX_PLAYLIST_SIZE,
         offer=_offer(),
         kind_names=MODES,
+        settings_open=request.args.get("settings") == "open",
         playlists=playlist_status(instance(), db(), me.id, consents_of(me.id)["publish"].granted, now()),
     )
 
@@ -218,4 +219,5 @@ def save_settings() -> Response:
     else:
         feedback.save_playlist_settings(db(), member().id, values)
         flash("Playlist settings saved.", "ok")
-    return redirect(url_for("recommendations.index", mode=_mode()) + "#playlist-settings")
+    # Back to the top of the page, the confirmation in view and the settings (above the list) left open.
+    return redirect(url_for("recommendations.index", mode=_mode(), settings="open"))

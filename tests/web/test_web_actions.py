@@ -329,3 +329,17 @@ def test_the_page_names_the_published_playlist_links_it_and_says_when_it_is_old_
     post(owner_client, "/settings/consent", {"store": "yes", "train": "yes"})
     page = owner_client.get("/recommendations").get_data(as_text=True)
     assert "Next publish" not in page and "Not published on a schedule." in page
+
+
+def test_playlist_settings_sit_above_the_list_and_open_after_saving(
+    owner_client: FlaskClient, household: Household
+) -> None:
+    page = owner_client.get("/recommendations").get_data(as_text=True)
+    assert page.index('id="playlist-settings"') < page.index('<li class="rec')
+    assert "<details>" in page.split('id="playlist-settings"')[1][:80]  # folded until asked for
+    good = {"size": "25", "discover": "yes", "frequency": "daily", "weekday": "0", "local_time": "07:00"}
+    response = post(owner_client, "/recommendations/settings", good, page="/recommendations")
+    assert response.headers["Location"].endswith("settings=open")  # type: ignore[attr-defined]
+    page = _follow(owner_client, response)
+    assert "<details open>" in page.split('id="playlist-settings"')[1][:80] and "Playlist settings saved." in page
+    assert "25 songs, daily at 07:00" in page

@@ -230,6 +230,14 @@ def test_new_member_signs_in_imports_sees_charts_hides_and_publishes(
     link = cards.first.get_by_role("link", name="Open in the emulator")
     assert (link.get_attribute("href") or "").startswith(live.emulator.base_url + "/track/")
     _shot(page, "05-recommendations")
+    # Playlist settings sit above the list, folded; saving keeps them open with the confirmation in view (item 9).
+    settings = page.locator("#playlist-settings")
+    assert settings.bounding_box()["y"] < cards.first.bounding_box()["y"]
+    settings.locator("summary").click()
+    page.get_by_role("button", name="Save playlist settings").click()
+    in_view = "e => { const r = e.getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight; }"
+    assert page.get_by_text("Playlist settings saved.").evaluate(in_view)
+    assert page.get_by_role("button", name="Save playlist settings").is_visible()
     cards.first.get_by_role("button", name="Not for me").click()
     assert page.get_by_text("Hidden: that song will not come back").is_visible()
     assert first not in [h.inner_text() for h in page.locator("li.rec h2").all()]
