@@ -53,9 +53,14 @@ class Proof:
     prior_path: Path
 
 
-def set_up(folder: Path, seed: int, history_days: int = 150) -> Proof:
-    """A one-member instance on a fresh emulator, with its history imported and synced, and the prior built."""
-    start = datetime.now(UTC).replace(second=0, microsecond=0)
+START = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def set_up(folder: Path, seed: int, history_days: int = 150, start: datetime = START) -> Proof:
+    """A one-member instance on a fresh emulator, with its history imported and synced, and the prior built.
+
+    The emulator starts at a fixed date, so a seed gives the same household, community and figures on any day.
+    """
     emulator = EmulatorServer(seed=seed, members=1, history_days=history_days, start=start).start()
     try:
         env = {**demo_environ(folder, 0, emulator), "RECS_TRAINING__TUNING_BUDGET_S": "10"}

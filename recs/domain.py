@@ -258,6 +258,34 @@ class SyncHealth:
     last_error: str | None
     open_gaps: int
     refresh_expires_at: datetime | None
+    keeps_listening: bool = True  # the member's 'store' consent: without it nothing is polled
+    library_error: str | None = None  # the last failure of a library stream (saved tracks, playlists, ...)
+    refused_tracks: int = 0  # tracks Spotify refused in the member's playlist writes since their last publish
+    last_published: datetime | None = None
+
+    @property
+    def state(self) -> tuple[str, str, str]:
+        """(badge class, state in words, what to do) from the last sync, library and publish outcomes."""
+        if self.reconnect_needed:
+            return "bad", "Spotify access revoked or expired", "Ask them to sign in again to reconnect."
+        if self.not_allowlisted:
+            return "bad", "not on the app's Spotify allow-list", "Add their Spotify account under the app's users."
+        if not self.keeps_listening:
+            return "warn", "not collecting: no consent to keep listening", "Nothing to do unless they change it."
+        if self.last_error:
+            return "warn", f"last poll failed: {self.last_error}", "It is retried; reconnect if it keeps failing."
+        if self.last_poll is None:
+            return "warn", "never polled yet", "The next sync polls them; “Sync listening now” starts it sooner."
+        if self.library_error:
+            return "warn", f"library refresh failed: {self.library_error}", "It is retried on the next refresh."
+        if self.refused_tracks:
+            n = self.refused_tracks
+            return (
+                "warn",
+                f"Spotify refused {n} track{'s' if n != 1 else ''} of the last playlist",
+                ("The rest was published; refused tracks are listed below."),
+            )
+        return "ok", "ok", ""
 
 
 @dataclass(frozen=True)

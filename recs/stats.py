@@ -214,10 +214,42 @@ class HistoryCoverage:
     export_last: datetime | None
     gaps: tuple[Gap, ...]
     imports: tuple[ImportRecord, ...]
+    api_plays: int = 0
+    export_plays: int = 0
+    last_poll: datetime | None = None  # recs last read the recently played list
 
     @property
     def has_export(self) -> bool:
         return self.export_first is not None
+
+    @property
+    def between(self) -> tuple[datetime, datetime] | None:
+        """The hole between the export's last play and live collection's first (a gap too), when over a week."""
+        if self.export_last is None:
+            return None
+        if self.api_first is not None:
+            if self.api_first <= self.export_last:  # live collection reaches over the export's end
+                return None
+            live_start: datetime | None = self.api_first
+        else:  # every play polled so far was in the export already, or none came
+            live_start = self.last_poll
+        if live_start is None or live_start - self.export_last < BETWEEN_SOURCES_GAP:
+            return None
+        return self.export_last, live_start
+
+
+BETWEEN_SOURCES_GAP = timedelta(days=7)
+
+
+def _coverage(
+    spans: dict[str, tuple[datetime, datetime, int]],
+    gaps: list[Gap],
+    imps: list[ImportRecord],
+    last_poll: datetime | None,
+) -> HistoryCoverage:
+    api = spans.get("api", (None, None, 0))
+    exp = spans.get("export", (None, None, 0))
+    return HistoryCoverage(api[0], api[1], exp[0], exp[1], tuple(gaps), tuple(imps), api[2], exp[2], last_poll)
 
 
 def history_coverage(db: Database, member_id: int) -> HistoryCoverage:
@@ -225,9 +257,8 @@ def history_coverage(db: Database, member_id: int) -> HistoryCoverage:
         spans = storage.stats.play_spans_by_source(conn, member_id)
         gaps = storage.stats.member_gaps(conn, member_id)
         imps = storage.stats.member_imports(conn, member_id)
-    api = spans.get("api", (None, None))
-    exp = spans.get("export", (None, None))
-    return HistoryCoverage(api[0], api[1], exp[0], exp[1], tuple(gaps), tuple(imps))
+        last_poll = storage.stats.last_recent_poll(conn, member_id)
+    return _coverage(spans, gaps, imps, last_poll)
 
 
 class CoverageCache:
@@ -240,7 +271,7 @@ class CoverageCache:
 
     def __init__(self, size: int = 64) -> None:
         self._size = size
-        self._spans: OrderedDict[tuple[int, tuple[int, int]], dict[str, tuple[datetime, datetime]]] = OrderedDict()
+        self._spans: OrderedDict[tuple[int, tuple[int, int]], dict[str, tuple[datetime, datetime, int]]] = OrderedDict()
         self._lock = threading.Lock()
 
     def coverage(self, db: Database, member_id: int) -> HistoryCoverage:
@@ -258,9 +289,8 @@ class CoverageCache:
                         self._spans.popitem(last=False)
             gaps = storage.stats.member_gaps(conn, member_id)
             imps = storage.stats.member_imports(conn, member_id)
-        api = spans.get("api", (None, None))
-        exp = spans.get("export", (None, None))
-        return HistoryCoverage(api[0], api[1], exp[0], exp[1], tuple(gaps), tuple(imps))
+            last_poll = storage.stats.last_recent_poll(conn, member_id)
+        return _coverage(spans, gaps, imps, last_poll)
 
     def forget(self, member_id: int) -> None:
         with self._lock:

@@ -25,6 +25,17 @@ if [ "$(id -u)" = 0 ]; then
     export RECS_TEST_POSTGRES_URL
   fi
 fi
+# axe-core (the browser tests' accessibility checks) from the npm registry, into .cache/npm (ignored by git).
+if [ ! -f .cache/npm/node_modules/axe-core/axe.min.js ]; then
+  if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "[test] installing Debian's npm for axe-core" >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+  fi
+  if command -v npm >/dev/null; then
+    npm install --no-save --no-package-lock --no-audit --no-fund --silent --prefix .cache/npm axe-core@4 >/dev/null
+  fi
+fi
 # -m "" clears pyproject's default `-m 'not slow'`: this script (the README's and CI's test command) runs
 # every test. A -m of the caller's, given after it, still wins.
 exec .venv/bin/python -m pytest -m "" "$@"

@@ -25,6 +25,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "zstandard": ("recs.prior", "recs.emulator"),
     "pyspark": ("recs.prior.spark",),
     "orjson": ("recs.prior",),
+    "pandas": ("recs.takeout",),
 }
 ADAPTERS = ("recs.spotify", "recs.storage", "recs.model", "recs.emulator")
 # recs.settings_doc is a developer command (`python -m recs.settings_doc` rewrites the README table).

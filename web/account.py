@@ -5,11 +5,24 @@ from __future__ import annotations
 import functools
 from zoneinfo import available_timezones
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
+from flask import (
+    Response as FlaskResponse,
+)
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
-from recs import accounts, feedback
+from recs import accounts, feedback, takeout
 from recs.domain import PURPOSES
 from recs.stats import authorisation
 from web.auth import PURPOSE_TEXT, consent_words, consents_of, db, instance, member, member_required, now, save_consents
@@ -63,6 +76,22 @@ def save_consent() -> Response:
     save_consents(member().id, chosen)
     flash(consent_words(chosen), "ok")
     return redirect(url_for("account.index"))
+
+
+@bp.get("/settings/download")
+@member_required
+def download() -> FlaskResponse:
+    """Everything stored about the signed-in member, as a zip streamed while it is written (docs/download.md)."""
+    me = member()
+    when = now()
+    # Its own read transaction, not the page's shared one: the response outlives the request's handler.
+    body = takeout.member_zip(instance().db, me.id, when)
+    name = f"recs-my-data-{when:%Y-%m-%d}.zip"
+    return FlaskResponse(
+        stream_with_context(body),
+        mimetype="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+    )
 
 
 @bp.post("/settings/open-data")

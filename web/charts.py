@@ -104,12 +104,17 @@ def stacked_bars(
     return Markup("".join(out))
 
 
+def plays(n: int) -> str:
+    """ "1 play", "2 plays", "1,234 plays"."""
+    return f"{n:,} play{'s' if n != 1 else ''}"
+
+
 def heat_map(grid: Sequence[Sequence[int]], *, title: str) -> Markup:
     """Weekday rows × 24 hour columns; darker cells hold more plays."""
     cell, left, top = 16, 32, 16
     width, height = left + 24 * cell + 4, top + 7 * cell + 4
     peak = max((v for row in grid for v in row), default=0) or 1
-    out = _open(width, height, title, f"plays by weekday and hour; busiest cell {peak} plays", "heat")
+    out = _open(width, height, title, f"plays by weekday and hour; busiest cell {plays(peak)}", "heat")
     for h in range(0, 24, 3):
         out.append(f'<text class="axis" x="{left + h * cell + cell / 2}" y="11" text-anchor="middle">{h:02d}</text>')
     for d, row in enumerate(grid):
@@ -119,7 +124,7 @@ def heat_map(grid: Sequence[Sequence[int]], *, title: str) -> Markup:
             level = 0 if value == 0 else 1 + min(4, int(4 * value / peak))
             out.append(
                 f'<rect class="heat-{level}" x="{left + h * cell + 1}" y="{y + 1}" width="{cell - 2}" '
-                f'height="{cell - 2}" rx="2"><title>{WEEKDAYS[d]} {h:02d}:00 — {value} plays</title></rect>'
+                f'height="{cell - 2}" rx="2"><title>{WEEKDAYS[d]} {h:02d}:00 — {plays(value)}</title></rect>'
             )
     out.append("</svg>")
     return Markup("".join(out))

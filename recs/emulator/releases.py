@@ -57,13 +57,37 @@ class ReleaseStream:
             for artist_id in self._credited(album, catalog.tracks):
                 if artist_id != album.artist_id:
                     self.appears.setdefault(artist_id, []).append(album.id)
+        # song names per credited artist: a new song never takes the name of one the artist already has
+        # (the title generator draws from few words, and a clash would read as a re-release)
+        self.songs: dict[str, set[str]] = {}
+        for track in catalog.tracks.values():
+            for a in track.artist_ids:
+                self.songs.setdefault(a, set()).add(track.name.casefold())
         self.artist_ids = sorted(catalog.artists)
         self.cum_weights = list(itertools.accumulate(catalog.artists[a].weight ** 0.5 for a in self.artist_ids))
         self.next_day = from_ms(start_ms).date() - timedelta(days=LOOKBACK_DAYS)
+
+        def song(t: Track) -> tuple[str, str]:
+            return t.artist_ids[0], t.name.casefold()
+
+        first_out: dict[tuple[str, str], str] = {}
+        for t in catalog.tracks.values():
+            day = catalog.albums[t.album_id].release_date
+            if day < first_out.get(song(t), "9999"):
+                first_out[song(t)] = day
         # the catalogue's own recent albums are releases too (all their recordings new), some dated ahead
         recent = [al for al in catalog.albums.values() if al.release_date >= self.next_day.isoformat()]
         for album in sorted(recent, key=lambda al: (al.release_date, al.id)):
-            self.releases.append(Release(album, album.album_type, tuple(album.track_ids)))
+            if not album.version:
+                # the catalogue's titles repeat within an artist; a title the artist already had out
+                # cannot be told from a re-release, so it does not count as new
+                new = tuple(t for t in album.track_ids if first_out[song(catalog.tracks[t])] >= album.release_date)
+                self.releases.append(Release(album, album.album_type, new))
+                continue
+            # the catalogue's remasters, live takes and compilations re-release recordings already out
+            first = catalog.tracks[album.track_ids[0]].original_id if album.track_ids else None
+            source = catalog.tracks[first].album_id if first else None
+            self.releases.append(Release(album, album.version, (), source))
 
     @property
     def album_table(self) -> Mapping[str, Album]:
@@ -103,7 +127,9 @@ class ReleaseStream:
         return [
             table[a]
             for a in self.own[artist_id]
-            if table[a].album_type in ("album", "single") and table[a].release_date < day.isoformat()
+            if table[a].album_type in ("album", "single")
+            and not table[a].version
+            and table[a].release_date < day.isoformat()
         ]
 
     def _release(self, rng: random.Random, day: date, artist_id: str, kind: str) -> None:
@@ -135,43 +161,54 @@ class ReleaseStream:
             day.isoformat(),
             f"{self.catalog.artists[owner].name} Records",
             "".join(rng.choices(string.digits, k=12)),
+            version="" if kind in ORIGINAL_KINDS else kind,
         )
         new: list[str] = []
         registrant = "".join(rng.choices(string.ascii_uppercase + string.digits, k=3))
 
-        def add(name: str, artists: tuple[str, ...], isrc: str | None, duration: int) -> None:
+        def add(
+            name: str, artists: tuple[str, ...], isrc: str | None, duration: int, original: str | None = None
+        ) -> None:
             track_id = base62_id(rng)
             if isrc is None:
                 isrc = f"QZ{registrant}{day.year % 100:02d}{rng.randrange(100_000):05d}"
                 new.append(track_id)
-            track = Track(
-                track_id, name, artists, album.id, len(album.track_ids) + 1, 1, duration, rng.random() < 0.15, isrc
-            )
+            number = len(album.track_ids) + 1
+            track = Track(track_id, name, artists, album.id, number, 1, duration, rng.random() < 0.15, isrc, original)
             self.tracks[track_id] = track
             album.track_ids.append(track_id)
+
+        def fresh(artists: tuple[str, ...]) -> str:
+            while True:
+                name = _title(rng, rng.randint(1, 3))
+                if all(name.casefold() not in self.songs.get(a, ()) for a in artists):
+                    for a in artists:
+                        self.songs.setdefault(a, set()).add(name.casefold())
+                    return name
 
         if original is not None:
             for t in original.track_ids:
                 old = tracks[t]
                 # a remaster is a new recording of the same song (new ISRC, same name); a deluxe edition
                 # re-issues the very recordings (same ISRC) and adds bonus tracks
-                add(old.name, old.artist_ids, None if kind == "remaster" else old.isrc, old.duration_ms)
+                isrc = None if kind == "remaster" else old.isrc
+                add(old.name, old.artist_ids, isrc, old.duration_ms, old.original_id or old.id)
             if kind == "remaster":
                 new.clear()
             else:
                 for _ in range(rng.randint(1, 3)):
-                    add(_title(rng, rng.randint(1, 3)), (artist_id,), None, rng.randint(150_000, 300_000))
+                    add(fresh((artist_id,)), (artist_id,), None, rng.randint(150_000, 300_000))
         elif kind == "compilation":
             pool = [t for al in originals for t in al.track_ids]
             for t in rng.sample(pool, k=min(len(pool), rng.randint(4, 12))):
                 old = tracks[t]
-                add(old.name, old.artist_ids, old.isrc, old.duration_ms)
+                add(old.name, old.artist_ids, old.isrc, old.duration_ms, old.original_id or old.id)
         else:
             n = rng.randint(1, 3) if album_type == "single" else rng.randint(6, 12)
             featured = rng.randrange(n) if kind == "feature" else -1
             for i in range(n):
                 credits = (owner, artist_id) if i == featured else (owner,)
-                add(_title(rng, rng.randint(1, 3)), credits, None, rng.randint(120_000, 330_000))
+                add(fresh(credits), credits, None, rng.randint(120_000, 330_000))
         self.albums[album.id] = album
         self.own.setdefault(owner, []).append(album.id)
         if kind == "feature":

@@ -35,6 +35,7 @@ __all__ = [
     "publishing",
     "stats",
     "sync",
+    "takeout",
     "training",
 ]
 
@@ -259,5 +260,6 @@ from recs.storage import (  # noqa: E402
     publishing,
     stats,
     sync,
+    takeout,
     training,
 )

@@ -22,6 +22,7 @@ from recs.storage.imports import import_record
 from recs.storage.schema import (
     api_calls,
     artists,
+    consents,
     imports,
     instance_state,
     invites,
@@ -29,6 +30,7 @@ from recs.storage.schema import (
     model_runs,
     plays,
     published_playlists,
+    rejected_tracks,
     sync_cursors,
     sync_gaps,
     tokens,
@@ -190,14 +192,24 @@ def play_span(conn: Connection, member_id: int, source: str | None = None) -> tu
     return first, last
 
 
-def play_spans_by_source(conn: Connection, member_id: int) -> dict[str, tuple[datetime, datetime]]:
-    """source -> (first, last) play, in one pass over the member's plays."""
+def play_spans_by_source(conn: Connection, member_id: int) -> dict[str, tuple[datetime, datetime, int]]:
+    """source -> (first play, last play, number of plays), in one pass over the member's plays."""
     stmt = (
-        select(plays.c.source, func.min(plays.c.played_at), func.max(plays.c.played_at))
+        select(plays.c.source, func.min(plays.c.played_at), func.max(plays.c.played_at), func.count())
         .where(plays.c.member_id == member_id)
         .group_by(plays.c.source)
     )
-    return {str(src): (lo, hi) for src, lo, hi in conn.execute(stmt)}
+    return {str(src): (lo, hi, int(n)) for src, lo, hi, n in conn.execute(stmt)}
+
+
+def last_recent_poll(conn: Connection, member_id: int) -> datetime | None:
+    """When recs last read the member's recently played list successfully (None: never)."""
+    value: datetime | None = conn.execute(
+        select(sync_cursors.c.last_success_at).where(
+            sync_cursors.c.member_id == member_id, sync_cursors.c.stream == "recently_played"
+        )
+    ).scalar()
+    return value
 
 
 def token_expiry(conn: Connection, member_id: int) -> tuple[datetime | None, datetime | None]:
@@ -262,6 +274,37 @@ def sync_health(conn: Connection) -> list[SyncHealth]:
         ).all()
     )
     expiry = dict(conn.execute(select(tokens.c.member_id, tokens.c.refresh_expires_at)).all())
+    keeping = {
+        int(m)
+        for (m,) in conn.execute(
+            select(consents.c.member_id).where(consents.c.purpose == "store", consents.c.granted.is_(True))
+        )
+    }
+    library: dict[int, str] = {}
+    for m, stream, err in conn.execute(
+        select(sync_cursors.c.member_id, sync_cursors.c.stream, sync_cursors.c.last_error)
+        .where(sync_cursors.c.stream != "recently_played", sync_cursors.c.last_error.is_not(None))
+        .order_by(sync_cursors.c.stream)
+    ):
+        library.setdefault(int(m), f"{str(stream).replace('_', ' ')}: {err}")
+    published: dict[int, datetime] = {
+        int(m): w
+        for m, w in conn.execute(
+            select(published_playlists.c.member_id, func.max(published_playlists.c.written_at)).group_by(
+                published_playlists.c.member_id
+            )
+        )
+        if w is not None
+    }
+    refused: dict[int, int] = {}
+    for m, at in conn.execute(
+        select(rejected_tracks.c.member_id, rejected_tracks.c.rejected_at).where(
+            rejected_tracks.c.member_id.is_not(None)
+        )
+    ):
+        last = published.get(int(m))
+        if last is None or at >= last:
+            refused[int(m)] = refused.get(int(m), 0) + 1
     out = []
     for r in conn.execute(select(members).order_by(members.c.id)):
         m = r._mapping
@@ -278,6 +321,10 @@ def sync_health(conn: Connection) -> list[SyncHealth]:
                 last_error=err,
                 open_gaps=int(gaps.get(mid, 0)),
                 refresh_expires_at=expiry.get(mid),
+                keeps_listening=mid in keeping,
+                library_error=library.get(mid),
+                refused_tracks=refused.get(mid, 0),
+                last_published=published.get(mid),
             )
         )
     return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -10,7 +10,8 @@ import requests
 
 from recs.emulator import ControlClient, Emulator, EmulatorServer
 from recs.emulator.control import ControlError
-from recs.emulator.household import from_ms
+from recs.emulator.household import from_ms, to_ms
+from recs.emulator.releases import ReleaseStream
 
 
 def _api(server: EmulatorServer, token: str, path: str, status: int = 200) -> Any:
@@ -46,6 +47,9 @@ def test_re_releases_bring_out_nothing_new_and_deluxe_only_its_bonus_tracks() ->
     for r in world.releases.ground_truth("2000-01-01", from_ms(world.now_ms).date().isoformat()):
         album = albums[r["album_id"]]
         seen_kinds.add(r["kind"])
+        assert (album.version == "") == bool(r["new_track_ids"]) or r["kind"] == "deluxe"
+        if r["album_id"] not in world.releases.albums:
+            continue  # the catalogue's own: see the next test
         if r["kind"] in ("remaster", "deluxe"):
             original = albums[r["original_album_id"]]
             assert original.release_date < album.release_date
@@ -76,6 +80,37 @@ def test_re_releases_bring_out_nothing_new_and_deluxe_only_its_bonus_tracks() ->
         else:
             assert r["new_track_ids"] == album.track_ids
     assert {"remaster", "deluxe", "compilation", "feature"} <= seen_kinds
+
+
+def test_the_catalogues_own_remasters_and_compilations_are_not_new_releases() -> None:
+    world = Emulator(0, 1, history_days=0)
+    catalog = world.catalog
+    for version in ("remaster", "live", "compilation"):
+        album = next(al for al in catalog.albums.values() if al.version == version)
+        day = date.fromisoformat(album.release_date)
+        stream = ReleaseStream(catalog, 0, to_ms(datetime(day.year, day.month, day.day, 12, tzinfo=UTC)))
+        (truth,) = [r for r in stream.ground_truth(album.release_date, album.release_date) if r["album_id"] == album.id]
+        assert truth["kind"] == version and truth["new_track_ids"] == []
+        first = catalog.tracks[album.track_ids[0]]
+        assert truth["original_album_id"] == catalog.tracks[first.original_id or ""].album_id
+        originals = [
+            r
+            for r in stream.ground_truth("2000-01-01", album.release_date)
+            if r["album_id"] in catalog.albums and not catalog.albums[r["album_id"]].version
+        ]
+        assert any(r["new_track_ids"] for r in originals)
+        for r in originals:
+            album_tracks = catalog.albums[r["album_id"]].track_ids
+            assert set(r["new_track_ids"]) <= set(album_tracks)
+            for left_out in set(album_tracks) - set(r["new_track_ids"]):
+                # only a title the artist already had out earlier is not counted new
+                track = catalog.tracks[left_out]
+                assert any(
+                    other.artist_ids[0] == track.artist_ids[0]
+                    and other.name.casefold() == track.name.casefold()
+                    and catalog.albums[other.album_id].release_date < r["release_date"]
+                    for other in catalog.tracks.values()
+                )
 
 
 def test_artist_albums_newest_first_by_group_with_paging(

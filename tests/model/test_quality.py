@@ -47,3 +47,24 @@ def test_tuned_recs_beats_popularity_within_a_band(shared_data: Path) -> None:
     assert 0.15 <= chosen["ndcg@10"] <= 0.30, (sel.chosen.name, chosen)
     assert chosen["ndcg@10"] > popular["ndcg@10"] + 0.06
     assert sel.metrics["popular"]["ndcg@10"] < sel.metrics[sel.chosen.name]["ndcg@10"]
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_household_protocol_small_variant_within_a_band(shared_data: Path) -> None:
+    from benchmarks.quality import run_household
+
+    folder = shared_data / "hetrec2011-lastfm-2k"
+    if not (folder / "user_artists.dat").exists():
+        pytest.skip(f"{folder}/user_artists.dat not found")
+    out = run_household(folder, seed=42, users_per_size=10)
+    assert out["users"] == 10 + 12 + 10
+    ones = out["results"]["1"]
+    # A lone member's household knows only their own artists: nothing left to find without the prior.
+    assert ones["household_only"]["ndcg@10"] == 0.0
+    # Measured on the full protocol: prior + fold-in 0.24 to 0.27 for one member, popular 0.10.
+    assert 0.12 <= ones["prior_foldin"]["ndcg@10"] <= 0.40, ones
+    assert ones["prior_foldin"]["ndcg@10"] > ones["prior_popular"]["ndcg@10"] + 0.05
+    for size in ("3", "5"):
+        r = out["results"][size]
+        assert r["chosen_blend"]["ndcg@10"] >= r["household_only"]["ndcg@10"], (size, r)

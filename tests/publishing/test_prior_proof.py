@@ -28,11 +28,12 @@ def test_a_lone_member_gets_a_discover_playlist_of_new_tracks_that_beats_househo
             items = [str(it["track_id"]) for it in discover[0]["items"]]
             assert len(items) == 30 and not set(items) & before, "30 tracks, none the member played"
             trained_at = clock()
-            proof.emulator.control.advance(days=28)
+            proof.emulator.control.advance(days=90)
             future = played_ids(proof, since=trained_at) - before
         finally:
             proof.emulator.stop()
     assert not set(blended) & before and not set(household) & before
     ours, theirs = hit_rates(blended, future), hit_rates(household, future)
-    # benchmarks/emulator_prior.py measured hit@100 0.02 with the prior and 0 household-only (seed 2026, 28 days).
+    # benchmarks/emulator_prior.py: hit@100 0.03 with the prior and 0 household-only (seed 2026, 90 days, fixed start);
+    # 90 days rather than 28 so the margin is three hits, not one.
     assert ours["hit@100"] >= 0.01 > theirs["hit@100"], (ours, theirs)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import threading
+import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +24,13 @@ from recs.storage import schema as s
 from web import create_app
 
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
+REPO = Path(__file__).resolve().parents[2]
+# Screenshots of every step at both widths (not committed: tmp/ is ignored).
+ARTIFACTS = REPO / "tmp" / "test-output" / "dashboard"
+# axe-core's browser build, from the npm registry: scripts/test.sh runs
+# `npm install --prefix .cache/npm axe-core@4`; RECS_AXE_JS names another copy.
+AXE_JS = Path(os.environ.get("RECS_AXE_JS") or REPO / ".cache" / "npm" / "node_modules" / "axe-core" / "axe.min.js")
+WIDTHS = (1366, 390)
 
 pytestmark = [
     pytest.mark.browser,
@@ -94,7 +102,8 @@ def browser_page(live: Live) -> Iterator[Any]:
             executable_path=CHROMIUM,
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
-        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        # bypass_csp: axe-core is injected as an inline script, which the dashboard's own CSP refuses.
+        context = browser.new_context(viewport={"width": WIDTHS[0], "height": 900}, bypass_csp=True)
         page = context.new_page()
         errors: list[str] = []
         # Only the dashboard's own pages count (the emulator's page has no favicon, for one).
@@ -132,8 +141,32 @@ def _owner_joins(live: Live, user_id: str, tmp: Path) -> int:
     return owner.id
 
 
+def _axe(page: Any) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now (one line each)."""
+    if not AXE_JS.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"axe-core is missing at {AXE_JS}: scripts/test.sh installs it from the npm registry")
+        pytest.skip(f"axe-core is not installed at {AXE_JS} (npm install --prefix .cache/npm axe-core@4)")
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE_JS))
+    result = page.evaluate("async () => await window.axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
 def _shot(page: Any, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    """A full-page screenshot at each width, with axe-core run at each: a serious or critical violation fails."""
+    width = page.viewport_size["width"]
+    found: list[str] = []
+    for w in WIDTHS:
+        page.set_viewport_size({"width": w, "height": 900})
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{w}.png"), full_page=True)
+        found += [f"{w} px: {v}" for v in _axe(page)]
+    page.set_viewport_size({"width": width, "height": 900})
+    assert not found, f"axe-core on {name} ({page.url}):\n" + "\n".join(found)
 
 
 def test_new_member_signs_in_imports_sees_charts_hides_and_publishes(
@@ -202,8 +235,10 @@ def test_new_member_signs_in_imports_sees_charts_hides_and_publishes(
     assert first not in [h.inner_text() for h in page.locator("li.rec h2").all()]
 
     # Publish: queued by the page, written by the worker, held by the emulator.
+    # The button says exactly what it will write (issue 15 item 1).
+    assert page.get_by_text(re.compile(r"Writes your Discover playlist \(\d+ songs?\)")).is_visible()
     page.get_by_role("button", name="Publish to Spotify now").click()
-    assert page.get_by_text("Your playlist is queued").is_visible()
+    assert page.get_by_text("Publishing is queued: your Discover playlist").is_visible()
     outcomes = jobs.execute_requests(live.instance, now=live.now, in_process=True)
     assert [(o.job, o.status) for o in outcomes] == [("publish", "succeeded")], outcomes
     with live.instance.db.read() as conn:
@@ -222,10 +257,23 @@ def test_new_member_signs_in_imports_sees_charts_hides_and_publishes(
             sa.select(s.tracks.c.spotify_id).join(s.hidden_tracks, s.hidden_tracks.c.track_id == s.tracks.c.id)
         ).scalar_one()
     assert f"spotify:track:{hidden_uri}" not in held
+    # The page names the playlist Spotify now holds and when the next one is written (issue 15 item 8).
+    page.reload()
+    assert page.get_by_text(re.compile(r"“recs · Discover”\s+in your Spotify, written")).is_visible()
+    assert page.get_by_text("Next publish:").is_visible()
+    _shot(page, "05-recommendations-published")
 
     page.get_by_role("link", name="Settings & privacy").click()
     assert page.get_by_role("heading", name="Your Spotify connection").is_visible()
     _shot(page, "06-settings")
+    # Download my data: the zip the browser saves holds the member's plays (issue 15 item 7).
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download my data (.zip)").click()
+    saved = ARTIFACTS / "my-data.zip"
+    download_info.value.save_as(str(saved))
+    with zipfile.ZipFile(saved) as archive:
+        rows = archive.read("plays.csv").decode().splitlines()
+    assert len(rows) - 1 >= added  # the header, then at least every play the import added
     page.set_viewport_size({"width": 390, "height": 844})
     page.get_by_role("navigation", name="Main").get_by_role("link", name="My listening").click()
     _shot(page, "07-listening-phone")

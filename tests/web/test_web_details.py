@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import timedelta
 from html.parser import HTMLParser
 from importlib.metadata import entry_points
@@ -17,6 +18,42 @@ from recs.storage import schema as s
 from recs.storage.members import update_member
 from web import create_app
 from web import imports as web_imports
+
+
+def test_the_hole_between_the_export_and_live_collection_is_a_gap_and_counts_match(
+    client: FlaskClient, db: Database, household: Household
+) -> None:
+    from recs.domain import PlayRow
+    from recs.storage.listening import insert_plays
+
+    # The member's export ends five months ago (50 plays); live collection brought two plays today.
+    with db.write() as conn:
+        conn.execute(s.plays.delete().where(s.plays.c.member_id == household.member))
+        old = [PlayRow(NOW - timedelta(days=150 + d), household.member_tracks[d % 10], "export") for d in range(50)]
+        insert_plays(conn, household.member, old)
+        insert_plays(
+            conn,
+            household.member,
+            [PlayRow(NOW - timedelta(hours=h), household.member_tracks[h], "api") for h in (1, 2)],
+        )
+        conn.execute(
+            s.sync_cursors.insert().values(
+                member_id=household.member, stream="recently_played", last_success_at=NOW - timedelta(minutes=5)
+            )
+        )
+    sign_in(client, household.member)
+    html = client.get("/import").get_data(as_text=True)
+    assert "No gaps found" not in html
+    assert "Between the end of your export and the start of live collection, nothing is stored" in html
+    text = re.sub(r"<[^>]+>", "", html)
+    assert "as you listen: 2 plays, 18 Nov 2026 to 18 Nov 2026" in text
+    assert "From your data exports: 50 plays, 03 May 2026 to 21 Jun 2026" in text
+    assert "nothing is stored: 21 Jun 2026 → 18 Nov 2026" in text
+    # Live polling that found only plays already exported says so, not "nothing yet".
+    with db.write() as conn:
+        conn.execute(s.plays.delete().where(s.plays.c.member_id == household.member, s.plays.c.source == "api"))
+    html = client.get("/import").get_data(as_text=True)
+    assert "every play found so far was already in your export" in html and "nothing yet" not in html
 
 
 def test_import_page_lists_gaps_and_how_to_fill_them(client: FlaskClient, db: Database, household: Household) -> None:

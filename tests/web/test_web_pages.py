@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+from datetime import timedelta
 
 import pytest
 from flask import Flask
@@ -11,7 +13,8 @@ from web_helpers import NOW, Household, csrf_token, sign_in
 
 from recs.instance import Instance
 from recs.storage import Database
-from recs.storage.members import create_member
+from recs.storage import schema as s
+from recs.storage.members import create_member, set_consent, update_member
 from web import create_app
 
 MEMBER_PAGES = [
@@ -199,3 +202,74 @@ def test_favicon_and_root(owner_client: FlaskClient) -> None:
     assert owner_client.get("/favicon.ico").headers["Location"].endswith("/static/favicon.svg")
     with owner_client.get("/static/favicon.svg") as svg:
         assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
+
+
+def _health_row(html: str, name: str) -> str:
+    row = html.split(f'<th scope="row">{name}</th>')[1].split("</tr>")[0]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row))
+
+
+def test_admin_health_follows_consent_sync_and_publish_outcomes(
+    client: FlaskClient, db: Database, household: Household
+) -> None:
+    sign_in(client, household.owner)
+    with db.write() as conn:
+        for mid in (household.owner, household.member):
+            conn.execute(s.sync_cursors.insert().values(member_id=mid, stream="recently_played", last_success_at=NOW))
+    html = client.get("/admin").get_data(as_text=True)
+    assert " ok " in _health_row(html, "Milo Member")
+    # No consent to keep listening: not "ok", and not a poll that never happened.
+    with db.write() as conn:
+        set_consent(conn, household.member, "store", False, NOW)
+    assert "not collecting: no consent to keep listening" in _health_row(
+        client.get("/admin").get_data(as_text=True), "Milo Member"
+    )
+    with db.write() as conn:
+        set_consent(conn, household.member, "store", True, NOW)
+        # A publish in which Spotify refused a track.
+        conn.execute(
+            s.published_playlists.insert().values(
+                member_id=household.member, kind="discover", spotify_playlist_id="p" * 22, written_at=NOW
+            )
+        )
+        conn.execute(
+            s.rejected_tracks.insert().values(
+                track_id=household.member_tracks[0],
+                member_id=household.member,
+                kind="discover",
+                reason="Spotify said the track id is invalid",
+                rejected_at=NOW,
+            )
+        )
+        conn.execute(
+            s.sync_cursors.update()
+            .where(s.sync_cursors.c.member_id == household.owner)
+            .values(last_error="HTTP 403 from /me/player/recently-played")
+        )
+    html = client.get("/admin").get_data(as_text=True)
+    assert "Spotify refused 1 track of the last playlist" in _health_row(html, "Milo Member")
+    assert "last poll failed: HTTP 403" in _health_row(html, "Olive Owner")
+    with db.write() as conn:
+        update_member(conn, household.member, reconnect_needed=True)
+    row = _health_row(client.get("/admin").get_data(as_text=True), "Milo Member")
+    assert "Spotify access revoked or expired" in row and "sign in again" in row
+
+
+def test_the_footer_privacy_link_on_the_sign_in_page_leads_to_privacy_words(client: FlaskClient) -> None:
+    html = client.get("/signin").get_data(as_text=True)
+    assert 'href="/signin#privacy">Privacy</a>' in html and 'id="privacy"' in html
+    assert "Who sees what" in html.split('id="privacy"')[1]
+
+
+def test_one_play_is_one_play(client: FlaskClient, db: Database, household: Household) -> None:
+    from recs.domain import PlayRow
+    from recs.storage.listening import insert_plays
+
+    with db.write() as conn:
+        me = create_member(conn, "once-spotify", "Onni Once", timezone="UTC", now=NOW)
+        for p in ("store", "train", "publish"):
+            set_consent(conn, me.id, p, True, NOW)  # type: ignore[arg-type]
+        insert_plays(conn, me.id, [PlayRow(NOW - timedelta(days=1), household.member_tracks[0], "api", 200_000)])
+    sign_in(client, me.id)
+    html = client.get("/listening").get_data(as_text=True)
+    assert '<span class="count">1 play</span>' in html and "1 plays" not in html
