@@ -81,6 +81,21 @@ def last_slot(rule: PublishSettingsRow, timezone: str, now: datetime) -> datetim
     raise AssertionError("a weekly slot always exists within 8 days")
 
 
+def next_slot(rule: PublishSettingsRow, timezone: str, now: datetime) -> datetime:
+    """The first scheduled publish time after *now*, in the member's timezone (DST-aware)."""
+    tz = ZoneInfo(timezone)
+    local_now = now.astimezone(tz)
+    hour, minute = (int(p) for p in rule.local_time.split(":"))
+    day: date = local_now.date()
+    for _ in range(9):
+        if rule.frequency == "daily" or day.weekday() == rule.weekday:
+            slot = datetime.combine(day, time(hour, minute), tzinfo=tz)
+            if slot > local_now:
+                return slot.astimezone(UTC)
+        day += timedelta(days=1)
+    raise AssertionError("a weekly slot always exists within 8 days")
+
+
 def is_due(rule: PublishSettingsRow, timezone: str, last_written: datetime | None, now: datetime) -> bool:
     return last_written is None or last_written < last_slot(rule, timezone, now)
 
@@ -361,6 +376,50 @@ def publish_offer(
         (k, len(uris)) for k in wanted for _run, uris, _size in [plan(instance, member_id, k, now, db)] if uris
     )
     return PublishOffer(kinds, "" if kinds else "empty")
+
+
+@dataclass(frozen=True)
+class PlaylistStatus:
+    """A member's playlist of one kind as Spotify holds it, for the recommendations page."""
+
+    kind: str
+    name: str
+    url: str | None  # open.spotify.com's page (None off real Spotify: the emulator has no playlist page)
+    written_at: datetime | None  # None: never published
+    run_id: int | None  # the model run Spotify's copy was made from
+    behind: bool  # Spotify holds an older list than the page shows
+    next_at: datetime | None  # the next scheduled publish (None: nothing will be written)
+
+
+def playlist_status(
+    instance: Instance, db: Database, member_id: int, consents_publish: bool, now: datetime
+) -> list[PlaylistStatus]:
+    """Each playlist kind the member chose: its name and link, when it was written, and when it is next."""
+    rule = playlist_settings(db, member_id, instance.settings.publish)
+    with db.read() as conn:
+        member = get_member(conn, member_id)
+        current = current_run_id(conn)
+        states = {k: get_playlist_state(conn, member_id, k) for k in ("discover", "rediscover")}
+    real = "api.spotify.com" in instance.settings.spotify.api_base_url
+    writing = consents_publish and member is not None and not member.reconnect_needed
+    out = []
+    for kind, on in (("discover", rule.discover), ("rediscover", rule.rediscover)):
+        state = states[kind]
+        if not on and state.spotify_playlist_id is None:
+            continue
+        pid = state.spotify_playlist_id
+        out.append(
+            PlaylistStatus(
+                kind=kind,
+                name=NAMES[kind],
+                url=f"https://open.spotify.com/playlist/{pid}" if pid and real else None,
+                written_at=state.written_at,
+                run_id=state.run_id,
+                behind=state.written_at is not None and current is not None and state.run_id != current,
+                next_at=next_slot(rule, member.timezone, now) if writing and on and member is not None else None,
+            )
+        )
+    return out
 
 
 def run_job(

@@ -12,7 +12,7 @@ from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
 from recs import feedback
-from recs.playlists import PublishOffer, publish_offer
+from recs.playlists import PublishOffer, playlist_status, publish_offer
 from recs.stats import last_acceptance
 from web.auth import consents_of, db, instance, member, member_required, now
 from web.security import error_page
@@ -101,6 +101,7 @@ def index() -> str:
         max_size=feedback.MAX_PLAYLIST_SIZE,
         offer=_offer(),
         kind_names=MODES,
+        playlists=playlist_status(instance(), db(), me.id, consents_of(me.id)["publish"].granted, now()),
     )
 
 

@@ -302,3 +302,30 @@ def test_cards_carry_this_requests_token_and_follow_the_list(owner_client: Flask
     assert response.status_code == 302
     cards = owner_client.get("/recommendations").get_data(as_text=True).split('id="blocked"')[0]
     assert "Song 07" not in cards and "Song 08" in cards
+
+
+def test_the_page_names_the_published_playlist_links_it_and_says_when_it_is_old_and_next(
+    owner_client: FlaskClient, db: Database, household: Household
+) -> None:
+    page = owner_client.get("/recommendations").get_data(as_text=True)
+    assert "“recs · Discover”</strong>\n      is not in your Spotify yet." in page and "Next publish: " in page
+    with db.write() as conn:
+        older = conn.execute(
+            s.model_runs.insert().values(started_at=NOW - timedelta(days=9), status="succeeded", is_current=False)
+        ).inserted_primary_key[0]  # type: ignore[index]
+        conn.execute(
+            s.published_playlists.insert().values(
+                member_id=household.owner,
+                kind="discover",
+                spotify_playlist_id="P" * 22,
+                run_id=older,
+                written_at=NOW - timedelta(days=8),
+            )
+        )
+    page = owner_client.get("/recommendations").get_data(as_text=True)
+    assert f'<a href="https://open.spotify.com/playlist/{"P" * 22}"' in page
+    assert f"Spotify holds an older list (model run {older}) than this page shows." in page
+    # Writing playlists off: no next publish is promised.
+    post(owner_client, "/settings/consent", {"store": "yes", "train": "yes"})
+    page = owner_client.get("/recommendations").get_data(as_text=True)
+    assert "Next publish" not in page and "Not published on a schedule." in page

@@ -257,6 +257,11 @@ def test_new_member_signs_in_imports_sees_charts_hides_and_publishes(
             sa.select(s.tracks.c.spotify_id).join(s.hidden_tracks, s.hidden_tracks.c.track_id == s.tracks.c.id)
         ).scalar_one()
     assert f"spotify:track:{hidden_uri}" not in held
+    # The page names the playlist Spotify now holds and when the next one is written (issue 15 item 8).
+    page.reload()
+    assert page.get_by_text(re.compile(r"“recs · Discover”\s+in your Spotify, written")).is_visible()
+    assert page.get_by_text("Next publish:").is_visible()
+    _shot(page, "05-recommendations-published")
 
     page.get_by_role("link", name="Settings & privacy").click()
     assert page.get_by_role("heading", name="Your Spotify connection").is_visible()
