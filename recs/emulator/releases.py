@@ -6,7 +6,7 @@ import bisect
 import itertools
 import random
 import string
-from collections import ChainMap
+from collections import ChainMap, Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -70,18 +70,14 @@ class ReleaseStream:
         def song(t: Track) -> tuple[str, str]:
             return t.artist_ids[0], t.name.casefold()
 
-        first_out: dict[tuple[str, str], str] = {}
-        for t in catalog.tracks.values():
-            day = catalog.albums[t.album_id].release_date
-            if day < first_out.get(song(t), "9999"):
-                first_out[song(t)] = day
+        titles = Counter(song(t) for t in catalog.tracks.values() if not catalog.albums[t.album_id].version)
         # the catalogue's own recent albums are releases too (all their recordings new), some dated ahead
         recent = [al for al in catalog.albums.values() if al.release_date >= self.next_day.isoformat()]
         for album in sorted(recent, key=lambda al: (al.release_date, al.id)):
             if not album.version:
-                # the catalogue's titles repeat within an artist; a title the artist already had out
-                # cannot be told from a re-release, so it does not count as new
-                new = tuple(t for t in album.track_ids if first_out[song(catalog.tracks[t])] >= album.release_date)
+                # the catalogue's titles repeat within an artist (members may even have played a later-dated
+                # one early); a title the artist has on another original cannot be told from a re-release
+                new = tuple(t for t in album.track_ids if titles[song(catalog.tracks[t])] == 1)
                 self.releases.append(Release(album, album.album_type, new))
                 continue
             # the catalogue's remasters, live takes and compilations re-release recordings already out
