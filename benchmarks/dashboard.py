@@ -19,15 +19,15 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from flask import Flask
 
-from recs.config import load_settings
-from recs.domain import AlbumInfo, ArtistInfo, PlayRow, TrackInfo
-from recs.instance import Instance
-from recs.keys import Secrets
+from recs.core.config import load_settings
+from recs.core.domain import AlbumInfo, ArtistInfo, PlayRow, TrackInfo
+from recs.core.keys import Secrets
 from recs.storage import Database, migrate
 from recs.storage import schema as s
 from recs.storage.catalog import upsert_tracks
 from recs.storage.listening import insert_plays
 from recs.storage.members import create_member, set_consent
+from recs.usecases.instance import Instance
 from web import create_app
 from web.serving import default_processes, listen, serve
 

@@ -32,14 +32,14 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from recs import ingest, training  # noqa: E402
-from recs.config import load_settings  # noqa: E402
-from recs.demo import build_demo_prior, connect_member, demo_environ  # noqa: E402
+from recs.core.config import load_settings  # noqa: E402
 from recs.emulator import EmulatorServer  # noqa: E402
-from recs.imports import run_import  # noqa: E402
-from recs.instance import Instance, init_instance, open_instance  # noqa: E402
-from recs.prior.artifact import load_prior  # noqa: E402
-from recs.recommendations import current_recommendations  # noqa: E402
+from recs.usecases import ingest, training  # noqa: E402
+from recs.usecases.demo import build_demo_prior, connect_member, demo_environ  # noqa: E402
+from recs.usecases.imports import run_import  # noqa: E402
+from recs.usecases.instance import Instance, init_instance, open_instance  # noqa: E402
+from recs.usecases.prior.artifact import load_prior  # noqa: E402
+from recs.usecases.recommendations import current_recommendations  # noqa: E402
 
 KS = (30, 100)
 

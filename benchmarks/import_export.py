@@ -90,10 +90,10 @@ def _cpu() -> float:
 
 
 def _child(folder: str, data_dir: str, runs: int, out: Any) -> None:
-    from recs.config import load_settings
-    from recs.imports import run_import
+    from recs.core.config import load_settings
     from recs.storage import Database, migrate
     from recs.storage.members import create_member, set_consent
+    from recs.usecases.imports import run_import
 
     settings = load_settings(None, {"RECS_INSTANCE__DATA_DIR": data_dir})
     db = Database(settings.database_url)

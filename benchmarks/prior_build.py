@@ -272,7 +272,7 @@ def run_one(engine: str, dumps: list[Path], out: Path, processes: int) -> dict[s
     CPU per stage comes from the build's progress ticks (for the local engine, workers count once they
     have exited, at the end of parsing; for Spark, the sampled JVM and workers are not split by stage).
     """
-    from recs.prior.build import BuildOptions, Tick, build_prior
+    from recs.usecases.prior.build import BuildOptions, Tick, build_prior
 
     def cpu_now() -> float:
         me = resource.getrusage(resource.RUSAGE_SELF)
@@ -289,7 +289,7 @@ def run_one(engine: str, dumps: list[Path], out: Path, processes: int) -> dict[s
     start_cpu = cpu_now()
     t0 = time.monotonic()
     if engine == "spark":
-        from recs.prior.spark import build_prior_spark
+        from recs.usecases.prior.spark import build_prior_spark
 
         summary = build_prior_spark(dumps, out, options, master=f"local[{processes}]", tick=tick)
     else:

@@ -32,10 +32,10 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from recs import metrics as M  # noqa: E402
+from recs.core import metrics as M  # noqa: E402
 from recs.emulator.state import Emulator  # noqa: E402
 from recs.model.foldin import fold_in  # noqa: E402
-from recs.prior.artifact import Prior  # noqa: E402
+from recs.usecases.prior.artifact import Prior  # noqa: E402
 
 K = 10
 
@@ -81,8 +81,8 @@ def household_ndcg(prior: Prior, emulator: Emulator, *, seed: int = 0, frac: flo
 
 def run(members: int, users: int, seeds: int, engines: list[str], work: Path, master: str) -> dict[str, Any]:
     from recs.emulator.listenbrainz import write_community_dumps
-    from recs.prior.artifact import load_prior
-    from recs.prior.build import BuildOptions, build_prior
+    from recs.usecases.prior.artifact import load_prior
+    from recs.usecases.prior.build import BuildOptions, build_prior
 
     dumps = write_community_dumps(work / "mirror", seed=0, members=members, users=users)
     emulator = Emulator(0, members)
@@ -95,7 +95,7 @@ def run(members: int, users: int, seeds: int, engines: list[str], work: Path, ma
             options = BuildOptions(factors=16, iterations=20, regularization=1.0, seed=42 + s, processes=2)
             started = time.perf_counter()
             if engine == "spark":
-                from recs.prior.spark import build_prior_spark
+                from recs.usecases.prior.spark import build_prior_spark
 
                 summary = build_prior_spark(paths, work / f"{engine}{s}.prior.npz", options, master=master)
             else:

@@ -36,8 +36,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from recs import metrics as M  # noqa: E402
-from recs.interactions import count_interactions  # noqa: E402
+from recs.core import metrics as M  # noqa: E402
+from recs.core.interactions import count_interactions  # noqa: E402
 from recs.model import AlsParams, Model, fit_als, recommend_top  # noqa: E402
 from recs.model.selection import fit_spec, select_model  # noqa: E402
 
@@ -206,7 +206,7 @@ def build_prior(matrix: sparse.csr_matrix, seed: int, folder: Path) -> tuple[Int
 
     Returns the artist index of each prior row and the loaded `Prior` (float16 factors, as training sees them).
     """
-    from recs.prior.artifact import load_prior, write_prior
+    from recs.usecases.prior.artifact import load_prior, write_prior
 
     listeners = np.diff(sparse.csc_matrix(matrix > 0).indptr)
     items = np.nonzero(listeners)[0].astype(np.int64)
@@ -281,8 +281,8 @@ def household_stage(
     Returns the catalogue, the union scores of both sides, what to exclude, the relevant union positions of
     the held-out pairs given, and the chosen household spec.
     """
-    from recs.discovery import spread, union_catalogue
     from recs.model import fold_in
+    from recs.usecases.discovery import spread, union_catalogue
 
     matrix, vocab = _household_matrix(users, items, counts, members)
     in_household = np.searchsorted(vocab, prior_items)
@@ -346,14 +346,14 @@ def run_household(folder: Path, seed: int, users_per_size: int = 100, log: Any =
     user's training part, over the artists they play, written and read back as a format-1 prior artifact
     (float16 factors). For each household, as the nightly run does: a hold-out carved out of the members'
     training part (20% per user, seeded) selects the household model (recs' select_model) and then the
-    prior weight and popularity guard (recs.discovery.choose_blend); the chosen ones are refitted on the
+    prior weight and popularity guard (recs.usecases.discovery.choose_blend); the chosen ones are refitted on the
     whole training part and scored on the test part. Reported per size: household-only, prior + fold-in
     (weight 1, no guard), the chosen blend, and popular-from-the-prior (listeners), each ranking the union
     of the household's artists and the prior's minus the member's training artists.
     """
     import tempfile
 
-    from recs.discovery import GUARDS, PRIOR_WEIGHTS, blend_scores, candidate_name, choose_blend, ranked_lists
+    from recs.usecases.discovery import GUARDS, PRIOR_WEIGHTS, blend_scores, candidate_name, choose_blend, ranked_lists
 
     say = log or (lambda _msg: None)
     t0 = time.perf_counter()

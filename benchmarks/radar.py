@@ -12,10 +12,8 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any, TypeVar, cast
 
-from recs.budget import CEILINGS
-from recs.config import SpotifySettings
-from recs.emulator import EmulatorServer
-from recs.radar import (
+from recs.core.config import SpotifySettings
+from recs.core.radar import (
     KnownTracks,
     ReleasedTrack,
     checks_today,
@@ -26,8 +24,10 @@ from recs.radar import (
     plan,
     rank_loved,
 )
+from recs.emulator import EmulatorServer
 from recs.spotify.client import SpotifyApi, make_spotify
 from recs.spotify.releases import SpotifyReleases
+from recs.usecases.budget import CEILINGS
 
 T = TypeVar("T")
 WINDOW_DAYS = 14

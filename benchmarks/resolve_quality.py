@@ -2,7 +2,7 @@
 
 Names come as the account-data export writes them (primary artist name, track name) for tracks the members
 played; each is searched as recs searches it (recs.spotify.search over HTTP) and matched by recs' rule
-(recs.imports.resolve.pick_match). A resolved name is correct when it is the very track played.
+(recs.usecases.imports.resolve.pick_match). A resolved name is correct when it is the very track played.
 
 Run: .venv/bin/python benchmarks/resolve_quality.py [--seed 0] [--names 300]
 """
@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar, cast
 
-from recs.config import SpotifySettings
+from recs.core.config import SpotifySettings
+from recs.core.names import track_key
 from recs.emulator import EmulatorServer
-from recs.imports.resolve import pick_match
-from recs.names import track_key
 from recs.spotify.client import SpotifyApi, make_spotify
 from recs.spotify.search import SpotifyTrackSearch
+from recs.usecases.imports.resolve import pick_match
 
 T = TypeVar("T")
 

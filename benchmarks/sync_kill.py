@@ -22,10 +22,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
 
-from recs import accounts
 from recs.emulator import EmulatorServer
-from recs.instance import Instance, init_instance, load, open_instance
 from recs.storage import schema as t
+from recs.usecases import accounts
+from recs.usecases.instance import Instance, init_instance, load, open_instance
 
 
 def write_config(folder: Path, server: EmulatorServer) -> Path:

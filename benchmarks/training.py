@@ -1,7 +1,7 @@
 """Wall time and peak memory of a whole training at three scales, each beside the raw implicit fit on the same matrix.
 
 Scales (synthetic data with realistic skew: Zipf item popularity, log-normal user activity, sessions):
-- family: 5 members, ~200k plays stored in a real SQLite database; `recs.training.train` end to end
+- family: 5 members, ~200k plays stored in a real SQLite database; `recs.usecases.training.train` end to end
   (read as integer arrays, weighting with session pseudo-users, fit, both lists for every member,
   artifact, one transaction), once without tuning (holdout_days = 0) and once as the nightly run
   with its hold-out tuning;
@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from recs.interactions import DAY_S, Signals, Weighting, build_interactions, count_interactions  # noqa: E402
+from recs.core.interactions import DAY_S, Signals, Weighting, build_interactions, count_interactions  # noqa: E402
 from recs.model import AlsParams, fit_als, recommend_top  # noqa: E402
 
 FACTORS, ITERATIONS, THREADS = 64, 15, 2
@@ -186,8 +186,8 @@ def large(seed: int = 42) -> dict[str, Any]:
 
 def _family_db(folder: Path, seed: int) -> tuple[Any, Any, dict[str, int]]:
     """A real SQLite instance with 5 consenting members and ~200k plays, stored through recs.storage."""
-    from recs.config import load_settings
-    from recs.domain import AlbumInfo, ArtistInfo, PlayRow, TrackInfo
+    from recs.core.config import load_settings
+    from recs.core.domain import AlbumInfo, ArtistInfo, PlayRow, TrackInfo
     from recs.storage import Database, migrate
     from recs.storage.catalog import upsert_tracks
     from recs.storage.listening import insert_plays
@@ -229,7 +229,7 @@ def _family_db(folder: Path, seed: int) -> tuple[Any, Any, dict[str, int]]:
 def family(seed: int = 42) -> dict[str, Any]:
     from dataclasses import replace
 
-    from recs import training
+    from recs.usecases import training
 
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
@@ -283,7 +283,7 @@ def large_sql(seed: int = 42) -> dict[str, Any]:
     """
     import sqlite3
 
-    from recs.config import load_settings
+    from recs.core.config import load_settings
     from recs.storage import Database, migrate
     from recs.storage import training as store
 

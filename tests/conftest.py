@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from recs.config import Settings, load_settings
+from recs.core.config import Settings, load_settings
 from recs.storage import Database, migrate
 
 REPO = Path(__file__).resolve().parent.parent

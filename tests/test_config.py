@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from recs.config import Settings, SettingsError, load_settings, setting_fields
+from recs.core.config import Settings, SettingsError, load_settings, setting_fields
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config.example.toml"

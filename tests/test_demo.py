@@ -78,7 +78,7 @@ def test_demo_sets_up_a_household_and_serves_the_dashboard(tmp_path: Path) -> No
 
 
 def test_demo_refuses_a_folder_that_is_not_a_demo(tmp_path: Path) -> None:
-    from recs.demo import DemoError, prepare_folder
+    from recs.usecases.demo import DemoError, prepare_folder
 
     real = tmp_path / "data"
     real.mkdir()

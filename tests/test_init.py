@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 from cryptography.fernet import Fernet
 
-from recs.cli import main
-from recs.keys import SecretsError
-from recs.secrets_file import add_token_key, drop_old_token_keys, load_secrets
+from recs.cli.main import main
+from recs.core.keys import SecretsError
 from recs.storage import Database, migrate
+from recs.usecases.secrets_file import add_token_key, drop_old_token_keys, load_secrets
 
 
 def _run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> str:

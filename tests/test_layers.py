@@ -10,42 +10,32 @@ REPO = Path(__file__).resolve().parent.parent
 # Heavy library -> the only places allowed to import it (module path prefixes).
 OWNERS: dict[str, tuple[str, ...]] = {
     "spotipy": ("recs.spotify",),
-    "requests": ("recs.spotify", "recs.emulator", "recs.prior.download"),
+    "requests": ("recs.spotify", "recs.emulator", "recs.usecases.prior.download"),
     "implicit": ("recs.model",),
     "threadpoolctl": ("recs.model",),
     "sqlalchemy": ("recs.storage",),
     "alembic": ("recs.storage",),
     "psycopg": ("recs.storage",),
-    "apscheduler": ("recs.scheduling",),
+    "apscheduler": ("recs.cli.scheduling",),
     "flask": ("web", "recs.emulator"),
     "flask_wtf": ("web",),
     "wtforms": ("web",),
     "werkzeug": ("web", "recs.emulator"),
     "waitress": ("web",),
-    "zstandard": ("recs.prior", "recs.emulator"),
-    "pyspark": ("recs.prior.spark",),
-    "orjson": ("recs.prior",),
-    "pandas": ("recs.takeout",),
+    "zstandard": ("recs.usecases.prior", "recs.emulator"),
+    "pyspark": ("recs.usecases.prior.spark",),
+    "orjson": ("recs.usecases.prior",),
+    "pandas": ("recs.usecases.takeout",),
 }
 ADAPTERS = ("recs.spotify", "recs.storage", "recs.model", "recs.emulator")
-# recs.settings_doc is a developer command (`python -m recs.settings_doc` rewrites the README table).
-ENTRY_POINTS = ("recs.cli", "recs.commands", "recs.scheduling", "recs.settings_doc")
+# recs.cli.settings_doc is a developer command (`python -m recs.cli.settings_doc` rewrites the README table).
+ENTRY_POINTS = ("recs.cli",)
 # Pure modules: no I/O, no adapters, no use cases.
-CORE = (
-    "recs.config",
-    "recs.domain",
-    "recs.keys",
-    "recs.logs",
-    "recs.names",
-    "recs.interactions",
-    "recs.holdout",
-    "recs.ranking",
-    "recs.metrics",
-    "recs.payloads",
-)
+CORE = ("recs.core",)
+USE_CASES = ("recs.usecases",)
 
 # Pure modules that compute with models: they may import core and recs.model, nothing that does I/O.
-PURE_WITH_MODEL = ("recs.lists",)
+PURE_WITH_MODEL = ("recs.usecases.lists",)
 
 
 def _under(module: str, prefixes: tuple[str, ...]) -> bool:
@@ -117,7 +107,7 @@ def _spotipy_reach(path: Path) -> list[str]:
     return found
 
 
-# Calls that write files; core modules compute, they never write (recs.keys once wrote the secrets file).
+# Calls that write files; core modules compute, they never write (recs.core.keys once wrote the secrets file).
 PATH_WRITES = {"write_text", "write_bytes", "mkdir", "touch", "unlink", "rmdir"}
 OS_WRITES = {"open", "fdopen", "replace", "rename", "remove", "unlink", "chmod", "makedirs", "mkdir"}
 # What web may take from recs.storage: the database handle its instance carries, nothing that queries.
@@ -140,8 +130,10 @@ def _structure_breaches(module: str, path: Path) -> list[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     found: list[str] = []
     in_storage = _under(module, ("recs.storage",))
-    if module.startswith(("recs", "web")) and "recs.cli" in _imports(module, path):
-        found.append(f"{module} imports recs.cli: commands are listed in recs.cli.COMMANDS, never attached on import")
+    if module.startswith(("recs", "web")) and "recs.cli.main" in _imports(module, path):
+        found.append(
+            f"{module} imports recs.cli.main: commands are listed in recs.cli.main.COMMANDS, never attached on import"
+        )
     if not in_storage:
         storage_names = {
             alias.asname or alias.name
@@ -220,6 +212,10 @@ def _violations() -> list[str]:
                 for other in ADAPTERS:
                     if other != own and _under(imported, (other,)):
                         problems.append(f"adapter {module} imports adapter {other}")
+                if _under(imported, (*USE_CASES, *ENTRY_POINTS)):
+                    problems.append(
+                        f"adapter {module} imports {imported}: adapters serve the use cases, never call them"
+                    )
             if (
                 _under(module, CORE)
                 and imported.startswith("recs.")
@@ -259,12 +255,21 @@ def test_every_command_is_listed() -> None:
 
     import click
 
-    import recs.commands
-    from recs.cli import main
+    import recs.cli
+    from recs.cli.main import main
 
     registered = set(main.commands.values())
-    for info in pkgutil.iter_modules(recs.commands.__path__):
-        module = importlib.import_module(f"recs.commands.{info.name}")
-        for name, value in vars(module).items():
+    modules = [info.name for info in pkgutil.iter_modules(recs.cli.__path__) if info.name != "main"]
+    assert "sync" in modules and "training" in modules
+    for name in modules:
+        module = importlib.import_module(f"recs.cli.{name}")
+        for attr, value in vars(module).items():
             if isinstance(value, click.Command) and value.__module__ == module.__name__:
-                assert value in registered, f"recs.commands.{info.name}.{name} is not in recs.cli.COMMANDS"
+                assert value in registered, f"recs.cli.{name}.{attr} is not in recs.cli.main.COMMANDS"
+
+
+def test_the_tree_shows_the_layers() -> None:
+    """Every module of recs sits in one layer's folder, so the tree alone tells core, use cases, adapters and entry points apart."""
+    layers = (*CORE, *USE_CASES, *ADAPTERS, *ENTRY_POINTS)
+    loose = [m for m in _modules() if m.startswith("recs.") and not _under(m, layers)]
+    assert not loose, f"modules outside the layer folders (recs/core, recs/usecases, adapters, recs/cli): {loose}"

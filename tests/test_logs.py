@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from recs.logs import RedactingFilter, redact, setup_logging
+from recs.core.logs import RedactingFilter, redact, setup_logging
 
 TOKEN = "BQD4x-fake_access.token~value123"
 REFRESH = "AQCrefresh-token-value-987654"

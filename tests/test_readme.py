@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from recs.config import setting_fields
-from recs.settings_doc import reference
+from recs.cli.settings_doc import reference
+from recs.core.config import setting_fields
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -17,7 +17,7 @@ def test_readme_configuration_reference_is_current() -> None:
     assert block, "README lost its configuration reference markers"
     expected = reference(REPO / "config.example.toml")
     assert block.group(1).strip() == expected.strip(), (
-        "README configuration reference is stale: regenerate it with `python -m recs.settings_doc`"
+        "README configuration reference is stale: regenerate it with `python -m recs.cli.settings_doc`"
     )
     for section, keys in setting_fields().items():
         for key in keys:

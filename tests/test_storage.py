@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from recs.domain import AlbumInfo, ArtistInfo, PlayRow, TrackInfo
+from recs.core.domain import AlbumInfo, ArtistInfo, PlayRow, TrackInfo
 from recs.storage import Database, migrate
 from recs.storage import schema as s
 from recs.storage.catalog import get_tracks, upsert_tracks

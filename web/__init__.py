@@ -10,10 +10,10 @@ from typing import Any
 
 from flask import Flask
 
-from recs.config import Settings
-from recs.instance import Instance, load, open_instance
-from recs.metrics import format_metric
-from recs.stats import StatsCache
+from recs.core.config import Settings
+from recs.core.metrics import format_metric
+from recs.usecases.instance import Instance, load, open_instance
+from recs.usecases.stats import StatsCache
 
 log = logging.getLogger(__name__)
 

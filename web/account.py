@@ -22,9 +22,9 @@ from flask import (
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
-from recs import accounts, feedback, takeout
-from recs.domain import PURPOSES
-from recs.stats import authorisation
+from recs.core.domain import PURPOSES
+from recs.usecases import accounts, feedback, takeout
+from recs.usecases.stats import authorisation
 from web.auth import PURPOSE_TEXT, consent_words, consents_of, db, instance, member, member_required, now, save_consents
 from web.imports import coverage_cache
 

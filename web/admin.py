@@ -8,10 +8,10 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
-from recs import accounts, feedback
-from recs.domain import ModelRunRow
-from recs.playlists import refused_tracks
-from recs.stats import instance_overview
+from recs.core.domain import ModelRunRow
+from recs.usecases import accounts, feedback
+from recs.usecases.playlists import refused_tracks
+from recs.usecases.stats import instance_overview
 from web import charts
 from web.auth import db, instance, member, now, owner_required
 

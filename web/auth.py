@@ -14,11 +14,11 @@ from urllib.parse import unquote, urlsplit
 from flask import Blueprint, Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
-from recs import accounts
-from recs.domain import PURPOSES, Consent, Member, Purpose
-from recs.instance import Instance
-from recs.stats import zone
+from recs.core.domain import PURPOSES, Consent, Member, Purpose
 from recs.storage import Database
+from recs.usecases import accounts
+from recs.usecases.instance import Instance
+from recs.usecases.stats import zone
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
@@ -157,7 +157,7 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def load_member() -> None:
         g.member = None
-        # The callback writes (through recs.accounts) and then reads what it wrote: not a shared snapshot.
+        # The callback writes (through recs.usecases.accounts) and then reads what it wrote: not a shared snapshot.
         if request.method in ("GET", "HEAD") and request.endpoint not in ("static", "auth.callback"):
             g.reads = instance().db.shared_reads()
         member_id = session.get(SESSION_KEY)

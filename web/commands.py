@@ -6,7 +6,7 @@ import os
 
 import click
 
-from recs.commands.context import Context, pass_ctx
+from recs.cli.context import Context, pass_ctx
 
 
 @click.command()
@@ -24,7 +24,7 @@ def serve(obj: Context, host: str | None, port: int | None, threads: int, proces
     """Serve the dashboard with waitress (never Flask's development server)."""
     from flask import Flask
 
-    from recs.instance import open_instance
+    from recs.usecases.instance import open_instance
     from web import create_app
     from web.serving import default_processes, listen
     from web.serving import serve as serve_on

@@ -12,7 +12,7 @@ import click
 
 def _run_requests(instance: object, stop: threading.Event) -> None:
     """The demo's stand-in for `recs worker`: runs the dashboard's run-now requests in this process."""
-    from recs.scheduling import Worker
+    from recs.cli.scheduling import Worker
 
     worker = Worker(instance, in_process=True)  # type: ignore[arg-type]
     while not stop.wait(3):
@@ -36,8 +36,8 @@ def demo(port: int, no_browser: bool, data_dir: Path) -> None:
     """Try recs offline: an emulated Spotify household, synced, trained and published, then the dashboard."""
     from waitress.server import create_server
 
-    from recs.demo import DemoError, build
-    from recs.logs import setup_logging
+    from recs.core.logs import setup_logging
+    from recs.usecases.demo import DemoError, build
     from web import create_app
     from web.serving import listen
 

@@ -14,9 +14,9 @@ from flask import Blueprint, Flask, current_app, flash, g, redirect, render_temp
 from werkzeug.utils import secure_filename
 from werkzeug.wrappers import Response
 
-from recs.imports.errors import ImportRejected
-from recs.imports.service import LEASE, run_import, settle_interrupted
-from recs.stats import CoverageCache, import_progress, member_import
+from recs.usecases.imports.errors import ImportRejected
+from recs.usecases.imports.service import LEASE, run_import, settle_interrupted
+from recs.usecases.stats import CoverageCache, import_progress, member_import
 from web.auth import consents_of, db, instance, member, member_required, now
 from web.security import error_page
 
@@ -27,7 +27,7 @@ ACCEPTED = (".zip", ".json")
 
 
 # A running import's record gets a sign of life every few seconds from the process running it
-# (recs.imports.service); one silent for SILENT_AFTER was cut off and the progress page says so.
+# (recs.usecases.imports.service); one silent for SILENT_AFTER was cut off and the progress page says so.
 SILENT_AFTER = LEASE
 
 

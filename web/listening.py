@@ -9,7 +9,7 @@ from collections import OrderedDict
 from flask import Blueprint, current_app, render_template, request
 from markupsafe import Markup
 
-from recs.stats import RANGES, ListeningStats, StatsCache
+from recs.usecases.stats import RANGES, ListeningStats, StatsCache
 from web import charts
 from web.auth import consents_of, db, member, member_required, now
 

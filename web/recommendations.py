@@ -11,9 +11,9 @@ from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
-from recs import feedback
-from recs.playlists import PublishOffer, playlist_status, publish_offer
-from recs.stats import last_acceptance
+from recs.usecases import feedback
+from recs.usecases.playlists import PublishOffer, playlist_status, publish_offer
+from recs.usecases.stats import last_acceptance
 from web.auth import consents_of, db, instance, member, member_required, now
 from web.security import error_page
 

@@ -1,6 +1,6 @@
 """Model adapter: the only importer of implicit and threadpoolctl; fits, scores, explains and stores models.
 
-Public API (used by recs.training and benchmarks/):
+Public API (used by recs.usecases.training and benchmarks/):
 - `AlsParams`, `fit_als(matrix, params, seed=, threads=)` -> `AlsModel` (implicit ALS, conjugate-gradient
   solver, use_gpu=False, BLAS limited to one thread while fitting, seeded); `fit_item_factors` keeps only
   the item side (the community prior, recs/prior);

@@ -1,6 +1,6 @@
 """Model selection: fit a model from its spec, score it on a hold-out, and tune over the candidate grid.
 
-Public API (used by recs.training and benchmarks/): `ALS_GRID` (and the other grids), `DEFAULT_ALS`,
+Public API (used by recs.usecases.training and benchmarks/): `ALS_GRID` (and the other grids), `DEFAULT_ALS`,
 `als_spec`, `knn_spec`, `fit_spec(spec, matrix, ...)`, `evaluate(model, train, rows, relevant, ...)` and
 `select_model(...) -> Selection`. Pure computation over matrices: no database, no files.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from recs import metrics as M
+from recs.core import metrics as M
 from recs.model.als import AlsParams, fit_als
 from recs.model.baselines import EaseSolver, fit_ease, fit_itemknn, fit_popular
 from recs.model.scoring import BlendModel, Model, recommend_top

@@ -10,7 +10,7 @@ from typing import Any, Protocol, TypeVar
 import requests
 import spotipy
 
-from recs.config import SpotifySettings
+from recs.core.config import SpotifySettings
 from recs.spotify.auth import EXPIRY_MARGIN, MemberAuth
 from recs.spotify.errors import ErrorKind, SpotifyError, classify
 from recs.spotify.oauth import TokenBundle

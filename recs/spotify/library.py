@@ -1,7 +1,7 @@
 """Reads for one member over the Web API: profile, recently played, saved tracks, followed artists, top items, playlists.
 
 The read side's port, as `SpotifyPlaylists` is the write side's: each method makes one call through the
-member's caller (budget, ledger, rate-limit waits), parses the payload with `recs.payloads` and turns a
+member's caller (budget, ledger, rate-limit waits), parses the payload with `recs.core.payloads` and turns a
 payload that does not parse into one `SpotifyError(MALFORMED)` naming what was rejected.
 """
 
@@ -12,8 +12,8 @@ from typing import Any, Protocol, TypeVar
 
 import spotipy
 
-from recs.domain import ArtistInfo, TrackInfo
-from recs.payloads import (
+from recs.core.domain import ArtistInfo, TrackInfo
+from recs.core.payloads import (
     Page,
     PayloadError,
     PlaylistEntry,

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import requests
 
-from recs.config import Settings, require_spotify_app
+from recs.core.config import Settings, require_spotify_app
 from recs.spotify.errors import ErrorKind, SpotifyError, classify, classify_http
 
 # Only what the product uses: read listening, library, top items and follows; write its own playlists.

@@ -34,7 +34,7 @@ def _next_page(page: dict[str, Any], sp: spotipy.Spotify) -> Any:
 
 
 class SpotifyPlaylists:
-    """The PlaylistPort of recs.playlists, over one member's SpotifyApi (every call counted as 'publishing')."""
+    """The PlaylistPort of recs.usecases.playlists, over one member's SpotifyApi (every call counted as 'publishing')."""
 
     def __init__(self, api: SpotifyApi, purpose: str = PURPOSE) -> None:
         self.api = api

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from recs.radar import FETCH_GROUPS, AlbumRef, ReleasedTrack
+from recs.core.radar import FETCH_GROUPS, AlbumRef, ReleasedTrack
 from recs.spotify.client import SpotifyApi
 
-# The lowest priority of the budget: the radar stops first (recs/budget.py CEILINGS).
+# The lowest priority of the budget: the radar stops first (recs/usecases/budget.py CEILINGS).
 PURPOSE = "radar"
 ALBUMS_LIMIT = 10  # GET /artists/{id}/albums answers at most 10 in development mode
 TRACKS_LIMIT = 50
@@ -19,7 +19,7 @@ def _ids(artists: Any) -> tuple[str, ...]:
 
 
 class SpotifyReleases:
-    """A recs.radar.ReleasesSource over the Web API."""
+    """A recs.core.radar.ReleasesSource over the Web API."""
 
     def __init__(self, api: SpotifyApi, purpose: str = PURPOSE) -> None:
         self.api = api

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from recs.domain import TrackInfo
-from recs.payloads import parse_track
+from recs.core.domain import TrackInfo
+from recs.core.payloads import parse_track
 from recs.spotify.client import SpotifyApi
 
 # Resolving names is the lowest priority: it never takes budget from polling or publishing.
@@ -18,7 +18,7 @@ def _quoted(text: str) -> str:
 
 
 class SpotifyTrackSearch:
-    """A recs.imports.resolve Search: (artist, title) -> candidate tracks, best first."""
+    """A recs.usecases.imports.resolve Search: (artist, title) -> candidate tracks, best first."""
 
     def __init__(self, api: SpotifyApi, purpose: str = PURPOSE) -> None:
         self.api = api

@@ -6,8 +6,8 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Connection, Table, select
 
-from recs.domain import AlbumInfo, ArtistInfo, TrackInfo, TrackRow
-from recs.names import normalise, track_key
+from recs.core.domain import AlbumInfo, ArtistInfo, TrackInfo, TrackRow
+from recs.core.names import normalise, track_key
 from recs.storage.dialect import insert_ignore
 from recs.storage.schema import albums, artists, track_artists, tracks
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, CompoundSelect, Connection, delete, func, or_, select
 
-from recs.domain import (
+from recs.core.domain import (
     BlockedArtist,
     ContextChoice,
     ExcludedContext,

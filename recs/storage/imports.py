@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
-from recs.domain import ImportProgress, ImportRecord, PlayRow, RunningImport, TrackInfo
-from recs.names import normalise, track_key
+from recs.core.domain import ImportProgress, ImportRecord, PlayRow, RunningImport, TrackInfo
+from recs.core.names import normalise, track_key
 from recs.storage.dialect import insert_ignore
 from recs.storage.members import may_store, off_intervals
 from recs.storage.schema import (

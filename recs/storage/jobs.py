@@ -1,6 +1,6 @@
 """Job queries: the job-run ledger (one row per job and trigger, held with a lease), run-now requests, backups.
 
-Like every query module, they take a Connection: the caller (recs.jobs) owns the transaction.
+Like every query module, they take a Connection: the caller (recs.usecases.jobs) owns the transaction.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, or_, select, update
 
-from recs.domain import JobRequest, JobRun
+from recs.core.domain import JobRequest, JobRun
 from recs.storage import Database
 from recs.storage.dialect import insert_ignore
 from recs.storage.schema import job_requests, job_runs

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, select
 
-from recs.domain import PlayRow
+from recs.core.domain import PlayRow
 from recs.storage.dialect import insert_ignore
 from recs.storage.members import may_store, off_intervals
 from recs.storage.schema import plays, short_streams

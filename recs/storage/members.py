@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from recs.domain import PURPOSES, Consent, Member, Purpose
+from recs.core.domain import PURPOSES, Consent, Member, Purpose
 from recs.storage.schema import consent_intervals, consents, members
 
 

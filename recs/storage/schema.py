@@ -242,7 +242,7 @@ imports = Table(
     Column("rows_done", Integer, nullable=True),
     Column("rows_total", Integer, nullable=True),
     Column("progress_at", UTCDateTime, nullable=True),
-    # The process running it (host:pid, recs.processes.owner_id): a record whose owner is gone is settled as
+    # The process running it (host:pid, recs.core.processes.owner_id): a record whose owner is gone is settled as
     # 'interrupted' at once; another host's is settled when progress_at stops moving (the lease).
     Column("owner", String(300), nullable=True),
 )

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, select
 
-from recs.domain import (
+from recs.core.domain import (
     Gap,
     HourBucket,
     ImportRecord,

@@ -1,7 +1,7 @@
 """Training queries: interactions as integer arrays, model runs, and the stored recommendation lists.
 
 Public functions (all take a Connection first; the caller owns the transaction):
-- `read_signals(conn, member_ids, sources, today)` -> recs.interactions.Signals, read in chunks straight
+- `read_signals(conn, member_ids, sources, today)` -> recs.core.interactions.Signals, read in chunks straight
   into numpy arrays (integer ids and epoch seconds, never string rows);
 - `read_top_tracks(conn, member_id)` -> the member's latest top tracks, best first;
 - `track_artist_sets(conn, track_ids)` -> artist ids per track, in credit order;
@@ -34,8 +34,8 @@ from sqlalchemy import (
     update,
 )
 
-from recs.domain import Recommendation, RecommendationRow
-from recs.interactions import CONTEXT_EXCLUDED, CONTEXT_NORMAL, CONTEXT_OWN_PUBLISHED, Signals
+from recs.core.domain import Recommendation, RecommendationRow
+from recs.core.interactions import CONTEXT_EXCLUDED, CONTEXT_NORMAL, CONTEXT_OWN_PUBLISHED, Signals
 from recs.storage import feedback
 from recs.storage.schema import (
     excluded_contexts,
@@ -369,7 +369,7 @@ def artifact_paths(conn: Connection, newest: int = 2) -> set[str]:
 def read_recommendations(conn: Connection, member_id: int, mode: str) -> list[Recommendation]:
     """The current run's list for a member and mode, by rank, as training stored it (empty before the first run).
 
-    What the member said since (hides, blocks, plays) is applied by `recs.recommendations`, not here.
+    What the member said since (hides, blocks, plays) is applied by `recs.usecases.recommendations`, not here.
     """
     stmt = (
         select(

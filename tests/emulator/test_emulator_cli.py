@@ -16,7 +16,7 @@ def test_recs_emulator_serves_until_stopped() -> None:
     command = [
         sys.executable,
         "-c",
-        "from recs.cli import run; run()",
+        "from recs.cli.main import run; run()",
         "emulator",
         "--port",
         "0",

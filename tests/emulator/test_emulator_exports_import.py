@@ -1,14 +1,14 @@
-"""Generated exports are read by the project's own importer (recs.imports), the code that reads the real samples."""
+"""Generated exports are read by the project's own importer (recs.usecases.imports), the code that reads the real samples."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from recs.config import ImportSettings
-from recs.domain import ArtistInfo, TrackInfo
+from recs.core.config import ImportSettings
+from recs.core.domain import ArtistInfo, TrackInfo
 from recs.emulator import ControlClient
-from recs.imports import reader, rows
+from recs.usecases.imports import reader, rows
 
 
 def read_all(path: Path) -> dict[str, list[Any]]:

@@ -9,14 +9,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from recs.config import Settings
-from recs.domain import ArtistInfo, PlayRow, TrackInfo
-from recs.imports import run_import
+from recs.core.config import Settings
+from recs.core.domain import ArtistInfo, PlayRow, TrackInfo
 from recs.storage import Database
 from recs.storage.catalog import upsert_tracks
 from recs.storage.listening import insert_plays
 from recs.storage.members import create_member, set_consent
 from recs.storage.schema import plays, short_streams, sync_gaps, tracks
+from recs.usecases.imports import run_import
 from tests.imports.conftest import URI_B, acct_row, ext_row
 
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from recs.config import Settings
+from recs.core.config import Settings
 from recs.emulator import Emulator
 from recs.emulator.export import export_zip
-from recs.imports import run_import
 from recs.storage import Database, migrate
 from recs.storage.schema import plays, short_streams, tracks
+from recs.usecases.imports import run_import
 from tests.imports.conftest import new_member
 
 

@@ -14,16 +14,16 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recs.cli import main
-from recs.config import Settings
-from recs.domain import PlayRow, TrackInfo
-from recs.imports import ImportRejected, run_import
+from recs.cli.main import main
+from recs.core.config import Settings
+from recs.core.domain import PlayRow, TrackInfo
 from recs.storage import Database
 from recs.storage.catalog import upsert_tracks
 from recs.storage.imports import get_import, list_imports
 from recs.storage.listening import insert_plays
 from recs.storage.members import set_consent
 from recs.storage.schema import playlist_items, playlists, plays, saved_tracks, short_streams, sync_gaps, tracks
+from recs.usecases.imports import ImportRejected, run_import
 from tests.imports.conftest import URI_A, URI_B, acct_row, ext_row, new_member
 
 Writer = Callable[[str, Any], Path]
@@ -318,7 +318,7 @@ def test_interrupted_imports_are_closed_and_api_copies_of_exports_found(
 def test_same_named_tracks_are_one_song_across_sources(
     db: Database, settings: Settings, member_id: int, write_json: Writer
 ) -> None:
-    from recs.domain import ArtistInfo
+    from recs.core.domain import ArtistInfo
 
     artist = (ArtistInfo(None, "Artist A"),)
     with db.write() as conn:

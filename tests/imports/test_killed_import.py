@@ -15,15 +15,15 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from recs.cli import main
-from recs.imports import run_import
-from recs.imports.service import LEASE, PID_REUSE_AFTER, settle_interrupted
-from recs.instance import load
-from recs.processes import owner_id
+from recs.cli.main import main
+from recs.core.processes import owner_id
 from recs.storage import Database
 from recs.storage import schema as s
 from recs.storage.imports import create_import, get_import, record_progress
 from recs.storage.members import create_member, set_consent
+from recs.usecases.imports import run_import
+from recs.usecases.imports.service import LEASE, PID_REUSE_AFTER, settle_interrupted
+from recs.usecases.instance import load
 from tests.imports.conftest import ext_row
 from web import create_app
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from recs.config import Settings
+from recs.core.config import Settings
 from recs.emulator import EmulatorServer
-from recs.imports import run_import
-from recs.ingest import sync_member
-from recs.instance import Instance
 from recs.storage import Database
 from recs.storage.schema import plays
+from recs.usecases.imports import run_import
+from recs.usecases.ingest import sync_member
+from recs.usecases.instance import Instance
 from tests.publishing.conftest import emulator_instance, sign_in
 
 

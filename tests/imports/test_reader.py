@@ -20,13 +20,13 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recs.config import ImportSettings, Settings
-from recs.imports import ImportRejected, run_import
-from recs.imports.reader import iter_items, open_upload, validate
+from recs.core.config import ImportSettings, Settings
 from recs.storage import Database
 from recs.storage.imports import list_imports
 from recs.storage.members import create_member, set_consent
 from recs.storage.schema import followed_artists, playlists, plays, saved_tracks, short_streams, tracks
+from recs.usecases.imports import ImportRejected, run_import
+from recs.usecases.imports.reader import iter_items, open_upload, validate
 from tests.imports.conftest import ext_row
 
 LIMITS = ImportSettings()

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from recs.config import Settings
-from recs.imports import run_import
+from recs.core.config import Settings
 from recs.storage import Database, migrate
 from recs.storage.schema import (
     artists,
@@ -24,6 +23,7 @@ from recs.storage.schema import (
     short_streams,
     tracks,
 )
+from recs.usecases.imports import run_import
 from tests.imports.conftest import new_member
 
 pytestmark = pytest.mark.realdata

@@ -8,12 +8,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from recs.config import Settings
-from recs.domain import ArtistInfo, TrackInfo
-from recs.imports import run_import
-from recs.imports.resolve import MAX_ATTEMPTS, resolve_names
+from recs.core.config import Settings
+from recs.core.domain import ArtistInfo, TrackInfo
 from recs.storage import Database
 from recs.storage.schema import plays, tracks
+from recs.usecases.imports import run_import
+from recs.usecases.imports.resolve import MAX_ATTEMPTS, resolve_names
 from tests.imports.conftest import acct_row
 
 

@@ -10,8 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recs.imports import rows
-from recs.imports.rows import Stream, parse_account_row, parse_extended_row, parse_library_artist, parse_playlist
+from recs.usecases.imports import rows
+from recs.usecases.imports.rows import (
+    Stream,
+    parse_account_row,
+    parse_extended_row,
+    parse_library_artist,
+    parse_playlist,
+)
 from tests.imports.conftest import URI_A, acct_row, ext_row
 
 

@@ -12,13 +12,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from cryptography.fernet import Fernet
 
-from recs import accounts
-from recs.config import Settings
-from recs.domain import Member
+from recs.core.config import Settings
+from recs.core.domain import Member
+from recs.core.keys import Secrets
 from recs.emulator import EmulatorServer
-from recs.instance import Instance
-from recs.keys import Secrets
 from recs.storage import Database
+from recs.usecases import accounts
+from recs.usecases.instance import Instance
 
 
 class Clock:

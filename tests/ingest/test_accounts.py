@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from recs import accounts, ingest
-from recs.budget import Budget
-from recs.keys import SecretsError, TokenCipher
-from recs.logs import RedactingFilter, setup_logging
+from recs.core.keys import SecretsError, TokenCipher
+from recs.core.logs import RedactingFilter, setup_logging
 from recs.spotify import MemberCacheHandler, RefreshLocks
 from recs.storage import accounts as aq
 from recs.storage import members as mq
 from recs.storage import sync as sq
 from recs.storage.listening import count_plays
+from recs.usecases import accounts, ingest
+from recs.usecases.budget import Budget
 
 from .conftest import Household
 

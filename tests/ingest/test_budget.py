@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from recs.budget import Budget
-from recs.instance import Instance
 from recs.spotify import ErrorKind, SpotifyError
+from recs.usecases.budget import Budget
+from recs.usecases.instance import Instance
 
 from .conftest import Clock
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from recs.cli import main
+from recs.cli.main import main
 from recs.emulator import EmulatorServer
-from recs.instance import load, open_instance
 from recs.storage import accounts as aq
+from recs.usecases.instance import load, open_instance
 
 from .conftest import Household
 

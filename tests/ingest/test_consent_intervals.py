@@ -7,15 +7,15 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from recs import accounts, ingest
-from recs.domain import PlayRow
-from recs.imports.service import run_import
+from recs.core.domain import PlayRow
 from recs.storage import Database, migrate
 from recs.storage import members as mq
 from recs.storage import schema as s
 from recs.storage import sync as sq
 from recs.storage.imports import insert_export_plays, insert_export_short_streams
 from recs.storage.listening import insert_plays
+from recs.usecases import accounts, ingest
+from recs.usecases.imports.service import run_import
 
 from .conftest import Household
 from .test_faults import synced

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from recs import ingest
-from recs.config import Settings
+from recs.core.config import Settings
+from recs.core.keys import Secrets
 from recs.emulator import EmulatorServer
-from recs.keys import Secrets
 from recs.storage import Database, migrate
 from recs.storage import schema as t
+from recs.usecases import ingest
 
 from .conftest import Household, emulator_instance, held_open
 

@@ -8,12 +8,12 @@ from datetime import timedelta
 
 import pytest
 
-from recs import accounts, ingest
-from recs.budget import Budget
 from recs.storage import accounts as aq
 from recs.storage import members as mq
 from recs.storage import sync as sq
 from recs.storage.listening import count_plays
+from recs.usecases import accounts, ingest
+from recs.usecases.budget import Budget
 
 from .conftest import Household
 

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from recs import ingest
-from recs.payloads import to_ms
+from recs.core.payloads import to_ms
 from recs.storage import sync as sq
+from recs.usecases import ingest
 
 from .conftest import Household
 from .test_faults import add_plays, cursor, synced

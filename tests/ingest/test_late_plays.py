@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from recs import accounts, ingest
 from recs.storage import sync as sq
+from recs.usecases import accounts, ingest
 
 from .conftest import Household
 

@@ -16,11 +16,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from recs import accounts, ingest, jobs
-from recs.budget import Budget
-from recs.domain import Member
-from recs.instance import Instance
+from recs.core.domain import Member
 from recs.storage import sync as sq
+from recs.usecases import accounts, ingest, jobs
+from recs.usecases.budget import Budget
+from recs.usecases.instance import Instance
 from tests.publishing.conftest import instance_env
 from tests.worker.killable import kill_a_worker_mid_sync
 

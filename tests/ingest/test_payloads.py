@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from recs.payloads import (
+from recs.core.payloads import (
     PayloadError,
     parse_page,
     parse_playlist_items,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from recs import ingest
 from recs.storage import sync as sq
+from recs.usecases import ingest
 
 from .conftest import Household
 

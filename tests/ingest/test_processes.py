@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from recs import accounts
-from recs.budget import Budget
-from recs.config import Settings
-from recs.instance import Instance
-from recs.keys import Secrets
+from recs.core.config import Settings
+from recs.core.keys import Secrets
 from recs.spotify import RefreshLocks
 from recs.storage import Database
+from recs.usecases import accounts
+from recs.usecases.budget import Budget
+from recs.usecases.instance import Instance
 
 from .conftest import Household
 

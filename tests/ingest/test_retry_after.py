@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from recs import ingest
-from recs.budget import PAUSE_KEY, Budget
-from recs.instance import Instance
 from recs.spotify.errors import MAX_RETRY_AFTER_S, NONSENSE_RETRY_AFTER_S, retry_after_seconds
 from recs.storage import sync as sq
+from recs.usecases import ingest
+from recs.usecases.budget import PAUSE_KEY, Budget
+from recs.usecases.instance import Instance
 
 from .conftest import Clock, Household
 from .test_faults import RECENT, Sleeps, synced

@@ -9,12 +9,12 @@ import threading
 from collections import Counter
 from datetime import timedelta
 
-from recs import ingest
-from recs.instance import Instance
-from recs.processes import owner_id
+from recs.core.processes import owner_id
 from recs.spotify import RefreshLocks
 from recs.storage import Database
 from recs.storage import sync as sq
+from recs.usecases import ingest
+from recs.usecases.instance import Instance
 
 from .conftest import Household
 from .test_faults import RECENT, synced

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from recs.domain import AlbumInfo, ArtistInfo, TrackInfo
+from recs.core.domain import AlbumInfo, ArtistInfo, TrackInfo
 from recs.storage import Database, catalog
 from recs.storage import accounts as q
 from recs.storage import members as mq

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from recs import ingest
-from recs.domain import ArtistInfo, TrackInfo
+from recs.core.domain import ArtistInfo, TrackInfo
 from recs.storage import catalog
 from recs.storage import sync as sq
 from recs.storage.listening import count_plays
+from recs.usecases import ingest
 
 from .conftest import Household
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from recs import ingest
 from recs.storage import accounts as aq
 from recs.storage import members as mq
+from recs.usecases import ingest
 
 from .conftest import Household
 

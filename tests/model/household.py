@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import sqlalchemy as sa
 
-from recs.domain import AlbumInfo, ArtistInfo, PlayRow, TrackInfo
+from recs.core.domain import AlbumInfo, ArtistInfo, PlayRow, TrackInfo
 from recs.storage import Database
 from recs.storage.catalog import upsert_tracks
 from recs.storage.listening import insert_plays

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from recs.discovery import (
+from recs.usecases.discovery import (
     DEFAULT_GUARD,
     DEFAULT_WEIGHT,
     blend_scores,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recs import holdout
-from recs.interactions import CONTEXT_OWN_PUBLISHED, DAY_S, Signals, Weighting, build_interactions
+from recs.core import holdout
+from recs.core.interactions import CONTEXT_OWN_PUBLISHED, DAY_S, Signals, Weighting, build_interactions
 
 NOW = 1000 * DAY_S
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recs.interactions import (
+from recs.core.interactions import (
     CONTEXT_EXCLUDED,
     CONTEXT_OWN_PUBLISHED,
     DAY_S,

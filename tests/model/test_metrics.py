@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from recs import metrics as M
+from recs.core import metrics as M
 
 
 def test_ndcg_binary_gains_with_ideal_over_min_k_relevant() -> None:

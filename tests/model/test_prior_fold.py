@@ -10,8 +10,8 @@ import numpy as np
 from scipy import sparse
 
 from recs.model import AlsParams, fit_als
-from recs.prior.artifact import write_prior
-from recs.prior_fold import fold_household, load_for_training
+from recs.usecases.prior.artifact import write_prior
+from recs.usecases.prior_fold import fold_household, load_for_training
 
 from .test_models import GROUP_ITEMS, checkerboard
 

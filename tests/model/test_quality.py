@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from benchmarks.quality import holdout, load_hetrec, relevant_sets, score_model
-from recs.interactions import count_interactions
+from recs.core.interactions import count_interactions
 from recs.model import fit_popular
 from recs.model.selection import fit_spec, select_model
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from recs.domain import MemberFilters
-from recs.ranking import apply_filters, explore, week_seed
+from recs.core.domain import MemberFilters
+from recs.core.ranking import apply_filters, explore, week_seed
 
 ARTISTS = {t: (t // 10,) for t in range(100)}  # ten tracks per artist
 

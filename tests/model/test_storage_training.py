@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recs.domain import PlayRow
-from recs.interactions import CONTEXT_EXCLUDED, CONTEXT_NORMAL, CONTEXT_OWN_PUBLISHED
+from recs.core.domain import PlayRow
+from recs.core.interactions import CONTEXT_EXCLUDED, CONTEXT_NORMAL, CONTEXT_OWN_PUBLISHED
 from recs.storage import Database
 from recs.storage import training as store
 from recs.storage.catalog import upsert_tracks
@@ -117,8 +117,8 @@ def test_runs_flip_current_and_lists_follow(any_db: Database) -> None:
 def test_a_whole_training_on_either_database(any_db: Database, tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from recs import recommendations, training
-    from recs.config import load_settings
+    from recs.core.config import load_settings
+    from recs.usecases import recommendations, training
 
     settings = load_settings(
         None,

@@ -14,14 +14,14 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from recs import training
-from recs.config import Settings, load_settings
-from recs.domain import PlayRow
-from recs.recommendations import MODES, current_recommendations
+from recs.core.config import Settings, load_settings
+from recs.core.domain import PlayRow
 from recs.storage import Database, migrate
 from recs.storage.listening import insert_plays
 from recs.storage.members import create_member, set_consent
 from recs.storage.schema import model_runs, recommendations, track_artists
+from recs.usecases import training
+from recs.usecases.recommendations import MODES, current_recommendations
 from tests.model import household as hh
 
 REPO = Path(__file__).resolve().parents[2]
@@ -197,8 +197,8 @@ KILLER = textwrap.dedent(
     import os, signal, sys
     from types import SimpleNamespace
     sys.path.insert(0, {repo!r})
-    from recs import training
-    from recs.config import load_settings
+    from recs.usecases import training
+    from recs.core.config import load_settings
     from recs.storage import Database
     from tests.model.household import NOW
     settings = load_settings(None, {env!r})
@@ -249,7 +249,7 @@ def test_a_training_killed_midway_changes_nothing_visible(
 
 def test_a_run_still_alive_elsewhere_is_left_alone(settings: Settings, db: Database, house: hh.Household) -> None:
     from recs import storage
-    from recs.processes import owner_id
+    from recs.core.processes import owner_id
 
     with db.write() as conn:  # a run owned by this very (live) process, e.g. the worker's nightly run
         live = storage.training.start_run(conn, hh.NOW, owner_id())
@@ -288,7 +288,7 @@ def test_cli_train_and_recommend(tmp_path: Path) -> None:
         "RECS_TRAINING__TUNING_BUDGET_S": "1",
     }
     runner = CliRunner()
-    from recs.cli import main
+    from recs.cli.main import main
 
     assert runner.invoke(main, ["init"], env=env).exit_code == 0
     settings = load_settings(None, env)

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from recs.config import Settings
-from recs.domain import ArtistInfo, PlayRow, TrackInfo
-from recs.prior.artifact import write_prior
-from recs.recommendations import current_recommendations
+from recs.core.config import Settings
+from recs.core.domain import ArtistInfo, PlayRow, TrackInfo
 from recs.storage import Database
 from recs.storage.catalog import upsert_tracks
 from recs.storage.listening import insert_plays
 from recs.storage.members import update_member
 from recs.storage.schema import model_runs, tracks
+from recs.usecases.prior.artifact import write_prior
+from recs.usecases.recommendations import current_recommendations
 from tests.model import household as hh
 from tests.model.test_training import make_settings, run
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from recs.cli import _load_plugins, main
+from recs.cli.main import _load_plugins, main
 
 
 def invoke(cwd: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:

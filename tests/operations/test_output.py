@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from recs.cli import _load_plugins, main
-from recs.config import load_settings
-from recs.metrics import format_metric
+from recs.cli.main import _load_plugins, main
+from recs.core.config import load_settings
+from recs.core.metrics import format_metric
 from recs.storage import Database
 from recs.storage.members import create_member, set_consent
 from tests.operations.cli import invoke

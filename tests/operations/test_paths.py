@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from recs.config import load_settings
+from recs.core.config import load_settings
 from tests.operations.cli import invoke
 
 

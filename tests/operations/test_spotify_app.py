@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from recs.config import SettingsError, load_settings
+from recs.core.config import SettingsError, load_settings
 from recs.spotify.oauth import oauth_client
 from tests.operations.cli import invoke
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from recs.prior.artifact import (
+from recs.usecases.prior.artifact import (
     FORMAT_VERSION,
     PriorError,
     arrays_sha256,

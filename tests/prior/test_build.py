@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from recs.cli import main
-from recs.prior import load_prior
-from recs.prior.build import BuildOptions, PriorBuildError, build_prior
+from recs.cli.main import main
+from recs.usecases.prior import load_prior
+from recs.usecases.prior.build import BuildOptions, PriorBuildError, build_prior
 from tests.prior.dumpfiles import listen, write_dump
 
 TS = 1_767_225_600  # 2026-01-01

@@ -14,7 +14,7 @@ import requests
 from recs.emulator import EmulatorServer
 from recs.emulator.listenbrainz import CommunityDumps, write_community_dumps
 from recs.emulator.state import DEFAULT_START
-from recs.prior.download import DownloadError, download, list_dumps
+from recs.usecases.prior.download import DownloadError, download, list_dumps
 
 NOW = DEFAULT_START
 
@@ -170,7 +170,7 @@ def test_the_command_fetches_into_the_download_folder_and_says_what_it_did(
 ) -> None:
     from click.testing import CliRunner
 
-    from recs.cli import main
+    from recs.cli.main import main
 
     server, _ = mirror
     env = {

@@ -6,7 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from recs.prior.dumps import Problem, discover, read_chunks
+from recs.usecases.prior.dumps import Problem, discover, read_chunks
 from tests.prior.dumpfiles import listen, write_dump
 
 A = "4uLU6hMCjMI75M1A2tKUQC"

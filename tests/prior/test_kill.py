@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from recs.prior import PriorError, load_prior
+from recs.usecases.prior import PriorError, load_prior
 from tests.prior.test_build import Dump
 
 
 def _start(dump: Path, out: Path, processes: int) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-c", "from recs.cli import run; run()", "prior", "build", str(dump), "--out", str(out)]
+    cmd = [sys.executable, "-c", "from recs.cli.main import run; run()", "prior", "build", str(dump), "--out", str(out)]
     cmd += ["--factors", "32", "--iterations", "15", "--processes", str(processes)]
     env = {**os.environ, "RECS_INSTANCE__DATA_DIR": str(out.parent / "data")}
     # its own process group: the test can tell when the build's worker processes are gone too

@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from recs.prior.listens import Window, pack_spelling, parse_chunk, parse_line, spotify_track_id, unpack_spelling
+from recs.usecases.prior.listens import (
+    Window,
+    pack_spelling,
+    parse_chunk,
+    parse_line,
+    spotify_track_id,
+    unpack_spelling,
+)
 from tests.prior.dumpfiles import listen
 
 A, B, C = "4uLU6hMCjMI75M1A2tKUQC", "0VjIjW4GlUZAMYd2vXMi3b", "7ouMYWpwJ422jRcDASZB7P"

@@ -13,9 +13,9 @@ import pytest
 from benchmarks.prior_quality import household_ndcg
 from recs.emulator.listenbrainz import CommunityDumps, write_community_dumps
 from recs.emulator.state import Emulator
-from recs.prior.artifact import Prior, load_prior
-from recs.prior.build import BuildOptions, BuildSummary, PriorBuildError, build_prior
-from recs.prior.spark import plan_units, spark_problem
+from recs.usecases.prior.artifact import Prior, load_prior
+from recs.usecases.prior.build import BuildOptions, BuildSummary, PriorBuildError, build_prior
+from recs.usecases.prior.spark import plan_units, spark_problem
 
 # Spark's start and its many small jobs take minutes on a loaded 2-core machine, whatever the data size.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -42,7 +42,7 @@ def community(tmp_path_factory: pytest.TempPathFactory) -> CommunityDumps:
 def built(
     spark_ready: None, community: CommunityDumps, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[BuildSummary, BuildSummary]]:
-    from recs.prior.spark import build_prior_spark
+    from recs.usecases.prior.spark import build_prior_spark
 
     folder = tmp_path_factory.mktemp("priors")
     paths = [f.path for f in community.files]
@@ -113,8 +113,8 @@ def _popularity_ndcg(prior: Prior, emulator: Emulator) -> float:
 
 
 def test_a_split_listens_file_is_read_once_whatever_the_split(tmp_path: Path) -> None:
-    from recs.prior.dumps import discover
-    from recs.prior.spark import _range_chunks
+    from recs.usecases.prior.dumps import discover
+    from recs.usecases.prior.spark import _range_chunks
 
     lines = [b'{"n":%d,"pad":"%s"}\n' % (i, b"x" * (i % 37)) for i in range(500)]
     path = tmp_path / "a.listens"
@@ -127,7 +127,7 @@ def test_a_split_listens_file_is_read_once_whatever_the_split(tmp_path: Path) ->
 
 
 def test_nothing_usable_is_an_error_that_says_why(tmp_path: Path, spark_ready: None) -> None:
-    from recs.prior.spark import build_prior_spark
+    from recs.usecases.prior.spark import build_prior_spark
 
     path = tmp_path / "x.listens"
     path.write_bytes(b'{"user_id": 1, "timestamp": 1700000000, "track_metadata": {"artist_name": "a"}}\n' * 3)

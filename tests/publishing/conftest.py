@@ -12,16 +12,16 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
-from recs.accounts import begin_sign_in, complete_sign_in, create_invite
-from recs.config import Settings
-from recs.domain import TrackInfo
+from recs.core.config import Settings
+from recs.core.domain import TrackInfo
+from recs.core.keys import Secrets
 from recs.emulator import EmulatorServer
-from recs.instance import Instance
-from recs.keys import Secrets
 from recs.storage import Database
 from recs.storage.catalog import upsert_tracks
 from recs.storage.members import set_consent
 from recs.storage.schema import model_runs, recommendations
+from recs.usecases.accounts import begin_sign_in, complete_sign_in, create_invite
+from recs.usecases.instance import Instance
 
 REDIRECT = "http://127.0.0.1:8000/auth/callback"
 
@@ -85,7 +85,7 @@ def catalogue_tracks(emulator: EmulatorServer, n: int) -> list[str]:
 
 def store_run(instance: Instance, member_ids: list[int], spotify_ids: list[str], *, artists_per: int = 1) -> int:
     """A current model run recommending *spotify_ids* in order (artist k = index // artists_per)."""
-    from recs.domain import ArtistInfo
+    from recs.core.domain import ArtistInfo
 
     infos = [
         TrackInfo(sid, f"Track {i}", (ArtistInfo(f"artist{i // artists_per:016d}", f"Artist {i // artists_per}"),))

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from recs.emulator import EmulatorServer
-from recs.instance import Instance
-from recs.playlists import publish_member
 from recs.storage.publishing import get_playlist_state
+from recs.usecases.instance import Instance
+from recs.usecases.playlists import publish_member
 from tests.publishing.conftest import catalogue_tracks, instance_env, sign_in, store_run
 
 
@@ -71,6 +71,6 @@ def test_killed_mid_publish_then_completed(
 
 
 def _plan(instance: Instance, member: int, clock: Callable[[], datetime]) -> list[str]:
-    from recs.playlists import plan
+    from recs.usecases.playlists import plan
 
     return plan(instance, member, "discover", clock())[1]

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from recs.emulator import EmulatorServer
-from recs.instance import Instance
-from recs.playlists import publish_member
 from recs.storage.publishing import get_playlist_state
+from recs.usecases.instance import Instance
+from recs.usecases.playlists import publish_member
 from tests.publishing.conftest import catalogue_tracks, instance_env, sign_in, store_run
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.emulator_prior import discover_ids, hit_rates, played_ids, set_up
-from recs.playlists import publish_member
+from recs.usecases.playlists import publish_member
 
 
 @pytest.mark.slow

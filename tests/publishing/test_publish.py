@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from recs.domain import PlayRow
+from recs.core.domain import PlayRow
 from recs.emulator import EmulatorServer
-from recs.instance import Instance
-from recs.playlists import publish_member, run_job
 from recs.storage.listening import insert_plays
 from recs.storage.publishing import acceptance, get_playlist_state
 from recs.storage.schema import blocked_artists, hidden_tracks, publish_settings, tracks
+from recs.usecases.instance import Instance
+from recs.usecases.playlists import publish_member, run_job
 from tests.publishing.conftest import catalogue_tracks, sign_in, store_run
 
 
@@ -271,7 +271,7 @@ def test_publish_time_is_honoured_in_the_members_timezone_across_dst(
 
 def _emulator_port(emulator: EmulatorServer) -> Any:
     """Publishing through the real client, with token times from the emulator's clock (the test moves its own)."""
-    from recs.playlists import default_port
+    from recs.usecases.playlists import default_port
 
     def factory(instance: Instance, member_id: int, _clock: Callable[[], datetime]) -> Any:
         return default_port(instance, member_id, emulator.control.now)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from recs.emulator import EmulatorServer
-from recs.instance import Instance
 from recs.storage.listening import count_plays
+from recs.usecases.instance import Instance
 from tests.publishing.conftest import catalogue_tracks, instance_env, sign_in, store_run
 
 

@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from recs.emulator import EmulatorServer
-from recs.instance import Instance
-from recs.playlists import publish_member
 from recs.storage.publishing import recent_rejections
 from recs.storage.schema import publish_settings
+from recs.usecases.instance import Instance
+from recs.usecases.playlists import publish_member
 from tests.publishing.conftest import catalogue_tracks, sign_in, store_run
 
 # Well-formed ids (22 base62 characters) that name no track: Spotify refuses a write holding one.

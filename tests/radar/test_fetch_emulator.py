@@ -7,9 +7,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar, cast
 
-from recs.config import SpotifySettings
+from recs.core.config import SpotifySettings
+from recs.core.radar import KnownTracks, NewTrack, ReleasedTrack, find_new_tracks
 from recs.emulator import EmulatorServer
-from recs.radar import KnownTracks, NewTrack, ReleasedTrack, find_new_tracks
 from recs.spotify.client import SpotifyApi, make_spotify
 from recs.spotify.releases import SpotifyReleases
 

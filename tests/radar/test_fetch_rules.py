@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recs.radar import AlbumRef, KnownTracks, ReleasedTrack, find_new_tracks, song_key
+from recs.core.radar import AlbumRef, KnownTracks, ReleasedTrack, find_new_tracks, song_key
 
 A, B = "artistA", "artistB"
 

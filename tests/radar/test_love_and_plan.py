@@ -7,8 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from recs.budget import CEILINGS
-from recs.radar import (
+from recs.core.radar import (
     MIN_LOVE,
     ArtistSignals,
     Loved,
@@ -22,6 +21,7 @@ from recs.radar import (
     plan,
     rank_loved,
 )
+from recs.usecases.budget import CEILINGS
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 # measured in tests/ingest/test_month.py: about 33 polling calls per member per day

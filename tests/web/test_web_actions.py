@@ -9,10 +9,10 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 from web_helpers import NOW, Household, csrf_token, post, sign_in
 
-from recs import feedback
 from recs.storage import Database
 from recs.storage import schema as s
 from recs.storage.members import create_member
+from recs.usecases import feedback
 
 
 def _follow(client: FlaskClient, response: object) -> str:
@@ -271,7 +271,7 @@ def test_csrf_token_helper_reads_the_page(owner_client: FlaskClient) -> None:
 
 
 def test_a_discovery_played_since_the_list_was_made_leaves_the_list(db: Database, household: Household) -> None:
-    from recs.domain import PlayRow
+    from recs.core.domain import PlayRow
     from recs.storage.listening import insert_plays
 
     before = [c.name for c in feedback.my_recommendations(db, household.owner, "discover", NOW.date())]

@@ -17,10 +17,10 @@ import pytest
 import sqlalchemy as sa
 from waitress.server import create_server
 
-from recs import accounts, feedback, imports, jobs
 from recs.emulator import EmulatorServer
-from recs.instance import Instance
 from recs.storage import schema as s
+from recs.usecases import accounts, feedback, imports, jobs
+from recs.usecases.instance import Instance
 from web import create_app
 
 CHROMIUM = "/usr/bin/chromium"

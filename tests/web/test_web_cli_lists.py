@@ -10,12 +10,12 @@ from click.testing import CliRunner
 from cryptography.fernet import Fernet
 from web_helpers import sign_in
 
-from recs import feedback
-from recs.cli import main
-from recs.config import load_settings
-from recs.instance import Instance
-from recs.keys import Secrets
+from recs.cli.main import main
+from recs.core.config import load_settings
+from recs.core.keys import Secrets
 from recs.storage import Database, migrate
+from recs.usecases import feedback
+from recs.usecases.instance import Instance
 from tests.model import household as hh
 from web import create_app
 

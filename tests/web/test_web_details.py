@@ -12,10 +12,10 @@ import pytest
 from flask.testing import FlaskClient
 from web_helpers import NOW, Household, csrf_token, sign_in
 
-from recs.instance import Instance
 from recs.storage import Database
 from recs.storage import schema as s
 from recs.storage.members import update_member
+from recs.usecases.instance import Instance
 from web import create_app
 from web import imports as web_imports
 
@@ -23,7 +23,7 @@ from web import imports as web_imports
 def test_the_hole_between_the_export_and_live_collection_is_a_gap_and_counts_match(
     client: FlaskClient, db: Database, household: Household
 ) -> None:
-    from recs.domain import PlayRow
+    from recs.core.domain import PlayRow
     from recs.storage.listening import insert_plays
 
     # The member's export ends five months ago (50 plays); live collection brought two plays today.
@@ -240,10 +240,10 @@ def test_after_sign_in_only_local_paths_are_followed(app: object) -> None:
 def test_the_import_page_keeps_history_spans_until_plays_change(
     db: Database, household: Household, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from recs.domain import PlayRow
-    from recs.stats import CoverageCache, history_coverage
+    from recs.core.domain import PlayRow
     from recs.storage import stats as q
     from recs.storage.listening import insert_plays
+    from recs.usecases.stats import CoverageCache, history_coverage
 
     cache = CoverageCache()
     first = cache.coverage(db, household.member)
@@ -265,7 +265,7 @@ def test_the_import_page_keeps_history_spans_until_plays_change(
 
 
 def test_listening_charts_are_drawn_once_per_statistics(db: Database, household: Household) -> None:
-    from recs.stats import compute_listening_stats
+    from recs.usecases.stats import compute_listening_stats
     from web.listening import ChartCache
 
     stats = compute_listening_stats(db, household.member, "UTC", NOW)
@@ -281,7 +281,7 @@ def test_listening_charts_are_drawn_once_per_statistics(db: Database, household:
 def test_a_get_page_reads_consents_once(
     client: FlaskClient, household: Household, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from recs import accounts
+    from recs.usecases import accounts
 
     calls: list[int] = []
     read = accounts.consents

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 from web_helpers import NOW, Household, build_household, sign_in
 
-from recs import takeout
 from recs.storage import Database
 from recs.storage import schema as s
+from recs.usecases import takeout
 
 
 def _download(client: FlaskClient) -> zipfile.ZipFile:

@@ -12,12 +12,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from web_helpers import NOW, Household, export_rows, sign_in
 
-from recs.config import Settings
-from recs.imports import service
-from recs.imports.service import run_import
-from recs.instance import Instance
+from recs.core.config import Settings
 from recs.storage import Database
 from recs.storage.imports import create_import, get_import, record_progress
+from recs.usecases.imports import service
+from recs.usecases.imports.service import run_import
+from recs.usecases.instance import Instance
 from web import create_app
 from web import imports as web_imports
 

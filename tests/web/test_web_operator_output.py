@@ -10,9 +10,9 @@ from sqlalchemy import update
 from web_helpers import NOW, Household, sign_in
 
 from recs.emulator import EmulatorServer
-from recs.instance import Instance
 from recs.storage import Database
 from recs.storage import schema as s
+from recs.usecases.instance import Instance
 from web import create_app
 
 

@@ -11,10 +11,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from web_helpers import NOW, Household, csrf_token, sign_in
 
-from recs.instance import Instance
 from recs.storage import Database
 from recs.storage import schema as s
 from recs.storage.members import create_member, set_consent, update_member
+from recs.usecases.instance import Instance
 from web import create_app
 
 MEMBER_PAGES = [
@@ -262,7 +262,7 @@ def test_the_footer_privacy_link_on_the_sign_in_page_leads_to_privacy_words(clie
 
 
 def test_one_play_is_one_play(client: FlaskClient, db: Database, household: Household) -> None:
-    from recs.domain import PlayRow
+    from recs.core.domain import PlayRow
     from recs.storage.listening import insert_plays
 
     with db.write() as conn:

@@ -24,7 +24,7 @@ import requests
 from click.testing import CliRunner
 from web_helpers import export_rows
 
-from recs.cli import main
+from recs.cli.main import main
 from recs.storage.members import create_member, set_consent
 from web import create_app
 

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from web_helpers import csrf_token
 
 from recs.emulator import EmulatorServer
-from recs.instance import Instance
+from recs.usecases.instance import Instance
 from web import create_app
 from web.imports import runs
 

@@ -7,13 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 
 from web_helpers import NOW, track
 
-from recs.domain import PlayRow
-from recs.stats import StatsCache, compute_listening_stats, last_acceptance
+from recs.core.domain import PlayRow
 from recs.storage import Database
 from recs.storage import schema as s
 from recs.storage.catalog import upsert_tracks
 from recs.storage.listening import insert_plays
 from recs.storage.members import create_member
+from recs.usecases.stats import StatsCache, compute_listening_stats, last_acceptance
 from web import charts
 
 
@@ -152,7 +152,7 @@ def test_stats_and_feedback_queries_on_both_databases(any_db: Database) -> None:
     assert stats.total_plays == 3 and stats.distinct_tracks == 2
     assert [t.plays for t in stats.top_tracks["all"]] == [2, 1]
     assert stats.months[-1].new_plays == 1 and stats.months[-1].familiar_plays == 1
-    from recs import feedback
+    from recs.usecases import feedback
 
     today = NOW.date()
     feedback.block_artist(any_db, mid, _artist_of(any_db, tids[0]), None, today, NOW)
@@ -162,7 +162,7 @@ def test_stats_and_feedback_queries_on_both_databases(any_db: Database) -> None:
     values = feedback.validate_playlist_settings("10", True, False, "weekly", "1", "06:15")
     feedback.save_playlist_settings(any_db, mid, values)
     feedback.save_playlist_settings(any_db, mid, values)
-    from recs.config import PublishSettings
+    from recs.core.config import PublishSettings
 
     assert feedback.playlist_settings(any_db, mid, PublishSettings()) == values
 

@@ -12,15 +12,15 @@ from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
 
-from recs.config import Settings
-from recs.domain import AlbumInfo, ArtistInfo, PlayRow, TrackInfo
-from recs.instance import Instance
-from recs.keys import Secrets
+from recs.core.config import Settings
+from recs.core.domain import AlbumInfo, ArtistInfo, PlayRow, TrackInfo
+from recs.core.keys import Secrets
 from recs.storage import Database
 from recs.storage import schema as s
 from recs.storage.catalog import upsert_tracks
 from recs.storage.listening import insert_plays
 from recs.storage.members import create_member, set_consent
+from recs.usecases.instance import Instance
 from web import create_app
 
 NOW = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)  # a Wednesday

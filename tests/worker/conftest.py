@@ -7,10 +7,10 @@ from datetime import datetime
 
 import pytest
 
-from recs.config import Settings
+from recs.core.config import Settings
 from recs.emulator import EmulatorServer
-from recs.instance import Instance
 from recs.storage import Database
+from recs.usecases.instance import Instance
 from tests.publishing.conftest import emulator_instance
 
 

@@ -6,7 +6,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from recs.instance import Instance
+from recs.usecases.instance import Instance
 
 
 def hang(_instance: Instance, _member_id: int | None, _now: datetime) -> dict[str, Any]:

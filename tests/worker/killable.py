@@ -1,7 +1,7 @@
 """A worker process for simulations on the emulator's clock: it runs one sync job as `recs worker` does, and is killed.
 
 `recs worker` polls on the wall clock; a simulation moves the emulator's clock instead. This module
-is the same worker path (recs.jobs.execute: the ledger, a job child process that dies with its
+is the same worker path (recs.usecases.jobs.execute: the ledger, a job child process that dies with its
 parent) with a job body that reads the emulator's clock, so a simulation can SIGKILL a real worker
 mid-job and check what the next worker and the next rounds make of it.
 """
@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from recs.emulator.control import ControlClient
-from recs.instance import Instance
+from recs.usecases.instance import Instance
 
 CONTROL = "RECS_TEST_EMULATOR_URL"
 
 
 def emulated_sync(instance: Instance, member_id: int | None, _now: datetime) -> dict[str, Any]:
     """The sync job's body on the emulator's clock, every stream read (imported by the job's child process)."""
-    from recs import ingest
+    from recs.usecases import ingest
 
     with ControlClient(os.environ[CONTROL]) as control:
         reports = ingest.sync_all(
@@ -63,9 +63,9 @@ def kill_a_worker_mid_sync(env: dict[str, str], control: ControlClient, trigger_
 
 
 def _main(trigger_key: str) -> None:
-    from recs.config import load_settings
-    from recs.instance import open_instance
-    from recs.jobs import JobSpec, execute
+    from recs.core.config import load_settings
+    from recs.usecases.instance import open_instance
+    from recs.usecases.jobs import JobSpec, execute
 
     settings = load_settings(None, dict(os.environ))
     instance = open_instance(settings, dict(os.environ))

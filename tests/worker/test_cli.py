@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from recs.config import Settings
-from recs.instance import init_instance
+from recs.core.config import Settings
 from recs.storage import Database
 from recs.storage.jobs import recent_job_runs
+from recs.usecases.instance import init_instance
 
 
 def _env(settings: Settings) -> dict[str, str]:

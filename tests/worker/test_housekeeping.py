@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 
-from recs.config import Settings
-from recs.instance import init_instance, open_instance
-from recs.jobs import JOB_RUNS_KEPT, claim_job_run, figures, finish_job_run, run_backup
+from recs.core.config import Settings
 from recs.storage.jobs import recent_job_runs
+from recs.usecases.instance import init_instance, open_instance
+from recs.usecases.jobs import JOB_RUNS_KEPT, claim_job_run, figures, finish_job_run, run_backup
 
 NOW = datetime(2026, 12, 2, 4, 0, tzinfo=UTC)
 

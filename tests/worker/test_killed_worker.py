@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from recs import ingest
 from recs.emulator import EmulatorServer
-from recs.instance import Instance
 from recs.storage.jobs import recent_job_runs
 from recs.storage.schema import job_requests
 from recs.storage.sync import play_keys
+from recs.usecases import ingest
+from recs.usecases.instance import Instance
 from tests.publishing.conftest import catalogue_tracks, instance_env, sign_in, store_run
 
 pytestmark = pytest.mark.slow
@@ -47,7 +47,7 @@ def _alive(pid: int) -> bool:
 
 
 def _job_process(worker_pid: int) -> int:
-    """The worker's job process (a multiprocessing spawn child running recs.jobs._child)."""
+    """The worker's job process (a multiprocessing spawn child running recs.usecases.jobs._child)."""
     for pid in _children(worker_pid):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -203,7 +203,7 @@ def test_sigterm_stops_a_publishing_worker_and_records_its_run_as_interrupted(
 def test_a_worker_killed_mid_sync_on_the_emulators_clock_is_settled_and_loses_nothing(
     instance: Instance, emulator: EmulatorServer, clock: Callable[[], datetime], tmp_path: Path
 ) -> None:
-    from recs.jobs import settle_dead_runs
+    from recs.usecases.jobs import settle_dead_runs
     from tests.worker.killable import kill_a_worker_mid_sync
 
     users = [m["user_id"] for m in emulator.control.members()]

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from recs.config import Settings
+from recs.core.config import Settings
 from recs.emulator import EmulatorServer
-from recs.imports import run_import
-from recs.instance import Instance
-from recs.jobs import execute
 from recs.storage import Database
 from recs.storage.schema import tracks
+from recs.usecases.imports import run_import
+from recs.usecases.instance import Instance
+from recs.usecases.jobs import execute
 from tests.publishing.conftest import emulator_instance, sign_in
 
 

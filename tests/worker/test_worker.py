@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from recs.config import Settings
-from recs.instance import Instance, init_instance, open_instance
-from recs.jobs import JobSpec, execute, execute_requests
-from recs.scheduling import Worker, trigger_key
+from recs.cli.scheduling import Worker, trigger_key
+from recs.core.config import Settings
 from recs.storage.jobs import job_runs_for, recent_job_runs
 from recs.storage.schema import job_requests
+from recs.usecases.instance import Instance, init_instance, open_instance
+from recs.usecases.jobs import JobSpec, execute, execute_requests
 from tests.worker import jobbodies
 
 NOW = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
@@ -59,7 +59,7 @@ def test_two_workers_run_each_trigger_once(settings: Settings, instance: Instanc
 
 def test_a_dead_workers_lease_is_taken_over(instance: Instance) -> None:
     spec = JobSpec("probe", jobbodies.count_members, timedelta(seconds=30), "test")
-    from recs.jobs import claim_job_run
+    from recs.usecases.jobs import claim_job_run
 
     assert claim_job_run(instance.db, "probe", "k", "dead", NOW, lease=timedelta(minutes=1)) is not None
     early = execute(instance, "probe", "k", now=lambda: NOW + timedelta(seconds=30), in_process=True, spec=spec)
@@ -147,7 +147,7 @@ def test_trigger_keys_agree_between_workers_and_follow_the_local_date() -> None:
 def test_backup_command_writes_a_copy(settings: Settings, instance: Instance, tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from recs.cli import main
+    from recs.cli.main import main
 
     target = tmp_path / "copy.sqlite3"
     result = CliRunner().invoke(main, ["backup", str(target)], env={"RECS_INSTANCE__DATA_DIR": str(settings.data_path)})

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from recs.emulator import EmulatorServer
-from recs.instance import Instance
+from recs.usecases.instance import Instance
 from tests.publishing.conftest import catalogue_tracks, instance_env, sign_in, store_run
 
 
@@ -43,7 +43,7 @@ def test_one_line_per_run_with_its_figures_and_one_line_per_failure(
     assert code == 0, lines
     logged = _log_lines(lines)
     assert len(logged) == 1, "\n".join(lines)
-    assert "INFO recs.jobs: job sync [" in logged[0] and " succeeded in " in logged[0]
+    assert "INFO recs.usecases.jobs: job sync [" in logged[0] and " succeeded in " in logged[0]
     assert "2 members polled" in logged[0] and "plays added" in logged[0] and "calls used" in logged[0]
     # A publish where one member's create fails: that failure in one line, the run in one line, no traceback.
     emulator.control.add_fault("POST", "/v1/me/playlists", status=500, times=1)
@@ -52,8 +52,8 @@ def test_one_line_per_run_with_its_figures_and_one_line_per_failure(
     logged = _log_lines(lines)
     assert len(logged) == 2, "\n".join(lines)
     failure, run = logged
-    assert "WARNING recs.playlists: publishing for member" in failure and "Spotify server error 500" in failure
-    assert "WARNING recs.jobs: job publish [" in run and " failed after " in run and "server error 500" in run
+    assert "WARNING recs.usecases.playlists: publishing for member" in failure and "Spotify server error 500" in failure
+    assert "WARNING recs.usecases.jobs: job publish [" in run and " failed after " in run and "server error 500" in run
     assert not any("Traceback" in line for line in lines)
 
 
@@ -68,13 +68,13 @@ def test_the_traceback_of_a_failed_job_is_logged_at_debug(
     code, lines = _run(instance, tmp_path, "publish", level="DEBUG")
     assert code == 1
     assert any(line.startswith("Traceback") for line in lines), "\n".join(lines)
-    assert any("DEBUG recs.jobs: job _publish failed" in line for line in lines)
+    assert any("DEBUG recs.usecases.jobs: job _publish failed" in line for line in lines)
 
 
 def test_a_publish_run_says_how_many_playlists_it_wrote(
     instance: Instance, emulator: EmulatorServer, clock: Callable[[], datetime], caplog: pytest.LogCaptureFixture
 ) -> None:
-    from recs.jobs import execute
+    from recs.usecases.jobs import execute
 
     users = [m["user_id"] for m in emulator.control.members()][:2]
     members = [sign_in(instance, emulator, u, clock) for u in users]
@@ -84,7 +84,7 @@ def test_a_publish_run_says_how_many_playlists_it_wrote(
     outcome = execute(instance, "publish", "t1", now=clock, in_process=True)
     assert outcome.status == "succeeded", outcome.error
     calls = [r for r in emulator.control.requests(mark) if r["path"].startswith("/v1/")]
-    lines = [r.getMessage() for r in caplog.records if r.name == "recs.jobs"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "recs.usecases.jobs"]
     assert lines == [lines[0]] and lines[0].startswith("job publish [t1] succeeded in ")
     assert lines[0].endswith(f"{len(calls)} calls used, {len(members)} playlists written, 0 playlists unchanged")
 
@@ -92,8 +92,8 @@ def test_a_publish_run_says_how_many_playlists_it_wrote(
 def test_a_failure_is_one_line_and_the_run_another_without_traceback(
     instance: Instance, emulator: EmulatorServer, clock: Callable[[], datetime], caplog: pytest.LogCaptureFixture
 ) -> None:
-    from recs.jobs import execute
-    from recs.logs import THIRD_PARTY, setup_logging
+    from recs.core.logs import THIRD_PARTY, setup_logging
+    from recs.usecases.jobs import execute
 
     member = sign_in(instance, emulator, emulator.control.members()[0]["user_id"], clock)
     store_run(instance, [member], catalogue_tracks(emulator, 20))
@@ -110,6 +110,9 @@ def test_a_failure_is_one_line_and_the_run_another_without_traceback(
             logging.getLogger(name).setLevel(level)
     assert outcome.status == "failed"
     shown = [r for r in caplog.records if r.levelno >= logging.getLogger(r.name).getEffectiveLevel()]
-    assert [(r.name, r.levelname) for r in shown] == [("recs.playlists", "WARNING"), ("recs.jobs", "WARNING")]
+    assert [(r.name, r.levelname) for r in shown] == [
+        ("recs.usecases.playlists", "WARNING"),
+        ("recs.usecases.jobs", "WARNING"),
+    ]
     assert all("server error 500" in r.getMessage() for r in shown)
     assert not any(r.exc_info for r in shown if r.levelno > logging.DEBUG)

@@ -1,1 +1,0 @@
-"""Subcommands of `recs`, one module per area; recs.cli lists every command it registers (COMMANDS)."""

@@ -1,8 +1,0 @@
-"""Import of the Spotify data export: extended streaming history, legacy endsong, and account data."""
-
-from __future__ import annotations
-
-from recs.imports.errors import ImportRejected
-from recs.imports.service import ImportReport, run_import
-
-__all__ = ["ImportRejected", "ImportReport", "run_import"]
