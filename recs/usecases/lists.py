@@ -54,7 +54,7 @@ class MemberView:
 
 
 def member_views(signals: Signals, inter: Interactions) -> dict[int, MemberView]:
-    """Each member's known tracks (any signal), counted plays and last play time."""
+    """Each member's known tracks (any signal, "more like this" included), counted plays and last play time."""
     s = signals
     views: dict[int, MemberView] = {}
     for member_id in inter.members.ids.tolist():
@@ -66,6 +66,7 @@ def member_views(signals: Signals, inter: Interactions) -> dict[int, MemberView]
         (s.short_member, s.short_track),
         (s.saved_member, s.saved_track),
         (s.playlist_member, s.playlist_track),
+        (s.liked_member, s.liked_track),
     ):
         for m, t in zip(arr_m.tolist(), arr_t.tolist(), strict=True):
             if m in views:
