@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -250,3 +251,18 @@ def test_one_owner_per_instance_even_in_a_race(any_db: Database) -> None:
     with any_db.read() as conn:
         owners = conn.execute(sa.select(s.members.c.spotify_id).where(s.members.c.role == "owner")).scalars().all()
     assert owners == ["first"]
+
+
+def test_a_full_track_object_gives_an_exported_track_its_album(db: Database) -> None:
+    """An export names a track's album without its id; the API's track object later brings album and cover."""
+    exported = TrackInfo("t" * 22, "Song", (ArtistInfo("a" * 22, "Artist"),), album=AlbumInfo(None, "Album"))
+    with db.write() as conn:
+        tid = upsert_tracks(conn, [exported])["t" * 22]
+    with db.read() as conn:
+        assert get_tracks(conn, [tid])[tid].album_name is None
+    full = dataclasses.replace(exported, album=AlbumInfo("b" * 22, "Album", image_url="https://i.scdn.co/image/x"))
+    with db.write() as conn:
+        assert upsert_tracks(conn, [full]) == {"t" * 22: tid}  # the same row
+    with db.read() as conn:
+        row = get_tracks(conn, [tid])[tid]
+    assert (row.album_name, row.image_url) == ("Album", "https://i.scdn.co/image/x")

@@ -156,5 +156,9 @@ def delete_my_data() -> Response:
     current_app.extensions["recs_stats_cache"].forget(me.id)
     coverage_cache().forget(me.id)
     session.clear()
-    flash("Your account and everything recs stored about you are deleted.", "ok")
+    flash(
+        "Your account and everything recs stored about you are deleted. "
+        "To come back you need a new invite from the owner.",
+        "ok",
+    )
     return redirect(url_for("auth.signin"))

@@ -253,6 +253,12 @@ def signin() -> str | Response:
     )
 
 
+@bp.get("/privacy")
+def privacy() -> str:
+    """What recs stores and who sees it, for anyone (the footer's Privacy link, signed in or not)."""
+    return render_template("privacy.html")
+
+
 @bp.post("/signin")
 def signin_start() -> str | Response | tuple[str, int]:
     invite = request.form.get("invite", "").strip() or None

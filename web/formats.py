@@ -10,7 +10,10 @@ DAY = "%d %b %Y"  # 02 Dec 2026
 MOMENT = DAY + " %H:%M"  # 02 Dec 2026 07:00, followed by the zone's abbreviation
 
 
-def day(d: date | datetime) -> str:
+def day(d: date | datetime | str) -> str:
+    """A day as every page writes it; an ISO 8601 string (a stored report's) is read first."""
+    if isinstance(d, str):
+        d = datetime.fromisoformat(d)
     return d.strftime(DAY)
 
 

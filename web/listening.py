@@ -11,7 +11,7 @@ from markupsafe import Markup
 
 from recs.usecases.stats import RANGES, ListeningStats, StatsCache
 from web import charts
-from web.auth import consents_of, db, member, member_required, now
+from web.auth import consents_of, db, instance, member, member_required, now
 
 bp = Blueprint("listening", __name__)
 
@@ -91,5 +91,8 @@ def index() -> str:
         share=share,
         tracks=stats.top_tracks[chosen],
         artists=stats.top_artists[chosen],
+        albums=stats.top_albums[chosen],
+        recent=stats.recent,
+        spotify_page=instance().settings.spotify_page,
         collecting=consents_of(me.id)["store"].granted,
     )

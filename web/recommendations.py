@@ -12,7 +12,7 @@ from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
 from recs.usecases import feedback, saving
-from recs.usecases.playlists import PublishOffer, playlist_status, publish_offer
+from recs.usecases.playlists import OfferCache, PublishOffer, playlist_status, publish_offer
 from recs.usecases.stats import last_acceptance
 from web import formats
 from web.auth import consents_of, db, instance, local_time, member, member_required, now
@@ -84,6 +84,20 @@ def card_cache() -> CardCache:
     return cache
 
 
+def list_cache() -> feedback.ListCache:
+    cache: feedback.ListCache | None = current_app.extensions.get("recs_list_cache")
+    if cache is None:
+        cache = current_app.extensions["recs_list_cache"] = feedback.ListCache()
+    return cache
+
+
+def offer_cache() -> OfferCache:
+    cache: OfferCache | None = current_app.extensions.get("recs_offer_cache")
+    if cache is None:
+        cache = current_app.extensions["recs_offer_cache"] = OfferCache()
+    return cache
+
+
 @bp.get("/recommendations")
 @member_required
 def index() -> str:
@@ -91,9 +105,10 @@ def index() -> str:
     mode = _mode()
     today = now().date()
     settings = feedback.playlist_settings(db(), me.id, instance().settings.publish)
-    cards = feedback.my_recommendations(
-        db(), me.id, mode, today, limit=settings.size, track_page=instance().settings.track_page
-    )
+    # One query says whether the list and the offer drawn before (by this process) still hold.
+    fingerprint = feedback.lists_fingerprint(db(), me.id)
+    cards = list_cache().cards(db(), me.id, mode, today, settings.size, instance().settings.track_page, fingerprint)
+    publishing = consents_of(me.id)["publish"].granted
     return render_template(
         "recommendations.html",
         mode=mode,
@@ -107,10 +122,10 @@ def index() -> str:
         weekdays=WEEKDAY_NAMES,
         today=today,
         max_size=feedback.MAX_PLAYLIST_SIZE,
-        offer=_offer(),
+        offer=offer_cache().offer(instance(), db(), me.id, publishing, now(), fingerprint),
         kind_names=MODES,
         settings_open=request.args.get("settings") == "open",
-        playlists=playlist_status(instance(), db(), me.id, consents_of(me.id)["publish"].granted, now()),
+        playlists=playlist_status(instance(), db(), me.id, publishing, now()),
     )
 
 
@@ -263,13 +278,17 @@ NOTHING_TO_PUBLISH = {
 @member_required
 def save_settings() -> Response:
     f = request.form
+    weekday = f.get("weekday", "")
+    if f.get("frequency") == "daily" and not weekday:
+        # A daily playlist has no weekday (the field is disabled then): keep the one chosen before.
+        weekday = str(feedback.playlist_settings(db(), member().id, instance().settings.publish).weekday)
     try:
         values = feedback.validate_playlist_settings(
             f.get("size", ""),
             f.get("discover") == "yes",
             f.get("rediscover") == "yes",
             f.get("frequency", ""),
-            f.get("weekday", ""),
+            weekday,
             f.get("local_time", ""),
         )
     except feedback.FeedbackError as exc:

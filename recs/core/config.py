@@ -208,6 +208,16 @@ class Settings:
             return f"https://open.spotify.com/track/{spotify_id}"
         return api.rstrip("/").removesuffix("/v1") + f"/track/{spotify_id}"
 
+    def spotify_page(self, kind: str, spotify_id: str | None) -> str | None:
+        """A track's, artist's or album's page: on open.spotify.com, or (tracks only) the emulator's own page."""
+        if not spotify_id:
+            return None
+        if kind == "track":
+            return self.track_page(spotify_id)
+        if urlsplit(self.spotify.api_base_url).hostname == "api.spotify.com":
+            return f"https://open.spotify.com/{kind}/{spotify_id}"
+        return None  # the emulator has pages for tracks only
+
     @property
     def redirect_uri(self) -> str:
         if self.spotify.redirect_uri:

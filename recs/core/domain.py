@@ -209,11 +209,16 @@ class HourBucket:
 
 @dataclass(frozen=True)
 class TopEntry:
+    """One line of a top list (a track, an artist or an album), or of the recent plays."""
+
     id: int
     name: str
-    detail: str
+    detail: str  # the (primary) artist, for a track or an album
     plays: int
     ms: int
+    image_url: str | None = None  # the cover (an artist's picture), largest size as Spotify gave it
+    spotify_id: str | None = None
+    played_at: datetime | None = None  # recent plays only
 
 
 @dataclass(frozen=True)
@@ -314,6 +319,8 @@ class InviteOverview:
     expires_at: datetime | None
     used_by: int | None
     used_at: datetime | None
+    for_name: str | None = None  # the display name of the member with that Spotify account, if they joined
+    used_by_name: str | None = None
 
 
 # ---- Imports

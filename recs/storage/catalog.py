@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, select, update
 
 from recs.core.domain import AlbumInfo, ArtistInfo, TrackInfo, TrackRow
 from recs.core.names import normalise, track_key
 from recs.storage.dialect import insert_ignore
 from recs.storage.schema import albums, artists, track_artists, tracks
 
+T = TypeVar("T")
 
-def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+
+def _chunks(items: Sequence[T], size: int = 500) -> Iterable[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -112,6 +115,7 @@ def upsert_tracks(conn: Connection, items: Iterable[TrackInfo]) -> dict[str, int
     existing = _ids_by_spotify(conn, tracks, list(with_id))
     new = [t for k, t in with_id.items() if k not in existing]
     out: dict[str, int] = dict(existing)
+    _fill_missing_albums(conn, {existing[k]: t for k, t in with_id.items() if k in existing})
     if new:
         album_ids = upsert_albums(conn, [t.album for t in new if t.album])
         artist_ids = upsert_artists(conn, [a for t in new for a in t.artists])
@@ -177,6 +181,28 @@ def upsert_tracks(conn: Connection, items: Iterable[TrackInfo]) -> dict[str, int
                     )
                 out[k] = tid
     return out
+
+
+def _fill_missing_albums(conn: Connection, known: dict[int, TrackInfo]) -> None:
+    """Give stored tracks without an album (those a data export named) the album a full track object carries.
+
+    A track is otherwise never rewritten; its album (and cover) is the one thing an export cannot give.
+    """
+    offered = {tid: t for tid, t in known.items() if t.album is not None and t.album.spotify_id}
+    if not offered:
+        return
+    bare = [
+        int(r[0])
+        for chunk in _chunks(sorted(offered))
+        for r in conn.execute(select(tracks.c.id).where(tracks.c.id.in_(chunk), tracks.c.album_id.is_(None)))
+    ]
+    if not bare:
+        return
+    album_ids = upsert_albums(conn, [a for a in (offered[tid].album for tid in bare) if a is not None])
+    for tid in bare:
+        album = offered[tid].album
+        if album is not None and album.spotify_id in album_ids:
+            conn.execute(update(tracks).where(tracks.c.id == tid).values(album_id=album_ids[album.spotify_id]))
 
 
 def _match_names(conn: Connection, name_keys: Sequence[str]) -> dict[str, int]:

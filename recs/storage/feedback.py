@@ -29,10 +29,14 @@ from recs.storage.schema import (
     hidden_tracks,
     job_requests,
     liked_tracks,
+    members,
+    model_runs,
     playlists,
     plays,
     publish_settings,
     recommendations,
+    rejected_tracks,
+    saved_tracks,
     track_artists,
 )
 
@@ -319,3 +323,48 @@ def job_request_list(conn: Connection, member_id: int | None = None, limit: int 
     if member_id is not None:
         stmt = stmt.where(or_(job_requests.c.member_id == member_id, job_requests.c.requested_by == member_id))
     return [_job_request(r) for r in conn.execute(stmt)]
+
+
+def lists_fingerprint(conn: Connection, member_id: int) -> tuple[object, ...]:
+    """Everything a member's current lists and publish offer depend on, in one query: it changes whenever they may.
+
+    The current run, the member's reconnect flag and playlist settings, their hidden tracks, blocked artists,
+    likes and saved songs (count, sum of ids, newest), their plays (count, newest row id) and the tracks
+    Spotify refused. The dashboard's per-process caches key on it, so a change made through any process is seen.
+    """
+
+    def one(column: Any, table: Any, *where: Any) -> Any:
+        return select(column).select_from(table).where(*where).scalar_subquery()
+
+    hidden, blocked, rejected, settings = hidden_tracks.c, blocked_artists.c, rejected_tracks.c, publish_settings.c
+    mine_h, mine_b, mine_p = (
+        hidden.member_id == member_id,
+        blocked.member_id == member_id,
+        plays.c.member_id == member_id,
+    )
+    mine_s = settings.member_id == member_id
+    row = conn.execute(
+        select(
+            one(func.max(model_runs.c.id), model_runs, model_runs.c.is_current.is_(True)),
+            one(members.c.reconnect_needed, members, members.c.id == member_id),
+            one(settings.size, publish_settings, mine_s),
+            one(settings.discover, publish_settings, mine_s),
+            one(settings.rediscover, publish_settings, mine_s),
+            one(func.count(), hidden_tracks, mine_h),
+            one(func.sum(hidden.track_id), hidden_tracks, mine_h),
+            one(func.max(hidden.created_at), hidden_tracks, mine_h),
+            one(func.count(), blocked_artists, mine_b),
+            one(func.sum(blocked.artist_id), blocked_artists, mine_b),
+            one(func.max(blocked.created_at), blocked_artists, mine_b),
+            one(func.max(blocked.until), blocked_artists, mine_b),
+            one(func.count(), plays, mine_p),
+            one(func.max(plays.c.id), plays, mine_p),
+            one(func.count(), liked_tracks, liked_tracks.c.member_id == member_id),
+            one(func.sum(liked_tracks.c.track_id), liked_tracks, liked_tracks.c.member_id == member_id),
+            one(func.count(), saved_tracks, saved_tracks.c.member_id == member_id),
+            one(func.sum(saved_tracks.c.track_id), saved_tracks, saved_tracks.c.member_id == member_id),
+            one(func.count(), rejected_tracks),
+            one(func.max(rejected.rejected_at), rejected_tracks),
+        )
+    ).one()
+    return tuple(row)

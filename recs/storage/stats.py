@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, func, select
+from sqlalchemy import ColumnElement, Connection, func, or_, select
 
 from recs.core.domain import (
     Gap,
@@ -20,6 +20,7 @@ from recs.core.domain import (
 )
 from recs.storage.imports import import_record
 from recs.storage.schema import (
+    albums,
     api_calls,
     artists,
     consents,
@@ -57,12 +58,14 @@ def _ms_played() -> ColumnElement[Any]:
     return func.coalesce(plays.c.ms_played, tracks.c.duration_ms, 0)
 
 
-def play_fingerprint(conn: Connection, member_id: int) -> tuple[int, int]:
-    """(number of plays, highest play row id): changes whenever the member's plays change."""
-    count, top = conn.execute(
-        select(func.count(), func.coalesce(func.max(plays.c.id), 0)).where(plays.c.member_id == member_id)
+def play_fingerprint(conn: Connection, member_id: int) -> tuple[int, int, int]:
+    """(number of plays, highest play row id, highest album row id): changes whenever the member's plays change,
+    or the catalogue gains albums (a sync gives exported tracks their albums and covers)."""
+    newest_album = select(func.coalesce(func.max(albums.c.id), 0)).scalar_subquery()
+    count, top, album = conn.execute(
+        select(func.count(), func.coalesce(func.max(plays.c.id), 0), newest_album).where(plays.c.member_id == member_id)
     ).one()
-    return int(count), int(top)
+    return int(count), int(top), int(album)
 
 
 def hourly_plays(conn: Connection, member_id: int) -> list[HourBucket]:
@@ -91,8 +94,38 @@ def hourly_first_plays(conn: Connection, member_id: int) -> dict[datetime, int]:
     return {_parse_hour(str(h)): int(n) for h, n in conn.execute(stmt)}
 
 
+def _primary_artists(conn: Connection, track_ids: Sequence[int]) -> dict[int, str]:
+    return {
+        int(t): str(n)
+        for t, n in conn.execute(
+            select(track_artists.c.track_id, artists.c.name)
+            .join(artists, artists.c.id == track_artists.c.artist_id)
+            .where(track_artists.c.track_id.in_(list(track_ids)), track_artists.c.position == 0)
+        )
+    }
+
+
+def _track_entries(conn: Connection, rows: Sequence[tuple[int, int, int, datetime | None]]) -> list[TopEntry]:
+    """(track id, plays, ms, played at) rows as entries with the track's name, primary artist and cover."""
+    ids = sorted({int(r[0]) for r in rows})
+    info = {
+        int(t): (str(name), sid, image)
+        for t, name, sid, image in conn.execute(
+            select(tracks.c.id, tracks.c.name, tracks.c.spotify_id, albums.c.image_url)
+            .select_from(tracks.outerjoin(albums, albums.c.id == tracks.c.album_id))
+            .where(tracks.c.id.in_(ids))
+        )
+    }
+    primary = _primary_artists(conn, ids)
+    out = []
+    for t, c, ms, at in rows:
+        name, sid, image = info.get(int(t), ("", None, None))
+        out.append(TopEntry(int(t), name, primary.get(int(t), ""), int(c), int(ms or 0), image, sid, at))
+    return out
+
+
 def top_tracks(conn: Connection, member_id: int, since: datetime | None, limit: int = 10) -> list[TopEntry]:
-    """The member's most played tracks since *since* (all time when None), with their primary artist."""
+    """The member's most played tracks since *since* (all time when None), with their primary artist and cover."""
     n = func.count().label("n")
     stmt = (
         select(plays.c.track_id, n, func.sum(_ms_played()))
@@ -104,17 +137,7 @@ def top_tracks(conn: Connection, member_id: int, since: datetime | None, limit: 
     )
     if since is not None:
         stmt = stmt.where(plays.c.played_at >= since)
-    rows = conn.execute(stmt).all()
-    ids = [int(r[0]) for r in rows]
-    names = dict(conn.execute(select(tracks.c.id, tracks.c.name).where(tracks.c.id.in_(ids))).all())
-    primary = dict(
-        conn.execute(
-            select(track_artists.c.track_id, artists.c.name)
-            .join(artists, artists.c.id == track_artists.c.artist_id)
-            .where(track_artists.c.track_id.in_(ids), track_artists.c.position == 0)
-        ).all()
-    )
-    return [TopEntry(int(t), str(names.get(t, "")), str(primary.get(t, "")), int(c), int(ms or 0)) for t, c, ms in rows]
+    return _track_entries(conn, [(int(t), int(c), int(ms or 0), None) for t, c, ms in conn.execute(stmt)])
 
 
 def top_artists(conn: Connection, member_id: int, since: datetime | None, limit: int = 10) -> list[TopEntry]:
@@ -136,8 +159,58 @@ def top_artists(conn: Connection, member_id: int, since: datetime | None, limit:
         stmt = stmt.where(plays.c.played_at >= since)
     rows = conn.execute(stmt).all()
     ids = [int(r[0]) for r in rows]
-    names = dict(conn.execute(select(artists.c.id, artists.c.name).where(artists.c.id.in_(ids))).all())
-    return [TopEntry(int(a), str(names.get(a, "")), "", int(c), int(ms or 0)) for a, c, ms in rows]
+    info = {
+        int(a): (str(name), sid, image)
+        for a, name, sid, image in conn.execute(
+            select(artists.c.id, artists.c.name, artists.c.spotify_id, artists.c.image_url).where(artists.c.id.in_(ids))
+        )
+    }
+    out = []
+    for a, c, ms in rows:
+        name, sid, image = info.get(int(a), ("", None, None))
+        out.append(TopEntry(int(a), name, "", int(c), int(ms or 0), image, sid))
+    return out
+
+
+def top_albums(conn: Connection, member_id: int, since: datetime | None, limit: int = 10) -> list[TopEntry]:
+    """The member's most played albums since *since* (all time when None), each with a credited artist."""
+    n = func.count().label("n")
+    stmt = (
+        select(tracks.c.album_id, n, func.sum(_ms_played()), func.min(plays.c.track_id))
+        .select_from(plays.join(tracks, tracks.c.id == plays.c.track_id))
+        .where(plays.c.member_id == member_id, tracks.c.album_id.is_not(None))
+        .group_by(tracks.c.album_id)
+        .order_by(n.desc(), tracks.c.album_id)
+        .limit(limit)
+    )
+    if since is not None:
+        stmt = stmt.where(plays.c.played_at >= since)
+    rows = conn.execute(stmt).all()
+    ids = [int(r[0]) for r in rows]
+    info = {
+        int(a): (str(name), sid, image)
+        for a, name, sid, image in conn.execute(
+            select(albums.c.id, albums.c.name, albums.c.spotify_id, albums.c.image_url).where(albums.c.id.in_(ids))
+        )
+    }
+    primary = _primary_artists(conn, [int(r[3]) for r in rows])
+    out = []
+    for a, c, ms, some_track in rows:
+        name, sid, image = info.get(int(a), ("", None, None))
+        out.append(TopEntry(int(a), name, primary.get(int(some_track), ""), int(c), int(ms or 0), image, sid))
+    return out
+
+
+def recent_plays(conn: Connection, member_id: int, limit: int = 20) -> list[TopEntry]:
+    """The member's latest plays, newest first (plays = 1 each; `played_at` set)."""
+    stmt = (
+        select(plays.c.track_id, plays.c.played_at, _ms_played())
+        .select_from(plays.join(tracks, tracks.c.id == plays.c.track_id))
+        .where(plays.c.member_id == member_id)
+        .order_by(plays.c.played_at.desc(), plays.c.id.desc())
+        .limit(limit)
+    )
+    return _track_entries(conn, [(int(t), 1, int(ms or 0), at) for t, at, ms in conn.execute(stmt)])
 
 
 def distinct_counts(conn: Connection, member_id: int) -> tuple[int, int]:
@@ -371,7 +444,31 @@ def model_run_list(conn: Connection, limit: int = 30) -> list[ModelRunRow]:
 
 def invite_list(conn: Connection, limit: int = 50) -> list[InviteOverview]:
     stmt = select(invites).order_by(invites.c.created_at.desc(), invites.c.id.desc()).limit(limit)
+    rows = [r._mapping for r in conn.execute(stmt)]
+    # Names, not ids: the members the invites were for (by Spotify account) and who used them.
+    wanted = {m["spotify_id"] for m in rows if m["spotify_id"]}
+    used = {m["used_by"] for m in rows if m["used_by"] is not None}
+    by_account: dict[str, str] = {}
+    by_id: dict[int, str] = {}
+    if wanted or used:
+        for mid, sid, name in conn.execute(
+            select(members.c.id, members.c.spotify_id, members.c.display_name).where(
+                or_(members.c.spotify_id.in_(sorted(wanted)), members.c.id.in_(sorted(used)))
+            )
+        ):
+            label = str(name or sid)
+            by_account[str(sid)] = label
+            by_id[int(mid)] = label
     return [
-        InviteOverview(int(m["id"]), m["spotify_id"], m["created_at"], m["expires_at"], m["used_by"], m["used_at"])
-        for m in (r._mapping for r in conn.execute(stmt))
+        InviteOverview(
+            int(m["id"]),
+            m["spotify_id"],
+            m["created_at"],
+            m["expires_at"],
+            m["used_by"],
+            m["used_at"],
+            for_name=by_account.get(m["spotify_id"]) if m["spotify_id"] else None,
+            used_by_name=by_id.get(m["used_by"]) if m["used_by"] is not None else None,
+        )
+        for m in rows
     ]

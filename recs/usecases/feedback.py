@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -308,3 +310,45 @@ def my_recommendations(
             )
         )
     return cards
+
+
+def lists_fingerprint(db: Database, member_id: int) -> tuple[object, ...]:
+    """One query that changes whenever the member's current lists or publish offer may (`storage.feedback`)."""
+    with db.read() as conn:
+        return storage.feedback.lists_fingerprint(conn, member_id)
+
+
+class ListCache:
+    """A member's cards, built once and reused while `lists_fingerprint` and the day are unchanged.
+
+    Building them takes about eight queries (the list, its artists, the member's filters, plays since, track
+    data, likes, saved songs); the fingerprint is one, read by the caller and shared with the offer's cache.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[object, ...], list[Card]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def cards(
+        self,
+        db: Database,
+        member_id: int,
+        mode: str,
+        today: date,
+        limit: int,
+        track_page: Callable[[str], str],
+        fingerprint: tuple[object, ...],
+    ) -> list[Card]:
+        key = (member_id, mode, today, limit, fingerprint)
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                return hit
+        result = my_recommendations(db, member_id, mode, today, limit=limit, track_page=track_page)
+        with self._lock:
+            self._items[key] = result
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return result

@@ -10,9 +10,10 @@ serve every member between them:
    per-artist cap and the week's seeded exploration, and picks each kept track's "because" track.
 
 Explanations vary across a list: each card gets the member's track that explains it most strongly
-(`explain_ranked`, up to `REASONS_PER_CARD` candidates), unless that track already explains
-`seed_cap(len(list))` better-ranked cards (2 in a list of 12): then its next-strongest reason. Only when
-every candidate of a card is taken that often does the card repeat the least-used one (`spread_reasons`).
+(`explain_ranked`, up to `REASONS_PER_CARD` candidates), unless that track already explains its share of
+the cards above it (one card in `SEED_SHARE`: at most 1 of the first 6, 2 of the first 12, whatever length
+the page shows): then its next-strongest reason. Only when every candidate of a card has its share does the
+card repeat the least-used one (`spread_reasons`).
 
 Scores come from a `Scorer` (member row -> `TrackScores` over track ids, not matrix indices), by default
 `household_scorer(inter, model)`: another source of scores, e.g. one reaching tracks the household never
@@ -40,6 +41,8 @@ from recs.model import Model, top_n
 POOL_FACTOR = 6
 # Candidate "because" tracks considered per card, strongest first.
 REASONS_PER_CARD = 6
+# One track explains at most one card in this many, in every prefix of a list.
+SEED_SHARE = 6
 
 
 @dataclass
@@ -143,25 +146,27 @@ def household_scorer(inter: Interactions, model: Model) -> Scorer:
 
 
 def seed_cap(cards: int) -> int:
-    """How many cards of a list of *cards* one track may explain: 2 in 12, at least 1."""
-    return max(1, math.ceil(cards / 6))
+    """How many of the first *cards* cards one track may explain: 1 of 6, 2 of 12, at least 1."""
+    return max(1, math.ceil(cards / SEED_SHARE))
 
 
-def spread_reasons(reasons: Sequence[Sequence[int]], cap: int) -> list[int | None]:
-    """One reason per card, in list order: the strongest not yet used *cap* times, else the least used.
+def spread_reasons(reasons: Sequence[Sequence[int]]) -> list[int | None]:
+    """One reason per card, in list order: the strongest that has not yet had its share, else the least used.
 
-    *reasons* holds each card's candidates, strongest first (empty: no reason). The first cards keep their
-    strongest reason; a later card gives way to its next one when a track already explains *cap* cards.
+    *reasons* holds each card's candidates, strongest first (empty: no reason). A track may explain at most
+    `seed_cap(n)` of the first n cards, for every n, so however much of the list a page shows, no track
+    dominates it; a card gives way to its next-strongest reason when its strongest has had its share.
     """
     used: dict[int, int] = {}
     out: list[int | None] = []
-    for candidates in reasons:
+    for position, candidates in enumerate(reasons):
         if not candidates:
             out.append(None)
             continue
+        cap = seed_cap(position + 1)
         chosen = next((c for c in candidates if used.get(c, 0) < cap), None)
         if chosen is None:
-            # Every reason is taken that often: repeat the least used (the stronger one on a tie).
+            # Every reason has had its share: repeat the least used (the stronger one on a tie).
             chosen = min(candidates, key=lambda c: used.get(c, 0))
         used[chosen] = used.get(chosen, 0) + 1
         out.append(chosen)
@@ -170,7 +175,7 @@ def spread_reasons(reasons: Sequence[Sequence[int]], cap: int) -> list[int | Non
 
 def assign_reasons(drafts: Sequence[Draft]) -> None:
     """Set each draft's `because` from its `reasons`, spread across the list (see `spread_reasons`)."""
-    for d, because in zip(drafts, spread_reasons([d.reasons for d in drafts], seed_cap(len(drafts))), strict=True):
+    for d, because in zip(drafts, spread_reasons([d.reasons for d in drafts]), strict=True):
         d.because = because
 
 

@@ -6,6 +6,8 @@ import hashlib
 import html
 import logging
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -375,6 +377,45 @@ def publish_offer(
         (k, len(uris)) for k in wanted for _run, uris, _size in [plan(instance, member_id, k, now, db)] if uris
     )
     return PublishOffer(kinds, "" if kinds else "empty")
+
+
+class OfferCache:
+    """Publish offers computed once and reused while nothing they depend on changed.
+
+    The offer runs the publish plan for each playlist kind (about ten queries); the page shows it on every
+    view. The caller passes `feedback.lists_fingerprint` (one query, shared with the list's own cache), so a
+    change made through any server process (a hide, a play, a new model run) is seen at the next view.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[object, ...], PublishOffer] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def offer(
+        self,
+        instance: Instance,
+        db: Database,
+        member_id: int,
+        consents_publish: bool,
+        now: datetime,
+        fingerprint: tuple[object, ...],
+    ) -> PublishOffer:
+        if not consents_publish:
+            return PublishOffer((), "no-consent")
+        # The date: blocks end and "played since" is read per day.
+        key = (member_id, now.date(), fingerprint)
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                return hit
+        result = publish_offer(instance, db, member_id, consents_publish, now)
+        with self._lock:
+            self._items[key] = result
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return result
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ RANGES: dict[str, tuple[str, int | None]] = {
 }
 WEEKS_SHOWN = 52
 MONTHS_SHOWN = 12
+RECENT_SHOWN = 20
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class ListeningStats:
     months: tuple[MonthShare, ...]
     top_tracks: dict[str, tuple[TopEntry, ...]] = field(default_factory=dict)
     top_artists: dict[str, tuple[TopEntry, ...]] = field(default_factory=dict)
+    top_albums: dict[str, tuple[TopEntry, ...]] = field(default_factory=dict)
+    recent: tuple[TopEntry, ...] = ()  # the latest plays, newest first
 
     @property
     def is_empty(self) -> bool:
@@ -102,10 +105,13 @@ def compute_listening_stats(db: Database, member_id: int, timezone: str, now: da
         firsts = storage.stats.hourly_first_plays(conn, member_id)
         tops_t: dict[str, tuple[TopEntry, ...]] = {}
         tops_a: dict[str, tuple[TopEntry, ...]] = {}
+        tops_b: dict[str, tuple[TopEntry, ...]] = {}
         for key, (_label, days) in RANGES.items():
             since = now - timedelta(days=days) if days is not None else None
             tops_t[key] = tuple(storage.stats.top_tracks(conn, member_id, since))
             tops_a[key] = tuple(storage.stats.top_artists(conn, member_id, since))
+            tops_b[key] = tuple(storage.stats.top_albums(conn, member_id, since))
+        recent = tuple(storage.stats.recent_plays(conn, member_id, RECENT_SHOWN))
         n_tracks, n_artists = storage.stats.distinct_counts(conn, member_id)
         first, last = storage.stats.play_span(conn, member_id)
 
@@ -151,6 +157,8 @@ def compute_listening_stats(db: Database, member_id: int, timezone: str, now: da
         months=tuple(MonthShare(d, v[1], v[0] - v[1]) for d, v in monthly.items()),
         top_tracks=tops_t,
         top_artists=tops_a,
+        top_albums=tops_b,
+        recent=recent,
     )
 
 
@@ -280,7 +288,9 @@ class CoverageCache:
 
     def __init__(self, size: int = 64) -> None:
         self._size = size
-        self._spans: OrderedDict[tuple[int, tuple[int, int]], dict[str, tuple[datetime, datetime, int]]] = OrderedDict()
+        self._spans: OrderedDict[tuple[int, tuple[int, int, int]], dict[str, tuple[datetime, datetime, int]]] = (
+            OrderedDict()
+        )
         self._lock = threading.Lock()
 
     def coverage(self, db: Database, member_id: int) -> HistoryCoverage:

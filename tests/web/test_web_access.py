@@ -72,6 +72,7 @@ def calls(h: Household, owner_import: int, owner_token: str) -> list[Call]:
         Call("auth.home", "GET", "/"),
         Call("auth.favicon", "GET", "/favicon.ico"),
         Call("auth.signin", "GET", "/signin"),
+        Call("auth.privacy", "GET", "/privacy"),
         Call("auth.signin", "GET", "/auth/login"),
         Call("auth.consent", "GET", "/consent"),
         Call("auth.consent_save", "POST", "/consent", {"store": "yes"}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -164,6 +165,18 @@ def test_playlist_settings_are_validated_and_saved(
     )
     assert "choose at least one playlist" in _follow(owner_client, response)
     assert feedback.playlist_settings(db, household.owner, _defaults(owner_client)).size == 25
+    # Daily: the weekday is not offered (disabled, so the browser sends none), and the one chosen before stays.
+    page = owner_client.get("/recommendations").get_data(as_text=True)
+    assert re.search(r'<select id="weekday" name="weekday" disabled>', page)
+    response = post(
+        owner_client,
+        "/recommendations/settings",
+        {k: v for k, v in good.items() if k != "weekday"} | {"size": "26"},
+        page="/recommendations",
+    )
+    assert "Playlist settings saved" in _follow(owner_client, response)
+    again = feedback.playlist_settings(db, household.owner, _defaults(owner_client))
+    assert (again.size, again.frequency, again.weekday) == (26, "daily", 4)
 
 
 def _defaults(client: FlaskClient):  # type: ignore[no-untyped-def]

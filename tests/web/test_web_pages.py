@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from web_helpers import NOW, Household, csrf_token, sign_in
@@ -52,7 +53,7 @@ def test_member_pages_render_for_a_member(client: FlaskClient, household: Househ
 
 def test_listening_page_draws_the_members_charts(owner_client: FlaskClient) -> None:
     html = owner_client.get("/listening").get_data(as_text=True)
-    assert html.count("<svg") == 3
+    assert html.count('<svg class="chart') == 3
     assert "Hours per week" in html and "When you listen" in html and "New or familiar?" in html
     assert "Europe/Paris" in html  # the owner's timezone is named
     assert "Song 00" in html and "Artist 1" in html
@@ -257,8 +258,12 @@ def test_admin_health_follows_consent_sync_and_publish_outcomes(
 
 def test_the_footer_privacy_link_on_the_sign_in_page_leads_to_privacy_words(client: FlaskClient) -> None:
     html = client.get("/signin").get_data(as_text=True)
-    assert 'href="/signin#privacy">Privacy</a>' in html and 'id="privacy"' in html
-    assert "Who sees what" in html.split('id="privacy"')[1]
+    # Not to the page itself (issue 15 item 16): to a page of its own, which anyone may open.
+    footer = html.split('<footer class="bottom">')[1]
+    assert 'href="/privacy">Privacy</a>' in footer and "/signin" not in footer
+    privacy = client.get("/privacy")
+    assert privacy.status_code == 200
+    assert "Who sees what" in privacy.get_data(as_text=True)
 
 
 def test_one_play_is_one_play(client: FlaskClient, db: Database, household: Household) -> None:
@@ -273,3 +278,25 @@ def test_one_play_is_one_play(client: FlaskClient, db: Database, household: Hous
     sign_in(client, me.id)
     html = client.get("/listening").get_data(as_text=True)
     assert '<span class="count">1 play</span>' in html and "1 plays" not in html
+
+
+def test_top_lists_rank_link_and_picture_and_recent_plays(owner_client: FlaskClient, db: Database) -> None:
+    """Item 10: ranks, covers asked at the size shown, links to Spotify, top albums and the latest plays."""
+    from recs.storage.schema import albums, tracks
+
+    with db.write() as conn:
+        conn.execute(albums.update().values(image_url="https://i.scdn.co/image/ab67616d0000b273" + "ab" * 12))
+        album_ids = conn.execute(sa.select(tracks.c.album_id).where(tracks.c.album_id.is_not(None))).scalars().all()
+    assert album_ids, "the household's tracks have albums"
+    html = owner_client.get("/listening?range=all").get_data(as_text=True)
+    top = html.split('id="top"')[1].split("</section>")[0]
+    assert "<h3>Albums</h3>" in top
+    assert '<span class="rank" aria-hidden="true">1</span>' in top
+    # Shown at 40 px: the 64 px cover by default, the three sizes for the browser to choose from.
+    assert 'src="https://i.scdn.co/image/ab67616d00004851' in top
+    assert "ab67616d00001e02" + "ab" * 12 + " 300w" in top and 'sizes="40px"' in top
+    # The test instance's Spotify is the real one: tracks link to open.spotify.com.
+    assert 'href="https://open.spotify.com/track/' in top
+    assert '<svg class="bar"' in top and "<meter" not in top
+    recent = html.split('id="recent"')[1].split("</section>")[0]
+    assert "Recently played" in recent and recent.count("<li>") >= 1

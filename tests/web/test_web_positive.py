@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import sqlalchemy as sa
 from flask.testing import FlaskClient
@@ -78,3 +80,40 @@ def test_training_reads_a_like_at_its_weight(owner_client: FlaskClient, db: Data
     without = build_interactions(bare, weighting, NOW.timestamp(), [household.owner, household.member])
     index = without.items.index_of(track)
     assert index < 0 or without.matrix[without.row_of(household.owner), index] == 0
+
+
+def test_the_page_caches_see_changes_made_by_another_process(
+    owner_client: FlaskClient, db: Database, household: Household
+) -> None:
+    """The list and the publish offer are drawn once per process; a change written elsewhere shows at once."""
+    from recs.storage.feedback import hide_track
+    from recs.storage.listening import insert_plays
+
+    page = owner_client.get("/recommendations").get_data(as_text=True)
+    assert "Song 07" in page and "Song 08" in page
+    with db.write() as conn:  # as another server process would: straight to the database
+        hide_track(conn, household.owner, household.owner_tracks[7], NOW)
+    page = owner_client.get("/recommendations").get_data(as_text=True)
+    assert "Song 07" not in page.split('id="blocked"')[0]
+    from recs.core.domain import PlayRow
+
+    with db.write() as conn:  # played since the list was made: a discover list drops it
+        insert_plays(conn, household.owner, [PlayRow(NOW, household.owner_tracks[8], "api", 200_000)])
+    page = owner_client.get("/recommendations").get_data(as_text=True)
+    assert "Song 08" not in page.split('id="blocked"')[0]
+    assert re.search(r"Writes your Discover playlist \(\d+ songs?\)", page)
+    with db.write() as conn:
+        conn.execute(s.publish_settings.delete())
+        conn.execute(
+            s.publish_settings.insert().values(
+                member_id=household.owner,
+                size=1,
+                discover=False,
+                rediscover=False,
+                frequency="weekly",
+                weekday=0,
+                local_time="07:00",
+            )
+        )
+    page = owner_client.get("/recommendations").get_data(as_text=True)
+    assert "Publish to Spotify now" not in page and "choose neither Discover nor Rediscover" in page

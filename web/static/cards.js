@@ -4,4 +4,12 @@
   "use strict";
   var target = /^#rec-\d+$/.test(window.location.hash) && document.getElementById(window.location.hash.slice(1));
   if (target) { target.focus({ preventScroll: true }); }
+  // A daily playlist has no weekday: the day is only offered for "Weekly".
+  var frequency = document.getElementById("frequency");
+  var weekday = document.getElementById("weekday");
+  if (frequency && weekday) {
+    var sync = function () { weekday.disabled = frequency.value === "daily"; };
+    frequency.addEventListener("change", sync);
+    sync();
+  }
 })();
