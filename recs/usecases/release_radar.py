@@ -1,5 +1,4 @@
-"""Release Radar: each day the household's loved artists due for a check are read within the radar's budget, and each
-member's weekly playlist of what they released is written (docs/release-radar.md)."""
+"""Release Radar: the daily checks of the household's loved artists within the budget, and each member's weekly playlist."""
 
 from __future__ import annotations
 
