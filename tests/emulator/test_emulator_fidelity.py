@@ -199,3 +199,54 @@ def test_client_credentials_grant_reaches_the_catalogue_only(server: EmulatorSer
     assert call(server, token, "GET", "search", params={"q": "love", "type": "track"}).ok
     assert call(server, token, "GET", "me").status_code == 401
     assert call(server, token, "GET", "me/playlists").status_code == 401
+
+
+def test_artist_album_and_playlist_search_is_ranked_fuzzy_and_meets_lookalikes(
+    server: EmulatorServer, control: ControlClient
+) -> None:
+    token = control.sign_in(control.members()[0]["user_id"])["access_token"]
+    cat = server.emulator.catalog
+
+    def names(q: str, kind: str) -> list[str]:
+        answer = call(server, token, "GET", "search", params={"q": q, "type": kind, "limit": 10})
+        assert answer.status_code == 200, answer.text
+        return [item["name"] for item in answer.json()[f"{kind}s"]["items"]]
+
+    twin = next(a for a in cat.artists.values() if a.lookalike_of and not a.name.endswith(("Band", "Experience")))
+    real = cat.artists[twin.lookalike_of or ""]
+    tributes = [a.name for a in cat.artists.values() if a.lookalike_of == real.id]
+    plain = real.name.removeprefix("The ")
+    # the artist asked for first, then its look-alikes ("The X" beside "X", tribute acts); a typo still finds it
+    assert names(real.name, "artist")[0] == real.name and set(tributes) <= set(names(real.name, "artist"))
+    typo = plain[:-3] + plain[-2] + plain[-3] + plain[-1]
+    assert real.name in names(typo, "artist")[:3]
+    # an article a name leaves out does not hide it
+    assert {real.name, twin.name} <= set(names(f"the {plain}", "artist"))
+    # albums: the original ranks before its remaster and deluxe edition, and year: picks one of them
+    deluxe = next(al for al in cat.albums.values() if al.version == "deluxe")
+    base = deluxe.name.removesuffix(" (Deluxe Edition)")
+    found = names(base, "album")
+    assert found[0] == base and deluxe.name in found
+    owner = cat.artists[deluxe.artist_id].name
+    assert names(f'{base} artist:"{owner}" year:{deluxe.release_date[:4]}', "album") == [deluxe.name]
+    assert names(f"{base} year:1800-1801", "album") == []
+    # a filter applies only to the types Spotify documents: track: is no artist filter
+    assert names(f'track:"{base}"', "artist") == []
+    genre_artists = names("genre:jazz", "artist")
+    assert genre_artists and all(a.genre == "jazz" for a in cat.artists.values() if a.name in genre_artists)
+    # isrc: the recording, its original first, then the copies that share its ISRC
+    copy = next(t for t in cat.tracks.values() if cat.albums[t.album_id].version == "deluxe" and t.original_id)
+    by_isrc = call(server, token, "GET", "search", params={"q": f"isrc:{copy.isrc}", "type": "track"}).json()
+    assert by_isrc["tracks"]["items"][0]["id"] == copy.original_id
+    assert copy.id in {t["id"] for t in by_isrc["tracks"]["items"]}
+    # playlists: public ones, by name, misspelt or not; private ones never
+    truth = control.ground_truth(since=control.now())["playlists"]
+    public = next(p for p in truth if p["public"] and p["owner_id"] != "spotify" and len(p["name"]) >= 6)
+    private = next(p for p in truth if not p["public"] and not p["collaborative"])
+    first = public["name"].split()[0]
+    assert public["name"] in names(public["name"], "playlist")[:3]
+    if len(first) >= 5:
+        assert public["name"] in names(first[:-2] + first[-1] + first[-2], "playlist")
+    assert private["name"] not in names(private["name"], "playlist") or any(
+        p["public"] and p["name"] == private["name"] for p in truth
+    )
