@@ -43,7 +43,21 @@ QUOTA_MESSAGE = "Too many requests"
 RATE_MESSAGE = "API rate limit exceeded"
 _URI = re.compile(r"^spotify:track:([0-9A-Za-z]{22})$")
 # what a client-credentials (app) token may call
-APP_TOKEN_PATHS = ("/v1/tracks", "/v1/artists", "/v1/albums", "/v1/search", "/v1/recommendations", "/v1/audio-")
+APP_TOKEN_PATHS = (
+    "/v1/tracks",
+    "/v1/artists",
+    "/v1/albums",
+    "/v1/search",
+    "/v1/recommendations",
+    "/v1/audio-",
+    "/v1/browse/",
+    "/v1/users/",
+    "/v1/markets",
+    "/v1/shows",
+    "/v1/episodes",
+    "/v1/audiobooks",
+    "/v1/chapters",
+)
 _ANY_URI = re.compile(r"^spotify:(track|album|episode|show|audiobook|artist|user|playlist):([0-9A-Za-z]{1,64})$")
 # ISO 3166-1 alpha-2: what `market` accepts (plus from_token)
 MARKETS = frozenset(
@@ -472,7 +486,15 @@ for _rule in ("/recommendations", "/recommendations/available-genre-seeds"):
 # February 2026: the type-specific library writes are replaced by /me/library for dev-mode apps
 for _rule in ("/me/tracks", "/me/albums", "/me/episodes", "/me/shows", "/me/audiobooks", "/me/following"):
     bp.add_url_rule(_rule, f"removed_write{_rule}", lambda **_kw: removed(), methods=["PUT", "DELETE"])
-for _rule in ("/me/tracks/contains", "/me/albums/contains", "/me/following/contains"):
+for _rule in (
+    "/me/tracks/contains",
+    "/me/albums/contains",
+    "/me/episodes/contains",
+    "/me/shows/contains",
+    "/me/audiobooks/contains",
+    "/me/following/contains",
+    "/playlists/<_id>/followers/contains",
+):
     bp.add_url_rule(_rule, f"removed{_rule}", lambda **_kw: removed(), methods=["GET"])
 bp.add_url_rule("/playlists/<_id>/followers", "removed_followers", lambda **_kw: removed(), methods=["PUT", "DELETE"])
 
@@ -484,6 +506,12 @@ for _rule in (
     "/artists/<_id>/top-tracks",
     "/browse/<path:_rest>",
     "/users/<_id>",
+    "/markets",
+    # the batch forms of the catalogue endpoints this emulator does not otherwise serve
+    "/shows",
+    "/episodes",
+    "/audiobooks",
+    "/chapters",
 ):
     bp.add_url_rule(_rule, f"removed{_rule}", lambda **_kw: removed(), methods=["GET"])
 bp.add_url_rule("/users/<_id>/playlists", "removed_user_playlists", lambda **_kw: removed(), methods=["GET", "POST"])
@@ -501,6 +529,27 @@ bp.add_url_rule(
 def batch_lookup() -> Response:
     # the batch ?ids= forms are gone for dev-mode apps: one call per entity
     return removed()
+
+
+# --- the player ------------------------------------------------------------------------------------
+@bp.get("/me/player/devices")
+def devices() -> Response:
+    # Playback is not modelled: the members listen on devices the app never sees, as when none is active.
+    need_scope("user-read-playback-state")
+    return ok({"devices": []})
+
+
+@bp.get("/me/player")
+def playback_state() -> Response:
+    # nothing playing on a device the app can see: Spotify answers 204 with no body
+    need_scope("user-read-playback-state")
+    return Response("", status=204)
+
+
+@bp.get("/me/player/currently-playing")
+def currently_playing() -> Response:
+    need_scope("user-read-currently-playing")
+    return Response("", status=204)
 
 
 # --- the current user --------------------------------------------------------------------------------
@@ -596,7 +645,8 @@ def saved_tracks() -> Response:
 def library_uris() -> list[tuple[str, str]]:
     raw = request.args.get("uris")
     if not raw:
-        raise ApiError(400, "Missing required parameter: uris")
+        # the live API's words when uris come in a JSON body instead of the query (psst#740, 2026-07-08)
+        raise ApiError(400, "Missing required field: uris")
     uris = [u for u in raw.split(",") if u]
     if len(uris) > 40:
         raise ApiError(400, f"Too many uris: at most 40, got {len(uris)}")

@@ -250,3 +250,87 @@ def test_artist_album_and_playlist_search_is_ranked_fuzzy_and_meets_lookalikes(
     assert private["name"] not in names(private["name"], "playlist") or any(
         p["public"] and p["name"] == private["name"] for p in truth
     )
+
+
+# Every endpoint docs/emulator.md lists under "Removed endpoints", with the status it answers there.
+REMOVED = [
+    ("GET", "recommendations?seed_genres=jazz", 404),
+    ("GET", "recommendations/available-genre-seeds", 404),
+    ("GET", "tracks?ids={track}", 403),
+    ("GET", "artists?ids={artist}", 403),
+    ("GET", "albums?ids={album}", 403),
+    ("GET", "shows?ids={track}", 403),
+    ("GET", "episodes?ids={track}", 403),
+    ("GET", "audiobooks?ids={track}", 403),
+    ("GET", "chapters?ids={track}", 403),
+    ("GET", "audio-features?ids={track}", 403),
+    ("GET", "audio-features/{track}", 403),
+    ("GET", "audio-analysis/{track}", 403),
+    ("GET", "artists/{artist}/related-artists", 403),
+    ("GET", "artists/{artist}/top-tracks?market=GB", 403),
+    ("GET", "browse/new-releases", 403),
+    ("GET", "browse/featured-playlists", 403),
+    ("GET", "browse/categories", 403),
+    ("GET", "browse/categories/pop/playlists", 403),
+    ("GET", "markets", 403),
+    ("GET", "users/{user}", 403),
+    ("GET", "users/{user}/playlists", 403),
+    ("POST", "users/{user}/playlists", 403),
+    ("GET", "playlists/{playlist}/tracks", 403),
+    ("POST", "playlists/{playlist}/tracks", 403),
+    ("PUT", "playlists/{playlist}/tracks", 403),
+    ("DELETE", "playlists/{playlist}/tracks", 403),
+    ("PUT", "me/tracks?ids={track}", 403),
+    ("DELETE", "me/tracks?ids={track}", 403),
+    ("PUT", "me/albums?ids={album}", 403),
+    ("DELETE", "me/albums?ids={album}", 403),
+    ("PUT", "me/episodes?ids={track}", 403),
+    ("PUT", "me/shows?ids={track}", 403),
+    ("PUT", "me/audiobooks?ids={track}", 403),
+    ("PUT", "me/following?type=artist&ids={artist}", 403),
+    ("DELETE", "me/following?type=artist&ids={artist}", 403),
+    ("PUT", "playlists/{playlist}/followers", 403),
+    ("DELETE", "playlists/{playlist}/followers", 403),
+    ("GET", "me/tracks/contains?ids={track}", 403),
+    ("GET", "me/albums/contains?ids={album}", 403),
+    ("GET", "me/episodes/contains?ids={track}", 403),
+    ("GET", "me/shows/contains?ids={track}", 403),
+    ("GET", "me/audiobooks/contains?ids={track}", 403),
+    ("GET", "me/following/contains?type=artist&ids={artist}", 403),
+    ("GET", "playlists/{playlist}/followers/contains", 403),
+]
+
+
+def test_every_removed_endpoint_answers_the_status_real_clients_see(
+    server: EmulatorServer, control: ControlClient
+) -> None:
+    user = control.members()[0]["user_id"]
+    token = control.sign_in(user)["access_token"]
+    truth = control.ground_truth(user, since=control.now())
+    track = truth["saved_tracks"][user][0]["track_id"]
+    cat = server.emulator.catalog
+    ids = {
+        "track": track,
+        "artist": cat.tracks[track].artist_ids[0],
+        "album": cat.tracks[track].album_id,
+        "user": user,
+        "playlist": next(p["id"] for p in truth["playlists"] if p["owner_id"] == user),
+    }
+    for method, path, status in REMOVED:
+        answer = call(server, token, method, path.format(**ids), json={"uris": [f"spotify:track:{track}"]})
+        assert answer.status_code == status, (method, path, answer.status_code)
+        assert answer.json()["error"]["status"] == status
+    # nothing was changed on the way: the liked songs are as they were
+    assert call(server, token, "GET", "me/library/contains", params={"uris": f"spotify:track:{track}"}).json() == [
+        True
+    ]
+    # the 2026 replacement wants its URIs in the query, with the live API's words when they come in a body
+    body_only = call(server, token, "PUT", "me/library", json={"uris": [f"spotify:track:{track}"]})
+    assert body_only.status_code == 400 and body_only.json()["error"]["message"] == "Missing required field: uris"
+    # playback is not modelled: no device the app can see, nothing playing
+    player = control.sign_in(user, scope="user-read-playback-state user-read-currently-playing")["access_token"]
+    assert call(server, player, "GET", "me/player/devices").json() == {"devices": []}
+    assert call(server, player, "GET", "me/player").status_code == 204
+    assert call(server, player, "GET", "me/player/currently-playing").status_code == 204
+    bare = control.sign_in(user, scope="user-read-recently-played")["access_token"]
+    assert call(server, bare, "GET", "me/player/devices").status_code == 403
