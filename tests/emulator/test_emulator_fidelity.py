@@ -321,9 +321,7 @@ def test_every_removed_endpoint_answers_the_status_real_clients_see(
         assert answer.status_code == status, (method, path, answer.status_code)
         assert answer.json()["error"]["status"] == status
     # nothing was changed on the way: the liked songs are as they were
-    assert call(server, token, "GET", "me/library/contains", params={"uris": f"spotify:track:{track}"}).json() == [
-        True
-    ]
+    assert call(server, token, "GET", "me/library/contains", params={"uris": f"spotify:track:{track}"}).json() == [True]
     # the 2026 replacement wants its URIs in the query, with the live API's words when they come in a body
     body_only = call(server, token, "PUT", "me/library", json={"uris": [f"spotify:track:{track}"]})
     assert body_only.status_code == 400 and body_only.json()["error"]["message"] == "Missing required field: uris"
