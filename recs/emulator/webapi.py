@@ -546,12 +546,6 @@ def playback_state() -> Response:
     return Response("", status=204)
 
 
-@bp.get("/me/player/currently-playing")
-def currently_playing() -> Response:
-    need_scope("user-read-currently-playing")
-    return Response("", status=204)
-
-
 # --- the current user --------------------------------------------------------------------------------
 @bp.get("/me")
 @bp.get("/me/")
