@@ -176,6 +176,9 @@ def main() -> None:
         "--processes", type=int, default=default_processes(), help="server processes (recs serve's default)"
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--no-admin", action="store_true", help="leave the owner's /admin out (to measure the member pages alone)"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="timed runs against the same server (figures pooled)")
     parser.add_argument("--think-ms", type=float, default=0.0, help="mean pause between a client's requests")
     args = parser.parse_args()
@@ -216,7 +219,7 @@ def main() -> None:
             # Cold: each member's first visit computes their stats, once in every server process (each
             # has its own cache): connections held open land on different processes.
             for i, mid in enumerate(members):
-                pages = MEMBER_PAGES + (["/admin"] if i == 0 else [])
+                pages = MEMBER_PAGES + (["/admin"] if i == 0 and not args.no_admin else [])
                 held = []
                 for _ in range(args.processes):
                     held.append(http.client.HTTPConnection("127.0.0.1", port, timeout=60))
@@ -234,7 +237,7 @@ def main() -> None:
                 started = time.perf_counter()
                 for c in range(args.clients):
                     mid = members[c % len(members)]
-                    pages = MEMBER_PAGES + (["/admin"] if c % len(members) == 0 else [])
+                    pages = MEMBER_PAGES + (["/admin"] if c % len(members) == 0 and not args.no_admin else [])
                     workers.append(
                         threading.Thread(
                             target=client_loop,
@@ -277,7 +280,7 @@ def main() -> None:
     timed = sum(total for total, _ in runs)
     print(f"load generator CPU (same machine): {1000 * client_cpu_s / timed:.2f} ms a request")
     print(f"{'page':28} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'cold ms':>8}")
-    for page in [*MEMBER_PAGES, "/admin"]:
+    for page in [p for p in [*MEMBER_PAGES, "/admin"] if results[p]]:
         values = sorted(results[page])
         p95 = values[max(0, int(len(values) * 0.95) - 1)]
         cold_ms = statistics.mean(cold[page]) if cold[page] else float("nan")
