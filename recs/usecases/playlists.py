@@ -281,6 +281,8 @@ def publish_playlist(
         dry_run=dry_run,
     )
     result.checks = checks
+    if checks.note():  # the operator's line says what the checks left out
+        result.note = "; ".join(part for part in (result.note, checks.note()) if part)
     return result
 
 

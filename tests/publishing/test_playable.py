@@ -74,6 +74,7 @@ def test_unplayable_open_tracks_are_replaced_each_checked_once_with_names_from_s
     assert held == good[:30], "each bad track replaced by the next candidate, rank order kept"
     assert not result.dropped, "nothing was left for Spotify to refuse"
     assert result.checks is not None and set(result.checks.unplayable) == bad
+    assert "5 open-data track(s) not playable for you, replaced" in result.note
     checked = _track_checks(emulator, seq)
     assert sorted(checked) == sorted(wanted[:35]), "each track the list needed checked once, no more"
     with instance.db.read() as conn:
@@ -124,6 +125,7 @@ def test_when_the_lowest_priority_budget_is_spent_unchecked_tracks_are_left_out(
     held = _held(emulator, user)
     assert result.checks is not None and result.checks.unchecked > 0
     assert "daily API budget reached for playable" in (result.checks.stopped or "")
+    assert f"{result.checks.unchecked} open-data track(s) left out unchecked" in result.note, result.note
     with instance.db.read() as conn:
         playable_calls = sync.count_calls(conn, clock() - timedelta(days=1), purpose="playable")
         ids = dict(conn.execute(select(tracks.c.spotify_id, tracks.c.id).where(tracks.c.spotify_id.in_(held))).all())
