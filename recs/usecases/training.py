@@ -48,11 +48,13 @@ from recs.usecases import prior_fold as pf
 from recs.usecases.discovery import DEFAULT_GUARD, DEFAULT_WEIGHT, BlendChoice, choose_blend, spread
 from recs.usecases.lists import (
     POOL_FACTOR,
+    REASONS_PER_CARD,
     Draft,
     ListBuilder,
     Pool,
     Scorer,
     TrackScores,
+    assign_reasons,
     explanation,
     household_scorer,
 )
@@ -518,11 +520,13 @@ def _explain_open(
                 continue
             if d.kind == "popular" or not signals.nnz:
                 # The crowd's favourites (a popularity fill, or a member the prior knows nothing of): no own track to cite.
-                d.kind, d.because = "open popular", None
+                d.kind, d.reasons = "open popular", []
                 continue
             d.kind = "open"
-            found = fh.folded.explain(0, signals, open_tracks[d.track_id])
-            d.because = own_of.get(found) if found is not None else None
+            found = fh.folded.explain_ranked(0, signals, open_tracks[d.track_id], REASONS_PER_CARD)
+            d.reasons = [own_of[f] for f in found if f in own_of]
+        # The open cards' reasons joined the list's: spread them all again.
+        assign_reasons(drafts)
 
 
 def _cleanup_artifacts(db: Database, folder: Path) -> None:
