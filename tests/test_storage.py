@@ -190,6 +190,7 @@ def _fill_every_member_table(conn: sa.Connection, mid: int, tid: int, artist_id:
     conn.execute(
         s.rejected_tracks.insert().values(track_id=gone, member_id=mid, kind="discover", reason="x", rejected_at=NOW)
     )
+    conn.execute(s.track_checks.insert().values(track_id=gone, playable=False, member_id=mid, checked_at=NOW))
     conn.execute(
         s.job_runs.insert().values(
             job="publish",

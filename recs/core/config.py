@@ -115,7 +115,8 @@ class RecommendSettings:
     list_size: int = 100
     # A track counts for "rediscover" when not played for this many days.
     rediscover_after_days: int = 90
-    # A member with fewer distinct liked tracks than this gets cold-start lists (seeds, then household popularity).
+    # A member with fewer distinct liked tracks than this gets cold-start lists (seeds, then popularity: the
+    # household's, blended with the open data's when a prior is in use).
     cold_start_items: int = 10
 
 

@@ -46,6 +46,16 @@ class TrackInfo:
 
 
 @dataclass(frozen=True)
+class TrackCheck:
+    """What GET /tracks/{id} in a member's market said of a track: playable there or not, and Spotify's data."""
+
+    spotify_id: str
+    playable: bool
+    reason: str | None = None  # why not playable
+    info: TrackInfo | None = None  # Spotify's own data for the track (None when it was not found)
+
+
+@dataclass(frozen=True)
 class PlayRecord:
     """One play (>= the play threshold) of one track by one member."""
 

@@ -523,6 +523,19 @@ rejected_tracks = Table(
     Column("rejected_at", UTCDateTime, nullable=False),
 )
 
+# Open-data tracks (from the community prior, played by no member) checked once with GET /tracks/{id} in the
+# market of the member whose publish needed them, before they may go on a playlist. The first check is kept.
+track_checks = Table(
+    "track_checks",
+    metadata,
+    Column("track_id", Integer, ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True),
+    Column("playable", Boolean, nullable=False),
+    # Why a track is not playable ("not found on Spotify", "not playable in the member's market: market").
+    Column("reason", String(200), nullable=True),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="SET NULL"), nullable=True),
+    Column("checked_at", UTCDateTime, nullable=False),
+)
+
 # Every write of a recs playlist, kept per model run so acceptance (played, saved, skipped) can be shown.
 publish_log = Table(
     "publish_log",

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 from scipy import sparse
 
 from recs import storage
@@ -390,10 +391,13 @@ def _choose_blend(
     )
     idx = np.asarray(rows, dtype=np.int64)
     household = spread(model.scores(idx, train_inter.matrix), fh.catalogue.household, fh.catalogue.size)
+    prior_scores = fh.prior_scores(idx)
+    # As when serving: a member with no signal on the prior's tracks gets popular-from-the-prior as their prior side.
+    prior_scores[[pf.knows_nothing(fh, int(r)) for r in idx]] = pf.popular_side(fh)[0]
     return choose_blend(
         fh.catalogue,
         household,
-        fh.prior_scores(idx),
+        prior_scores,
         pf.union_known(fh, train_inter.matrix, rows),
         pf.union_relevant(fh, train_inter.items, spotify, relevant, rows),
     )
@@ -403,12 +407,19 @@ Blend = tuple[pf.FoldedHousehold, float, float]
 
 
 def _prior_scorer(
-    db: Database, inter: Interactions, model: Model, blend: Blend, views: Sequence[Any], pool: int
-) -> tuple[Scorer, dict[int, int]]:
+    db: Database,
+    inter: Interactions,
+    model: Model,
+    blend: Blend,
+    views: Sequence[Any],
+    pool: int,
+    popularity: npt.NDArray[np.float32],
+) -> tuple[Scorer, Callable[[int], TrackScores | None], dict[int, int]]:
     """The blended candidates of the members in *views*, the prior-only ones stored as tracks (names from the prior).
 
-    Returns the scorer for the list builder (household-only for the other members) and the tracks no
-    household member played (-> their prior row).
+    Returns the scorer for the list builder (household-only for the other members), the popularity fill
+    (household *popularity* blended with popular-from-the-prior for those members, None for the others)
+    and the tracks no household member played (-> their prior row).
     """
     fh, weight, guard = blend
     prior = fh.prior
@@ -416,7 +427,9 @@ def _prior_scorer(
     for view in views:
         household = model.scores(np.array([view.row]), inter.matrix)[0]
         per_row[view.row] = pf.blended_candidates(fh, household, view.row, weight, guard, pool + len(view.known))
-    wanted = sorted({int(r) for c in per_row.values() for r in c.prior_rows.tolist()})
+    most_known = max((len(v.known) for v in views), default=0)
+    popular = pf.popular_candidates(fh, popularity, weight, guard, pool + most_known)
+    wanted = sorted({int(r) for c in [*per_row.values(), popular] for r in c.prior_rows.tolist()})
     infos = [
         TrackInfo(
             spotify_id=str(prior.track_ids[r]),
@@ -433,14 +446,22 @@ def _prior_scorer(
 
     household_only = household_scorer(inter, model)
 
+    def over_tracks(c: pf.Candidates) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        ids = np.concatenate([inter.items.ids, np.array([track_of[int(r)] for r in c.prior_rows], dtype=np.int64)])
+        return ids, np.concatenate([c.household, c.prior_scores])
+
     def score(row: int) -> TrackScores:
         c = per_row.get(row)
         if c is None:  # the member turned open-data recommendations off
             return household_only(row)
-        ids = np.concatenate([inter.items.ids, np.array([track_of[int(r)] for r in c.prior_rows], dtype=np.int64)])
-        return TrackScores(ids, np.concatenate([c.household, c.prior_scores]), "model")
+        return TrackScores(*over_tracks(c), "model")
 
-    return score, open_tracks
+    fill_ids, fill_scores = over_tracks(popular)
+
+    def fill(row: int) -> TrackScores | None:
+        return TrackScores(fill_ids, fill_scores, "popular") if row in per_row else None
+
+    return score, fill, open_tracks
 
 
 def _recommend(
@@ -474,7 +495,9 @@ def _recommend(
     if blend is not None:
         pool_size = settings.recommend.list_size * POOL_FACTOR
         views = [v for m, v in builder.views.items() if m in open_members]
-        builder.scorer, open_tracks = _prior_scorer(db, inter, model, blend, views, pool_size)
+        builder.scorer, builder.fill, open_tracks = _prior_scorer(
+            db, inter, model, blend, views, pool_size, builder.popularity
+        )
     pools: list[Pool] = []
     for member_id in member_ids:
         pools.append(builder.discover(member_id, top_tracks.get(member_id, [])))
@@ -540,10 +563,12 @@ def _explain_open(
         for d in drafts:
             if d.track_id not in open_tracks:
                 continue
+            if d.kind == "popular" or not signals.nnz:
+                # The crowd's favourites (a popularity fill, or a member the prior knows nothing of): no own track to cite.
+                d.kind, d.reasons = "open popular", []
+                continue
             d.kind = "open"
-            found = (
-                fh.folded.explain_ranked(0, signals, open_tracks[d.track_id], REASONS_PER_CARD) if signals.nnz else []
-            )
+            found = fh.folded.explain_ranked(0, signals, open_tracks[d.track_id], REASONS_PER_CARD)
             d.reasons = [own_of[f] for f in found if f in own_of]
         # The open cards' reasons joined the list's: spread them all again.
         assign_reasons(drafts)
