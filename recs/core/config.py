@@ -132,6 +132,10 @@ class PublishSettings:
     local_time: str = "07:00"
     # Playlists are created private unless this is true.
     public: bool = False
+    # Length of the household Blend (docs/blend.md), shared equally among its participants.
+    blend_size: int = 30
+    # Weekday the Blend is made and written (0 = Monday), at half past the hour two hours after the nightly training.
+    blend_weekday: int = 0
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,16 @@ tracks, saved tracks and plays (item-item evidence), filled up with household po
 no score, never a zero passed off as one): the list is empty only when the household's data holds no
 track the member has not played. "rediscover" may be empty (nothing played twice and then left alone).
 
-Only members who consented to training are in the model and receive lists. Session and own-playlist
+Only members who consented to training are in the model and receive lists. For those of them who also
+take part in the household Blend, the run stores their favourites and how much each of them is likely to
+enjoy every one of those favourites (docs/blend.md), in the same transaction as the lists. Session and own-playlist
 pseudo-rows never receive recommendations and are never named in explanations.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import socket
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -36,6 +39,7 @@ from scipy import sparse
 
 from recs import storage
 from recs.core import holdout
+from recs.core import household_blend as hb
 from recs.core.config import Settings
 from recs.core.domain import ArtistInfo, RecommendationRow, TrackInfo
 from recs.core.interactions import Interactions, Signals, Weighting, build_interactions
@@ -168,6 +172,9 @@ def _train(
         signals = storage.training.read_signals(conn, member_ids, tcfg.sources, now.date())
         top_tracks = {m: storage.training.read_top_tracks(conn, m) for m in member_ids}
         open_members = storage.members.open_data_members(conn, member_ids)
+        # The household Blend (docs/blend.md): members in the model who opted in, and when they had it off.
+        blend_ids = sorted(set(storage.members.members_with_consent(conn, "blend")) & set(member_ids))
+        blend_off = {m: storage.members.off_intervals(conn, m, "blend") for m in blend_ids}
     timings["read_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -262,6 +269,11 @@ def _train(
         db, settings, inter, model, signals, member_ids, top_tracks, now, blend, open_members
     )
     timings["recommend_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    blend_favs, blend_enjoyment = _household_blend(
+        inter, model, signals, weighting, now, blend_ids, blend_off, blend, open_members
+    )
+    timings["blend_s"] = time.perf_counter() - t
     if prior_record is not None:
         prior_record["open_recommendations"] = open_count
 
@@ -296,6 +308,7 @@ def _train(
             note=note,
             rows=rows_out,
         )
+        storage.blends.save_run_rows(conn, run_id, blend_favs, blend_enjoyment)
         report("committing")
     _cleanup_artifacts(db, artifact.parent)
     summary = RunSummary(
@@ -313,6 +326,38 @@ def _train(
         artifact_path=str(artifact),
     )
     return summary
+
+
+def _household_blend(
+    inter: Interactions,
+    model: Model,
+    signals: Signals,
+    weighting: Weighting,
+    now: datetime,
+    blend_ids: Sequence[int],
+    blend_off: Mapping[int, Sequence[storage.members.OffInterval]],
+    prior_blend: Blend | None,
+    open_members: Collection[int],
+) -> tuple[dict[int, list[int]], dict[tuple[int, int], float]]:
+    """Each Blend member's favourites (from their Blend-on intervals only) and how much each of them is likely to
+    enjoy every one of those favourites: the model's percentile, blended with the prior's for open-data members."""
+    if not blend_ids:
+        return {}, {}
+    off = {m: [(a.timestamp(), b.timestamp() if b else math.inf) for a, b in iv] for m, iv in blend_off.items()}
+    own = build_interactions(hb.blend_signals(signals, off), weighting, _epoch(now), blend_ids)
+    favs = {m: f for m in blend_ids if (f := hb.favourites(own.matrix[own.row_of(m)], own.items.ids))}
+    wanted = sorted({t for f in favs.values() for t in f})
+    idx = inter.items.indices(np.asarray(wanted, dtype=np.int64))
+    enjoyment: dict[tuple[int, int], float] = {}
+    for m in favs:
+        row = inter.row_of(m)
+        scores = model.scores(np.array([row]), inter.matrix)[0]
+        if prior_blend is not None and m in open_members:
+            fh, weight, guard = prior_blend
+            scores = pf.blended_candidates(fh, scores, row, weight, guard, 0).household
+        pct = hb.percentiles(scores)
+        enjoyment.update({(m, t): float(pct[i]) for t, i in zip(wanted, idx.tolist(), strict=True) if i >= 0})
+    return favs, enjoyment
 
 
 def _load_prior(settings: Settings) -> tuple[Prior | None, pf.PriorStatus | None]:
