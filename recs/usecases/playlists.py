@@ -376,7 +376,7 @@ def record_failure(instance: Instance, member_id: int, kind: str, exc: BaseExcep
         save_playlist_state(conn, member_id, kind, failed_at=now, failure=failure, failure_detail=detail)
         if failure == "not_allowlisted":
             storage.members.update_member(conn, member_id, not_allowlisted=True)
-    log.warning("publishing member %s's %s playlist failed (%s): %s", member_id, kind, failure, exc)
+    log.debug("recorded the failed publish of member %s's %s playlist as %s: %s", member_id, kind, failure, exc)
 
 
 @dataclass(frozen=True)
