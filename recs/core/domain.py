@@ -324,6 +324,7 @@ class ModelRunRow:
     note: str | None
     # The community prior this run used or refused (recs.usecases.prior_fold.PriorStatus plus the hold-out's blend), or None.
     prior: dict[str, Any] | None = None
+    chosen: str | None = None  # the candidate the hold-out chose ("als f64 r0.01 a10", "itemknn k50", ...)
 
 
 @dataclass(frozen=True)

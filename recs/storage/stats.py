@@ -378,6 +378,9 @@ def model_run_list(conn: Connection, limit: int = 30) -> list[ModelRunRow]:
                 prior=m["params"]["prior"]
                 if isinstance(m["params"], dict) and isinstance(m["params"].get("prior"), dict)
                 else None,
+                chosen=str(m["params"]["chosen"])
+                if isinstance(m["params"], dict) and m["params"].get("chosen") is not None
+                else None,
             )
         )
     return rows[::-1]
