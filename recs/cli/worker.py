@@ -57,15 +57,11 @@ def worker(obj: Context, once: str | None) -> None:
 @pass_ctx
 def backup(obj: Context, path: Path | None) -> None:
     """Write a consistent copy of the SQLite database to PATH (default: <data_dir>/backups/)."""
-    from recs.storage.jobs import backup_sqlite
-    from recs.usecases.jobs import backup_path
+    from recs.usecases.jobs import backup_path, backup_to
 
     instance = obj.instance()
-    target = path or backup_path(instance.settings, datetime.now(UTC))
-    if target.is_dir():
-        target = target / backup_path(instance.settings, datetime.now(UTC)).name
     try:
-        written = backup_sqlite(instance.db, target)
+        written = backup_to(instance, path or backup_path(instance.settings, datetime.now(UTC)))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"backup written: {written} ({written.stat().st_size:,} bytes)")

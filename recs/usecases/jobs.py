@@ -114,6 +114,13 @@ def backup_path(settings: Settings, now: datetime) -> Path:
 JOB_RUNS_KEPT = timedelta(days=90)
 
 
+def backup_to(instance: Instance, target: Path) -> Path:
+    """`recs backup PATH`: a consistent copy of the SQLite database at target (a folder gets a dated name)."""
+    if target.is_dir():
+        target = target / backup_path(instance.settings, datetime.now(UTC)).name
+    return backup_sqlite(instance.db, target)
+
+
 def run_backup(instance: Instance, _member_id: int | None, now: datetime) -> dict[str, Any]:
     """Daily housekeeping: forget finished job runs past JOB_RUNS_KEPT, back up SQLite into <data_dir>/backups (newest N kept)."""
     with instance.db.write() as conn:

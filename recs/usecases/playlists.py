@@ -13,13 +13,12 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from recs import storage
-from recs.core.domain import Mode, PublishSettingsRow
+from recs.core.domain import Mode, PublishSettingsRow, Rejection
 from recs.core.publish_failures import DETAIL_MAX, FailureWords, describe, failure_kind
 from recs.core.ranking import apply_filters
 from recs.storage import Database
 from recs.storage.members import get_member, members_with_consent
 from recs.storage.publishing import (
-    Rejection,
     candidates,
     current_run_id,
     get_playlist_state,

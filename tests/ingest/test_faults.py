@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from recs.core.domain import CursorRow
 from recs.storage import accounts as aq
 from recs.storage import members as mq
 from recs.storage import sync as sq
@@ -36,7 +37,7 @@ def recent_requests(household: Household) -> list[dict[str, object]]:
     return [r for r in household.control.requests() if r["path"] == RECENT]
 
 
-def cursor(household: Household, member_id: int) -> sq.CursorRow | None:
+def cursor(household: Household, member_id: int) -> CursorRow | None:
     with household.instance.db.read() as conn:
         return sq.get_cursor(conn, member_id, "recently_played")
 
