@@ -138,6 +138,9 @@ def explain(run: ModelRunRow | None, holdout_days: int) -> Quality | None:
                 f"{verdict}, on the hold-out ({hold}): {METRIC_WORDS[METRIC]} {_figure(mine)} against "
                 f"{_figure(b_value)}, {_compare(mine, b_value)}."
             )
+    users = _value(run.metrics, "users")
+    if users is not None and mine is not None:
+        why += f" Measured on {int(users):,} member{'s' if users != 1 else ''} with held-out listening."
     size = run.data_size
     bits = []
     for key, word in (("members", "member"), ("items", "song"), ("plays", "play")):
