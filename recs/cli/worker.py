@@ -14,13 +14,13 @@ from recs.cli.context import Context, pass_ctx
 @click.option(
     "--once",
     "once",
-    type=click.Choice(["sync", "library", "train", "publish", "backup", "resolve"]),
+    type=click.Choice(["sync", "library", "train", "publish", "backup", "resolve", "radar"]),
     default=None,
     help="Run one job now through the ledger and exit, instead of scheduling.",
 )
 @pass_ctx
 def worker(obj: Context, once: str | None) -> None:
-    """Run the scheduler: polling, nightly training, publishing, library refresh, backups."""
+    """Run the scheduler: polling, nightly training, publishing, library refresh, backups, Release Radar checks."""
     import signal
 
     from recs.cli.scheduling import Worker

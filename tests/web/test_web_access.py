@@ -101,6 +101,7 @@ def calls(h: Household, owner_import: int, owner_token: str) -> list[Call]:
         Call("account.save_consent", "POST", "/settings/consent", {"store": "yes", "train": "yes"}),
         Call("account.save_open_data", "POST", "/settings/open-data", {"open_data": "no"}),
         Call("account.save_timezone", "POST", "/settings/timezone", {"timezone": "Asia/Tokyo"}),
+        Call("account.save_radar", "POST", "/settings/radar", {"size": "9", "weekday": "1", "local_time": "09:00"}),
         Call("account.exclude_context", "POST", "/settings/contexts", {"context": "spotify:album:" + "A" * 22}),
         Call("account.include_context", "POST", "/settings/contexts/remove", {"context": B_CONTEXT}, (404,)),
         Call("admin.index", "GET", "/admin", expect=(403,)),
