@@ -14,10 +14,11 @@ DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 
 
 def fmt(value: float) -> str:
-    """Whole numbers with thousands separators from 10 up, one decimal below, two significant digits under 1."""
-    if value >= 10 or value == int(value):
+    """Whole numbers (and anything from 100 up) with thousands separators, one decimal from 1, two significant digits
+    under 1: 12.5 stays 12.5 (an axis's half-way mark), 0.25 stays 0.25."""
+    if value == int(value) or value >= 100:
         return f"{value:,.0f}"
-    return f"{value:.1f}" if value >= 1 else f"{value:.2g}"
+    return f"{value:,.1f}" if value >= 1 else f"{value:.2g}"
 
 
 Ticks = Sequence[tuple[int, str]]  # (bar index, label written under it; a newline starts a second line)

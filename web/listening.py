@@ -92,7 +92,7 @@ def bars_summary(p: ChartPeriod, unit: str) -> str:
     what = "weeks" if p.weekly else "months"
     return (
         f"{len(values)} {what} from {bar_label(p, p.bars[0].start)} to {bar_label(p, p.bars[-1].start)}: "
-        f"{_amount(sum(values), unit)} in all; the most in the {bar_label(p, p.bars[peak].start)}, "
+        f"{_amount(sum(values), unit)} in all; the most in {'the ' if p.weekly else ''}{bar_label(p, p.bars[peak].start)}, "
         f"{_amount(values[peak], unit)}."
     )
 

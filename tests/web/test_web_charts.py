@@ -15,6 +15,7 @@ from recs.storage.catalog import upsert_tracks
 from recs.storage.listening import insert_plays
 from recs.storage.members import create_member, set_consent
 from recs.usecases.stats import chart_period, compute_listening_stats
+from web import charts
 from web.charts import month_ticks
 
 
@@ -79,6 +80,7 @@ def test_imported_years_can_be_charted_one_by_one_and_all_at_once(client: FlaskC
     bars = _table(every, "Hours per month, as a table")
     assert bars[-1][0] == "January 2024" and bars[0][0] == "November 2026"  # from the first play's week (29 Jan)
     assert sum(int(r[2]) for r in bars) == len(plays)
+    assert re.search(r"the most in [A-Z][a-z]+ 20\d\d, ", every)  # a month, not "the most in the March 2025"
     # An unknown period is the default; the top lists' range keeps the chosen period in its links.
     assert 'aria-current="page">Last 52 weeks' in client.get("/listening?period=1999").get_data(as_text=True)
     assert "period=2025" in year.split('aria-label="Time range"', 1)[1].split("</nav>", 1)[0]
@@ -111,3 +113,14 @@ def test_month_ticks_name_the_year_and_stay_few() -> None:
     months = [date(2014 + k // 12, 1 + k % 12, 1) for k in range(12 * 12)]
     long = month_ticks(months, 6)
     assert len(long) <= 6 and all(label.startswith("Jan\n") for _, label in long)
+
+
+def test_axis_figures_keep_their_half_way_marks() -> None:
+    assert [charts.fmt(v) for v in (12.5, 0.25, 1234.0, 7.0, 2.34, 250.4)] == [
+        "12.5",
+        "0.25",
+        "1,234",
+        "7",
+        "2.3",
+        "250",
+    ]
