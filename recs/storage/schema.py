@@ -455,6 +455,15 @@ hidden_tracks = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+# "More like this": a track the member asked for more of (a positive signal for training).
+liked_tracks = Table(
+    "liked_tracks",
+    metadata,
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("track_id", Integer, ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 blocked_artists = Table(
     "blocked_artists",
     metadata,

@@ -86,6 +86,26 @@ def test_a_round_stops_waiting_when_rate_limits_keep_coming(household: Household
     assert [r.member_id for r in reports] == ids and not any(r.errors for r in reports)
 
 
+def test_the_emulators_own_quota_429_pauses_the_instance_for_its_retry_after(household: Household) -> None:
+    # Not a fault rule: the app's daily quota runs out, and the emulator answers as the live API does
+    # (429, "Too many requests", reason QUOTA_EXCEEDED, Retry-After in hours).
+    synced(household, 2)
+    household.sleep(3 * 3600)
+    emulator = household.server.emulator
+    emulator.quota_per_day = household.control.usage()["used_24h"]
+    sleeps = Sleeps(household)
+    reports = ingest.sync_all(household.instance, now=household.now, sleep=sleeps, force=True)
+    assert any("quota" in e.lower() for r in reports for e in r.errors)
+    assert not sleeps.waits, "a quota 429 is never waited out inside a round"
+    refused = [r for r in household.control.requests() if r["path"].startswith("/v1/")]
+    assert [r["status"] for r in refused] == [429], "one refused call, then nothing for anyone"
+    pause = Budget(household.instance.db, household.instance.settings.budget, household.now).pause()
+    assert pause is not None
+    # the pause ends when the emulator's rolling window frees a call: 21 h after the 3-hour-old calls
+    left = (pause.until - household.now()).total_seconds()
+    assert 20 * 3600 < left <= 21 * 3600 + 60, left
+
+
 def test_quota_exceeded_pauses_every_call_until_the_stored_time_then_resumes(household: Household) -> None:
     ids = synced(household, 2)
     household.sleep(3 * 3600)

@@ -83,6 +83,8 @@ def calls(h: Household, owner_import: int, owner_token: str) -> list[Call]:
         Call("recommendations.index", "GET", "/recommendations?mode=rediscover"),
         Call("recommendations.hide", "POST", "/recommendations/hide", {"track_id": h.owner_tracks[0]}, (404,)),
         Call("recommendations.unhide", "POST", "/recommendations/unhide", {"track_id": h.owner_tracks[8]}, (404,)),
+        Call("recommendations.like", "POST", "/recommendations/like", {"track_id": h.owner_tracks[0]}, (404,)),
+        Call("recommendations.save", "POST", "/recommendations/save", {"track_id": h.owner_tracks[0]}, (404,)),
         Call("recommendations.block", "POST", "/recommendations/block", {"artist_id": h.owner_artist}, (404,)),
         Call("recommendations.unblock", "POST", "/recommendations/unblock", {"artist_id": h.owner_artist}, (404,)),
         Call("recommendations.publish", "POST", "/recommendations/publish", {}),
