@@ -8,9 +8,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import date, timedelta
-from typing import Any, TypeVar, cast
 
 from recs.core.config import SpotifySettings
 from recs.core.radar import (
@@ -25,32 +23,11 @@ from recs.core.radar import (
     rank_loved,
 )
 from recs.emulator import EmulatorServer
-from recs.spotify.client import SpotifyApi, make_spotify
+from recs.spotify.client import BareApi, CountingApi
 from recs.spotify.releases import SpotifyReleases
 from recs.usecases.budget import CEILINGS
 
-T = TypeVar("T")
 WINDOW_DAYS = 14
-
-
-class _TokenOnly:
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def get_access_token(self, as_dict: bool = False) -> str:
-        return self.token
-
-
-class _CountingApi:
-    """SpotifyApi's call() without ledger or refresh, counting the calls of the day."""
-
-    def __init__(self, settings: SpotifySettings, token: str) -> None:
-        self.sp = make_spotify(settings, _TokenOnly(token))
-        self.calls = 0
-
-    def call(self, purpose: str, endpoint: str, fn: Callable[[Any], T], *, expect_body: bool = True) -> T:
-        self.calls += 1
-        return fn(self.sp)
 
 
 def main() -> None:
@@ -102,18 +79,16 @@ def main() -> None:
         for _ in range(args.days):
             control.advance(days=1)
             today = control.now().date()
-            api = _CountingApi(
-                SpotifySettings(api_base_url=server.api_base_url),
-                control.sign_in(control.members()[0]["user_id"])["access_token"],
-            )
-            source = SpotifyReleases(cast(SpotifyApi, api))
+            token = control.sign_in(control.members()[0]["user_id"])["access_token"]
+            api = CountingApi(BareApi(SpotifySettings(api_base_url=server.api_base_url), token))
+            source = SpotifyReleases(api)
             quota = min(p.per_day, checks_today(p.headroom))
             since = (today - timedelta(days=WINDOW_DAYS)).isoformat()
             for artist_id in due_today(order, last, today, quota, p.cycle_days):
                 for new in find_new_tracks(source, artist_id, since, known):
                     found.setdefault(new.track.spotify_id, new.album.release_date)
                 last[artist_id] = today
-            per_day.append(api.calls)
+            per_day.append(api.total)
         end = control.now().date()
         # every release from the window of the first cycle's last check to a cycle before the end must be found
         first = start + timedelta(days=p.cycle_days - WINDOW_DAYS)

@@ -33,6 +33,7 @@ class Quality:
     resolved: int
     correct: int
     ambiguous: int  # names that more than one recording carries (no rule on names alone can always be right)
+    crowded: int = 0  # names whose search answer also holds another track of that title (a copy, cover or twin)
 
     @property
     def precision(self) -> float:
@@ -63,12 +64,17 @@ class _DirectApi:
         return fn(self.sp)
 
 
+def track_search(server: EmulatorServer) -> SpotifyTrackSearch:
+    """recs' production search, as the first member, over HTTP."""
+    control = server.control
+    token = control.sign_in(control.members()[0]["user_id"])["access_token"]
+    settings = SpotifySettings(api_base_url=server.api_base_url)
+    return SpotifyTrackSearch(cast(SpotifyApi, _DirectApi(settings, token)))
+
+
 def measure(server: EmulatorServer, names: int, seed: int = 0) -> Quality:
     control = server.control
-    user = control.members()[0]["user_id"]
-    token = control.sign_in(user)["access_token"]
-    settings = SpotifySettings(api_base_url=server.api_base_url)
-    search = SpotifyTrackSearch(cast(SpotifyApi, _DirectApi(settings, token)))
+    search = track_search(server)
     catalog = server.emulator.catalog
     played = sorted({p["track_id"] for p in control.ground_truth(since=control.now() - timedelta(days=60))["plays"]})
     sample = random.Random(seed).sample(played, min(names, len(played)))
@@ -76,17 +82,20 @@ def measure(server: EmulatorServer, names: int, seed: int = 0) -> Quality:
     for track in catalog.tracks.values():
         key = track_key(catalog.artists[track.artist_ids[0]].name, track.name)
         recordings.setdefault(key, set()).add(track.original_id or track.id)
-    resolved = correct = ambiguous = 0
+    resolved = correct = ambiguous = crowded = 0
     for track_id in sample:
         track = catalog.tracks[track_id]
         artist = catalog.artists[track.artist_ids[0]].name
         key = track_key(artist, track.name)
         ambiguous += len(recordings[key]) > 1
-        match = pick_match(search(artist, track.name), key)
+        candidates = search(artist, track.name)
+        title = key.partition("|")[2]
+        crowded += sum(track_key("", c.name).partition("|")[2] == title for c in candidates) > 1
+        match = pick_match(candidates, key)
         if match is not None:
             resolved += 1
             correct += match.spotify_id == track_id
-    return Quality(len(sample), resolved, correct, ambiguous)
+    return Quality(len(sample), resolved, correct, ambiguous, crowded)
 
 
 def main() -> None:
@@ -98,7 +107,8 @@ def main() -> None:
     with EmulatorServer(seed=args.seed, members=5, quota_per_day=None, rate_limit_per_30s=None) as server:
         q = measure(server, args.names, args.seed)
     print(
-        f"seed {args.seed}: {q.names} names, {q.resolved} resolved, {q.correct} correct, {q.ambiguous} ambiguous; "
+        f"seed {args.seed}: {q.names} names, {q.resolved} resolved, {q.correct} correct, {q.ambiguous} ambiguous, "
+        f"{q.crowded} crowded; "
         f"precision {q.precision:.3f}, recall {q.recall:.3f} ({time.perf_counter() - started:.1f} s)"
     )
 

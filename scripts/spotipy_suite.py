@@ -5,7 +5,8 @@ Usage: .venv/bin/python scripts/spotipy_suite.py SPOTIPY_CHECKOUT [--junit OUT.x
 SPOTIPY_CHECKOUT is a checkout of github.com/spotipy-dev/spotipy (its tests/ folder is used as is, never
 copied here). The emulator is started in-process (seed 0, no quota or rate limit); its first member is signed
 in with every scope the suite asks for and the token is put in spotipy's cache file, so
-`prompt_for_user_token` finds it without a browser. A pytest plugin written to a temporary folder points
+`prompt_for_user_token` finds it without a browser. Every Web API answer comes 30 ms late, as over the
+internet (a delay-only fault rule). A pytest plugin written to a temporary folder points
 spotipy's API prefix and accounts URLs at the emulator: only URLs change.
 """
 
@@ -28,6 +29,8 @@ SUITE_SCOPES = (
     "playlist-modify-public user-library-read user-follow-read user-library-modify user-read-private "
     "user-top-read user-follow-modify user-read-recently-played ugc-image-upload user-read-playback-state"
 )
+
+LATENCY_S = 0.03
 
 PLUGIN = """
 import spotipy, spotipy.oauth2 as oauth2
@@ -63,6 +66,9 @@ def main() -> None:
         EmulatorServer(seed=0, members=5, quota_per_day=None, rate_limit_per_30s=None) as server,
         tempfile.TemporaryDirectory() as tmp,
     ):
+        # the network between a client and api.spotify.com: every Web API answer ~30 ms late (spotipy's
+        # test_search_timeout expects a 10 ms timeout to be missed, as it always is over the internet)
+        server.control.add_fault("*", "/v1/*", delay_s=LATENCY_S, times=None)
         user = server.control.members()[0]["user_id"]
         scopes = " ".join(sorted(set((ALL_SCOPES + " " + SUITE_SCOPES).split())))
         token = server.control.sign_in(user, redirect_uri=redirect, scope=scopes)

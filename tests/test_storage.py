@@ -169,8 +169,10 @@ def _fill_every_member_table(conn: sa.Connection, mid: int, tid: int, artist_id:
         s.recommendations.insert().values(run_id=run, member_id=mid, mode="discover", rank=1, track_id=tid, score=1.0)
     )
     conn.execute(s.hidden_tracks.insert().values(member_id=mid, track_id=tid, created_at=NOW))
+    conn.execute(s.liked_tracks.insert().values(member_id=mid, track_id=tid, created_at=NOW))
     conn.execute(s.blocked_artists.insert().values(member_id=mid, artist_id=artist_id, created_at=NOW))
     conn.execute(s.excluded_contexts.insert().values(member_id=mid, context_uri="spotify:playlist:x", created_at=NOW))
+    conn.execute(s.radar_settings.insert().values(member_id=mid, enabled=True, size=30, weekday=4, local_time="08:00"))
     conn.execute(
         s.publish_settings.insert().values(
             member_id=mid, size=30, discover=True, rediscover=False, frequency="weekly", weekday=0, local_time="07:00"

@@ -23,7 +23,7 @@ from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
 from recs.core.domain import PURPOSES
-from recs.usecases import accounts, feedback, takeout
+from recs.usecases import accounts, feedback, release_radar, takeout
 from recs.usecases.stats import authorisation
 from web.auth import PURPOSE_TEXT, consent_words, consents_of, db, instance, member, member_required, now, save_consents
 from web.imports import coverage_cache
@@ -63,7 +63,36 @@ def index() -> str:
         today=now().date(),
         delete_word=DELETE_WORD,
         open_data=feedback.open_data_on(db(), me.id),
+        radar=release_radar.member_view(instance(), db(), me.id, now()),
+        writing=consents_of(me.id)["publish"].granted,
+        weekdays=WEEKDAYS,
     )
+
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+@bp.post("/settings/radar")
+@member_required
+def save_radar() -> Response:
+    form = request.form
+    try:
+        values = release_radar.validate_settings(
+            form.get("enabled") == "yes", form.get("size", ""), form.get("weekday", ""), form.get("local_time", "")
+        )
+    except release_radar.RadarError as exc:
+        flash(f"Nothing was saved: {exc}.", "error")
+        return redirect(url_for("account.index") + "#radar")
+    release_radar.save_settings(db(), member().id, values)
+    if values.enabled:
+        flash(
+            f"Your Release Radar holds up to {values.size} songs, written each {WEEKDAYS[values.weekday]} "
+            f"at {values.local_time}.",
+            "ok",
+        )
+    else:
+        flash("Release Radar is off: recs will not write it (the playlist already in Spotify stays).", "ok")
+    return redirect(url_for("account.index") + "#radar")
 
 
 @bp.post("/settings/consent")

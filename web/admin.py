@@ -9,7 +9,7 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from recs.core.domain import ModelRunRow
-from recs.usecases import accounts, feedback
+from recs.usecases import accounts, feedback, release_radar
 from recs.usecases.playlists import refused_tracks
 from recs.usecases.stats import instance_overview
 from web import charts
@@ -70,6 +70,7 @@ def index() -> str:
         refused=refused_tracks(db()),
         jobs=feedback.JOBS,
         new_code=None,
+        radar=release_radar.stored_plan(instance(), db(), now()),
     )
 
 
@@ -111,5 +112,6 @@ def invite() -> str | Response:
         refused=refused_tracks(db()),
         jobs=feedback.JOBS,
         new_code=created.code,
+        radar=release_radar.stored_plan(instance(), db(), now()),
         invite_url=instance().settings.instance.public_url.rstrip("/") + url_for("auth.signin", invite=created.code),
     )

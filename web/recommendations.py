@@ -11,10 +11,11 @@ from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
-from recs.usecases import feedback
+from recs.usecases import feedback, saving
 from recs.usecases.playlists import PublishOffer, playlist_status, publish_offer
 from recs.usecases.stats import last_acceptance
-from web.auth import consents_of, db, instance, member, member_required, now
+from web import formats
+from web.auth import consents_of, db, instance, local_time, member, member_required, now
 from web.security import error_page
 
 bp = Blueprint("recommendations", __name__)
@@ -30,6 +31,13 @@ def _mode() -> str:
 
 def _back() -> Response:
     return redirect(url_for("recommendations.index", mode=_mode()))
+
+
+def _back_to_card() -> Response:
+    """Back to the list where the member was: the card named by the form's `at` (focused there by cards.js)."""
+    at = _int("at")
+    anchor = f"rec-{at}" if at is not None else None
+    return redirect(url_for("recommendations.index", mode=_mode(), _anchor=anchor))
 
 
 def _int(name: str) -> int | None:
@@ -128,7 +136,57 @@ def hide() -> Response | tuple[str, int]:
     except feedback.NotFound:
         return error_page(404)
     flash("Hidden: that song will not come back on your lists.", "ok")
-    return _back()
+    return _back_to_card()
+
+
+@bp.post("/recommendations/like")
+@member_required
+def like() -> Response | tuple[str, int]:
+    track_id = _int("track_id")
+    if track_id is None:
+        return error_page(400, "No track was given.")
+    if request.form.get("undo") == "yes":
+        feedback.unlike_track(db(), member().id, track_id)
+        flash("Noted: that song no longer asks for more like it.", "ok")
+        return _back_to_card()
+    try:
+        feedback.like_track(db(), member().id, track_id, now())
+    except feedback.NotFound:
+        return error_page(404)
+    flash("Noted: your next list leans towards songs like this one (from the next training).", "ok")
+    return _back_to_card()
+
+
+SAVE_WORDS = {
+    "saved": "Saved to your Spotify library: “{name}”.",
+    "already": "“{name}” is already in your saved songs.",
+    "no-scope": (
+        "Not saved: recs may not yet add songs to your library. Reconnect Spotify under Settings & privacy "
+        "and allow it, then try again."
+    ),
+    "budget": "Not saved: recs has used today's Spotify allowance for this household. Try again {when}.",
+    "reconnect": "Not saved: recs needs you to reconnect Spotify first (Settings & privacy).",
+    "not-allowlisted": "Not saved: Spotify refuses recs for your account until the owner adds you to the app's user list.",
+    "failed": "Not saved: Spotify did not accept it just now. Try again later.",
+}
+
+
+@bp.post("/recommendations/save")
+@member_required
+def save() -> Response | tuple[str, int]:
+    track_id = _int("track_id")
+    if track_id is None:
+        return error_page(400, "No track was given.")
+    try:
+        result = saving.save_to_library(instance(), member().id, track_id, now)
+    except feedback.NotFound:
+        return error_page(404)
+    when = "later"
+    if result.retry_at is not None:
+        when = "after " + formats.moment(local_time(result.retry_at))
+    ok = result.outcome in ("saved", "already")
+    flash(SAVE_WORDS[result.outcome].format(name=result.name, when=when), "ok" if ok else "error")
+    return _back_to_card()
 
 
 @bp.post("/recommendations/unhide")
@@ -162,7 +220,7 @@ def block() -> Response | tuple[str, int]:
     except feedback.FeedbackError as exc:
         flash(str(exc), "error")
         return _back()
-    flash(f"{name} is blocked" + (f" until {until.isoformat()}." if until else "."), "ok")
+    flash(f"{name} is blocked" + (f" until {formats.day(until)} (that day included)." if until else "."), "ok")
     return _back()
 
 

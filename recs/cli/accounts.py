@@ -69,12 +69,10 @@ def invite(obj: Context, spotify_id: str | None, days: int) -> None:
     """Make an invite: for one Spotify account, or a link anyone can use once."""
     from datetime import timedelta
 
-    from recs import storage
     from recs.usecases import accounts
 
     instance = obj.instance()
-    with instance.db.read() as conn:
-        owner = next((m for m in storage.members.list_members(conn) if m.is_owner), None)
+    owner = accounts.owner(instance.db)
     if owner is None:
         raise click.ClickException("no owner yet: sign in first (the first member becomes the owner)")
     try:

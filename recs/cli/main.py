@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from recs import __version__
-from recs.cli import accounts, emulator, imports, prior, publishing, sync, training, worker
+from recs.cli import accounts, emulator, imports, prior, publishing, radar, sync, training, worker
 from recs.cli.context import Context, pass_ctx
 from recs.core.keys import SecretsError
 from recs.core.logs import setup_logging
@@ -124,6 +124,7 @@ COMMANDS: tuple[click.Command, ...] = (
     training.recommend,
     publishing.publish,
     publishing.refresh,
+    radar.radar,
     worker.worker,
     worker.backup,
     prior.prior,

@@ -19,13 +19,12 @@ def _now() -> datetime:
 @pass_ctx
 def publish(obj: Context, member_id: int | None, dry_run: bool) -> None:
     """Write each consenting member's recommendation playlists to Spotify now."""
-    from recs.storage.members import members_with_consent
+    from recs.usecases.accounts import consenting
     from recs.usecases.playlists import publish_member
 
     instance = obj.instance(spotify=not dry_run)
     obj.require_member(member_id)
-    with instance.db.read() as conn:
-        ids = [member_id] if member_id is not None else members_with_consent(conn, "publish")
+    ids = [member_id] if member_id is not None else consenting(instance.db, "publish")
     if not ids:
         click.echo("no member has agreed to have playlists written; nothing to do")
         return
@@ -56,8 +55,8 @@ def publish(obj: Context, member_id: int | None, dry_run: bool) -> None:
 @pass_ctx
 def refresh(obj: Context, member_id: int | None) -> None:
     """One whole round for cron: sync listening, train the model, publish playlists; non-zero exit if a step failed."""
-    from recs.storage.members import members_with_consent
     from recs.usecases import ingest, training
+    from recs.usecases.accounts import consenting
     from recs.usecases.playlists import publish_member
 
     instance = obj.instance(spotify=True)
@@ -76,8 +75,7 @@ def refresh(obj: Context, member_id: int | None) -> None:
     except Exception as exc:
         problems.append(f"train: {exc}")
         click.echo(f"train   failed: {exc}", err=True)
-    with instance.db.read() as conn:
-        ids = [member_id] if member_id is not None else members_with_consent(conn, "publish")
+    ids = [member_id] if member_id is not None else consenting(instance.db, "publish")
     for mid in ids:
         try:
             for p in publish_member(instance, mid, _now()):

@@ -63,6 +63,6 @@ def write_readme(readme: Path, example: Path) -> bool:
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m recs.cli.settings_doc` refreshes the README
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # recs/cli/settings_doc.py -> the repository
     changed = write_readme(root / "README.md", root / "config.example.toml")
     print("README configuration reference " + ("updated" if changed else "already current"))

@@ -63,12 +63,11 @@ def train(obj: Context) -> None:
 @pass_ctx
 def recommend(obj: Context, member_id: int, mode: str, limit: int) -> None:
     """Print a member's current recommendations with their explanations (what the dashboard shows)."""
-    from recs.storage.members import get_member
+    from recs.usecases.accounts import find_member
     from recs.usecases.recommendations import current_recommendations
 
     instance = obj.instance()
-    with instance.db.read() as conn:
-        member = get_member(conn, member_id)
+    member = find_member(instance.db, member_id)
     if member is None:
         raise click.ClickException(f"no member with id {member_id}")
     # Hidden tracks, blocked artists and (for discover) tracks played since are left out, as on the dashboard.

@@ -14,13 +14,13 @@ from recs.cli.context import Context, pass_ctx
 @click.option(
     "--once",
     "once",
-    type=click.Choice(["sync", "library", "train", "publish", "backup", "resolve"]),
+    type=click.Choice(["sync", "library", "train", "publish", "backup", "resolve", "radar"]),
     default=None,
     help="Run one job now through the ledger and exit, instead of scheduling.",
 )
 @pass_ctx
 def worker(obj: Context, once: str | None) -> None:
-    """Run the scheduler: polling, nightly training, publishing, library refresh, backups."""
+    """Run the scheduler: polling, nightly training, publishing, library refresh, backups, Release Radar checks."""
     import signal
 
     from recs.cli.scheduling import Worker
@@ -57,15 +57,11 @@ def worker(obj: Context, once: str | None) -> None:
 @pass_ctx
 def backup(obj: Context, path: Path | None) -> None:
     """Write a consistent copy of the SQLite database to PATH (default: <data_dir>/backups/)."""
-    from recs.storage.jobs import backup_sqlite
-    from recs.usecases.jobs import backup_path
+    from recs.usecases.jobs import backup_path, backup_to
 
     instance = obj.instance()
-    target = path or backup_path(instance.settings, datetime.now(UTC))
-    if target.is_dir():
-        target = target / backup_path(instance.settings, datetime.now(UTC)).name
     try:
-        written = backup_sqlite(instance.db, target)
+        written = backup_to(instance, path or backup_path(instance.settings, datetime.now(UTC)))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"backup written: {written} ({written.stat().st_size:,} bytes)")

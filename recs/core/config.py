@@ -134,6 +134,24 @@ class PublishSettings:
 
 
 @dataclass(frozen=True)
+class RadarSettings:
+    # Release Radar takes tracks released within this many days (each loved artist is checked every window - 7 days).
+    window_days: int = 14
+    # The most loved artists of each member that are checked.
+    loved_per_member: int = 200
+    # Whether a member who never chose has a Release Radar playlist (they need to allow writing playlists).
+    default_on: bool = True
+    # Default length of the Release Radar playlist.
+    size: int = 30
+    # Default weekday of the weekly Release Radar (0 = Monday; 4 = Friday, when most music comes out).
+    weekday: int = 4
+    # Default local time of day the Release Radar is written (HH:MM, member's timezone).
+    local_time: str = "08:00"
+    # Seconds between two radar calls, so a day's checks never crowd Spotify's rate window.
+    pace_s: float = 0.5
+
+
+@dataclass(frozen=True)
 class SchedulerSettings:
     # Local time (instance timezone) of the nightly training.
     train_time: str = "03:00"
@@ -177,6 +195,7 @@ class Settings:
     training: TrainingSettings = field(default_factory=TrainingSettings)
     recommend: RecommendSettings = field(default_factory=RecommendSettings)
     publish: PublishSettings = field(default_factory=PublishSettings)
+    radar: RadarSettings = field(default_factory=RadarSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     web: WebSettings = field(default_factory=WebSettings)
     prior: PriorSettings = field(default_factory=PriorSettings)

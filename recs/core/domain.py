@@ -390,3 +390,78 @@ class JobRequest:
     member_id: int | None
     requested_by: int | None
     requested_at: datetime
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    """A member's stored Spotify grant: the encrypted token and its lifetimes."""
+
+    member_id: int
+    ciphertext: bytes
+    scope: str
+    access_expires_at: datetime | None
+    refresh_expires_at: datetime | None
+    authorised_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class StateRow:
+    """A pending OAuth sign-in: the state's hash, the encrypted PKCE verifier and the invite it carries."""
+
+    state_hash: str
+    verifier_ciphertext: bytes
+    created_at: datetime
+    invite_code_hash: str | None
+    used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class InviteRow:
+    """An invite as stored: who made it, for which Spotify account, and whether it was used."""
+
+    id: int
+    code_hash: str | None
+    spotify_id: str | None
+    created_by: int | None
+    created_at: datetime
+    expires_at: datetime | None
+    used_by: int | None
+    used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CursorRow:
+    """Where one member's sync stream stands: its cursor, last success and attempt, and next due time."""
+
+    member_id: int
+    stream: str
+    cursor: str | None
+    last_success_at: datetime | None
+    last_attempt_at: datetime | None
+    next_due_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class GapRow:
+    """A stretch of a member's listening the sync could not collect, and whether it was filled."""
+
+    id: int
+    member_id: int
+    gap_start: datetime
+    gap_end: datetime
+    detected_at: datetime
+    filled_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A track Spotify refused in a playlist write, with who it was for and why (admin page)."""
+
+    spotify_id: str | None
+    name: str
+    member: str | None
+    kind: str
+    reason: str
+    rejected_at: datetime

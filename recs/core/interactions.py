@@ -12,6 +12,8 @@ evidence a small household cannot get from overlap between members. Weighting, i
 - skipped plays, and short streams, are dropped (skips="exclude") or count against (skips="negative");
 - repeats have diminishing returns: a cell is log2(1 + summed weight), minus log2(1 + summed skip weight);
 - a saved track adds `saved_weight`, membership of an own playlist adds `playlist_weight`;
+- "More like this" on a recommendation adds `liked_weight` (2.0, as much as three recent plays: a
+  deliberate ask weighs more than a save or one play, yet a few likes do not outweigh a listening history);
 - session pseudo-users hold the distinct tracks of plays less than `session_gap_minutes` apart (not
   skipped, not excluded, not from our own published playlists), when there are at least two; only for
   households of up to `sessions_up_to_members` members (beyond that, members overlap enough).
@@ -92,6 +94,8 @@ class Weighting:
     own_playlist_weight: float = 0.3
     saved_weight: float = 1.0
     playlist_weight: float = 0.5
+    # "More like this" (see the module docstring).
+    liked_weight: float = 2.0
     session_gap_minutes: float = 30.0
     # Weight of a track's cell in a session or playlist pseudo-row.
     pseudo_weight: float = 1.0
@@ -147,6 +151,9 @@ class Signals:
     playlist_id: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     playlist_member: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     playlist_track: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # "More like this": member, track.
+    liked_member: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    liked_track: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     # (member, track) pairs left out of the taste profile: hidden tracks, tracks by blocked artists.
     removed_member: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     removed_track: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -266,16 +273,23 @@ def build_interactions(
     sv_keep = (member_vocab.indices(s.saved_member) >= 0) & _keep_mask(s.saved_member, s.saved_track, s)
     pl_keep = (member_vocab.indices(s.playlist_member) >= 0) & _keep_mask(s.playlist_member, s.playlist_track, s)
     sh_keep = (member_vocab.indices(s.short_member) >= 0) & _keep_mask(s.short_member, s.short_track, s)
+    lk_keep = (member_vocab.indices(s.liked_member) >= 0) & _keep_mask(s.liked_member, s.liked_track, s)
     if weighting.skips == "exclude":
         sh_keep = np.zeros_like(sh_keep)
 
     # One sort gives the item vocabulary and every column index at once.
     used = positive | negative
-    parts = [s.play_track[used], s.saved_track[sv_keep], s.playlist_track[pl_keep], s.short_track[sh_keep]]
+    parts = [
+        s.play_track[used],
+        s.saved_track[sv_keep],
+        s.playlist_track[pl_keep],
+        s.short_track[sh_keep],
+        s.liked_track[lk_keep],
+    ]
     item_ids, inverse = np.unique(np.concatenate(parts), return_inverse=True)
     item_vocab = Vocabulary.from_unique(item_ids)
     bounds = np.cumsum([p.size for p in parts])[:-1]
-    play_used_col, saved_cols, playlist_cols, short_cols = np.split(inverse.astype(np.int64), bounds)
+    play_used_col, saved_cols, playlist_cols, short_cols, liked_cols = np.split(inverse.astype(np.int64), bounds)
     play_col = np.full(s.play_member.size, -1, dtype=np.int64)
     play_col[used] = play_used_col
     n_items = len(item_vocab)
@@ -300,9 +314,12 @@ def build_interactions(
         shape,
     )
     in_list.data[:] = weighting.playlist_weight
+    liked_rows = member_vocab.indices(s.liked_member[lk_keep])
+    liked = _aggregate(liked_rows, liked_cols, np.ones(liked_rows.size), shape)
+    liked.data[:] = weighting.liked_weight
     # Sparse sums cost a pass over every cell: skip the empty ones (most big installs have no skips kept).
     member_matrix = pos
-    for part, sign in ((neg, -1.0), (saved, 1.0), (in_list, 1.0)):
+    for part, sign in ((neg, -1.0), (saved, 1.0), (in_list, 1.0), (liked, 1.0)):
         if part.nnz:
             member_matrix = member_matrix - part if sign < 0 else member_matrix + part
     member_matrix = member_matrix.tocsr()

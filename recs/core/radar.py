@@ -20,7 +20,7 @@ W_SAVES = 1.5
 W_FOLLOW = 2.5
 W_TOP = 1.0
 PLAY_HALF_LIFE_DAYS = 90.0
-# Below this an artist is heard, not loved: about three recent plays, or one liked song, or a follow.
+# Below this an artist is heard, not loved: about three recent plays, or two liked songs, or a follow.
 MIN_LOVE = W_PLAYS * math.log1p(3.0) - 1e-9
 TOP_RANKS = 50
 
@@ -191,6 +191,7 @@ class ReleasedTrack:
     name: str
     artist_ids: tuple[str, ...]
     isrc: str | None = None
+    artist_names: tuple[str, ...] = ()  # in credit order, beside artist_ids (empty when not given)
 
 
 @dataclass(frozen=True)
@@ -232,12 +233,15 @@ class KnownTracks:
         return bool(track.isrc and track.isrc in self.isrcs) or song_key(artist_id, track.name) in self.songs
 
 
-def find_new_tracks(source: ReleasesSource, artist_id: str, since: str, known: KnownTracks) -> list[NewTrack]:
+def find_new_tracks(
+    source: ReleasesSource, artist_id: str, since: str, known: KnownTracks, albums_read: dict[str, str] | None = None
+) -> list[NewTrack]:
     """Tracks crediting *artist_id* released on or after *since* (ISO day) and not re-releases of known ones.
 
     Reads the artist's albums newest first and stops at the first one older than the window. An edition of
     an older album on the same pages ("X (Deluxe Edition)", "X (2026 Remaster)") first teaches the tracks of
-    that album, so only its bonus tracks count as new."""
+    that album, so only its bonus tracks count as new. Releases in *albums_read* (album id -> release date: an
+    earlier check read them, what they brought is known) are not read again, and each release read is added."""
     in_window: list[AlbumRef] = []
     older: list[AlbumRef] = []
     offset = 0
@@ -254,6 +258,10 @@ def find_new_tracks(source: ReleasesSource, artist_id: str, since: str, known: K
     for album in sorted(in_window, key=lambda a: (a.release_date, a.spotify_id)):
         if album.group == "compilation":
             continue
+        if albums_read is not None:
+            if album.spotify_id in albums_read:
+                continue
+            albums_read[album.spotify_id] = album.release_date
         base = normalise(_EDITION.sub("", album.name))
         if base != normalise(album.name) and base in by_name:
             for track in source.album_tracks(by_name[base].spotify_id):

@@ -159,7 +159,10 @@ def fault_response(fault: Fault) -> Response:
             if request.path == "/api/token":
                 payload = token_error(status)
             else:
-                error: dict[str, Any] = {"status": status, "message": _default_message(status)}
+                message = _default_message(status)
+                if status == 429 and (fault.reason or "").upper() == "QUOTA_EXCEEDED":
+                    message = webapi.QUOTA_MESSAGE
+                error: dict[str, Any] = {"status": status, "message": message}
                 if fault.reason:
                     error["reason"] = fault.reason
                 payload = {"error": error}
@@ -211,7 +214,7 @@ def _default_message(status: int) -> str:
         401: "The access token expired",
         403: "Forbidden",
         404: "Service not found",
-        429: "API rate limit exceeded",
+        429: webapi.RATE_MESSAGE,
         500: "Server error.",
         502: "Bad gateway.",
         503: "Service unavailable",

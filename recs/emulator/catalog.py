@@ -226,6 +226,11 @@ class Artist:
     track_ids: list[str] = field(default_factory=list)
     # cumulative popularity weights over track_ids, for fast seeded sampling
     track_cum: list[float] = field(default_factory=list)
+    # releases members never pick as albums (deluxe editions): listed with the artist's albums and found by
+    # search, but kept out of album_ids so that adding them leaves every member's listening as it was
+    other_album_ids: list[str] = field(default_factory=list)
+    # a look-alike of another artist (a tribute act, "The X" beside "X"): search meets it, members never play it
+    lookalike_of: str | None = None
 
     @property
     def uri(self) -> str:
@@ -242,7 +247,8 @@ class Album:
     label: str
     upc: str
     track_ids: list[str] = field(default_factory=list)
-    # "" for an original release; "remaster", "live" or "compilation" for another release of its tracks
+    # "" for an original release; "remaster", "live", "compilation", "deluxe" or "tribute" for another release
+    # of its tracks (a tribute act's covers: other artists, same song names)
     version: str = ""
 
     @property
@@ -367,7 +373,118 @@ def generate_catalog(seed: int, artists_per_genre: int = 30) -> Catalog:
         by_genre[genre] = ids
     catalog = Catalog(artists, albums, tracks, by_genre)
     _add_versions(random.Random(f"catalog-versions/{seed}"), catalog)
+    _add_lookalikes(random.Random(f"catalog-lookalikes/{seed}"), catalog, used_names)
     return catalog
+
+
+def played_tracks(catalog: Catalog) -> list[str]:
+    """Track ids members and listeners can meet by chance: everything but look-alike artists and deluxe editions."""
+    return [
+        t
+        for t, track in catalog.tracks.items()
+        if catalog.albums[track.album_id].version not in ("deluxe", "tribute")
+        and catalog.artists[track.artist_ids[0]].lookalike_of is None
+    ]
+
+
+def _add_lookalikes(rng: random.Random, catalog: Catalog, used: set[str]) -> None:
+    """Near-duplicates of artists and albums, as real search meets them: "The X" beside "X" (another, obscure
+    band with its own songs), tribute acts covering an artist's best-known songs under the same names, and
+    deluxe editions (the album's recordings, same names and ISRCs, plus bonus tracks). Nobody plays them
+    (weight 0, in no genre's list, not among album_ids), so every member's listening stays as it was; they
+    are dated before 2025, so no release window of the emulated present contains them."""
+    serial = 0
+
+    def album_for(artist: Artist, name: str, year: int, version: str, kind: str = "album") -> Album:
+        album = Album(
+            base62_id(rng),
+            name,
+            artist.id,
+            kind,
+            date(year, rng.randint(1, 12), rng.randint(1, 28)).isoformat(),
+            f"{rng.choice(_ADJ)} Records",
+            "".join(rng.choices(string.digits, k=12)),
+            version=version,
+        )
+        catalog.albums[album.id] = album
+        return album
+
+    def track_for(album: Album, name: str, artist_ids: tuple[str, ...], isrc: str | None, original: str | None) -> None:
+        nonlocal serial
+        serial += 1
+        track = Track(
+            base62_id(rng),
+            name,
+            artist_ids,
+            album.id,
+            len(album.track_ids) + 1,
+            1,
+            int(max(75_000, min(540_000, rng.gauss(215_000, 55_000)))),
+            False,
+            isrc or f"QM{''.join(rng.choices(string.ascii_uppercase, k=3))}{album.release_date[2:4]}{serial:05d}",
+            original,
+        )
+        catalog.tracks[track.id] = track
+        album.track_ids.append(track.id)
+
+    def best_known(artist: Artist, n: int) -> list[Track]:
+        steps = [b - a for a, b in zip([0.0, *artist.track_cum], artist.track_cum, strict=False)]
+        order = sorted(range(len(steps)), key=lambda i: -steps[i])
+        seen: set[str] = set()
+        out: list[Track] = []
+        for i in order:
+            track = catalog.tracks[artist.track_ids[i]]
+            if track.name not in seen:
+                seen.add(track.name)
+                out.append(track)
+        return out[:n]
+
+    for genre, ids in list(catalog.by_genre.items()):
+        for artist_id in ids[:6]:
+            artist = catalog.artists[artist_id]
+            # "The X" and "X": another band whose name differs by the article
+            band = artist.name.startswith("The ") or artist.name.split()[0] in _ADJ
+            twin = artist.name[4:] if artist.name.startswith("The ") else f"The {artist.name}"
+            if not band or twin in used:
+                twin = ""
+            if twin and rng.random() < 0.5:
+                used.add(twin)
+                other = Artist(base62_id(rng), twin, genre, 0.0, lookalike_of=artist.id)
+                catalog.artists[other.id] = other
+                year = rng.randint(2000, 2024)
+                album = album_for(other, _title(rng, rng.randint(1, 2)), year, "")
+                other.album_ids.append(album.id)
+                for _ in range(rng.randint(3, 8)):
+                    track_for(album, _title(rng, rng.randint(1, 3)), (other.id,), None, None)
+                other.track_ids = list(album.track_ids)
+            # a tribute act: the artist's best-known songs, covered, under the same names (own ISRCs)
+            if rng.random() < 0.6:
+                name = rng.choice([f"{artist.name} Tribute Band", f"The {artist.name.removeprefix('The ')} Experience"])
+                if name in used:
+                    continue
+                used.add(name)
+                tribute = Artist(base62_id(rng), name, genre, 0.0, lookalike_of=artist.id)
+                catalog.artists[tribute.id] = tribute
+                album = album_for(tribute, f"A Tribute to {artist.name}", rng.randint(2005, 2024), "tribute")
+                tribute.album_ids.append(album.id)
+                for original in best_known(artist, rng.randint(3, 6)):
+                    track_for(album, original.name, (tribute.id,), None, original.id)
+                tribute.track_ids = list(album.track_ids)
+        # deluxe editions of popular artists' albums: same recordings (names, ISRCs), plus bonus tracks
+        for artist_id in ids[:10]:
+            artist = catalog.artists[artist_id]
+            for album_id in list(artist.album_ids):
+                album = catalog.albums[album_id]
+                year = int(album.release_date[:4])
+                if album.album_type != "album" or album.version or year > 2021 or rng.random() >= 0.3:
+                    continue
+                deluxe = album_for(artist, f"{album.name} (Deluxe Edition)", year + rng.randint(1, 3), "deluxe")
+                artist.other_album_ids.append(deluxe.id)
+                for track_id in album.track_ids:
+                    original = catalog.tracks[track_id]
+                    track_for(deluxe, original.name, original.artist_ids, original.isrc, original.id)
+                for _ in range(rng.randint(1, 3)):
+                    track_for(deluxe, _title(rng, rng.randint(1, 3)), (artist.id,), None, None)
 
 
 def _add_versions(rng: random.Random, catalog: Catalog) -> None:

@@ -10,7 +10,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from recs.emulator.catalog import Catalog, base62_id
+from recs.emulator.catalog import Catalog, base62_id, played_tracks
 
 DAY_MS = 86_400_000
 _NAMES = ("Ana", "Ben", "Chloé", "Dev", "Emma", "Farid", "Greta", "Hiro", "Ines", "Jonah", "Kemi", "Luca")
@@ -383,7 +383,7 @@ class Household:
         """Spotify's own playlists (editorial and algorithmic): members follow them; dev-mode apps cannot read them."""
         for name in _EDITORIAL:
             pl = Playlist(base62_id(rng), name, SPOTIFY_USER, f"The best of {name.lower()}.", True, False)
-            tracks = rng.sample(list(self.catalog.tracks), k=30)
+            tracks = rng.sample(played_tracks(self.catalog), k=30)
             pl.items = [PlaylistItem(t, self.history_start_ms - DAY_MS, SPOTIFY_USER) for t in tracks]
             self.playlists[pl.id] = pl
 

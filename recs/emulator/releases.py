@@ -41,6 +41,11 @@ class Release:
     original_album_id: str | None = None
 
 
+# the catalogue's look-alike releases (catalog._add_lookalikes): nobody plays them and they are no release of
+# the emulated present, so the stream leaves them out (as before they existed)
+LOOKALIKES = ("deluxe", "tribute")
+
+
 class ReleaseStream:
     """The catalogue's albums plus releases generated day by day as the clock moves (each day seeded on its own)."""
 
@@ -51,7 +56,9 @@ class ReleaseStream:
         self.tracks: dict[str, Track] = {}
         self.releases: list[Release] = []
         # album ids per artist (own releases) and per credited artist on others' releases (appears_on)
-        self.own: dict[str, list[str]] = {a: list(artist.album_ids) for a, artist in catalog.artists.items()}
+        self.own: dict[str, list[str]] = {
+            a: [*artist.album_ids, *artist.other_album_ids] for a, artist in catalog.artists.items()
+        }
         self.appears: dict[str, list[str]] = {}
         for album in catalog.albums.values():
             for artist_id in self._credited(album, catalog.tracks):
@@ -61,6 +68,8 @@ class ReleaseStream:
         # (the title generator draws from few words, and a clash would read as a re-release)
         self.songs: dict[str, set[str]] = {}
         for track in catalog.tracks.values():
+            if catalog.albums[track.album_id].version in LOOKALIKES:
+                continue
             for a in track.artist_ids:
                 self.songs.setdefault(a, set()).add(track.name.casefold())
         self.artist_ids = sorted(catalog.artists)
@@ -72,7 +81,11 @@ class ReleaseStream:
 
         titles = Counter(song(t) for t in catalog.tracks.values() if not catalog.albums[t.album_id].version)
         # the catalogue's own recent albums are releases too (all their recordings new), some dated ahead
-        recent = [al for al in catalog.albums.values() if al.release_date >= self.next_day.isoformat()]
+        recent = [
+            al
+            for al in catalog.albums.values()
+            if al.release_date >= self.next_day.isoformat() and al.version not in LOOKALIKES
+        ]
         for album in sorted(recent, key=lambda al: (al.release_date, al.id)):
             if not album.version:
                 # the catalogue's titles repeat within an artist (members may even have played a later-dated

@@ -46,6 +46,7 @@ class EmulatorServer:
         wall_clock: Callable[[], float] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        artists_per_genre: int = 30,
     ) -> None:
         self.emulator = Emulator(
             seed,
@@ -59,6 +60,7 @@ class EmulatorServer:
             rotate_refresh_tokens=rotate_refresh_tokens,
             listenbrainz_dir=listenbrainz_dir,
             wall_clock=wall_clock,
+            artists_per_genre=artists_per_genre,
         )
         self.host = host
         self.port = port

@@ -134,6 +134,7 @@ class Emulator:
         rotate_refresh_tokens: bool = False,
         listenbrainz_dir: Path | None = None,
         wall_clock: Callable[[], float] | None = None,
+        artists_per_genre: int = 30,
     ) -> None:
         # None: the clock moves only through advance(). A function giving wall-clock seconds (time.time, or a
         # test's fake): emulated time follows it from `start`, so windows slide and Retry-After clears on its own.
@@ -147,6 +148,10 @@ class Emulator:
             raise EmulatorError(f"history_days must not be negative, got {history_days}")
         if start.tzinfo is None:
             raise EmulatorError(f"start must be timezone-aware (UTC), got naive {start.isoformat()}")
+        if artists_per_genre < 1:
+            raise EmulatorError(f"artists_per_genre must be at least 1, got {artists_per_genre}")
+        # the catalogue's size: 12 genres of this many artists (more for a household that loves hundreds each)
+        self.artists_per_genre = artists_per_genre
         self.lock = threading.RLock()
         self.quota_per_day = quota_per_day
         self.rate_limit_per_30s = rate_limit_per_30s
@@ -172,7 +177,7 @@ class Emulator:
             self.client_secret = "".join(rng.choices("0123456789abcdef", k=32))
             self.now_ms = to_ms(self.start)
             self._anchor = (self.wall_clock(), self.now_ms) if self.wall_clock is not None else None
-            self.catalog: Catalog = generate_catalog(self.seed)
+            self.catalog: Catalog = generate_catalog(self.seed, self.artists_per_genre)
             allow = 5 if self._allowlisted is None else self._allowlisted
             self.household = Household(self.catalog, self.seed, self.n_members, self.now_ms, self.history_days, allow)
             self.household.generate_until(self.now_ms)

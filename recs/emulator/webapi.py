@@ -26,7 +26,7 @@ from recs.emulator.household import (
     iso_s,
 )
 from recs.emulator.releases import GROUPS
-from recs.emulator.search import index_for
+from recs.emulator.search import index_for, rank_named, tokens
 from recs.emulator.shapes import Shapes
 from recs.emulator.state import Emulator
 
@@ -37,9 +37,27 @@ MIN_PLAY_MS = 30_000
 TIME_RANGES = {"short_term": 28, "medium_term": 182, "long_term": 365}
 NOT_REGISTERED = "Check settings on developer.spotify.com/dashboard, the user may not be registered."
 REMOVED = "This endpoint is not available to apps in development mode"
+# The live API's 429 bodies (docs/emulator.md, "Limits", has the reports): the daily quota says "Too many
+# requests" with reason QUOTA_EXCEEDED and a Retry-After of hours; the 30-second limit has no reason.
+QUOTA_MESSAGE = "Too many requests"
+RATE_MESSAGE = "API rate limit exceeded"
 _URI = re.compile(r"^spotify:track:([0-9A-Za-z]{22})$")
 # what a client-credentials (app) token may call
-APP_TOKEN_PATHS = ("/v1/tracks", "/v1/artists", "/v1/albums", "/v1/search", "/v1/recommendations", "/v1/audio-")
+APP_TOKEN_PATHS = (
+    "/v1/tracks",
+    "/v1/artists",
+    "/v1/albums",
+    "/v1/search",
+    "/v1/recommendations",
+    "/v1/audio-",
+    "/v1/browse/",
+    "/v1/users/",
+    "/v1/markets",
+    "/v1/shows",
+    "/v1/episodes",
+    "/v1/audiobooks",
+    "/v1/chapters",
+)
 _ANY_URI = re.compile(r"^spotify:(track|album|episode|show|audiobook|artist|user|playlist):([0-9A-Za-z]{1,64})$")
 # ISO 3166-1 alpha-2: what `market` accepts (plus from_token)
 MARKETS = frozenset(
@@ -397,7 +415,7 @@ def _authenticate() -> Response | None:
         refused = e.charge()
         if refused is not None:
             retry_after, reason = refused
-            message = "Daily quota exceeded" if reason else "API rate limit exceeded"
+            message = QUOTA_MESSAGE if reason == "QUOTA_EXCEEDED" else RATE_MESSAGE
             return error_response(429, message, reason, {"Retry-After": str(retry_after)})
         granted = set(record.scope.split())
         g.scopes = granted
@@ -468,7 +486,15 @@ for _rule in ("/recommendations", "/recommendations/available-genre-seeds"):
 # February 2026: the type-specific library writes are replaced by /me/library for dev-mode apps
 for _rule in ("/me/tracks", "/me/albums", "/me/episodes", "/me/shows", "/me/audiobooks", "/me/following"):
     bp.add_url_rule(_rule, f"removed_write{_rule}", lambda **_kw: removed(), methods=["PUT", "DELETE"])
-for _rule in ("/me/tracks/contains", "/me/albums/contains", "/me/following/contains"):
+for _rule in (
+    "/me/tracks/contains",
+    "/me/albums/contains",
+    "/me/episodes/contains",
+    "/me/shows/contains",
+    "/me/audiobooks/contains",
+    "/me/following/contains",
+    "/playlists/<_id>/followers/contains",
+):
     bp.add_url_rule(_rule, f"removed{_rule}", lambda **_kw: removed(), methods=["GET"])
 bp.add_url_rule("/playlists/<_id>/followers", "removed_followers", lambda **_kw: removed(), methods=["PUT", "DELETE"])
 
@@ -480,6 +506,12 @@ for _rule in (
     "/artists/<_id>/top-tracks",
     "/browse/<path:_rest>",
     "/users/<_id>",
+    "/markets",
+    # the batch forms of the catalogue endpoints this emulator does not otherwise serve
+    "/shows",
+    "/episodes",
+    "/audiobooks",
+    "/chapters",
 ):
     bp.add_url_rule(_rule, f"removed{_rule}", lambda **_kw: removed(), methods=["GET"])
 bp.add_url_rule("/users/<_id>/playlists", "removed_user_playlists", lambda **_kw: removed(), methods=["GET", "POST"])
@@ -497,6 +529,21 @@ bp.add_url_rule(
 def batch_lookup() -> Response:
     # the batch ?ids= forms are gone for dev-mode apps: one call per entity
     return removed()
+
+
+# --- the player ------------------------------------------------------------------------------------
+@bp.get("/me/player/devices")
+def devices() -> Response:
+    # Playback is not modelled: the members listen on devices the app never sees, as when none is active.
+    need_scope("user-read-playback-state")
+    return ok({"devices": []})
+
+
+@bp.get("/me/player")
+def playback_state() -> Response:
+    # nothing playing on a device the app can see: Spotify answers 204 with no body
+    need_scope("user-read-playback-state")
+    return Response("", status=204)
 
 
 # --- the current user --------------------------------------------------------------------------------
@@ -592,7 +639,8 @@ def saved_tracks() -> Response:
 def library_uris() -> list[tuple[str, str]]:
     raw = request.args.get("uris")
     if not raw:
-        raise ApiError(400, "Missing required parameter: uris")
+        # the live API's words when uris come in a JSON body instead of the query (psst#740, 2026-07-08)
+        raise ApiError(400, "Missing required field: uris")
     uris = [u for u in raw.split(",") if u]
     if len(uris) > 40:
         raise ApiError(400, f"Too many uris: at most 40, got {len(uris)}")
@@ -1161,71 +1209,45 @@ def search() -> Response:
     limit = int_arg("limit", 5, 1, 10)
     offset = int_arg("offset", 0, 0, 1000)
     filters = {m.group(1).lower(): (m.group(2) or m.group(3)).lower() for m in _FILTER.finditer(q)}
-    words = _FILTER.sub(" ", q).lower().split()
-    cat = emu().catalog
+    words = tokens(_FILTER.sub(" ", q))
+    e = emu()
+    cat = e.catalog
+    index = index_for(cat)
+    today = from_ms(e.now_ms).date().isoformat()
     s = shapes()
     out: dict[str, Any] = {}
 
-    def hit(text: str, key: str | None = None) -> bool:
-        text = text.lower()
-        if key is not None and key in filters and filters[key] not in text:
-            return False
-        return all(w in text for w in words)
+    def page(key: str, items: list[Any], total: int) -> None:
+        out[key] = s.paging("search", items, total, limit, offset, {"q": q, "type": types})
 
     if "track" in kinds:
-        if "isrc" in filters:
-            found = [t for t in cat.tracks.values() if t.isrc.lower() == filters["isrc"]]
-            found.sort(key=lambda t: (t.original_id is not None, t.id))
-        else:
-            ranked = index_for(cat).tracks(words, filters)
-            found = [cat.tracks[t] for t in ranked]
-        out["tracks"] = s.paging(
-            "search",
-            [s.track(t) for t in found[offset : offset + limit]],
-            len(found),
-            limit,
-            offset,
-            {"q": q, "type": types},
-        )
+        ranked = index.search("track", words, filters, today)
+        page("tracks", [s.track(cat.tracks[t]) for t in ranked[offset : offset + limit]], len(ranked))
     if "artist" in kinds:
-        arts = [a for a in cat.artists.values() if hit(a.name, "artist")]
-        out["artists"] = s.paging(
-            "search",
-            [s.artist(a) for a in arts[offset : offset + limit]],
-            len(arts),
-            limit,
-            offset,
-            {"q": q, "type": types},
-        )
+        ranked = index.search("artist", words, filters, today)
+        page("artists", [s.artist(cat.artists[a]) for a in ranked[offset : offset + limit]], len(ranked))
     if "album" in kinds:
-        als = [al for al in cat.albums.values() if hit(f"{al.name} {cat.artists[al.artist_id].name}", "album")]
-        out["albums"] = s.paging(
-            "search",
-            [s.simple_album(al) for al in als[offset : offset + limit]],
-            len(als),
-            limit,
-            offset,
-            {"q": q, "type": types},
-        )
+        ranked = index.search("album", words, filters, today)
+        page("albums", [s.simple_album(cat.albums[a]) for a in ranked[offset : offset + limit]], len(ranked))
     if "playlist" in kinds:
-        with emu().lock:
-            pls = [p for p in emu().household.playlists.values() if p.public and hit(p.name)]
-            members = emu().household.members
-            items = [s.simple_playlist(p, members.get(p.owner_id)) for p in pls[offset : offset + limit]]
-        out["playlists"] = s.paging("search", items, len(pls), limit, offset, {"q": q, "type": types})
+        # playlists change over time: ranked per query (no field filter applies to them: they are left out)
+        with e.lock:
+            public = {
+                p.id: (p.name, [p.name], float(len(p.followers))) for p in e.household.playlists.values() if p.public
+            }
+            ranked = rank_named(public, words)
+            members = e.household.members
+            pls = e.household.playlists
+            items = [s.simple_playlist(pls[p], members.get(pls[p].owner_id)) for p in ranked[offset : offset + limit]]
+        page("playlists", items, len(ranked))
     if "episode" in kinds:
-        with emu().lock:
-            eps = [ep for ep in emu().household.episodes.values() if hit(f"{ep.name} {ep.show_name}")]
-        out["episodes"] = s.paging(
-            "search",
-            [s.episode(ep) for ep in eps[offset : offset + limit]],
-            len(eps),
-            limit,
-            offset,
-            {"q": q, "type": types},
-        )
+        with e.lock:
+            eps = e.household.episodes
+            named = {ep.id: (ep.name, [ep.name, ep.show_name], 0.0) for ep in eps.values()}
+            ranked = rank_named(named, words)
+            page("episodes", [s.episode(eps[x]) for x in ranked[offset : offset + limit]], len(ranked))
     for kind in ("show", "audiobook"):
         if kind in kinds:
             # no shows or audiobooks of their own here: an empty page, as for a search that finds none
-            out[f"{kind}s"] = s.paging("search", [], 0, limit, offset, {"q": q, "type": types})
+            page(f"{kind}s", [], 0)
     return ok(out)

@@ -11,7 +11,8 @@ Public API (used by recs.usecases.training and benchmarks/):
 - `recommend_top(model, rows, user_items, n, exclude)`: the n best items per row (ALS through implicit's
   native top-k, others from dense scores);
 - every model has `kind`, `scores(rows, user_items)` (dense float32, rows x items) and
-  `explain(row, user_items, item)` -> the index of the item of that row that contributes most, or None;
+  `explain(row, user_items, item)` -> the index of the item of that row that contributes most, or None,
+  and `explain_ranked(row, user_items, item, n)` -> up to n such indices, strongest first;
 - `fold_in(item_factors, user_items, regularization=, alpha=)` -> `FoldedModel` (kind "prior"): users solved
   against a community prior's fixed item factors with implicit's own user recalculation (never changes them);
 - `save_model(path, model, arrays, meta)` / `load_model(path)`: .npz (allow_pickle=False) plus a JSON

@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
+from recs.model.scoring import strongest
 from recs.model.threads import blas_threads
 
 F32 = npt.NDArray[np.float32]
@@ -68,11 +69,16 @@ class AlsModel:
 
     def explain(self, row: int, user_items: sparse.csr_matrix, item: int) -> int | None:
         """The item of *row* that contributes most to the score of *item*, or None if the row has none."""
+        found = self.explain_ranked(row, user_items, item, 1)
+        return found[0] if found else None
+
+    def explain_ranked(self, row: int, user_items: sparse.csr_matrix, item: int, n: int) -> list[int]:
+        """Up to *n* items of *row* by how much each contributes to the score of *item*, strongest first."""
         start, end = user_items.indptr[row], user_items.indptr[row + 1]
         items = user_items.indices[start:end]
         conf = user_items.data[start:end].astype(np.float64) * self.params.alpha
         if not (conf > 0).any():
-            return None
+            return []
         y = self.item_factors
         if self._gram is None:
             y64 = y.astype(np.float64)
@@ -91,8 +97,7 @@ class AlsModel:
         contrib = (yj @ weighted) * conf
         contrib[conf <= 0] = -np.inf
         contrib[items == item] = -np.inf
-        best = int(np.argmax(contrib))
-        return int(items[best]) if np.isfinite(contrib[best]) else None
+        return strongest(items, contrib, n)
 
     def arrays(self) -> dict[str, npt.NDArray[Any]]:
         return {"user_factors": self.user_factors, "item_factors": self.item_factors}

@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from recs.model.scoring import F32
+from recs.model.scoring import F32, strongest
 
 
 class PopularModel:
@@ -25,6 +25,9 @@ class PopularModel:
 
     def explain(self, row: int, user_items: sparse.csr_matrix, item: int) -> int | None:
         return None
+
+    def explain_ranked(self, row: int, user_items: sparse.csr_matrix, item: int, n: int) -> list[int]:
+        return []
 
     def arrays(self) -> dict[str, npt.NDArray[Any]]:
         return {"popularity": self.popularity}
@@ -59,16 +62,20 @@ class ItemKnnModel:
         return out
 
     def explain(self, row: int, user_items: sparse.csr_matrix, item: int) -> int | None:
+        found = self.explain_ranked(row, user_items, item, 1)
+        return found[0] if found else None
+
+    def explain_ranked(self, row: int, user_items: sparse.csr_matrix, item: int, n: int) -> list[int]:
         start, end = user_items.indptr[row], user_items.indptr[row + 1]
         items = user_items.indices[start:end]
         conf = user_items.data[start:end]
         keep = (conf > 0) & (items != item)
         if not keep.any():
-            return None
+            return []
         items, conf = items[keep], conf[keep]
-        sims = np.asarray(self.similarity[items, item].todense()).ravel() * conf
-        best = int(np.argmax(sims))
-        return int(items[best]) if sims[best] > 0 else None
+        sims = np.asarray(self.similarity[items, item].todense()).ravel().astype(np.float64) * conf
+        sims[sims <= 0] = -np.inf  # no shared listeners: no reason
+        return strongest(items, sims, n)
 
     def arrays(self) -> dict[str, npt.NDArray[Any]]:
         s = self.similarity
@@ -174,6 +181,9 @@ class EaseModel:
 
     def explain(self, row: int, user_items: sparse.csr_matrix, item: int) -> int | None:
         return None
+
+    def explain_ranked(self, row: int, user_items: sparse.csr_matrix, item: int, n: int) -> list[int]:
+        return []
 
     def arrays(self) -> dict[str, npt.NDArray[Any]]:
         return {"weights": self.weights, "items": self.items}

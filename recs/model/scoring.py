@@ -19,6 +19,10 @@ class Model(Protocol):
 
     def explain(self, row: int, user_items: sparse.csr_matrix, item: int) -> int | None: ...
 
+    def explain_ranked(self, row: int, user_items: sparse.csr_matrix, item: int, n: int) -> list[int]:
+        """Up to *n* of the row's items that explain *item*, strongest first (`explain` is the first)."""
+        ...
+
     def arrays(self) -> dict[str, npt.NDArray[Any]]: ...
 
     def meta(self) -> dict[str, Any]: ...
@@ -51,11 +55,15 @@ class BlendModel:
         return total
 
     def explain(self, row: int, user_items: sparse.csr_matrix, item: int) -> int | None:
+        found = self.explain_ranked(row, user_items, item, 1)
+        return found[0] if found else None
+
+    def explain_ranked(self, row: int, user_items: sparse.csr_matrix, item: int, n: int) -> list[int]:
         for model, _ in sorted(self.parts, key=lambda p: -p[1]):
-            found = model.explain(row, user_items, item)
-            if found is not None:
+            found = model.explain_ranked(row, user_items, item, n)
+            if found:
                 return found
-        return None
+        return []
 
     def arrays(self) -> dict[str, npt.NDArray[Any]]:
         out: dict[str, npt.NDArray[Any]] = {}
@@ -95,3 +103,9 @@ def top_n(scores: F32, n: int, exclude: sparse.csr_matrix | None = None) -> npt.
     part = np.argpartition(-s, n - 1, axis=1)[:, :n]
     order = np.argsort(-np.take_along_axis(s, part, axis=1), axis=1, kind="stable")
     return np.take_along_axis(part, order, axis=1).astype(np.int64)
+
+
+def strongest(items: npt.NDArray[Any], weights: npt.NDArray[np.floating[Any]], n: int) -> list[int]:
+    """The *items* with the *n* largest finite *weights*, largest first (ties: earlier first); -inf: never named."""
+    order = np.argsort(-weights, kind="stable")[:n]
+    return [int(items[i]) for i in order if np.isfinite(weights[i])]

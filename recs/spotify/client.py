@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -114,3 +115,47 @@ class SpotifyApi:
             log.debug("spotify call %s failed: %s", endpoint, error)
             raise error
         return result
+
+
+class CallsApi(Protocol):
+    """What a port needs of a client: one call, named for the ledger (SpotifyApi, or a wrapper of one)."""
+
+    def call(
+        self, purpose: str, endpoint: str, fn: Callable[[spotipy.Spotify], T], *, expect_body: bool = True
+    ) -> T: ...
+
+
+class _TokenOnly:
+    """A spotipy auth manager holding one access token."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def get_access_token(self, as_dict: bool = False) -> str:
+        return self.token
+
+
+class BareApi:
+    """Calls with a bare access token: no ledger, no budget, no refresh (benchmarks and tests against the emulator)."""
+
+    def __init__(self, settings: SpotifySettings, access_token: str) -> None:
+        self.sp = make_spotify(settings, _TokenOnly(access_token))
+
+    def call(self, purpose: str, endpoint: str, fn: Callable[[spotipy.Spotify], T], *, expect_body: bool = True) -> T:
+        return fn(self.sp)
+
+
+class CountingApi:
+    """Another client's calls, counted per purpose and endpoint as they go out (failed ones too)."""
+
+    def __init__(self, api: CallsApi) -> None:
+        self.api = api
+        self.calls: Counter[tuple[str, str]] = Counter()
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+    def call(self, purpose: str, endpoint: str, fn: Callable[[spotipy.Spotify], T], *, expect_body: bool = True) -> T:
+        self.calls[(purpose, endpoint)] += 1
+        return self.api.call(purpose, endpoint, fn, expect_body=expect_body)

@@ -122,6 +122,8 @@ def classify_http(
         # The member's own endpoints (/me...) answer 403 only when the account is not on the app's
         # Dashboard user list; elsewhere a 403 is about one resource.
         lowered = (message or "").lower()
+        if "scope" in lowered:  # "Insufficient client scope": the member did not grant what this call needs
+            return SpotifyError(ErrorKind.FORBIDDEN, message, status=403, reason="scope")
         if path.lstrip("/").startswith("me") or "not registered" in lowered or "dashboard" in lowered:
             return SpotifyError(
                 ErrorKind.NOT_ALLOWLISTED,

@@ -17,10 +17,12 @@ import requests
 from recs.core.config import Settings, require_spotify_app
 from recs.spotify.errors import ErrorKind, SpotifyError, classify, classify_http
 
-# Only what the product uses: read listening, library, top items and follows; write its own playlists.
+# Only what the product uses: read listening, library, top items and follows; write its own playlists; save a
+# song to the member's library when they ask ("Save to my library": PUT /me/library needs user-library-modify).
 SCOPES: tuple[str, ...] = (
     "user-read-recently-played",
     "user-library-read",
+    "user-library-modify",
     "user-top-read",
     "user-follow-read",
     "playlist-read-private",

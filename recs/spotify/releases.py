@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from recs.core.radar import FETCH_GROUPS, AlbumRef, ReleasedTrack
-from recs.spotify.client import SpotifyApi
+from recs.spotify.client import CallsApi
 
 # The lowest priority of the budget: the radar stops first (recs/usecases/budget.py CEILINGS).
 PURPOSE = "radar"
@@ -18,10 +18,14 @@ def _ids(artists: Any) -> tuple[str, ...]:
     return tuple(str(a["id"]) for a in artists or () if isinstance(a, dict) and a.get("id"))
 
 
+def _names(artists: Any) -> tuple[str, ...]:
+    return tuple(str(a.get("name") or "") for a in artists or () if isinstance(a, dict) and a.get("id"))
+
+
 class SpotifyReleases:
     """A recs.core.radar.ReleasesSource over the Web API."""
 
-    def __init__(self, api: SpotifyApi, purpose: str = PURPOSE) -> None:
+    def __init__(self, api: CallsApi, purpose: str = PURPOSE) -> None:
         self.api = api
         self.purpose = purpose
 
@@ -60,7 +64,9 @@ class SpotifyReleases:
             for t in items:
                 if isinstance(t, dict) and t.get("id"):
                     isrc = (t.get("external_ids") or {}).get("isrc")
-                    out.append(ReleasedTrack(str(t["id"]), str(t.get("name") or ""), _ids(t.get("artists")), isrc))
+                    artists = t.get("artists")
+                    name = str(t.get("name") or "")
+                    out.append(ReleasedTrack(str(t["id"]), name, _ids(artists), isrc, _names(artists)))
             offset += len(items)
             if not items or not (page or {}).get("next"):
                 return out

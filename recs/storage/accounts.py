@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, and_, delete, or_, select, update
 
+from recs.core.domain import InviteRow, StateRow, TokenRow
 from recs.storage.leases import give_back_lease, take_lease
 from recs.storage.schema import invites, members, oauth_states, tokens
-
-
-@dataclass(frozen=True)
-class TokenRow:
-    member_id: int
-    ciphertext: bytes
-    scope: str
-    access_expires_at: datetime | None
-    refresh_expires_at: datetime | None
-    authorised_at: datetime
-    updated_at: datetime
 
 
 def _token_row(row: object) -> TokenRow:
@@ -107,15 +96,6 @@ def delete_token(conn: Connection, member_id: int) -> None:
 # --- OAuth states -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class StateRow:
-    state_hash: str
-    verifier_ciphertext: bytes
-    created_at: datetime
-    invite_code_hash: str | None
-    used_at: datetime | None
-
-
 def add_state(
     conn: Connection, state_hash: str, verifier_ciphertext: bytes, now: datetime, invite_code_hash: str | None
 ) -> None:
@@ -163,18 +143,6 @@ def prune_states(conn: Connection, before: datetime) -> int:
 
 
 # --- invites ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InviteRow:
-    id: int
-    code_hash: str | None
-    spotify_id: str | None
-    created_by: int | None
-    created_at: datetime
-    expires_at: datetime | None
-    used_by: int | None
-    used_at: datetime | None
 
 
 def _invite(r: object) -> InviteRow:

@@ -28,6 +28,7 @@ from recs.storage.schema import (
     excluded_contexts,
     hidden_tracks,
     job_requests,
+    liked_tracks,
     playlists,
     plays,
     publish_settings,
@@ -78,6 +79,27 @@ def hidden_track_ids(conn: Connection, member_id: int) -> list[int]:
         .order_by(hidden_tracks.c.created_at.desc(), hidden_tracks.c.track_id)
     )
     return [int(r[0]) for r in conn.execute(stmt)]
+
+
+def like_track(conn: Connection, member_id: int, track_id: int, now: datetime) -> bool:
+    """Mark a track "more like this" for this member; returns False when it was marked already."""
+    added = insert_ignore(conn, liked_tracks, [{"member_id": member_id, "track_id": track_id, "created_at": now}])
+    return added > 0
+
+
+def unlike_track(conn: Connection, member_id: int, track_id: int) -> bool:
+    result = conn.execute(
+        delete(liked_tracks).where(liked_tracks.c.member_id == member_id, liked_tracks.c.track_id == track_id)
+    )
+    return result.rowcount > 0
+
+
+def liked_track_ids(conn: Connection, member_id: int, among: Sequence[int] | None = None) -> set[int]:
+    """The member's "more like this" tracks (only those of *among* when given)."""
+    stmt = select(liked_tracks.c.track_id).where(liked_tracks.c.member_id == member_id)
+    if among is not None:
+        stmt = stmt.where(liked_tracks.c.track_id.in_(sorted(set(among))))
+    return {int(r[0]) for r in conn.execute(stmt)}
 
 
 def blocked_on(today: date) -> ColumnElement[bool]:

@@ -18,6 +18,7 @@ from recs.storage.schema import (
     followed_artists,
     hidden_tracks,
     imports,
+    liked_tracks,
     playlist_items,
     playlists,
     plays,
@@ -746,7 +747,7 @@ def _apply_moves(conn: Connection, moves: Mapping[int, int], name_only: set[int]
     gone = sorted(name_only)
     for start in range(0, len(gone), 500):
         gone_chunk = gone[start : start + 500]
-        for table in (saved_tracks, hidden_tracks):
+        for table in (saved_tracks, hidden_tracks, liked_tracks):
             rows_of_old = [
                 dict(r._mapping) for r in conn.execute(select(table).where(table.c.track_id.in_(gone_chunk)))
             ]

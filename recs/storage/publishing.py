@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
+from recs.core.domain import Rejection
 from recs.storage.dialect import insert_ignore, upsert
 from recs.storage.schema import (
     instance_state,
@@ -93,16 +94,6 @@ def record_rejected(
         for tid in ids
     ]
     return insert_ignore(conn, rejected_tracks, rows)
-
-
-@dataclass(frozen=True)
-class Rejection:
-    spotify_id: str | None
-    name: str
-    member: str | None
-    kind: str
-    reason: str
-    rejected_at: datetime
 
 
 def recent_rejections(conn: Connection, limit: int = 20) -> list[Rejection]:

@@ -455,6 +455,15 @@ hidden_tracks = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+# "More like this": a track the member asked for more of (a positive signal for training).
+liked_tracks = Table(
+    "liked_tracks",
+    metadata,
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("track_id", Integer, ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 blocked_artists = Table(
     "blocked_artists",
     metadata,
@@ -557,4 +566,41 @@ job_requests = Table(
     Column("taken_at", UTCDateTime, nullable=True),
     Column("finished_at", UTCDateTime, nullable=True),
     Column("status", String(16), nullable=False, default="queued"),
+)
+
+# Release Radar (docs/release-radar.md). Household-wide: an artist loved by several members is checked once.
+# When each artist's releases were last read, and which albums in the window were read then (not read again).
+radar_artists = Table(
+    "radar_artists",
+    metadata,
+    Column("artist_id", Integer, ForeignKey("artists.id", ondelete="CASCADE"), primary_key=True),
+    # The household's day (instance timezone) of the last check: a restart the same day checks it no more.
+    Column("checked_on", Date, nullable=False),
+    Column("checked_at", UTCDateTime, nullable=False),
+    # Spotify ids of the releases within the window already read: [[album id, release date], ...].
+    Column("albums_read", JSON, nullable=True),
+)
+
+# New recordings the radar found: facts about releases, no one's listening. Which member's playlist takes
+# one is decided when it is written (the member's loved artists, plays, hides and blocks on that day).
+radar_finds = Table(
+    "radar_finds",
+    metadata,
+    Column("track_id", Integer, ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True),
+    # The loved artist credited on the track whose check found it.
+    Column("artist_id", Integer, ForeignKey("artists.id", ondelete="CASCADE"), nullable=False, index=True),
+    # As Spotify gives it: "2026-11-20", "2026-11" or "2026".
+    Column("release_date", String(10), nullable=False),
+    Column("found_on", Date, nullable=False),
+)
+
+# A member's Release Radar playlist: on or off, its length and its weekly day and time (member's timezone).
+radar_settings = Table(
+    "radar_settings",
+    metadata,
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("weekday", Integer, nullable=False),
+    Column("local_time", String(5), nullable=False),
 )

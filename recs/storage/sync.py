@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, update
 
+from recs.core.domain import CursorRow, GapRow
 from recs.storage.dialect import insert_ignore, upsert
 from recs.storage.leases import give_back_lease, take_lease
 from recs.storage.schema import (
@@ -27,17 +28,6 @@ from recs.storage.schema import (
 )
 
 # --- cursors ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CursorRow:
-    member_id: int
-    stream: str
-    cursor: str | None
-    last_success_at: datetime | None
-    last_attempt_at: datetime | None
-    next_due_at: datetime | None
-    last_error: str | None
 
 
 def get_cursor(conn: Connection, member_id: int, stream: str) -> CursorRow | None:
@@ -136,16 +126,6 @@ def release_sync_lease(conn: Connection, member_id: int, owner: str) -> None:
 
 
 # --- gaps -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class GapRow:
-    id: int
-    member_id: int
-    gap_start: datetime
-    gap_end: datetime
-    detected_at: datetime
-    filled_at: datetime | None
 
 
 def add_gap(conn: Connection, member_id: int, start: datetime, end: datetime, now: datetime) -> int:

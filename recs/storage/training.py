@@ -39,6 +39,7 @@ from recs.core.interactions import CONTEXT_EXCLUDED, CONTEXT_NORMAL, CONTEXT_OWN
 from recs.storage import feedback
 from recs.storage.schema import (
     excluded_contexts,
+    liked_tracks,
     model_runs,
     playlist_items,
     playlists,
@@ -157,16 +158,22 @@ def read_signals(conn: Connection, member_ids: Sequence[int], sources: str, toda
     )
     lid, lm, lt = _fetch_arrays(conn, stmt, [np.int64, np.int64, np.int64])
 
+    stmt = select(liked_tracks.c.member_id, liked_tracks.c.track_id).where(
+        _of_members(liked_tracks.c.member_id, members)
+    )
+    km, kt = _fetch_arrays(conn, stmt, [np.int64, np.int64])
+
     removed = feedback.hidden_or_blocked_pairs(today, lambda column: _of_members(column, members))
     rm, rt = _fetch_arrays(conn, removed, [np.int64, np.int64])
 
     if len(members) > MAX_IN_LIST:
-        kp, ks, kv, kl, kr = (_keep(a, members) for a in (pm, sm, vm, lm, rm))
+        kp, ks, kv, kl, kr, kk = (_keep(a, members) for a in (pm, sm, vm, lm, rm, km))
         pm, pt, pa, ps, pc = pm[kp], pt[kp], pa[kp], ps[kp], pc[kp]
         sm, st, sa = sm[ks], st[ks], sa[ks]
         vm, vt, va = vm[kv], vt[kv], va[kv]
         lid, lm, lt = lid[kl], lm[kl], lt[kl]
         rm, rt = rm[kr], rt[kr]
+        km, kt = km[kk], kt[kk]
     return Signals(
         play_member=pm,
         play_track=pt,
@@ -182,6 +189,8 @@ def read_signals(conn: Connection, member_ids: Sequence[int], sources: str, toda
         playlist_id=lid,
         playlist_member=lm,
         playlist_track=lt,
+        liked_member=km,
+        liked_track=kt,
         removed_member=rm,
         removed_track=rt,
     )

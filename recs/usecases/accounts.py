@@ -13,7 +13,7 @@ from typing import Any
 
 from recs import storage
 from recs.core.config import Settings
-from recs.core.domain import PURPOSES, Consent, Member, Purpose
+from recs.core.domain import PURPOSES, Consent, InviteRow, Member, Purpose, StateRow, TokenRow
 from recs.core.keys import SecretsError, TokenCipher
 from recs.core.payloads import Profile
 from recs.spotify import (
@@ -87,7 +87,7 @@ class StoredTokens:
             row = storage.accounts.get_token(conn, self.member_id)
         return self._bundle(row)
 
-    def _bundle(self, row: storage.accounts.TokenRow | None) -> TokenBundle | None:
+    def _bundle(self, row: TokenRow | None) -> TokenBundle | None:
         if row is None:
             return None
         try:
@@ -230,13 +230,13 @@ class SignInResult:
     refresh_expires_at: datetime
 
 
-def _take_state(instance: Instance, state: str | None, moment: datetime) -> storage.accounts.StateRow:
+def _take_state(instance: Instance, state: str | None, moment: datetime) -> StateRow:
     if not state:
         raise SignInError("the sign-in link is incomplete (no state); start again from the sign-in page", code="state")
     wanted = _sha256(state)
     with instance.db.write() as conn:
         # Compare every recent candidate in constant time rather than looking the hash up by value.
-        found: storage.accounts.StateRow | None = None
+        found: StateRow | None = None
         for row in storage.accounts.states_since(conn, moment - timedelta(days=1)):
             if hmac.compare_digest(row.state_hash, wanted):
                 found = row
@@ -404,7 +404,7 @@ def _admit(
     return SignInResult(fresh, returning, refresh_expires)
 
 
-def _find_invite(open_invites: list[storage.accounts.InviteRow], profile: Profile, code_hash: str | None) -> int | None:
+def _find_invite(open_invites: list[InviteRow], profile: Profile, code_hash: str | None) -> int | None:
     """An open invite naming this account (its id or account_id), else the invite whose link started this sign-in."""
     names = {profile.spotify_id, profile.account_id} - {None}
     for inv in open_invites:
@@ -507,6 +507,18 @@ def find_member(db: Database, member_id: int) -> Member | None:
     """The member with this id, or None (deleted meanwhile)."""
     with db.read() as conn:
         return storage.members.get_member(conn, member_id)
+
+
+def owner(db: Database) -> Member | None:
+    """The instance's owner (the first member who signed in), or None before anyone has."""
+    with db.read() as conn:
+        return next((m for m in storage.members.list_members(conn) if m.is_owner), None)
+
+
+def consenting(db: Database, purpose: Purpose) -> list[int]:
+    """Ids of the members whose consent to this purpose is on now."""
+    with db.read() as conn:
+        return storage.members.members_with_consent(conn, purpose)
 
 
 def consents(db: Database, member_id: int) -> dict[Purpose, Consent]:

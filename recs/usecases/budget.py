@@ -16,7 +16,7 @@ from recs.storage import Database
 
 log = logging.getLogger(__name__)
 
-CallPurpose = Literal["polling", "publishing", "library", "other", "radar", "token"]
+CallPurpose = Literal["polling", "publishing", "save", "library", "other", "radar", "token"]
 # Share of the daily allowance each purpose may bring the rolling total up to: lower priorities stop
 # first, so polling (which loses plays when late) always has room left. Release Radar's artist checks
 # (recs/core/radar.py) come last: a release found a day later is no loss.
@@ -24,6 +24,7 @@ CEILINGS: dict[str, float] = {
     "polling": 1.0,
     "token": 1.0,
     "publishing": 0.9,
+    "save": 0.9,  # a member's own "Save to my library" click (recs/usecases/saving.py)
     "library": 0.75,
     "other": 0.6,
     "radar": 0.5,

@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 # Jobs the dashboard may ask the worker to run now: job -> whether it is per member.
-JOBS: dict[str, bool] = {"sync": True, "library": True, "train": False, "publish": True}
+JOBS: dict[str, bool] = {"sync": True, "library": True, "train": False, "publish": True, "radar": False}
 MAX_PLAYLIST_SIZE = 100  # one PUT /playlists/{id}/items replaces at most 100 items
 
 _ID = r"[A-Za-z0-9]{22}"
@@ -51,6 +51,19 @@ def hide_track(db: Database, member_id: int, track_id: int, now: datetime) -> bo
         if not storage.feedback.track_known_to(conn, member_id, track_id):
             raise NotFound(f"track {track_id} is not on your lists")
         return storage.feedback.hide_track(conn, member_id, track_id, now)
+
+
+def like_track(db: Database, member_id: int, track_id: int, now: datetime) -> bool:
+    """ "More like this": a positive signal training weighs (`Weighting.liked_weight`); False when already liked."""
+    with db.write() as conn:
+        if not storage.feedback.track_known_to(conn, member_id, track_id):
+            raise NotFound(f"track {track_id} is not on your lists")
+        return storage.feedback.like_track(conn, member_id, track_id, now)
+
+
+def unlike_track(db: Database, member_id: int, track_id: int) -> bool:
+    with db.write() as conn:
+        return storage.feedback.unlike_track(conn, member_id, track_id)
 
 
 def unhide_track(db: Database, member_id: int, track_id: int) -> bool:
@@ -82,7 +95,7 @@ def block_artist(db: Database, member_id: int, artist_id: int, until: date | Non
     """Block an artist from this member's lists, for good or until a date; returns the artist's name."""
     # The block holds through its end date (as training and publishing read it).
     if until is not None and until < today:
-        raise FeedbackError(f"the end date {until.isoformat()} has passed; leave it empty to block for good")
+        raise FeedbackError(f"the end date {until:%d %b %Y} has passed; leave it empty to block for good")
     with db.write() as conn:
         name = storage.feedback.artist_known_to(conn, member_id, artist_id)
         if name is None:
@@ -250,6 +263,8 @@ class Card:
     explanation: str | None
     run_id: int
     source: str | None = None  # 'household', 'open' (open listening data) or None (runs before sources)
+    liked: bool = False  # "more like this" was asked
+    saved: bool = False  # in the member's saved songs (as recs last read or wrote them)
 
 
 def my_recommendations(
@@ -267,7 +282,12 @@ def my_recommendations(
     if mode not in ("discover", "rediscover"):
         raise FeedbackError(f"unknown list {mode!r}: discover or rediscover")
     cards = []
-    for r in current_recommendations(db, member_id, mode, today=today, limit=limit):
+    recs = current_recommendations(db, member_id, mode, today=today, limit=limit)
+    ids = [r.track_id for r in recs]
+    with db.read() as conn:
+        liked = storage.feedback.liked_track_ids(conn, member_id, ids) if ids else set()
+        saved = set(storage.sync.saved_added_at(conn, member_id, ids))
+    for r in recs:
         t = r.track
         if t is None:  # pragma: no cover - foreign keys keep tracks
             continue
@@ -283,6 +303,8 @@ def my_recommendations(
                 explanation=r.explanation,
                 run_id=r.run_id,
                 source=r.source,
+                liked=r.track_id in liked,
+                saved=r.track_id in saved,
             )
         )
     return cards

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from recs import storage
-from recs.core.domain import PlayRecord, PlayRow, TrackInfo
+from recs.core.domain import CursorRow, GapRow, PlayRecord, PlayRow, TrackInfo
 from recs.core.payloads import (
     RecentlyPlayedPage,
     from_ms,
@@ -240,7 +240,7 @@ def _gap_below(
     return storage.listening.newest_play_before(conn, member_id, edge.played_at)
 
 
-def _sync_recent(ctx: _Ctx, members: int, cursor: storage.sync.CursorRow | None) -> None:
+def _sync_recent(ctx: _Ctx, members: int, cursor: CursorRow | None) -> None:
     stored = int(cursor.cursor) if cursor and cursor.cursor else None
     if stored is not None and from_ms(stored) > ctx.now() + CLOCK_SKEW:
         # A cursor a future-dated play moved before such plays were refused: back to the newest real play.
@@ -696,7 +696,7 @@ def next_due(instance: Instance) -> datetime | None:
     return min(times) if times else None
 
 
-def member_gaps(instance: Instance, member_id: int, *, open_only: bool = True) -> list[storage.sync.GapRow]:
+def member_gaps(instance: Instance, member_id: int, *, open_only: bool = True) -> list[GapRow]:
     """Time ranges in which plays may be missing (the member's data export fills them)."""
     with instance.db.read() as conn:
         return storage.sync.list_gaps(conn, member_id, open_only=open_only)

@@ -114,6 +114,13 @@ def backup_path(settings: Settings, now: datetime) -> Path:
 JOB_RUNS_KEPT = timedelta(days=90)
 
 
+def backup_to(instance: Instance, target: Path) -> Path:
+    """`recs backup PATH`: a consistent copy of the SQLite database at target (a folder gets a dated name)."""
+    if target.is_dir():
+        target = target / backup_path(instance.settings, datetime.now(UTC)).name
+    return backup_sqlite(instance.db, target)
+
+
 def run_backup(instance: Instance, _member_id: int | None, now: datetime) -> dict[str, Any]:
     """Daily housekeeping: forget finished job runs past JOB_RUNS_KEPT, back up SQLite into <data_dir>/backups (newest N kept)."""
     with instance.db.write() as conn:
@@ -187,9 +194,22 @@ def _train(instance: Instance, _member_id: int | None, now: datetime) -> dict[st
 
 
 def _publish(instance: Instance, member_id: int | None, now: datetime) -> dict[str, Any]:
-    from recs.usecases import playlists
+    """Recommendation playlists, then Release Radar playlists, of the members whose time has come."""
+    from recs.usecases import playlists, release_radar
 
-    return playlists.run_job(instance, member_id, now)
+    summary = playlists.run_job(instance, member_id, now)
+    radar = release_radar.publish_due(instance, now, member_id=member_id)
+    summary["calls"] += radar["calls"]
+    if radar["errors"]:
+        raise RuntimeError("; ".join(radar["errors"]))
+    # Release Radar's figures only when one was due (most rounds write none)
+    return summary | {k: v for k, v in radar.items() if k.startswith("radar_") and v}
+
+
+def _radar(instance: Instance, member_id: int | None, now: datetime) -> dict[str, Any]:
+    from recs.usecases import release_radar
+
+    return release_radar.run_job(instance, member_id, now)
 
 
 JOBS: dict[str, JobSpec] = {
@@ -201,6 +221,7 @@ JOBS: dict[str, JobSpec] = {
         JobSpec("publish", _publish, timedelta(minutes=15), "write recommendation playlists that are due"),
         JobSpec("backup", run_backup, timedelta(minutes=15), "back up the database"),
         JobSpec("resolve", run_resolve, timedelta(minutes=10), "look up a few name-only tracks through search"),
+        JobSpec("radar", _radar, timedelta(minutes=60), "check loved artists for new releases (Release Radar)"),
     )
 }
 
@@ -409,6 +430,10 @@ FIGURES: dict[str, str] = {
     "run_id": "model run",
     "written": "playlists written",
     "unchanged": "playlists unchanged",
+    "radar_written": "Release Radars written",
+    "radar_unchanged": "Release Radars unchanged",
+    "artists_checked": "artists checked",
+    "tracks_found": "new tracks found",
     "searched": "names searched",
     "resolved": "resolved",
     "not_found": "not found",

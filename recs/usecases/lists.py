@@ -9,6 +9,11 @@ serve every member between them:
 2. `ListBuilder.finish(pool, filters, artists)` drops hidden tracks and blocked artists, applies the
    per-artist cap and the week's seeded exploration, and picks each kept track's "because" track.
 
+Explanations vary across a list: each card gets the member's track that explains it most strongly
+(`explain_ranked`, up to `REASONS_PER_CARD` candidates), unless that track already explains
+`seed_cap(len(list))` better-ranked cards (2 in a list of 12): then its next-strongest reason. Only when
+every candidate of a card is taken that often does the card repeat the least-used one (`spread_reasons`).
+
 Scores come from a `Scorer` (member row -> `TrackScores` over track ids, not matrix indices), by default
 `household_scorer(inter, model)`: another source of scores, e.g. one reaching tracks the household never
 played, plugs in there; tracks the member already knows are left out whatever the source.
@@ -33,6 +38,8 @@ from recs.model import Model, top_n
 
 # A discover list is cut from a pool this many times its length (room for filters, the cap and exploration).
 POOL_FACTOR = 6
+# Candidate "because" tracks considered per card, strongest first.
+REASONS_PER_CARD = 6
 
 
 @dataclass
@@ -47,7 +54,7 @@ class MemberView:
 
 
 def member_views(signals: Signals, inter: Interactions) -> dict[int, MemberView]:
-    """Each member's known tracks (any signal), counted plays and last play time."""
+    """Each member's known tracks (any signal, "more like this" included), counted plays and last play time."""
     s = signals
     views: dict[int, MemberView] = {}
     for member_id in inter.members.ids.tolist():
@@ -59,6 +66,7 @@ def member_views(signals: Signals, inter: Interactions) -> dict[int, MemberView]
         (s.short_member, s.short_track),
         (s.saved_member, s.saved_track),
         (s.playlist_member, s.playlist_track),
+        (s.liked_member, s.liked_track),
     ):
         for m, t in zip(arr_m.tolist(), arr_t.tolist(), strict=True):
             if m in views:
@@ -93,6 +101,8 @@ class Draft:
     score: float | None
     because: int | None
     kind: str  # 'model', 'seed', 'popular', 'rediscover', 'open' (a track only the prior holds), or a Scorer's own
+    # The member's own tracks that explain it, strongest first (`because` is chosen among them).
+    reasons: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -130,6 +140,38 @@ def household_scorer(inter: Interactions, model: Model) -> Scorer:
         return TrackScores(inter.items.ids, scores, "model", floor)
 
     return score
+
+
+def seed_cap(cards: int) -> int:
+    """How many cards of a list of *cards* one track may explain: 2 in 12, at least 1."""
+    return max(1, math.ceil(cards / 6))
+
+
+def spread_reasons(reasons: Sequence[Sequence[int]], cap: int) -> list[int | None]:
+    """One reason per card, in list order: the strongest not yet used *cap* times, else the least used.
+
+    *reasons* holds each card's candidates, strongest first (empty: no reason). The first cards keep their
+    strongest reason; a later card gives way to its next one when a track already explains *cap* cards.
+    """
+    used: dict[int, int] = {}
+    out: list[int | None] = []
+    for candidates in reasons:
+        if not candidates:
+            out.append(None)
+            continue
+        chosen = next((c for c in candidates if used.get(c, 0) < cap), None)
+        if chosen is None:
+            # Every reason is taken that often: repeat the least used (the stronger one on a tie).
+            chosen = min(candidates, key=lambda c: used.get(c, 0))
+        used[chosen] = used.get(chosen, 0) + 1
+        out.append(chosen)
+    return out
+
+
+def assign_reasons(drafts: Sequence[Draft]) -> None:
+    """Set each draft's `because` from its `reasons`, spread across the list (see `spread_reasons`)."""
+    for d, because in zip(drafts, spread_reasons([d.reasons for d in drafts], seed_cap(len(drafts))), strict=True):
+        d.because = because
 
 
 def explanation(d: Draft, tracks: Mapping[int, TrackRow], view: MemberView, now: float) -> str:
@@ -278,21 +320,20 @@ class ListBuilder:
             history = self.inter.matrix[row]
             own = set(history.indices[history.data > 0].tolist())
             for d in final:
-                d.because = self._because(row, d, own, pool.seeds)
+                d.reasons = self._reasons(row, d, own, pool.seeds)
+            assign_reasons(final)
         return final
 
-    def _because(self, row: int, d: Draft, own: set[int], seeds: sparse.csr_matrix | None) -> int | None:
-        """The member's own track that best explains *d*, or None; never an item outside their own history."""
+    def _reasons(self, row: int, d: Draft, own: set[int], seeds: sparse.csr_matrix | None) -> list[int]:
+        """The member's own tracks that best explain *d*, strongest first; never an item outside their history."""
         items = self.inter.items
         idx = items.index_of(d.track_id)
         if idx < 0 or d.kind == "popular":
-            return None
+            return []
         if d.kind == "seed" and seeds is not None:
-            found = self.knn.explain(0, seeds, idx)
+            found = self.knn.explain_ranked(0, seeds, idx, REASONS_PER_CARD)
             allowed = own | set(seeds.indices.tolist())
         else:
-            found = self.model.explain(row, self.inter.matrix, idx)
+            found = self.model.explain_ranked(row, self.inter.matrix, idx, REASONS_PER_CARD)
             allowed = own
-        if found is None or found not in allowed:
-            return None
-        return items.id_of(found)
+        return [items.id_of(f) for f in found if f in allowed]

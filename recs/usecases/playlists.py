@@ -13,12 +13,11 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from recs import storage
-from recs.core.domain import Mode, PublishSettingsRow
+from recs.core.domain import Mode, PublishSettingsRow, Rejection
 from recs.core.ranking import apply_filters
 from recs.storage import Database
 from recs.storage.members import get_member, members_with_consent
 from recs.storage.publishing import (
-    Rejection,
     candidates,
     current_run_id,
     get_playlist_state,
@@ -35,7 +34,11 @@ from recs.usecases.instance import Instance
 log = logging.getLogger(__name__)
 
 CHUNK = 100
-NAMES: dict[str, str] = {"discover": "recs · Discover", "rediscover": "recs · Rediscover"}
+NAMES: dict[str, str] = {
+    "discover": "recs · Discover",
+    "rediscover": "recs · Rediscover",
+    "radar": "recs · Release Radar",
+}
 
 
 class PlaylistPort(Protocol):
@@ -177,18 +180,48 @@ def publish_playlist(
     *,
     dry_run: bool = False,
 ) -> PublishResult:
-    """Write one playlist: create it if missing (or deleted/unfollowed), replace its items, skip if unchanged.
-
-    Crash safety: the playlist id is stored as soon as it exists, and its description carries this
-    instance's mark, so a create whose answer was lost is found and adopted on retry; a list of
-    up to 100 tracks is one PUT (the playlist is old or new, never half); longer lists are marked
-    pending before writing, so the next round redoes a write that was cut short.
-    """
+    """Write one recommendation playlist: create it if missing (or deleted/unfollowed), replace its items, skip if
+    unchanged (write_playlist)."""
     run_id, uris, _size = plan(instance, member_id, kind, now)
-    result = PublishResult(member_id, kind, "dry-run" if dry_run else "written", uris=uris)
     if run_id is None or not uris:
+        result = PublishResult(member_id, kind, "dry-run" if dry_run else "written", uris=uris)
         result.status, result.note = "empty", "no recommendations yet: run training first"
         return result
+    return write_playlist(
+        instance,
+        member_id,
+        kind,
+        uris,
+        port,
+        now,
+        name=NAMES[kind],
+        describe=lambda mark: description_for(kind, run_id, now, mark),
+        run_id=run_id,
+        dry_run=dry_run,
+    )
+
+
+def write_playlist(
+    instance: Instance,
+    member_id: int,
+    kind: str,
+    uris: list[str],
+    port: PlaylistPort | None,
+    now: datetime,
+    *,
+    name: str,
+    describe: Callable[[str], str],
+    run_id: int | None = None,
+    dry_run: bool = False,
+) -> PublishResult:
+    """Make the member's playlist of *kind* hold *uris*, in place (every kind of recs playlist is written so).
+
+    *describe* turns this instance's mark into the playlist's description. Crash safety: the playlist id is
+    stored as soon as it exists, and its description carries the mark, so a create whose answer was lost is
+    found and adopted on retry; a list of up to 100 tracks is one PUT (the playlist is old or new, never
+    half); longer lists are marked pending before writing, so the next round redoes a write cut short.
+    """
+    result = PublishResult(member_id, kind, "dry-run" if dry_run else "written", uris=uris)
     digest = content_hash(uris)
     with instance.db.read() as conn:
         state = get_playlist_state(conn, member_id, kind)
@@ -204,7 +237,7 @@ def publish_playlist(
     if playlist_id is not None and playlist_id not in owned:
         log.info("member %s deleted or unfollowed their %s playlist; creating it again", member_id, kind)
         playlist_id = None
-    description = description_for(kind, run_id, now, mark)
+    description = describe(mark)
     if playlist_id is not None and digest == state.content_hash and state.pending_hash is None:
         if state.run_id != run_id:
             # A retrain that picked the same songs: the items stay, the description names the new run.
@@ -221,7 +254,7 @@ def publish_playlist(
         with instance.db.write() as conn:
             save_playlist_state(conn, member_id, kind, spotify_playlist_id=playlist_id, content_hash=None)
     if playlist_id is None:
-        playlist_id = port.create(NAMES[kind], description, instance.settings.publish.public)
+        playlist_id = port.create(name, description, instance.settings.publish.public)
         result.status = "created"
         with instance.db.write() as conn:
             save_playlist_state(conn, member_id, kind, spotify_playlist_id=playlist_id, content_hash=None)

@@ -47,11 +47,13 @@ from recs.usecases import prior_fold as pf
 from recs.usecases.discovery import DEFAULT_GUARD, DEFAULT_WEIGHT, BlendChoice, choose_blend, spread
 from recs.usecases.lists import (
     POOL_FACTOR,
+    REASONS_PER_CARD,
     Draft,
     ListBuilder,
     Pool,
     Scorer,
     TrackScores,
+    assign_reasons,
     explanation,
     household_scorer,
 )
@@ -494,8 +496,12 @@ def _explain_open(
             if d.track_id not in open_tracks:
                 continue
             d.kind = "open"
-            found = fh.folded.explain(0, signals, open_tracks[d.track_id]) if signals.nnz else None
-            d.because = own_of.get(found) if found is not None else None
+            found = (
+                fh.folded.explain_ranked(0, signals, open_tracks[d.track_id], REASONS_PER_CARD) if signals.nnz else []
+            )
+            d.reasons = [own_of[f] for f in found if f in own_of]
+        # The open cards' reasons joined the list's: spread them all again.
+        assign_reasons(drafts)
 
 
 def _cleanup_artifacts(db: Database, folder: Path) -> None:

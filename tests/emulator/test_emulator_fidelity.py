@@ -199,3 +199,135 @@ def test_client_credentials_grant_reaches_the_catalogue_only(server: EmulatorSer
     assert call(server, token, "GET", "search", params={"q": "love", "type": "track"}).ok
     assert call(server, token, "GET", "me").status_code == 401
     assert call(server, token, "GET", "me/playlists").status_code == 401
+
+
+def test_artist_album_and_playlist_search_is_ranked_fuzzy_and_meets_lookalikes(
+    server: EmulatorServer, control: ControlClient
+) -> None:
+    token = control.sign_in(control.members()[0]["user_id"])["access_token"]
+    cat = server.emulator.catalog
+
+    def names(q: str, kind: str) -> list[str]:
+        answer = call(server, token, "GET", "search", params={"q": q, "type": kind, "limit": 10})
+        assert answer.status_code == 200, answer.text
+        return [item["name"] for item in answer.json()[f"{kind}s"]["items"]]
+
+    twin = next(a for a in cat.artists.values() if a.lookalike_of and not a.name.endswith(("Band", "Experience")))
+    real = cat.artists[twin.lookalike_of or ""]
+    tributes = [a.name for a in cat.artists.values() if a.lookalike_of == real.id]
+    plain = real.name.removeprefix("The ")
+    # the artist asked for first, then its look-alikes ("The X" beside "X", tribute acts); a typo still finds it
+    assert names(real.name, "artist")[0] == real.name and set(tributes) <= set(names(real.name, "artist"))
+    typo = plain[:-3] + plain[-2] + plain[-3] + plain[-1]
+    assert real.name in names(typo, "artist")[:3]
+    # an article a name leaves out does not hide it
+    assert {real.name, twin.name} <= set(names(f"the {plain}", "artist"))
+    # albums: the original ranks before its remaster and deluxe edition, and year: picks one of them
+    deluxe = next(al for al in cat.albums.values() if al.version == "deluxe")
+    base = deluxe.name.removesuffix(" (Deluxe Edition)")
+    found = names(base, "album")
+    assert found[0] == base and deluxe.name in found
+    owner = cat.artists[deluxe.artist_id].name
+    assert names(f'{base} artist:"{owner}" year:{deluxe.release_date[:4]}', "album") == [deluxe.name]
+    assert names(f"{base} year:1800-1801", "album") == []
+    # a filter applies only to the types Spotify documents: track: is no artist filter
+    assert names(f'track:"{base}"', "artist") == []
+    genre_artists = names("genre:jazz", "artist")
+    assert genre_artists and all(a.genre == "jazz" for a in cat.artists.values() if a.name in genre_artists)
+    # isrc: the recording, its original first, then the copies that share its ISRC
+    copy = next(t for t in cat.tracks.values() if cat.albums[t.album_id].version == "deluxe" and t.original_id)
+    by_isrc = call(server, token, "GET", "search", params={"q": f"isrc:{copy.isrc}", "type": "track"}).json()
+    assert by_isrc["tracks"]["items"][0]["id"] == copy.original_id
+    assert copy.id in {t["id"] for t in by_isrc["tracks"]["items"]}
+    # playlists: public ones, by name, misspelt or not; private ones never
+    truth = control.ground_truth(since=control.now())["playlists"]
+    public = next(p for p in truth if p["public"] and p["owner_id"] != "spotify" and len(p["name"]) >= 6)
+    private = next(p for p in truth if not p["public"] and not p["collaborative"])
+    first = public["name"].split()[0]
+    assert public["name"] in names(public["name"], "playlist")[:3]
+    if len(first) >= 5:
+        assert public["name"] in names(first[:-2] + first[-1] + first[-2], "playlist")
+    assert private["name"] not in names(private["name"], "playlist") or any(
+        p["public"] and p["name"] == private["name"] for p in truth
+    )
+
+
+# Every endpoint docs/emulator.md lists under "Removed endpoints", with the status it answers there.
+REMOVED = [
+    ("GET", "recommendations?seed_genres=jazz", 404),
+    ("GET", "recommendations/available-genre-seeds", 404),
+    ("GET", "tracks?ids={track}", 403),
+    ("GET", "artists?ids={artist}", 403),
+    ("GET", "albums?ids={album}", 403),
+    ("GET", "shows?ids={track}", 403),
+    ("GET", "episodes?ids={track}", 403),
+    ("GET", "audiobooks?ids={track}", 403),
+    ("GET", "chapters?ids={track}", 403),
+    ("GET", "audio-features?ids={track}", 403),
+    ("GET", "audio-features/{track}", 403),
+    ("GET", "audio-analysis/{track}", 403),
+    ("GET", "artists/{artist}/related-artists", 403),
+    ("GET", "artists/{artist}/top-tracks?market=GB", 403),
+    ("GET", "browse/new-releases", 403),
+    ("GET", "browse/featured-playlists", 403),
+    ("GET", "browse/categories", 403),
+    ("GET", "browse/categories/pop/playlists", 403),
+    ("GET", "markets", 403),
+    ("GET", "users/{user}", 403),
+    ("GET", "users/{user}/playlists", 403),
+    ("POST", "users/{user}/playlists", 403),
+    ("GET", "playlists/{playlist}/tracks", 403),
+    ("POST", "playlists/{playlist}/tracks", 403),
+    ("PUT", "playlists/{playlist}/tracks", 403),
+    ("DELETE", "playlists/{playlist}/tracks", 403),
+    ("PUT", "me/tracks?ids={track}", 403),
+    ("DELETE", "me/tracks?ids={track}", 403),
+    ("PUT", "me/albums?ids={album}", 403),
+    ("DELETE", "me/albums?ids={album}", 403),
+    ("PUT", "me/episodes?ids={track}", 403),
+    ("PUT", "me/shows?ids={track}", 403),
+    ("PUT", "me/audiobooks?ids={track}", 403),
+    ("PUT", "me/following?type=artist&ids={artist}", 403),
+    ("DELETE", "me/following?type=artist&ids={artist}", 403),
+    ("PUT", "playlists/{playlist}/followers", 403),
+    ("DELETE", "playlists/{playlist}/followers", 403),
+    ("GET", "me/tracks/contains?ids={track}", 403),
+    ("GET", "me/albums/contains?ids={album}", 403),
+    ("GET", "me/episodes/contains?ids={track}", 403),
+    ("GET", "me/shows/contains?ids={track}", 403),
+    ("GET", "me/audiobooks/contains?ids={track}", 403),
+    ("GET", "me/following/contains?type=artist&ids={artist}", 403),
+    ("GET", "playlists/{playlist}/followers/contains", 403),
+]
+
+
+def test_every_removed_endpoint_answers_the_status_real_clients_see(
+    server: EmulatorServer, control: ControlClient
+) -> None:
+    user = control.members()[0]["user_id"]
+    token = control.sign_in(user)["access_token"]
+    truth = control.ground_truth(user, since=control.now())
+    track = truth["saved_tracks"][user][0]["track_id"]
+    cat = server.emulator.catalog
+    ids = {
+        "track": track,
+        "artist": cat.tracks[track].artist_ids[0],
+        "album": cat.tracks[track].album_id,
+        "user": user,
+        "playlist": next(p["id"] for p in truth["playlists"] if p["owner_id"] == user),
+    }
+    for method, path, status in REMOVED:
+        answer = call(server, token, method, path.format(**ids), json={"uris": [f"spotify:track:{track}"]})
+        assert answer.status_code == status, (method, path, answer.status_code)
+        assert answer.json()["error"]["status"] == status
+    # nothing was changed on the way: the liked songs are as they were
+    assert call(server, token, "GET", "me/library/contains", params={"uris": f"spotify:track:{track}"}).json() == [True]
+    # the 2026 replacement wants its URIs in the query, with the live API's words when they come in a body
+    body_only = call(server, token, "PUT", "me/library", json={"uris": [f"spotify:track:{track}"]})
+    assert body_only.status_code == 400 and body_only.json()["error"]["message"] == "Missing required field: uris"
+    # playback is not modelled: no device the app can see, nothing playing
+    player = control.sign_in(user, scope="user-read-playback-state")["access_token"]
+    assert call(server, player, "GET", "me/player/devices").json() == {"devices": []}
+    assert call(server, player, "GET", "me/player").status_code == 204
+    bare = control.sign_in(user, scope="user-read-recently-played")["access_token"]
+    assert call(server, bare, "GET", "me/player/devices").status_code == 403

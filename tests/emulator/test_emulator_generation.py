@@ -58,11 +58,14 @@ def test_ids_and_isrcs_are_valid() -> None:
     for collection in (cat.tracks, cat.albums, cat.artists):
         assert all(ID.match(i) for i in collection)
     assert all(ISRC.match(t.isrc) for t in cat.tracks.values())
-    # one ISRC per recording: a compilation's copy shares its original's, remasters and live takes have their own
-    originals = [t for t in cat.tracks.values() if cat.albums[t.album_id].version != "compilation"]
+    # one ISRC per recording: a compilation's or deluxe edition's copy shares its original's; remasters, live
+    # takes and tribute covers (other recordings) have their own
+    shared = ("compilation", "deluxe")
+    originals = [t for t in cat.tracks.values() if cat.albums[t.album_id].version not in shared]
     assert len({t.isrc for t in originals}) == len(originals)
-    copies = [t for t in cat.tracks.values() if cat.albums[t.album_id].version == "compilation"]
+    copies = [t for t in cat.tracks.values() if cat.albums[t.album_id].version in shared and t.original_id]
     assert copies and all(t.original_id and cat.tracks[t.original_id].isrc == t.isrc for t in copies)
+    assert {cat.albums[t.album_id].version for t in copies} == set(shared)
 
 
 @pytest.fixture(scope="module")

@@ -191,6 +191,15 @@ def test_every_endpoint_matches_the_spec(check: Checker, module_server: Emulator
         f"playlists/{mine}/tracks",
         "browse/new-releases",
         f"users/{me_id}",
+        f"shows?ids={track_id}",
+        f"episodes?ids={track_id}",
+        f"audiobooks?ids={track_id}",
+        f"chapters?ids={track_id}",
+        "markets",
+        f"me/episodes/contains?ids={track_id}",
+        f"me/shows/contains?ids={track_id}",
+        f"me/audiobooks/contains?ids={track_id}",
+        f"playlists/{theirs}/followers/contains",
     ):
         check("GET", path, token, 403)
     check("POST", f"users/{me_id}/playlists", token, 403, json={"name": "old way"})
@@ -213,6 +222,12 @@ def test_every_endpoint_matches_the_spec(check: Checker, module_server: Emulator
     assert check("GET", f"me/library/contains?uris={track_uri},spotify:album:{album_id}", token, 200) == [True, False]
     check("DELETE", f"me/library?uris={track_uri}", token, 200)
     assert check("GET", f"me/library/contains?uris={track_uri}", token, 200) == [False]
+
+    # playback is not modelled: no active device
+    player = control.sign_in(me_id, scope="user-read-playback-state")["access_token"]
+    check("GET", "me/player/devices", player, 200)
+    check("GET", "me/player", player, 204)
+    check("GET", "me/player/devices", token, 403)
 
     # auth and the allowlist
     check("GET", "me", None, 401)

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from recs.core.domain import CursorRow
 from recs.storage import accounts as aq
 from recs.storage import members as mq
 from recs.storage import sync as sq
@@ -36,7 +37,7 @@ def recent_requests(household: Household) -> list[dict[str, object]]:
     return [r for r in household.control.requests() if r["path"] == RECENT]
 
 
-def cursor(household: Household, member_id: int) -> sq.CursorRow | None:
+def cursor(household: Household, member_id: int) -> CursorRow | None:
     with household.instance.db.read() as conn:
         return sq.get_cursor(conn, member_id, "recently_played")
 
@@ -83,6 +84,26 @@ def test_a_round_stops_waiting_when_rate_limits_keep_coming(household: Household
     household.control.clear_faults()
     reports = ingest.sync_all(household.instance, now=household.now, sleep=sleeps, force=True)
     assert [r.member_id for r in reports] == ids and not any(r.errors for r in reports)
+
+
+def test_the_emulators_own_quota_429_pauses_the_instance_for_its_retry_after(household: Household) -> None:
+    # Not a fault rule: the app's daily quota runs out, and the emulator answers as the live API does
+    # (429, "Too many requests", reason QUOTA_EXCEEDED, Retry-After in hours).
+    synced(household, 2)
+    household.sleep(3 * 3600)
+    emulator = household.server.emulator
+    emulator.quota_per_day = household.control.usage()["used_24h"]
+    sleeps = Sleeps(household)
+    reports = ingest.sync_all(household.instance, now=household.now, sleep=sleeps, force=True)
+    assert any("quota" in e.lower() for r in reports for e in r.errors)
+    assert not sleeps.waits, "a quota 429 is never waited out inside a round"
+    refused = [r for r in household.control.requests() if r["path"].startswith("/v1/")]
+    assert [r["status"] for r in refused] == [429], "one refused call, then nothing for anyone"
+    pause = Budget(household.instance.db, household.instance.settings.budget, household.now).pause()
+    assert pause is not None
+    # the pause ends when the emulator's rolling window frees a call: 21 h after the 3-hour-old calls
+    left = (pause.until - household.now()).total_seconds()
+    assert 20 * 3600 < left <= 21 * 3600 + 60, left
 
 
 def test_quota_exceeded_pauses_every_call_until_the_stored_time_then_resumes(household: Household) -> None:

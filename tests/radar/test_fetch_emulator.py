@@ -3,39 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar, cast
 
 from recs.core.config import SpotifySettings
 from recs.core.radar import KnownTracks, NewTrack, ReleasedTrack, find_new_tracks
 from recs.emulator import EmulatorServer
-from recs.spotify.client import SpotifyApi, make_spotify
+from recs.spotify.client import BareApi, CountingApi
 from recs.spotify.releases import SpotifyReleases
 
-T = TypeVar("T")
 WINDOW_DAYS = 14
-
-
-class _TokenOnly:
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def get_access_token(self, as_dict: bool = False) -> str:
-        return self.token
-
-
-class _DirectApi:
-    """SpotifyApi's call() without ledger or refresh, counting calls: enough to drive the radar's reads."""
-
-    def __init__(self, settings: SpotifySettings, token: str) -> None:
-        self.sp = make_spotify(settings, _TokenOnly(token))
-        self.calls: Counter[str] = Counter()
-
-    def call(self, purpose: str, endpoint: str, fn: Callable[[Any], T], *, expect_body: bool = True) -> T:
-        assert purpose == "radar"
-        self.calls[endpoint] += 1
-        return fn(self.sp)
 
 
 def test_a_month_of_weekly_checks_finds_every_new_release_of_loved_artists() -> None:
@@ -56,13 +32,15 @@ def test_a_month_of_weekly_checks_finds_every_new_release_of_loved_artists() -> 
         for _ in range(5):  # a check a week, each looking back over the window
             control.advance(days=7)
             today = control.now().date()
-            api = _DirectApi(SpotifySettings(api_base_url=server.api_base_url), control.sign_in(user)["access_token"])
-            source = SpotifyReleases(cast(SpotifyApi, api))
+            token = control.sign_in(user)["access_token"]
+            api = CountingApi(BareApi(SpotifySettings(api_base_url=server.api_base_url), token))
+            source = SpotifyReleases(api)
             since = (today - timedelta(days=WINDOW_DAYS)).isoformat()
             for artist_id in loved:
                 for new in find_new_tracks(source, artist_id, since, known):
                     found.setdefault((new.artist_id, new.track.spotify_id), new)
-            calls += api.calls
+            assert {purpose for purpose, _ in api.calls} == {"radar"}
+            calls += Counter({endpoint: n for (_, endpoint), n in api.calls.items()})
         truth_releases = control.releases(since=start - timedelta(days=7), until=today)["releases"]
         # new to the world and not already played by the member (the radar skips what they heard)
         heard = set(played)

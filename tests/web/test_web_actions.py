@@ -48,7 +48,7 @@ def test_block_artist_until_a_date(owner_client: FlaskClient, db: Database, hous
         page="/recommendations",
     )
     page = _follow(owner_client, response)
-    assert f"Artist 1 is blocked until {until.isoformat()}" in page
+    assert f"Artist 1 is blocked until {until:%d %b %Y} (that day included)" in page
     assert "Nothing here yet" in page  # every recommended song was by Artist 1
     (block,) = feedback.blocked_artists(db, household.owner, NOW.date())
     assert block.until == until

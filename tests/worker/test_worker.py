@@ -121,7 +121,7 @@ def test_scheduler_defaults_and_jobs(instance: Instance) -> None:
     sched.start(paused=True)
     try:
         jobs = sched.get_jobs()
-        assert {j.id for j in jobs} == {"sync", "library", "train", "publish", "backup", "resolve", "requests"}
+        assert {j.id for j in jobs} == {"sync", "library", "train", "publish", "backup", "resolve", "radar", "requests"}
         for job in jobs:
             assert job.coalesce is True and job.max_instances == 1
             assert job.misfire_grace_time == instance.settings.scheduler.misfire_grace_hours * 3600
