@@ -338,7 +338,40 @@ def _vocab_relevant(relevant: dict[int, set[int]], n_household: int) -> dict[int
     return {r: {i if 0 <= i < n_household else min(i, -1 - i) for i in s} for r, s in relevant.items()}
 
 
-def run_household(folder: Path, seed: int, users_per_size: int = 100, log: Any = None) -> dict[str, Any]:
+# The finer grid the --dump records per household (hold-out and test), to study the selection rule offline.
+DUMP_WEIGHTS = (0.0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
+DUMP_GUARDS = (0.0, 0.25, 0.5, 0.75)
+
+
+def _per_member(
+    cat: Any, fit: dict[str, Any], relevant: dict[int, set[int]], members: int
+) -> dict[str, dict[str, list[float]]]:
+    """Per member row, NDCG@10 and recall@50 of every (weight, guard) of the dump grid, *relevant* by row."""
+    from recs.usecases.discovery import EVAL_DEPTH, blend_scores, candidate_name, ranked_lists
+
+    out: dict[str, dict[str, list[float]]] = {}
+    for w in DUMP_WEIGHTS:
+        for g in DUMP_GUARDS if w > 0 else (0.0,):
+            lists = ranked_lists(blend_scores(cat, fit["household"], fit["prior"], w, g), fit["exclude"], EVAL_DEPTH)
+            rel = [relevant.get(r, set()) for r in range(members)]
+            out[candidate_name(w, g)] = {
+                "ndcg@10": [round(M.ndcg_at_k(lists.get(r, []), rel[r], 10), 5) for r in range(members)],
+                "recall@50": [
+                    round(len(set(lists.get(r, [])[:50]) & rel[r]) / min(50, len(rel[r])), 5) if rel[r] else 0.0
+                    for r in range(members)
+                ],
+            }
+    return out
+
+
+def run_household(
+    folder: Path,
+    seed: int,
+    users_per_size: int = 100,
+    log: Any = None,
+    sizes: tuple[int, ...] = (1, 3, 5),
+    dump: Path | None = None,
+) -> dict[str, Any]:
     """Issue 13's protocol: held-out households against a prior trained on everyone else.
 
     The 20% per-user test split is the protocol above's (same seed, same draw). Households of 1, 3 and 5
@@ -382,7 +415,10 @@ def run_household(folder: Path, seed: int, users_per_size: int = 100, log: Any =
     results: dict[str, Any] = {}
     chosen_blends: dict[str, dict[str, int]] = {}
     fixed: dict[str, dict[str, float]] = {}
+    dumped: list[dict[str, Any]] = []
     for size, hs in households.items():
+        if size not in sizes:
+            continue
         ranked: dict[str, dict[int, list[int]]] = {m: {} for m in HOUSEHOLD_METHODS}
         relevant: dict[int, set[int]] = {}
         picks: dict[str, int] = {}
@@ -413,6 +449,22 @@ def run_household(folder: Path, seed: int, users_per_size: int = 100, log: Any =
                     ranked[method][u] = artist_of[lists[r]].tolist() if lists[r] else []
             for u in members.tolist():
                 relevant[u] = set(d.items[test & (d.users == u)].tolist())
+            if dump is not None:
+                # The test's relevant artists as union positions (those neither side holds: never hit).
+                where = _union_positions(cat, *_household_matrix(h_u, h_i, h_c, members)[1:], prior_items)
+                test_rel = {
+                    r: {where.get(a, -1 - k) for k, a in enumerate(sorted(relevant[u]))}
+                    for r, u in enumerate(members.tolist())
+                }
+                dumped.append(
+                    {
+                        "size": size,
+                        "members": members.tolist(),
+                        "chosen": choice.name,
+                        "holdout": _per_member(fit["catalogue"], fit, fit["relevant"], members.size),
+                        "test": _per_member(cat, full, test_rel, members.size),
+                    }
+                )
         results[str(size)] = {
             m: {
                 k: round(v, 4)
@@ -430,6 +482,8 @@ def run_household(folder: Path, seed: int, users_per_size: int = 100, log: Any =
         say(
             f"households of {size}: {results[str(size)]['chosen_blend']['ndcg@10']} NDCG@10 chosen blend; picks {picks}"
         )
+    if dump is not None:
+        dump.write_text(json.dumps({"seed": seed, "households": dumped}))
     return {
         "protocol": "household",
         "seed": seed,
@@ -471,6 +525,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--household-users", type=int, default=100, help="household protocol: users per household size (default 100)"
     )
+    parser.add_argument(
+        "--sizes", default="1,3,5", help="household protocol: the household sizes to run (default 1,3,5; same draw)"
+    )
+    parser.add_argument(
+        "--dump",
+        type=Path,
+        default=None,
+        help="household protocol: write per-member hold-out and test metrics of a finer blend grid to this JSON file",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object on a single line")
     parser.add_argument(
         "--budget", type=float, default=900.0, help="tuning budget in seconds (default: the whole grid)"
@@ -478,7 +541,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
     if args.protocol == "household":
-        return _print_household(run_household(args.hetrec, args.seed, args.household_users, log=log), args.json)
+        sizes = tuple(int(x) for x in args.sizes.split(","))
+        out_h = run_household(args.hetrec, args.seed, args.household_users, log=log, sizes=sizes, dump=args.dump)
+        return _print_household(out_h, args.json)
     out = run(args.hetrec, args.seed, args.budget, log=log)
     if args.json:
         print(json.dumps({"recs": out["recs"], "baselines": out["baselines"], "seed": out["seed"]}))

@@ -61,10 +61,15 @@ def test_demo_sets_up_a_household_and_serves_the_dashboard(tmp_path: Path) -> No
         members = control.members()
         assert len(members) == 5
         playlists = control.ground_truth()["playlists"]
+        blend_copies = []
         for member in members:
-            ours = [p for p in playlists if p["owner_id"] == member["user_id"] and p["name"].startswith("recs")]
+            mine = [p for p in playlists if p["owner_id"] == member["user_id"] and p["name"].startswith("recs")]
+            ours = [p for p in mine if p["name"] != "recs · Blend"]
             assert len(ours) == 1, f"{member['display_name']} has {len(ours)} recs playlists"
             assert len(ours[0]["items"]) > 0
+            blend_copies.append([i["track_id"] for p in mine if p["name"] == "recs · Blend" for i in p["items"]])
+        # Every demo member takes part in the household Blend: one copy each, the same tracks.
+        assert blend_copies[0] and all(c == blend_copies[0] for c in blend_copies), output
         assert (tmp_path / "demo-data" / ".recs-demo").exists()
     finally:
         process.send_signal(signal.SIGINT)

@@ -190,6 +190,7 @@ def _fill_every_member_table(conn: sa.Connection, mid: int, tid: int, artist_id:
     conn.execute(
         s.rejected_tracks.insert().values(track_id=gone, member_id=mid, kind="discover", reason="x", rejected_at=NOW)
     )
+    conn.execute(s.track_checks.insert().values(track_id=gone, playable=False, member_id=mid, checked_at=NOW))
     conn.execute(
         s.job_runs.insert().values(
             job="publish",
@@ -204,6 +205,13 @@ def _fill_every_member_table(conn: sa.Connection, mid: int, tid: int, artist_id:
     conn.execute(s.job_requests.insert().values(job="sync", member_id=mid, requested_by=mid, requested_at=NOW))
     conn.execute(s.consent_intervals.insert().values(member_id=mid, purpose="store", off_from=NOW, off_until=NOW))
     conn.execute(s.sync_leases.insert().values(member_id=mid, owner="w", until=NOW))
+    conn.execute(s.blend_favourites.insert().values(run_id=run, member_id=mid, track_id=tid, rank=1))
+    conn.execute(s.blend_enjoyment.insert().values(run_id=run, member_id=mid, track_id=tid, score=0.5))
+    blend = conn.execute(s.blends.insert().values(made_at=NOW, run_id=run, matches=[])).inserted_primary_key[0]
+    conn.execute(s.blend_members.insert().values(blend_id=blend, member_id=mid, tracks=1))
+    conn.execute(
+        s.blend_tracks.insert().values(blend_id=blend, position=1, track_id=tid, member_id=mid, shared_with=[])
+    )
 
 
 def test_sqlite_connection_rules(db: Database) -> None:

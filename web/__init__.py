@@ -60,12 +60,12 @@ def create_app(
     app.extensions["recs_stats_cache"] = StatsCache()
     app.jinja_env.globals["show_metric"] = format_metric  # `users 4`, not `users 4.000`
 
-    from web import account, admin, auth, formats, imports, listening, recommendations, security
+    from web import account, admin, auth, blend, formats, imports, listening, recommendations, security
 
     formats.register(app)
     security.init_app(app)
     auth.init_app(app)
-    for module in (auth, listening, recommendations, imports, account, admin):
+    for module in (auth, listening, recommendations, blend, imports, account, admin):
         app.register_blueprint(module.bp)
     return app
 

@@ -25,7 +25,18 @@ from werkzeug.wrappers import Response
 from recs.core.domain import PURPOSES
 from recs.usecases import accounts, feedback, release_radar, takeout
 from recs.usecases.stats import authorisation
-from web.auth import PURPOSE_TEXT, consent_words, consents_of, db, instance, member, member_required, now, save_consents
+from web.auth import (
+    BLEND_NEEDS_TRAIN,
+    PURPOSE_TEXT,
+    consent_words,
+    consents_of,
+    db,
+    instance,
+    member,
+    member_required,
+    now,
+    save_consents,
+)
 from web.imports import coverage_cache
 
 bp = Blueprint("account", __name__)
@@ -101,6 +112,9 @@ def save_consent() -> Response:
     chosen = {p: request.form.get(p) == "yes" for p in PURPOSES}
     if chosen["train"] and not chosen["store"]:
         flash("Using your listening for recommendations needs it kept: tick “Keep my listening” too.", "error")
+        return redirect(url_for("account.index"))
+    if chosen["blend"] and not chosen["train"]:
+        flash(BLEND_NEEDS_TRAIN, "error")
         return redirect(url_for("account.index"))
     save_consents(member().id, chosen)
     flash(consent_words(chosen), "ok")

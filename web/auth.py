@@ -43,7 +43,16 @@ PURPOSE_TEXT: dict[Purpose, tuple[str, str]] = {
         "Write playlists to my Spotify",
         "recs creates private playlists in your Spotify account and replaces their songs on your schedule.",
     ),
+    "blend": (
+        "Take part in the household Blend",
+        "A weekly playlist shared with the other members who opt in: your favourites and tracks your taste "
+        "brings appear in it under your name, with how well your taste matches theirs, and a copy is written "
+        "to your Spotify. Nothing else of your history is shown. Needs “Use my listening” too.",
+    ),
 }
+
+
+BLEND_NEEDS_TRAIN = "The Blend is made with the household model: tick “Use my listening” too."
 
 
 # --- helpers the other blueprints use ------------------------------------------------------------
@@ -119,6 +128,7 @@ CONSENT_DOING: dict[Purpose, str] = {
     "store": "keep your listening",
     "train": "use it for the household's recommendations",
     "publish": "write playlists to your Spotify",
+    "blend": "put you in the household Blend",
 }
 
 
@@ -302,6 +312,9 @@ def consent_save() -> Response:
     if chosen["train"] and not chosen["store"]:
         # Training needs stored plays; say so rather than silently storing.
         flash("Using your listening for recommendations needs it kept: tick “Keep my listening” too.", "error")
+        return redirect(url_for("auth.consent"))
+    if chosen["blend"] and not chosen["train"]:
+        flash(BLEND_NEEDS_TRAIN, "error")
         return redirect(url_for("auth.consent"))
     save_consents(member().id, chosen)
     flash(consent_words(chosen), "ok")

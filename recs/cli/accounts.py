@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import click
 
 from recs.cli.context import Context, pass_ctx
+from recs.core.domain import PURPOSES
 
 
 def _now() -> datetime:
@@ -94,11 +95,11 @@ def invite(obj: Context, spotify_id: str | None, days: int) -> None:
 
 @click.command()
 @click.argument("member_id", type=int)
-@click.argument("purpose", type=click.Choice(["store", "train", "publish"]))
+@click.argument("purpose", type=click.Choice(list(PURPOSES)))
 @click.argument("state", type=click.Choice(["on", "off"]))
 @pass_ctx
 def consent(obj: Context, member_id: int, purpose: str, state: str) -> None:
-    """Grant or revoke one purpose for a member (store listening, train the model, publish playlists)."""
+    """Grant or revoke one purpose for a member (store listening, train the model, publish playlists, the Blend)."""
     from recs.usecases import accounts
 
     try:

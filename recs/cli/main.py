@@ -124,6 +124,7 @@ COMMANDS: tuple[click.Command, ...] = (
     training.recommend,
     publishing.publish,
     publishing.refresh,
+    publishing.blend,
     radar.radar,
     worker.worker,
     worker.backup,

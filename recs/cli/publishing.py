@@ -1,4 +1,4 @@
-"""`recs publish` and `recs refresh`: write recommendation playlists, or one whole round (sync, train, publish) for cron."""
+"""`recs publish`, `recs refresh` and `recs blend`: write recommendation playlists, one whole round (sync, train, publish) for cron, or the household Blend."""
 
 from __future__ import annotations
 
@@ -90,3 +90,35 @@ def refresh(obj: Context, member_id: int | None) -> None:
             click.echo(f"  - {problem}", err=True)
         raise SystemExit(1)
     click.echo("refresh complete")
+
+
+@click.command()
+@click.option("--no-write", is_flag=True, help="Make and store the Blend, but write nothing to Spotify.")
+@pass_ctx
+def blend(obj: Context, no_write: bool) -> None:
+    """Make this week's household Blend now and write each participant's copy (docs/blend.md)."""
+    from recs.usecases import blends
+
+    instance = obj.instance(spotify=not no_write)
+    now = _now()
+    outcome = blends.make_blend(instance, now)
+    if outcome.status == "no-run":
+        click.echo("no model run yet: run `recs train` first")
+        return
+    if outcome.status == "too-few":
+        click.echo("no Blend made: it needs at least two members who agreed to the Blend and to training")
+    else:
+        click.echo(f"Blend {outcome.blend_id}: {len(outcome.uris)} tracks from {len(outcome.participants)} members")
+    if no_write:
+        return
+    failed = 0
+    for r in blends.write_copies(instance, outcome, now):
+        line = f"member {r.member_id} blend {r.status:<9} {len(r.uris):>3} tracks"
+        if r.playlist_id:
+            line += f"  playlist {r.playlist_id}"
+        if r.note:
+            line += f"  ({r.note})"
+        click.echo(line, err=r.status == "failed")
+        failed += r.status == "failed"
+    if failed:
+        raise SystemExit(1)

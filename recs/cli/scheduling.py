@@ -30,7 +30,7 @@ REQUESTS_EVERY = timedelta(seconds=15)
 def trigger_key(job: str, scheduled: datetime, timezone: str) -> str:
     """One key per firing: the period the scheduled time falls in, so two workers agree on it."""
     local = scheduled.astimezone(ZoneInfo(timezone))
-    if job in ("train", "backup", "library", "resolve", "radar"):
+    if job in ("train", "backup", "library", "resolve", "radar", "blend"):
         return local.strftime("%Y-%m-%d")
     period = {"sync": SYNC_EVERY, "publish": PUBLISH_EVERY}.get(job, SYNC_EVERY)
     epoch = int(scheduled.timestamp())
@@ -112,6 +112,12 @@ class Worker:
             "backup": {"hour": (hour + 23) % 24, "minute": 30},
             "library": {"hour": (hour + 1) % 24, "minute": 0},
             "resolve": {"hour": (hour + 1) % 24, "minute": 30},
+            # Weekly, after that night's training.
+            "blend": {
+                "day_of_week": self.instance.settings.publish.blend_weekday,
+                "hour": (hour + 2) % 24,
+                "minute": 30,
+            },
             # After the library refresh (follows, top artists) and training: the radar's calls come last.
             "radar": {"hour": (hour + 2) % 24, "minute": 0},
         }

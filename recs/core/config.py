@@ -115,7 +115,8 @@ class RecommendSettings:
     list_size: int = 100
     # A track counts for "rediscover" when not played for this many days.
     rediscover_after_days: int = 90
-    # A member with fewer distinct liked tracks than this gets cold-start lists (seeds, then household popularity).
+    # A member with fewer distinct liked tracks than this gets cold-start lists (seeds, then popularity: the
+    # household's, blended with the open data's when a prior is in use).
     cold_start_items: int = 10
 
 
@@ -131,6 +132,10 @@ class PublishSettings:
     local_time: str = "07:00"
     # Playlists are created private unless this is true.
     public: bool = False
+    # Length of the household Blend (docs/blend.md), shared equally among its participants.
+    blend_size: int = 30
+    # Weekday the Blend is made and written (0 = Monday), at half past the hour two hours after the nightly training.
+    blend_weekday: int = 0
 
 
 @dataclass(frozen=True)

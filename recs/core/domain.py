@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-Purpose = Literal["store", "train", "publish"]
-PURPOSES: tuple[Purpose, ...] = ("store", "train", "publish")
+Purpose = Literal["store", "train", "publish", "blend"]
+PURPOSES: tuple[Purpose, ...] = ("store", "train", "publish", "blend")
 Role = Literal["owner", "member"]
 PlaySource = Literal["api", "export"]
 Mode = Literal["discover", "rediscover"]
@@ -43,6 +43,16 @@ class TrackInfo:
     @property
     def primary_artist(self) -> str:
         return self.artists[0].name if self.artists else ""
+
+
+@dataclass(frozen=True)
+class TrackCheck:
+    """What GET /tracks/{id} in a member's market said of a track: playable there or not, and Spotify's data."""
+
+    spotify_id: str
+    playable: bool
+    reason: str | None = None  # why not playable
+    info: TrackInfo | None = None  # Spotify's own data for the track (None when it was not found)
 
 
 @dataclass(frozen=True)
@@ -390,6 +400,28 @@ class JobRequest:
     member_id: int | None
     requested_by: int | None
     requested_at: datetime
+
+
+@dataclass(frozen=True)
+class BlendTrack:
+    """One track of a made Blend: whose taste brought it, and the other participants who share it as a favourite."""
+
+    position: int
+    track_id: int
+    member_id: int
+    shared_with: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class StoredBlend:
+    """A made Blend (docs/blend.md): its participants with their share, the tracks, and taste match per pair."""
+
+    id: int
+    made_at: datetime
+    run_id: int | None
+    shares: dict[int, int]  # participant -> tracks their taste brought
+    tracks: tuple[BlendTrack, ...]
+    matches: tuple[tuple[int, int, float], ...]  # (member a, member b, 0..1)
 
 
 @dataclass(frozen=True)

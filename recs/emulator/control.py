@@ -77,6 +77,13 @@ class ControlClient:
         added: int = self._call("POST", "plays", json={"user_id": user_id, "plays": plays})["added"]
         return added
 
+    def availability(self, user_id: str, track_ids: list[str]) -> dict[str, Any]:
+        """Ground truth of playability for a member: {"market": country, "tracks": {id: {exists, playable}}}."""
+        result: dict[str, Any] = self._call(
+            "GET", f"members/{user_id}/availability", params={"track_ids": ",".join(track_ids)}
+        )
+        return result
+
     def ground_truth(self, user_id: str | None = None, since: datetime | None = None) -> dict[str, Any]:
         """Every play (played_at, track_id, context, ms_played, ...; those from `since` on), playlist, saved track, follow."""
         params: dict[str, Any] = {}

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, g, request
 from recs.emulator.export import export_zip
 from recs.emulator.household import from_ms, iso_ms, iso_s
 from recs.emulator.state import Emulator, EmulatorError
+from recs.emulator.webapi import playable
 
 bp = Blueprint("control", __name__, url_prefix="/_emulator")
 
@@ -164,6 +165,20 @@ def set_allowlisted(user_id: str) -> Response:
         raise EmulatorError(f"allowlisted must be true or false, got {value!r}")
     _emu().set_allowlisted(user_id, value)
     return _ok({"user_id": user_id, "allowlisted": value})
+
+
+@bp.get("/members/<user_id>/availability")
+def availability(user_id: str) -> Response:
+    """Ground truth of GET /tracks/{id}?market=from_token for a member: does each track exist, does it play there."""
+    e = _emu()
+    ids = [t for t in request.args.get("track_ids", "").split(",") if t]
+    with e.lock:
+        member = e.household.members.get(user_id)
+        if member is None:
+            raise EmulatorError(f"no member {user_id!r}")
+        table = e.releases.track_table
+        tracks = {t: {"exists": t in table, "playable": t in table and playable(t, member.country)} for t in ids}
+    return _ok({"market": member.country, "tracks": tracks})
 
 
 @bp.post("/members/<user_id>/revoke")

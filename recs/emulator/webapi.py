@@ -446,6 +446,9 @@ def _mark_playable(value: Any, market: str) -> None:
     elif isinstance(value, dict):
         if value.get("type") == "track" and value.get("id") and "is_playable" in value:
             value["is_playable"] = playable(value["id"], market)
+            if not value["is_playable"]:
+                # as Spotify does for a track not licensed in the market asked for
+                value["restrictions"] = {"reason": "market"}
         for v in value.values():
             if isinstance(v, (dict, list)):
                 _mark_playable(v, market)

@@ -8,8 +8,10 @@ from typing import Any
 
 import spotipy
 
+from recs.core.domain import TrackCheck
 from recs.spotify.client import SpotifyApi
 from recs.spotify.errors import ErrorKind, SpotifyError
+from recs.spotify.tracks import SpotifyTrackCheck
 
 PURPOSE = "publishing"  # the budget's priority class for these calls
 CHUNK = 100  # the Web API takes at most 100 URIs per write
@@ -40,6 +42,12 @@ class SpotifyPlaylists:
         self.api = api
         self.purpose = purpose
         self.calls = 0  # Web API calls made through this port, for the job's log line
+        self._check = SpotifyTrackCheck(api)
+
+    def check_track(self, spotify_id: str) -> TrackCheck:
+        """Whether a track plays in the member's market (budget purpose 'playable', the lowest priority)."""
+        self.calls += 1
+        return self._check(spotify_id)
 
     def _call(self, endpoint: str, fn: Callable[[spotipy.Spotify], Any], *, expect_body: bool = True) -> Any:
         self.calls += 1

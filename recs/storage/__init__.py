@@ -24,6 +24,7 @@ __all__ = [
     "SharedReads",
     "StorageError",
     "accounts",
+    "blends",
     "catalog",
     "describe_failure",
     "feedback",
@@ -252,6 +253,7 @@ class SharedReads(Database):
 # `storage.members.get_member(conn, ...)` (after Database above: jobs and migrate import it back).
 from recs.storage import (  # noqa: E402
     accounts,
+    blends,
     catalog,
     feedback,
     imports,

@@ -241,3 +241,30 @@ def spotify_ids_of(conn: Connection, track_ids: Iterable[int]) -> dict[int, str]
         )
         out.update({int(row[0]): str(row[1]) for row in conn.execute(stmt)})
     return out
+
+
+def refresh_track(conn: Connection, track_id: int, info: TrackInfo) -> None:
+    """Replace a stored track's display data (name, artists, album, duration, ISRC) with Spotify's own.
+
+    For a track first stored from a source that knew only names (the community prior): its Spotify id stays.
+    """
+    album_ids = upsert_albums(conn, [info.album] if info.album else [])
+    artist_ids = upsert_artists(conn, info.artists)
+    conn.execute(
+        tracks.update()
+        .where(tracks.c.id == track_id)
+        .values(
+            name=info.name,
+            name_key=track_key(info.primary_artist, info.name),
+            album_id=album_ids.get(info.album.spotify_id or "") if info.album else None,
+            duration_ms=info.duration_ms,
+            isrc=info.isrc,
+            explicit=info.explicit,
+        )
+    )
+    conn.execute(track_artists.delete().where(track_artists.c.track_id == track_id))
+    links = [
+        {"track_id": track_id, "position": pos, "artist_id": artist_ids[a.spotify_id or f"name:{normalise(a.name)}"]}
+        for pos, a in enumerate(info.artists)
+    ]
+    insert_ignore(conn, track_artists, links)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from recs.storage.schema import (
     rejected_tracks,
     saved_tracks,
     track_artists,
+    track_checks,
     tracks,
 )
 
@@ -34,6 +36,7 @@ class RankedTrack:
     spotify_id: str | None
     artist_ids: tuple[int, ...]
     score: float | None
+    source: str | None = None  # 'open' for a track from the community prior that no member played
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,13 @@ def current_run_id(conn: Connection) -> int | None:
 def candidates(conn: Connection, run_id: int, member_id: int, mode: str) -> list[RankedTrack]:
     """The run's ranked list for a member, with what the publish filters need."""
     rows = conn.execute(
-        select(recommendations.c.rank, recommendations.c.track_id, tracks.c.spotify_id, recommendations.c.score)
+        select(
+            recommendations.c.rank,
+            recommendations.c.track_id,
+            tracks.c.spotify_id,
+            recommendations.c.score,
+            recommendations.c.source,
+        )
         .join(tracks, tracks.c.id == recommendations.c.track_id)
         .where(
             recommendations.c.run_id == run_id,
@@ -74,9 +83,35 @@ def candidates(conn: Connection, run_id: int, member_id: int, mode: str) -> list
         ):
             artists.setdefault(tid, []).append((pos, aid))
     return [
-        RankedTrack(rank, tid, sid, tuple(a for _, a in sorted(artists.get(tid, []))), score)
-        for rank, tid, sid, score in rows
+        RankedTrack(rank, tid, sid, tuple(a for _, a in sorted(artists.get(tid, []))), score, source)
+        for rank, tid, sid, score, source in rows
     ]
+
+
+def checked_tracks(conn: Connection, track_ids: Iterable[int]) -> dict[int, bool]:
+    """Track id -> whether its playability check found it playable, for the tracks already checked."""
+    ids = sorted(set(track_ids))
+    out: dict[int, bool] = {}
+    for start in range(0, len(ids), 500):
+        stmt = select(track_checks.c.track_id, track_checks.c.playable).where(
+            track_checks.c.track_id.in_(ids[start : start + 500])
+        )
+        out.update({int(tid): bool(ok) for tid, ok in conn.execute(stmt)})
+    return out
+
+
+def record_track_check(
+    conn: Connection, track_id: int, playable: bool, reason: str | None, member_id: int | None, now: datetime
+) -> bool:
+    """Remember a track's check (the first one is kept); returns whether this one was stored."""
+    row = {
+        "track_id": track_id,
+        "playable": playable,
+        "reason": reason[:200] if reason else None,
+        "member_id": member_id,
+        "checked_at": now,
+    }
+    return insert_ignore(conn, track_checks, [row]) == 1
 
 
 def rejected_track_ids(conn: Connection) -> set[int]:

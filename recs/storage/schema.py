@@ -118,14 +118,15 @@ consents = Table(
     "consents",
     metadata,
     _member_fk(),
-    # 'store' (keep my listening), 'train' (use it for the household model), 'publish' (write playlists)
+    # 'store' (keep my listening), 'train' (use it for the household model), 'publish' (write playlists),
+    # 'blend' (take part in the household Blend)
     Column("purpose", String(16), nullable=False),
     Column("granted", Boolean, nullable=False, default=False),
     Column("granted_at", UTCDateTime, nullable=True),
     Column("revoked_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("member_id", "purpose", name="uq_consents_member_purpose"),
-    CheckConstraint("purpose IN ('store', 'train', 'publish')", name="purpose"),
+    CheckConstraint("purpose IN ('store', 'train', 'publish', 'blend')", name="purpose"),
 )
 
 # Every interval in which a member had a purpose switched off after granting it: plays from an
@@ -139,7 +140,7 @@ consent_intervals = Table(
     Column("off_from", UTCDateTime, nullable=False),
     # NULL while it is still off.
     Column("off_until", UTCDateTime, nullable=True),
-    CheckConstraint("purpose IN ('store', 'train', 'publish')", name="purpose"),
+    CheckConstraint("purpose IN ('store', 'train', 'publish', 'blend')", name="purpose"),
 )
 
 tokens = Table(
@@ -522,6 +523,19 @@ rejected_tracks = Table(
     Column("rejected_at", UTCDateTime, nullable=False),
 )
 
+# Open-data tracks (from the community prior, played by no member) checked once with GET /tracks/{id} in the
+# market of the member whose publish needed them, before they may go on a playlist. The first check is kept.
+track_checks = Table(
+    "track_checks",
+    metadata,
+    Column("track_id", Integer, ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True),
+    Column("playable", Boolean, nullable=False),
+    # Why a track is not playable ("not found on Spotify", "not playable in the member's market: market").
+    Column("reason", String(200), nullable=True),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="SET NULL"), nullable=True),
+    Column("checked_at", UTCDateTime, nullable=False),
+)
+
 # Every write of a recs playlist, kept per model run so acceptance (played, saved, skipped) can be shown.
 publish_log = Table(
     "publish_log",
@@ -566,6 +580,60 @@ job_requests = Table(
     Column("taken_at", UTCDateTime, nullable=True),
     Column("finished_at", UTCDateTime, nullable=True),
     Column("status", String(16), nullable=False, default="queued"),
+)
+
+# The household Blend (docs/blend.md). Training stores, per run, each Blend member's favourites (from the
+# data of their Blend-on intervals only) and how much each Blend member is likely to enjoy those tracks;
+# the weekly Blend job mixes them for whoever takes part that week, without a model.
+blend_favourites = Table(
+    "blend_favourites",
+    metadata,
+    Column("run_id", Integer, ForeignKey("model_runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("track_id", Integer, ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True),
+    # 1 = the member's strongest favourite.
+    Column("rank", Integer, nullable=False),
+)
+
+# Percentile (0..1, 1 = the listener's best) of a favourite among every track the model scores for the listener.
+blend_enjoyment = Table(
+    "blend_enjoyment",
+    metadata,
+    Column("run_id", Integer, ForeignKey("model_runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("track_id", Integer, ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True),
+    Column("score", Float, nullable=False),
+)
+
+# One made Blend per week; a week with fewer than two participants has a row with no tracks.
+blends = Table(
+    "blends",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("made_at", UTCDateTime, nullable=False),
+    Column("run_id", Integer, ForeignKey("model_runs.id", ondelete="SET NULL"), nullable=True),
+    # Taste match per pair of participants: [[member a, member b, 0..1], ...].
+    Column("matches", JSON, nullable=False),
+)
+
+blend_members = Table(
+    "blend_members",
+    metadata,
+    Column("blend_id", Integer, ForeignKey("blends.id", ondelete="CASCADE"), primary_key=True),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("tracks", Integer, nullable=False),
+)
+
+blend_tracks = Table(
+    "blend_tracks",
+    metadata,
+    Column("blend_id", Integer, ForeignKey("blends.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("track_id", Integer, ForeignKey("tracks.id", ondelete="CASCADE"), nullable=False),
+    # The participant whose taste brought it.
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    # Other participants who count it among their own favourites (a shared favourite), member ids.
+    Column("shared_with", JSON, nullable=False),
 )
 
 # Release Radar (docs/release-radar.md). Household-wide: an artist loved by several members is checked once.

@@ -16,10 +16,11 @@ from recs.storage import Database
 
 log = logging.getLogger(__name__)
 
-CallPurpose = Literal["polling", "publishing", "save", "library", "other", "radar", "token"]
+CallPurpose = Literal["polling", "publishing", "save", "library", "other", "radar", "playable", "token"]
 # Share of the daily allowance each purpose may bring the rolling total up to: lower priorities stop
 # first, so polling (which loses plays when late) always has room left. Release Radar's artist checks
-# (recs/core/radar.py) come last: a release found a day later is no loss.
+# (recs/core/radar.py) and the playability checks of open-data tracks (recs/spotify/tracks.py) come last:
+# a release found a day later is no loss, and an unchecked track only leaves a playlist shorter.
 CEILINGS: dict[str, float] = {
     "polling": 1.0,
     "token": 1.0,
@@ -28,6 +29,7 @@ CEILINGS: dict[str, float] = {
     "library": 0.75,
     "other": 0.6,
     "radar": 0.5,
+    "playable": 0.5,
 }
 PAUSE_KEY = "api_pause"
 WINDOW = timedelta(hours=24)

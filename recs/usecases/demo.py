@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 from recs.core.config import Settings, load_settings
 from recs.emulator import EmulatorServer
 from recs.storage.members import set_consent
-from recs.usecases import ingest, training
+from recs.usecases import blends, ingest, training
 from recs.usecases.accounts import begin_sign_in, complete_sign_in, create_invite
 from recs.usecases.imports import run_import
 from recs.usecases.instance import Instance, init_instance, open_instance
@@ -108,7 +108,8 @@ def connect_member(instance: Instance, emulator: EmulatorServer, user_id: str, c
         raise DemoError(f"the emulator refused sign-in for {user_id}: {location}")
     result = complete_sign_in(instance, state=query["state"][0], code=query["code"][0], error=None, now=clock)
     with instance.db.write() as conn:
-        for purpose in ("store", "train", "publish"):
+        # The demo household agrees to everything, the Blend too, so every page has something to show.
+        for purpose in ("store", "train", "publish", "blend"):
             set_consent(conn, result.member.id, purpose, True, now=clock())
     return result.member.id
 
@@ -172,6 +173,9 @@ def build(
                 if result.status in ("created", "written", "unchanged"):
                     report.playlists += 1
         say(f"published {report.playlists} playlists to the members' (emulated) Spotify accounts")
+        blend = blends.make_blend(instance, clock())
+        blends.write_copies(instance, blend, clock(), clock=clock)
+        say(f"made the household Blend: {len(blend.uris)} tracks from {len(blend.participants)} members, a copy each")
     except BaseException:
         emulator.stop()
         raise

@@ -1,4 +1,4 @@
-"""The worker's jobs as plain functions (sync, train, publish, library refresh, backup, run-now requests), each run once per trigger under the job ledger."""
+"""The worker's jobs as plain functions (sync, train, publish, the Blend, library refresh, backup, run-now requests), each run once per trigger under the job ledger."""
 
 from __future__ import annotations
 
@@ -212,6 +212,12 @@ def _radar(instance: Instance, member_id: int | None, now: datetime) -> dict[str
     return release_radar.run_job(instance, member_id, now)
 
 
+def _blend(instance: Instance, member_id: int | None, now: datetime) -> dict[str, Any]:
+    from recs.usecases import blends
+
+    return blends.run_job(instance, member_id, now)
+
+
 JOBS: dict[str, JobSpec] = {
     spec.name: spec
     for spec in (
@@ -219,6 +225,7 @@ JOBS: dict[str, JobSpec] = {
         JobSpec("library", _library, timedelta(minutes=30), "refresh saved tracks, top items, follows, playlists"),
         JobSpec("train", _train, timedelta(minutes=60), "train the household model and store recommendations"),
         JobSpec("publish", _publish, timedelta(minutes=15), "write recommendation playlists that are due"),
+        JobSpec("blend", _blend, timedelta(minutes=15), "make the weekly household Blend and write each copy"),
         JobSpec("backup", run_backup, timedelta(minutes=15), "back up the database"),
         JobSpec("resolve", run_resolve, timedelta(minutes=10), "look up a few name-only tracks through search"),
         JobSpec("radar", _radar, timedelta(minutes=60), "check loved artists for new releases (Release Radar)"),

@@ -189,6 +189,8 @@ def explanation(d: Draft, tracks: Mapping[int, TrackRow], view: MemberView, now:
         return f"Because you like {t.name}{by}"
     if d.kind == "open":
         return "New to you, from open listening data"
+    if d.kind == "open popular":
+        return "Popular in open listening data, while recs learns your taste"
     if d.kind == "popular":
         return "A popular pick while recs learns your taste"
     return "New to you, picked to explore"
@@ -221,6 +223,8 @@ class ListBuilder:
         self._fit_knn = knn
         self._knn: Model | None = None
         self.scorer = scorer or household_scorer(inter, model)
+        # The popularity that fills a pool, per member row: None (or a None answer) is household popularity.
+        self.fill: Callable[[int], TrackScores | None] | None = None
 
     @property
     def knn(self) -> Model:
@@ -270,16 +274,23 @@ class ListBuilder:
                     if seed_scores[idx] <= 0:
                         break
                     drafts.append(Draft(items.id_of(idx), float(seed_scores[idx]), None, "seed"))
-        # Household popularity fills what is left; its counts are not a score for this member.
+        # Popularity fills what is left (the household's, or blended with the open data's: `fill`); its counts
+        # are not a score for this member.
         taken = {d.track_id for d in drafts}
-        pop = self.popularity.astype(np.float64).copy()
-        pop[exclude] = -np.inf
+        filled = self.fill(row) if self.fill is not None else None
+        if filled is not None:
+            pop = np.array(filled.scores, dtype=np.float64)
+            pop[np.isin(filled.track_ids, known)] = -np.inf
+            fill_ids = filled.track_ids
+        else:
+            pop = self.popularity.astype(np.float64).copy()
+            pop[exclude] = -np.inf
+            pop[pop <= 0] = -np.inf
+            fill_ids = items.ids
         for idx in top_n(pop[None, :].astype(np.float32), pool_size)[0].tolist():
-            if len(drafts) >= pool_size:
+            if len(drafts) >= pool_size or not np.isfinite(pop[idx]):
                 break
-            if not np.isfinite(pop[idx]) or pop[idx] <= 0:
-                break
-            tid = items.id_of(idx)
+            tid = int(fill_ids[idx])
             if tid not in taken:
                 drafts.append(Draft(tid, None, None, "popular"))
         return Pool(member_id, "discover", drafts, seed_rows)

@@ -13,18 +13,21 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from recs import storage
-from recs.core.domain import Mode, PublishSettingsRow, Rejection
+from recs.core.domain import Mode, PublishSettingsRow, Rejection, TrackCheck
 from recs.core.ranking import apply_filters
 from recs.storage import Database
+from recs.storage.catalog import refresh_track
 from recs.storage.members import get_member, members_with_consent
 from recs.storage.publishing import (
     candidates,
+    checked_tracks,
     current_run_id,
     get_playlist_state,
     instance_tag,
     log_publish,
     recent_rejections,
     record_rejected,
+    record_track_check,
     rejected_track_ids,
     save_playlist_state,
 )
@@ -62,7 +65,12 @@ class PlaylistPort(Protocol):
 
     def describe(self, playlist_id: str, description: str) -> None: ...
 
+    def check_track(self, spotify_id: str) -> TrackCheck:
+        """GET /tracks/{id} in the member's market; SpotifyError when no definite answer came (budget, outage)."""
+        ...
 
+
+TrackChecker = Callable[[str], TrackCheck]
 PortFactory = Callable[[Instance, int, Callable[[], datetime]], PlaylistPort]
 
 
@@ -140,14 +148,47 @@ class PublishResult:
     calls: int = 0
     note: str = ""
     dropped: dict[str, str] = field(default_factory=dict)  # URI -> why Spotify refused it
+    checks: Checks | None = None  # the playability checks of open-data tracks this publish made
+
+
+@dataclass
+class Checks:
+    """What one plan did about open-data tracks: checked, found unplayable, or left out unchecked."""
+
+    checked: int = 0  # GET /tracks/{id} answers received
+    unplayable: dict[str, str] = field(default_factory=dict)  # Spotify id -> why (this plan's checks only)
+    unchecked: int = 0  # tracks left out because they could not be checked
+    stopped: str | None = None  # why checking stopped (the budget, an outage)
+
+    def note(self) -> str:
+        parts = []
+        if self.unplayable:
+            parts.append(f"{len(self.unplayable)} open-data track(s) not playable for you, replaced")
+        if self.unchecked:
+            parts.append(f"{self.unchecked} open-data track(s) left out unchecked ({self.stopped})")
+        return "; ".join(parts)
 
 
 def plan(
-    instance: Instance, member_id: int, kind: Mode, now: datetime, db: Database | None = None
+    instance: Instance,
+    member_id: int,
+    kind: Mode,
+    now: datetime,
+    db: Database | None = None,
+    *,
+    checker: TrackChecker | None = None,
+    checks: Checks | None = None,
 ) -> tuple[int | None, list[str], int]:
     """(run id, URIs to publish, size asked) for a member's playlist of this kind, filters applied.
 
     *db* is where to read (a page's shared read connection); the instance's database by default.
+
+    Open-data tracks (from the community prior, played by no member) go on a playlist only once checked
+    playable: with a *checker*, each such track of the list not checked before is checked once (the answer
+    and Spotify's data for the track are stored), an unplayable one is replaced by the next candidate, and
+    when checking stops (the budget's lowest priority is spent, Spotify fails) the unchecked ones are left
+    out and the list is filled from tracks that need no check. Without a checker (a dry run, the dashboard's
+    counts), unchecked tracks stand in the list: no call is made. Tracks found unplayable are always left out.
     """
     db = db or instance.db
     rule = playlist_settings(db, member_id, instance.settings.publish)
@@ -158,17 +199,51 @@ def plan(
         ranked = candidates(conn, run_id, member_id, kind)
         ids = [c.track_id for c in ranked]
         filters = storage.feedback.list_filters(conn, member_id, kind, now.date(), ids)
-        chosen = apply_filters(
-            ids,
-            {c.track_id: c.artist_ids for c in ranked},
-            filters,
-            cap=instance.settings.recommend.artist_cap,
-            # A track Spotify has no id for, or refused before, cannot go on a playlist (nor take an artist's place).
-            exclude={c.track_id for c in ranked if c.spotify_id is None} | rejected_track_ids(conn),
-            limit=rule.size,
-        )
+        # A track Spotify has no id for, or refused before, cannot go on a playlist (nor take an artist's place).
+        exclude = {c.track_id for c in ranked if c.spotify_id is None} | rejected_track_ids(conn)
+        open_ids = {c.track_id for c in ranked if c.source == "open"}
+        checked = checked_tracks(conn, open_ids)
     spotify_ids = {c.track_id: c.spotify_id for c in ranked}
+    artists = {c.track_id: c.artist_ids for c in ranked}
+    exclude |= {t for t, ok in checked.items() if not ok}
+    checks = checks if checks is not None else Checks()
+    while True:
+        chosen = apply_filters(
+            ids, artists, filters, cap=instance.settings.recommend.artist_cap, exclude=exclude, limit=rule.size
+        )
+        pending = [t for t in chosen if t in open_ids and t not in checked]
+        if not pending or checker is None:
+            break
+        for t in pending:
+            result = _check(checker, spotify_ids[t] or "", checks) if checks.stopped is None else None
+            if result is None:  # not checked: left out, the next candidate takes its place
+                checks.unchecked += 1
+                exclude.add(t)
+                continue
+            with instance.db.write() as conn:
+                record_track_check(conn, t, result.playable, result.reason, member_id, now)
+                if result.info is not None:
+                    # Names and artists for display are Spotify's from now on, no longer the prior's.
+                    refresh_track(conn, t, result.info)
+            checked[t] = result.playable
+            if not result.playable:
+                checks.unplayable[result.spotify_id] = result.reason or "not playable"
+                exclude.add(t)
     return run_id, [f"spotify:track:{spotify_ids[t]}" for t in chosen], rule.size
+
+
+def _check(checker: TrackChecker, spotify_id: str, checks: Checks) -> TrackCheck | None:
+    """One check, or None when it could not be made (then *checks* says why, and no more are tried)."""
+    from recs.spotify import SpotifyError  # here: web imports this module, and never spotipy
+
+    try:
+        result = checker(spotify_id)
+    except SpotifyError as exc:
+        checks.stopped = str(exc)
+        log.info("playability checks stopped: %s", exc)
+        return None
+    checks.checked += 1
+    return result
 
 
 def publish_playlist(
@@ -181,13 +256,19 @@ def publish_playlist(
     dry_run: bool = False,
 ) -> PublishResult:
     """Write one recommendation playlist: create it if missing (or deleted/unfollowed), replace its items, skip if
-    unchanged (write_playlist)."""
-    run_id, uris, _size = plan(instance, member_id, kind, now)
+    unchanged (write_playlist). Open-data tracks are checked first (plan)."""
+    checks = Checks()
+    checker = port.check_track if port is not None and not dry_run else None
+    run_id, uris, _size = plan(instance, member_id, kind, now, checker=checker, checks=checks)
+    if checks.unplayable or checks.unchecked:
+        log.info("member %s, %s playlist: %s", member_id, kind, checks.note())
     if run_id is None or not uris:
-        result = PublishResult(member_id, kind, "dry-run" if dry_run else "written", uris=uris)
+        result = PublishResult(member_id, kind, "dry-run" if dry_run else "written", uris=uris, checks=checks)
         result.status, result.note = "empty", "no recommendations yet: run training first"
+        if run_id is not None:
+            result.note = "nothing to publish" + (f": {checks.note()}" if checks.note() else "")
         return result
-    return write_playlist(
+    result = write_playlist(
         instance,
         member_id,
         kind,
@@ -199,6 +280,10 @@ def publish_playlist(
         run_id=run_id,
         dry_run=dry_run,
     )
+    result.checks = checks
+    if checks.note():  # the operator's line says what the checks left out
+        result.note = "; ".join(part for part in (result.note, checks.note()) if part)
+    return result
 
 
 def write_playlist(

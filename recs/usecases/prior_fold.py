@@ -163,14 +163,49 @@ class Candidates:
     prior_scores: npt.NDArray[np.float64]
 
 
+def knows_nothing(fh: FoldedHousehold, row: int) -> bool:
+    """Whether the member has no signal on any of the prior's tracks (folded in as all zeros: no taste to go on)."""
+    return not bool(np.any(fh.folded.user_factors[row]))
+
+
+def popular_side(fh: FoldedHousehold) -> F32:
+    """Popular-from-the-prior as a prior side: standardised log(1 + listeners) on the prior's tracks, 0 elsewhere."""
+    cat = fh.catalogue
+    return np.where(cat.in_prior, cat.popularity, np.float32(0.0)).astype(np.float32)[None, :]
+
+
 def blended_candidates(
     fh: FoldedHousehold, household_scores: npt.ArrayLike, row: int, weight: float, guard: float, n: int
 ) -> Candidates:
-    """Blend one member's household scores (over household items) with their prior scores; keep *n* prior-only."""
+    """Blend one member's household scores (over household items) with their prior scores; keep *n* prior-only.
+
+    A member with no signal on the prior's tracks (`knows_nothing`) gets popular-from-the-prior as their prior
+    side; the guard then pulls it down as it pulls the crowd's favourites down for everyone:
+    (1 - w) * household + w * (1 - guard) * popularity, so the household's own evidence keeps its place.
+    """
     cat = fh.catalogue
     h = spread(np.asarray(household_scores, dtype=np.float32)[None, :], cat.household, cat.size)
-    s = blend_scores(cat, h, fh.prior_scores([row]), weight, guard)[0].astype(np.float64)
-    n_h = cat.n_household
+    prior = popular_side(fh) if knows_nothing(fh, row) else fh.prior_scores([row])
+    return _candidates(fh, blend_scores(cat, h, prior, weight, guard)[0], n)
+
+
+def popular_candidates(
+    fh: FoldedHousehold, household_popularity: npt.ArrayLike, weight: float, guard: float, n: int
+) -> Candidates:
+    """The popularity fill of an open-data member: household popularity blended with popular-from-the-prior.
+
+    The same blend and guard as the members' scores, (1 - w) * household + w * (1 - guard) * popularity in
+    the open data, each side standardised: a cold-start member (too few tracks for the model) gets the
+    crowd's favourites beside the household's, and a lone member, whose household has nothing new, gets them.
+    """
+    cat = fh.catalogue
+    h = spread(np.asarray(household_popularity, dtype=np.float32)[None, :], cat.household, cat.size)
+    return _candidates(fh, blend_scores(cat, h, popular_side(fh), weight, guard)[0], n)
+
+
+def _candidates(fh: FoldedHousehold, scores: F32, n: int) -> Candidates:
+    s = scores.astype(np.float64)
+    n_h = fh.catalogue.n_household
     rest = s[n_h:]
     n = min(n, rest.size)
     top = np.argpartition(-rest, n - 1)[:n] if n > 0 else np.zeros(0, dtype=np.int64)

@@ -15,13 +15,16 @@ tracks, saved tracks and plays (item-item evidence), filled up with household po
 no score, never a zero passed off as one): the list is empty only when the household's data holds no
 track the member has not played. "rediscover" may be empty (nothing played twice and then left alone).
 
-Only members who consented to training are in the model and receive lists. Session and own-playlist
+Only members who consented to training are in the model and receive lists. For those of them who also
+take part in the household Blend, the run stores their favourites and how much each of them is likely to
+enjoy every one of those favourites (docs/blend.md), in the same transaction as the lists. Session and own-playlist
 pseudo-rows never receive recommendations and are never named in explanations.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import socket
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -31,10 +34,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 from scipy import sparse
 
 from recs import storage
 from recs.core import holdout
+from recs.core import household_blend as hb
 from recs.core.config import Settings
 from recs.core.domain import ArtistInfo, RecommendationRow, TrackInfo
 from recs.core.interactions import Interactions, Signals, Weighting, build_interactions
@@ -167,6 +172,9 @@ def _train(
         signals = storage.training.read_signals(conn, member_ids, tcfg.sources, now.date())
         top_tracks = {m: storage.training.read_top_tracks(conn, m) for m in member_ids}
         open_members = storage.members.open_data_members(conn, member_ids)
+        # The household Blend (docs/blend.md): members in the model who opted in, and when they had it off.
+        blend_ids = sorted(set(storage.members.members_with_consent(conn, "blend")) & set(member_ids))
+        blend_off = {m: storage.members.off_intervals(conn, m, "blend") for m in blend_ids}
     timings["read_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -261,6 +269,11 @@ def _train(
         db, settings, inter, model, signals, member_ids, top_tracks, now, blend, open_members
     )
     timings["recommend_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    blend_favs, blend_enjoyment = _household_blend(
+        inter, model, signals, weighting, now, blend_ids, blend_off, blend, open_members
+    )
+    timings["blend_s"] = time.perf_counter() - t
     if prior_record is not None:
         prior_record["open_recommendations"] = open_count
 
@@ -295,6 +308,7 @@ def _train(
             note=note,
             rows=rows_out,
         )
+        storage.blends.save_run_rows(conn, run_id, blend_favs, blend_enjoyment)
         report("committing")
     _cleanup_artifacts(db, artifact.parent)
     summary = RunSummary(
@@ -312,6 +326,38 @@ def _train(
         artifact_path=str(artifact),
     )
     return summary
+
+
+def _household_blend(
+    inter: Interactions,
+    model: Model,
+    signals: Signals,
+    weighting: Weighting,
+    now: datetime,
+    blend_ids: Sequence[int],
+    blend_off: Mapping[int, Sequence[storage.members.OffInterval]],
+    prior_blend: Blend | None,
+    open_members: Collection[int],
+) -> tuple[dict[int, list[int]], dict[tuple[int, int], float]]:
+    """Each Blend member's favourites (from their Blend-on intervals only) and how much each of them is likely to
+    enjoy every one of those favourites: the model's percentile, blended with the prior's for open-data members."""
+    if not blend_ids:
+        return {}, {}
+    off = {m: [(a.timestamp(), b.timestamp() if b else math.inf) for a, b in iv] for m, iv in blend_off.items()}
+    own = build_interactions(hb.blend_signals(signals, off), weighting, _epoch(now), blend_ids)
+    favs = {m: f for m in blend_ids if (f := hb.favourites(own.matrix[own.row_of(m)], own.items.ids))}
+    wanted = sorted({t for f in favs.values() for t in f})
+    idx = inter.items.indices(np.asarray(wanted, dtype=np.int64))
+    enjoyment: dict[tuple[int, int], float] = {}
+    for m in favs:
+        row = inter.row_of(m)
+        scores = model.scores(np.array([row]), inter.matrix)[0]
+        if prior_blend is not None and m in open_members:
+            fh, weight, guard = prior_blend
+            scores = pf.blended_candidates(fh, scores, row, weight, guard, 0).household
+        pct = hb.percentiles(scores)
+        enjoyment.update({(m, t): float(pct[i]) for t, i in zip(wanted, idx.tolist(), strict=True) if i >= 0})
+    return favs, enjoyment
 
 
 def _load_prior(settings: Settings) -> tuple[Prior | None, pf.PriorStatus | None]:
@@ -345,10 +391,13 @@ def _choose_blend(
     )
     idx = np.asarray(rows, dtype=np.int64)
     household = spread(model.scores(idx, train_inter.matrix), fh.catalogue.household, fh.catalogue.size)
+    prior_scores = fh.prior_scores(idx)
+    # As when serving: a member with no signal on the prior's tracks gets popular-from-the-prior as their prior side.
+    prior_scores[[pf.knows_nothing(fh, int(r)) for r in idx]] = pf.popular_side(fh)[0]
     return choose_blend(
         fh.catalogue,
         household,
-        fh.prior_scores(idx),
+        prior_scores,
         pf.union_known(fh, train_inter.matrix, rows),
         pf.union_relevant(fh, train_inter.items, spotify, relevant, rows),
     )
@@ -358,12 +407,19 @@ Blend = tuple[pf.FoldedHousehold, float, float]
 
 
 def _prior_scorer(
-    db: Database, inter: Interactions, model: Model, blend: Blend, views: Sequence[Any], pool: int
-) -> tuple[Scorer, dict[int, int]]:
+    db: Database,
+    inter: Interactions,
+    model: Model,
+    blend: Blend,
+    views: Sequence[Any],
+    pool: int,
+    popularity: npt.NDArray[np.float32],
+) -> tuple[Scorer, Callable[[int], TrackScores | None], dict[int, int]]:
     """The blended candidates of the members in *views*, the prior-only ones stored as tracks (names from the prior).
 
-    Returns the scorer for the list builder (household-only for the other members) and the tracks no
-    household member played (-> their prior row).
+    Returns the scorer for the list builder (household-only for the other members), the popularity fill
+    (household *popularity* blended with popular-from-the-prior for those members, None for the others)
+    and the tracks no household member played (-> their prior row).
     """
     fh, weight, guard = blend
     prior = fh.prior
@@ -371,7 +427,9 @@ def _prior_scorer(
     for view in views:
         household = model.scores(np.array([view.row]), inter.matrix)[0]
         per_row[view.row] = pf.blended_candidates(fh, household, view.row, weight, guard, pool + len(view.known))
-    wanted = sorted({int(r) for c in per_row.values() for r in c.prior_rows.tolist()})
+    most_known = max((len(v.known) for v in views), default=0)
+    popular = pf.popular_candidates(fh, popularity, weight, guard, pool + most_known)
+    wanted = sorted({int(r) for c in [*per_row.values(), popular] for r in c.prior_rows.tolist()})
     infos = [
         TrackInfo(
             spotify_id=str(prior.track_ids[r]),
@@ -388,14 +446,22 @@ def _prior_scorer(
 
     household_only = household_scorer(inter, model)
 
+    def over_tracks(c: pf.Candidates) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        ids = np.concatenate([inter.items.ids, np.array([track_of[int(r)] for r in c.prior_rows], dtype=np.int64)])
+        return ids, np.concatenate([c.household, c.prior_scores])
+
     def score(row: int) -> TrackScores:
         c = per_row.get(row)
         if c is None:  # the member turned open-data recommendations off
             return household_only(row)
-        ids = np.concatenate([inter.items.ids, np.array([track_of[int(r)] for r in c.prior_rows], dtype=np.int64)])
-        return TrackScores(ids, np.concatenate([c.household, c.prior_scores]), "model")
+        return TrackScores(*over_tracks(c), "model")
 
-    return score, open_tracks
+    fill_ids, fill_scores = over_tracks(popular)
+
+    def fill(row: int) -> TrackScores | None:
+        return TrackScores(fill_ids, fill_scores, "popular") if row in per_row else None
+
+    return score, fill, open_tracks
 
 
 def _recommend(
@@ -429,7 +495,9 @@ def _recommend(
     if blend is not None:
         pool_size = settings.recommend.list_size * POOL_FACTOR
         views = [v for m, v in builder.views.items() if m in open_members]
-        builder.scorer, open_tracks = _prior_scorer(db, inter, model, blend, views, pool_size)
+        builder.scorer, builder.fill, open_tracks = _prior_scorer(
+            db, inter, model, blend, views, pool_size, builder.popularity
+        )
     pools: list[Pool] = []
     for member_id in member_ids:
         pools.append(builder.discover(member_id, top_tracks.get(member_id, [])))
@@ -495,10 +563,12 @@ def _explain_open(
         for d in drafts:
             if d.track_id not in open_tracks:
                 continue
+            if d.kind == "popular" or not signals.nnz:
+                # The crowd's favourites (a popularity fill, or a member the prior knows nothing of): no own track to cite.
+                d.kind, d.reasons = "open popular", []
+                continue
             d.kind = "open"
-            found = (
-                fh.folded.explain_ranked(0, signals, open_tracks[d.track_id], REASONS_PER_CARD) if signals.nnz else []
-            )
+            found = fh.folded.explain_ranked(0, signals, open_tracks[d.track_id], REASONS_PER_CARD)
             d.reasons = [own_of[f] for f in found if f in own_of]
         # The open cards' reasons joined the list's: spread them all again.
         assign_reasons(drafts)

@@ -14,7 +14,7 @@ from recs.core.domain import ArtistInfo, PlayRow, TrackInfo
 from recs.storage import Database
 from recs.storage.catalog import upsert_tracks
 from recs.storage.listening import insert_plays
-from recs.storage.members import update_member
+from recs.storage.members import create_member, set_consent, update_member
 from recs.storage.schema import model_runs, tracks
 from recs.usecases.prior.artifact import write_prior
 from recs.usecases.recommendations import current_recommendations
@@ -191,3 +191,42 @@ def test_a_member_who_turns_open_data_off_gets_household_tracks_only(
     assert ann_recs and all(r.track_id in everyone and r.source == "household" for r in ann_recs)
     assert all("open listening data" not in (r.explanation or "") for r in ann_recs)
     assert any(r.source == "open" for r in current_recommendations(db, bob, "discover")), "others keep it"
+
+
+def test_members_the_prior_knows_nothing_of_get_its_popular_tracks(
+    tmp_path: Path, db: Database, house: hh.Household
+) -> None:
+    """Cold start: too few tracks for the model (dan), or none the prior holds (eve): popular-from-the-prior."""
+    settings = with_prior(tmp_path, write_test_prior(tmp_path / "test.prior.npz", house, db))
+    with db.write() as conn:
+        dan = create_member(conn, "sp-dan", "Dan", now=hh.NOW - timedelta(days=30)).id
+        eve = create_member(conn, "sp-eve", "Eve", now=hh.NOW - timedelta(days=30)).id
+        for m in (dan, eve):
+            set_consent(conn, m, "train", True, now=hh.NOW - timedelta(days=29))
+        # Dan: three household tracks, far below recommend.cold_start_items.
+        dan_tracks = house.genre_tracks(3)[:3]
+        # Eve: twelve tracks of her own that the prior does not hold.
+        own = upsert_tracks(conn, [TrackInfo(f"eveonly{k:02d}".ljust(22, "E"), f"Eve Song {k}") for k in range(12)])
+        for m, ids in ((dan, dan_tracks), (eve, list(own.values()))):
+            insert_plays(
+                conn,
+                m,
+                [
+                    PlayRow(hh.NOW - timedelta(days=20 - k % 20, minutes=k), t, "api", ms_played=180_000)
+                    for k, t in enumerate(ids * 3)
+                ],
+            )
+    summary = run(settings, db)
+    assert summary.params["prior"]["weight"] > 0
+    everyone = set().union(*(house.played(m) for m in house.members.values()))
+    for name, member in (("dan", dan), ("eve", eve)):
+        recs = current_recommendations(db, member, "discover")
+        opened = [r for r in recs if r.source == "open"]
+        assert opened, f"{name}: popular tracks from the open data"
+        assert not {r.track_id for r in recs} & house.played(member)
+        assert all(r.track_id not in everyone for r in opened)
+        assert all(r.explanation == "Popular in open listening data, while recs learns your taste" for r in opened)
+        assert all(r.because_track_id is None for r in opened), "nothing of anyone's history is cited"
+        # The crowd's favourites first: within the open tracks, listeners never rise down the list.
+        ks = [int((r.track.name if r.track else "").rsplit("-", 1)[1]) for r in opened if r.track]
+        assert ks[:3] == sorted(ks[:3]), ks

@@ -83,12 +83,23 @@ def catalogue_tracks(emulator: EmulatorServer, n: int) -> list[str]:
     return ids[:n]
 
 
-def store_run(instance: Instance, member_ids: list[int], spotify_ids: list[str], *, artists_per: int = 1) -> int:
-    """A current model run recommending *spotify_ids* in order (artist k = index // artists_per)."""
+def store_run(
+    instance: Instance,
+    member_ids: list[int],
+    spotify_ids: list[str],
+    *,
+    artists_per: int = 1,
+    source: str | None = None,
+    names: str = "Track",
+) -> int:
+    """A current model run recommending *spotify_ids* in order (artist k = index // artists_per).
+
+    *source* 'open' marks every entry as a track from the community prior that no member played.
+    """
     from recs.core.domain import ArtistInfo
 
     infos = [
-        TrackInfo(sid, f"Track {i}", (ArtistInfo(f"artist{i // artists_per:016d}", f"Artist {i // artists_per}"),))
+        TrackInfo(sid, f"{names} {i}", (ArtistInfo(f"artist{i // artists_per:016d}", f"Artist {i // artists_per}"),))
         for i, sid in enumerate(spotify_ids)
     ]
     now = datetime.now(UTC)
@@ -111,6 +122,7 @@ def store_run(instance: Instance, member_ids: list[int], spotify_ids: list[str],
                         "rank": rank,
                         "track_id": ids[sid],
                         "score": 1.0 / (rank + 1),
+                        "source": source,
                     }
                     for rank, sid in enumerate(spotify_ids)
                 ],

@@ -27,6 +27,8 @@ def test_a_lone_member_gets_a_discover_playlist_of_new_tracks_that_beats_househo
             assert len(discover) == 1
             items = [str(it["track_id"]) for it in discover[0]["items"]]
             assert len(items) == 30 and not set(items) & before, "30 tracks, none the member played"
+            truth = proof.emulator.control.availability(proof.user_id, items)["tracks"]
+            assert all(truth[t]["playable"] for t in items), "every track plays in the member's market"
             trained_at = clock()
             proof.emulator.control.advance(days=90)
             future = played_ids(proof, since=trained_at) - before

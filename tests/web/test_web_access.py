@@ -94,6 +94,7 @@ def calls(h: Household, owner_import: int, owner_token: str) -> list[Call]:
             "/recommendations/settings",
             {"size": "20", "discover": "yes", "frequency": "weekly", "weekday": "2", "local_time": "08:00"},
         ),
+        Call("blend.index", "GET", "/blend"),
         Call("imports.index", "GET", "/import"),
         Call("imports.report", "GET", f"/import/{owner_import}", expect=(404,)),
         Call("imports.progress", "GET", f"/import/progress/{owner_token}", expect=(404,)),

@@ -189,7 +189,7 @@ def test_timezone_and_consent_settings(client: FlaskClient, db: Database, househ
                 sa.select(s.consents.c.purpose, s.consents.c.granted).where(s.consents.c.member_id == household.member)
             ).all()
         )
-    assert rows == {"store": True, "train": False, "publish": False}
+    assert rows == {"store": True, "train": False, "publish": False, "blend": False}
     response = post(client, "/settings/consent", {"train": "yes"})
     assert "needs it kept" in _follow(client, response)
 

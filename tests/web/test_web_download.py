@@ -72,7 +72,7 @@ def test_the_zip_matches_the_database_and_holds_nothing_of_another_member(
         (r.rank, r.explanation, r.name) for r in recs
     )
     assert [r["track_id"] for r in _csv(archive, "hidden_tracks")] == [str(household.member_tracks[1])]
-    assert {r["purpose"] for r in _csv(archive, "consents")} == {"store", "train", "publish"}
+    assert {r["purpose"] for r in _csv(archive, "consents")} == {"store", "train", "publish", "blend"}
     assert [r["source_name"] for r in _csv(archive, "imports")] == ["member-secret-export.zip"]
     # Every file has its header, even when the member has no rows in it.
     assert _csv(archive, "blocked_artists") == [] and archive.read("blocked_artists.csv").startswith(b"member_id,")

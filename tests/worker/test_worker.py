@@ -121,7 +121,17 @@ def test_scheduler_defaults_and_jobs(instance: Instance) -> None:
     sched.start(paused=True)
     try:
         jobs = sched.get_jobs()
-        assert {j.id for j in jobs} == {"sync", "library", "train", "publish", "backup", "resolve", "radar", "requests"}
+        assert {j.id for j in jobs} == {
+            "sync",
+            "library",
+            "train",
+            "publish",
+            "blend",
+            "backup",
+            "resolve",
+            "radar",
+            "requests",
+        }
         for job in jobs:
             assert job.coalesce is True and job.max_instances == 1
             assert job.misfire_grace_time == instance.settings.scheduler.misfire_grace_hours * 3600
@@ -129,6 +139,10 @@ def test_scheduler_defaults_and_jobs(instance: Instance) -> None:
         hour, minute = instance.settings.scheduler.train_time.split(":")
         assert str(train.trigger).startswith("cron[") and f"hour='{int(hour)}'" in str(train.trigger)
         assert f"minute='{int(minute)}'" in str(train.trigger)
+        # The Blend: weekly, on its weekday, two hours after that night's training.
+        blend = str(sched.get_job("blend").trigger)
+        assert f"day_of_week='{instance.settings.publish.blend_weekday}'" in blend
+        assert f"hour='{(int(hour) + 2) % 24}'" in blend
     finally:
         sched.shutdown(wait=False)
 
