@@ -99,11 +99,11 @@ def test_spark_prior_serves_the_household_as_well_as_the_local_one(built: tuple[
     ndcg = {name: household_ndcg(load_prior(s.path), emulator) for name, s in (("local", local), ("spark", spark))}
     popular = _popularity_ndcg(load_prior(local.path), emulator)
     assert ndcg["local"] > popular + 0.1 and ndcg["spark"] > popular + 0.1, (ndcg, popular)
-    # Not within 0.01: Spark's ALS solves each row exactly, implicit's (the local engine) takes 3
-    # conjugate-gradient steps per row and iteration, and on this small emulated community the damped
-    # solver generalises better (means of 3 seeds: local 0.789, implicit with its exact solver 0.759,
-    # Spark 0.748; seed spread about 0.02; docs/benchmarks/prior.md). A gap past 0.05 is a defect.
-    print("household NDCG@10", ndcg)
+    # Within 0.01 on average, not build by build: with the exact solver (the local default) and Spark's
+    # ratings shifted to implicit's confidence, the means over 3 seeds of benchmarks/prior_quality.py are
+    # 0.748 (local) and 0.747 (Spark), but one Spark build varies from run to run and seed to seed by more
+    # than 0.01 (0.73-0.78 over seeds; docs/benchmarks/prior.md), so one pair of builds is held to 0.05.
+    # Before, with conjugate gradient, the means were 0.041 apart.
     assert abs(ndcg["spark"] - ndcg["local"]) < 0.05, ndcg
 
 

@@ -12,7 +12,8 @@ Stages:
   counts, tracks with fewer than min_listeners distinct users and users with fewer than
   min_user_tracks tracks removed alternately until stable, weight log2(1 + min(count, cap)): the
   rules of recs/usecases/prior/counting.py.
-- train: Spark MLlib's ALS with implicitPrefs=True (confidence 1 + alpha * weight), as ListenBrainz's
+- train: Spark MLlib's ALS with implicitPrefs=True (confidence 1 + alpha * rating, the rating being
+  weight - 1/alpha so that the confidence is implicit's alpha * weight), as ListenBrainz's
   listenbrainz_spark/recommendations/recording/train_models.py does. Spark scales the regularization of
   each user or item by its number of cells (ALS-WR); implicit does not, so regParam is the requested
   regularization divided by the mean cells per user, which puts the two objectives on the same scale
@@ -267,6 +268,11 @@ def build_prior_spark(
         report("train", lines)
         factors = max(1, min(options.factors, n_users - 1, n_tracks // 2))
         reg_param = options.regularization / (n_cells / n_users)
+        # Spark's confidence is 1 + alpha * rating, implicit's (the local engine's and the fold-in's) is
+        # alpha * weight: rating = weight - 1 / alpha gives the same confidence. Weights are >= 1, so the
+        # rating stays positive (preference 1) whenever alpha > 1.
+        shift = 1.0 / options.alpha if options.alpha > 1.0 else 0.0
+        cells = cells.withColumn("r", (F.col("w") - F.lit(shift)).cast("float"))
         als = ALS(
             rank=factors,
             maxIter=options.iterations,
@@ -275,7 +281,7 @@ def build_prior_spark(
             implicitPrefs=True,
             userCol="uid",
             itemCol="item",
-            ratingCol="w",
+            ratingCol="r",
             seed=options.seed,
             nonnegative=False,
             coldStartStrategy="drop",
@@ -318,7 +324,8 @@ def build_prior_spark(
             "alpha": options.alpha,
             "iterations": options.iterations,
             "seed": options.seed,
-            "implementation": "Spark MLlib ALS (implicitPrefs=True; regParam scaled per row by its cells)",
+            "implementation": "Spark MLlib ALS (implicitPrefs=True; regParam scaled per row by its cells; "
+            "rating = weight - 1/alpha, so confidence = alpha * weight as implicit's)",
             "spark_reg_param": reg_param,
         }
         manifest = build_manifest("spark", started, options, sources, counts, problems, timings, model_info)
