@@ -113,19 +113,6 @@ def _popularity_ndcg(prior: Prior, emulator: Emulator) -> float:
     return household_ndcg(dataclasses.replace(prior, item_factors=share), emulator)
 
 
-def test_a_split_listens_file_is_read_once_whatever_the_split(tmp_path: Path) -> None:
-    from recs.usecases.prior.dumps import discover, plan_units, range_chunks
-
-    lines = [b'{"n":%d,"pad":"%s"}\n' % (i, b"x" * (i % 37)) for i in range(500)]
-    path = tmp_path / "a.listens"
-    path.write_bytes(b"".join(lines))
-    sources, _ = discover([path])
-    for split in (1, 7, 64, 1000, 10**6):
-        units = plan_units(sources, split)
-        got = b"".join(b"".join(range_chunks(u[1], u[4], u[5] if u[5] >= 0 else sources[0].size)) for u in units)
-        assert got == b"".join(lines), split
-
-
 def test_nothing_usable_is_an_error_that_says_why(tmp_path: Path, spark_ready: None) -> None:
     from recs.usecases.prior.spark import build_prior_spark
 
