@@ -265,6 +265,12 @@ def finds_of(conn: Connection, artist_ids: Iterable[int], since: str) -> list[Fi
     return out
 
 
+def prune_finds(conn: Connection, before: str) -> int:
+    """Forget finds released before *before* (the window's start): no playlist takes them any more, and the
+    catalogue keeps their tracks with their release dates, which is what the re-release rule reads then."""
+    return int(conn.execute(radar_finds.delete().where(radar_finds.c.release_date < before)).rowcount)
+
+
 # ---- member settings ---------------------------------------------------------------------------------
 
 

@@ -267,12 +267,14 @@ def check_day(
     conf = instance.settings.radar
     now = clock()
     h = household(instance, now)
+    today = household_today(instance, now)
+    since = (today - timedelta(days=conf.window_days)).isoformat()
     with instance.db.write() as conn:
         storage.sync.set_state(conn, PLAN_KEY, {"lines": plan_words(h), "at": now.isoformat()}, now)
+        storage.radar.prune_finds(conn, since)
     report = CheckReport()
     if not h.order:
         return report
-    today = household_today(instance, now)
     order = h.order if h.plan.fits else h.order[: h.plan.coverable]
     with instance.db.read() as conn:
         done = storage.radar.checks(conn)
@@ -291,7 +293,6 @@ def check_day(
             if depth < len(h.loved[m]):
                 lover.setdefault(h.loved[m][depth].artist_id, m)
     clients: dict[int, CountingApi] = {}
-    since = (today - timedelta(days=conf.window_days)).isoformat()
     for artist in due:
         member = lover[artist]
         if member not in clients:

@@ -60,6 +60,14 @@ def test_a_day_checks_its_share_in_love_order_and_a_restart_spends_nothing(home:
         for t in ts
     }
     assert finds(home.instance) and set(finds(home.instance)) <= new
+    # finds older than the window are forgotten at the next check (the catalogue keeps the tracks)
+    home.sleep(15 * 86_400)
+    release_radar.check_day(home.instance, home.now, sleep=home.sleep)
+    since = (home.now().date() - timedelta(days=14)).isoformat()
+    assert any(day < since for day in found.values())
+    assert all(day >= since for day in finds(home.instance).values())
+    with home.instance.db.read() as conn:
+        assert storage.catalog.spotify_ids_of(conn, [_track_id(conn, sid) for sid in found])
 
 
 def test_the_playlist_leaves_out_what_the_member_played_hid_or_blocked_and_caps_artists(home: Household) -> None:
