@@ -79,7 +79,16 @@ def household_ndcg(prior: Prior, emulator: Emulator, *, seed: int = 0, frac: flo
     return float(np.mean(results)) if results else 0.0
 
 
-def run(members: int, users: int, seeds: int, engines: list[str], work: Path, master: str) -> dict[str, Any]:
+def run(
+    members: int,
+    users: int,
+    seeds: int,
+    engines: list[str],
+    work: Path,
+    master: str,
+    regularization: float = 1.0,
+    solver: str = "exact",
+) -> dict[str, Any]:
     from recs.emulator.listenbrainz import write_community_dumps
     from recs.usecases.prior.artifact import load_prior
     from recs.usecases.prior.build import BuildOptions, build_prior
@@ -87,12 +96,20 @@ def run(members: int, users: int, seeds: int, engines: list[str], work: Path, ma
     dumps = write_community_dumps(work / "mirror", seed=0, members=members, users=users)
     emulator = Emulator(0, members)
     paths = [f.path for f in dumps.files]
-    out: dict[str, Any] = {"members": members, "community_users": users, "lines": sum(f.lines for f in dumps.files)}
+    out: dict[str, Any] = {
+        "members": members,
+        "community_users": users,
+        "lines": sum(f.lines for f in dumps.files),
+        "regularization": regularization,
+        "local_solver": solver,
+    }
     for engine in engines:
         scores = []
         seconds = []
         for s in range(seeds):
-            options = BuildOptions(factors=16, iterations=20, regularization=1.0, seed=42 + s, processes=2)
+            options = BuildOptions(
+                factors=16, iterations=20, regularization=regularization, seed=42 + s, processes=2, solver=solver
+            )
             started = time.perf_counter()
             if engine == "spark":
                 from recs.usecases.prior.spark import build_prior_spark
@@ -120,11 +137,25 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--engines", default="local,spark")
     parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--regularization", type=float, default=1.0)
+    parser.add_argument("--solver", default="exact", help="the local engine's: exact or cg")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="prior-quality-"))
     try:
         print(
-            json.dumps(run(args.members, args.users, args.seeds, args.engines.split(","), work, args.master), indent=2)
+            json.dumps(
+                run(
+                    args.members,
+                    args.users,
+                    args.seeds,
+                    args.engines.split(","),
+                    work,
+                    args.master,
+                    args.regularization,
+                    args.solver,
+                ),
+                indent=2,
+            )
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)

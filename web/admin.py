@@ -3,59 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from recs.core.domain import ModelRunRow
 from recs.usecases import accounts, feedback, release_radar
 from recs.usecases.playlists import refused_tracks
 from recs.usecases.stats import instance_overview
-from web import charts
+from web import quality
 from web.auth import db, instance, member, now, owner_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-# Metrics worth a line on the chart, in the order shown.
-CHART_METRICS = ("ndcg@10", "recall@10", "precision@10", "map@10", "hit_rate@10", "coverage")
 
-
-def _metric_names(runs: Sequence[ModelRunRow]) -> list[str]:
-    seen: list[str] = [m for m in CHART_METRICS if any(m in r.metrics for r in runs)]
-    if not seen:
-        seen = sorted({k for r in runs for k, v in r.metrics.items() if isinstance(v, int | float)})[:2]
-    return seen[:2]
-
-
-def _baseline(run: ModelRunRow, metric: str) -> float | None:
-    """A run's best baseline for *metric*: baselines is {name: {metric: value}} or {name: value}."""
-    best: float | None = None
-    for value in run.baselines.values():
-        v = value.get(metric) if isinstance(value, dict) else None
-        if isinstance(v, int | float) and (best is None or v > best):
-            best = float(v)
-    return best
-
-
-def runs_chart(runs: Sequence[ModelRunRow]) -> Markup | None:
-    done = [r for r in runs if r.status == "succeeded"]
-    if not done:
-        return None
-    series = []
-    for metric in _metric_names(done):
-        series.append(
-            charts.Series(
-                f"model {metric}",
-                [float(v) if isinstance(v := r.metrics.get(metric), int | float) else None for r in done],
-            )
-        )
-        series.append(charts.Series(f"best baseline {metric}", [_baseline(r, metric) for r in done], dashed=True))
-    if not series:
-        return None
-    return charts.line_chart(
-        [r.started_at.strftime("%d %b") for r in done], series, title="Model quality per run, against baselines"
-    )
+def _quality(runs: Sequence[ModelRunRow]) -> dict[str, Any]:
+    """The model section's words, chart and table rows."""
+    points = quality.run_points(runs)
+    current = next((r for r in reversed(runs) if r.is_current), None)
+    return {
+        "quality": quality.explain(current, instance().settings.training.holdout_days),
+        "runs_chart": quality.runs_chart(points),
+        "points": points,
+        "candidate_words": quality.candidate_words,
+    }
 
 
 @bp.get("")
@@ -65,7 +37,7 @@ def index() -> str:
     return render_template(
         "admin.html",
         overview=overview,
-        runs_chart=runs_chart(overview.runs),
+        **_quality(overview.runs),
         requests=feedback.job_requests(db(), limit=20),
         refused=refused_tracks(db()),
         jobs=feedback.JOBS,
@@ -107,7 +79,7 @@ def invite() -> str | Response:
     return render_template(
         "admin.html",
         overview=overview,
-        runs_chart=runs_chart(overview.runs),
+        **_quality(overview.runs),
         requests=feedback.job_requests(db(), limit=20),
         refused=refused_tracks(db()),
         jobs=feedback.JOBS,

@@ -183,7 +183,7 @@ class PriorSettings:
     # The community prior (`recs prior build`'s .prior.npz) nightly training folds members into; empty: household only.
     path: str = ""
     # ListenBrainz dump mirror that `recs prior download` fetches from (the folder with incremental/ and fullexport/).
-    mirror_url: str = "https://data.metabrainz.org/pub/musicbrainz/listenbrainz/"
+    mirror_url: str = "https://data.musicbrainz.org/pub/musicbrainz/listenbrainz/"
     # Where downloaded dumps go; empty means <data_dir>/listenbrainz; a relative path starts at the config file's folder.
     download_dir: str = ""
     # `recs prior download` fetches the daily incrementals of this many days (about 200 MB each).

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
+from recs.core.publish_failures import describe
+
 Purpose = Literal["store", "train", "publish", "blend"]
 PURPOSES: tuple[Purpose, ...] = ("store", "train", "publish", "blend")
 Role = Literal["owner", "member"]
@@ -277,30 +279,50 @@ class SyncHealth:
     library_error: str | None = None  # the last failure of a library stream (saved tracks, playlists, ...)
     refused_tracks: int = 0  # tracks Spotify refused in the member's playlist writes since their last publish
     last_published: datetime | None = None
+    # The member's last failed publish not yet followed by a write (recs.core.publish_failures kinds).
+    publish_failed_at: datetime | None = None
+    publish_failure: str | None = None
+    publish_failure_detail: str | None = None
 
     @property
     def state(self) -> tuple[str, str, str]:
-        """(badge class, state in words, what to do) from the last sync, library and publish outcomes."""
+        """(badge class, state in words, what to do): the most pressing of the member's problems, or ok."""
+        return self.problems[0] if self.problems else ("ok", "ok", "")
+
+    @property
+    def problems(self) -> list[tuple[str, str, str]]:
+        """Every (badge class, words, what to do) from the last sync, library and publish outcomes, worst first.
+
+        Lost access (revoked grant, off the allow-list) explains every other failure, so it stands alone.
+        """
         if self.reconnect_needed:
-            return "bad", "Spotify access revoked or expired", "Ask them to sign in again to reconnect."
+            return [("bad", "Spotify access revoked or expired", "Ask them to sign in again to reconnect.")]
         if self.not_allowlisted:
-            return "bad", "not on the app's Spotify allow-list", "Add their Spotify account under the app's users."
+            return [("bad", "not on the app's Spotify allow-list", "Add their Spotify account under the app's users.")]
+        out: list[tuple[str, str, str]] = []
+        if self.publish_failed_at is not None:
+            words = describe(self.publish_failure or "error", self.publish_failure_detail)
+            out.append(("bad", words.owner, words.owner_todo))
         if not self.keeps_listening:
-            return "warn", "not collecting: no consent to keep listening", "Nothing to do unless they change it."
-        if self.last_error:
-            return "warn", f"last poll failed: {self.last_error}", "It is retried; reconnect if it keeps failing."
-        if self.last_poll is None:
-            return "warn", "never polled yet", "The next sync polls them; “Sync listening now” starts it sooner."
+            out.append(("warn", "not collecting: no consent to keep listening", "Nothing to do unless they change it."))
+        elif self.last_error:
+            out.append(
+                ("warn", f"last poll failed: {self.last_error}", "It is retried; reconnect if it keeps failing.")
+            )
+        elif self.last_poll is None:
+            out.append(("warn", "never polled yet", "The next sync polls them; “Sync listening now” starts it sooner."))
         if self.library_error:
-            return "warn", f"library refresh failed: {self.library_error}", "It is retried on the next refresh."
+            out.append(("warn", f"library refresh failed: {self.library_error}", "It is retried on the next refresh."))
         if self.refused_tracks:
             n = self.refused_tracks
-            return (
-                "warn",
-                f"Spotify refused {n} track{'s' if n != 1 else ''} of the last playlist",
-                ("The rest was published; refused tracks are listed below."),
+            out.append(
+                (
+                    "warn",
+                    f"Spotify refused {n} track{'s' if n != 1 else ''} of the last playlist",
+                    "The rest was published; refused tracks are listed below.",
+                )
             )
-        return "ok", "ok", ""
+        return out
 
 
 @dataclass(frozen=True)
@@ -317,6 +339,7 @@ class ModelRunRow:
     note: str | None
     # The community prior this run used or refused (recs.usecases.prior_fold.PriorStatus plus the hold-out's blend), or None.
     prior: dict[str, Any] | None = None
+    chosen: str | None = None  # the candidate the hold-out chose ("als f64 r0.01 a10", "itemknn k50", ...)
 
 
 @dataclass(frozen=True)

@@ -95,15 +95,15 @@ def taste_match(
 ) -> float | None:
     """How well two participants' tastes match, 0..1 (None: nothing to compare).
 
-    The mean, over A's favourites, of how B's model ranks them among all tracks (a percentile, 1 = B's best)
-    and the same over B's favourites for A; rescaled so that 0.5 (what tracks picked at random score) is 0 and
-    1 is 1: match = max(0, 2 * mean - 1).
+    The mean, over A's favourites, of where B's model places them among all the household's tracks (a
+    percentile, 1 = B's best) together with the same over B's favourites for A. Tracks picked at random
+    score about 0.5; favourites the other shares score near 1.
     """
     values = [enjoyment[(b, t)] for t in favs.get(a, ()) if (b, t) in enjoyment]
     values += [enjoyment[(a, t)] for t in favs.get(b, ()) if (a, t) in enjoyment]
     if not values:
         return None
-    return max(0.0, 2.0 * float(np.mean(values)) - 1.0)
+    return float(np.mean(values))
 
 
 def ranked_for(

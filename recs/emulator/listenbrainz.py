@@ -533,17 +533,23 @@ def _write_dump(
 
 
 def _write_stand_ins(folder: Path, dump_id: int, end: datetime, kind: str) -> None:
-    """The other archives published beside a listens dump, small and without listens: a downloader skips them."""
+    """The other archives published beside a listens dump, small and without listens: a downloader skips them.
+
+    What ListenBrainz publishes (admin/create-dumps.sh's rsync include rules, dumps/manager.py): a `-db`
+    folder has the public database dumps; a `-full` folder the listens dump, the spark dump (`.tar`) and
+    the statistics dump; an `-incremental` folder the listens and spark dumps. Each archive has a `.md5`
+    and a `.sha256` beside it; DUMP_ID.txt and .rsync-filter stay on ListenBrainz's side.
+    """
     directory = folder / mirror_dir_name(dump_id, end, kind)
     stamp = f"{end:%Y%m%d-%H%M%S}"
     meta = [("SCHEMA_SEQUENCE", b"1"), ("TIMESTAMP", end.isoformat(" ").encode()), ("COPYING", _COPYING)]
+    others = {
+        "db": ["listenbrainz-public-dump", "listenbrainz-public-timescale-dump"],
+        "full": ["listenbrainz-statistics-dump"],
+    }
+    for stem in others.get(kind, []):
+        _write_tar_zst(directory / f"{stem}-{stamp}.tar.zst", f"{stem}-{stamp}", meta, int(end.timestamp()))
     if kind == "db":
-        _write_tar_zst(
-            directory / f"listenbrainz-public-dump-{stamp}.tar.zst",
-            f"listenbrainz-public-dump-{stamp}",
-            meta,
-            int(end.timestamp()),
-        )
         return
     spark = f"listenbrainz-spark-dump-{dump_id}-{stamp}-{kind}"
     buffer = io.BytesIO()

@@ -1,4 +1,4 @@
-"""A ListenBrainz dump mirror: a folder of dumps served like data.metabrainz.org (listings, files, byte ranges)."""
+"""A ListenBrainz dump mirror: a folder of dumps served like data.musicbrainz.org (listings, files, byte ranges)."""
 
 from __future__ import annotations
 

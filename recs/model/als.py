@@ -106,8 +106,14 @@ class AlsModel:
         return {"kind": self.kind, "params": self.params.as_dict()}
 
 
-def fit_als(matrix: sparse.csr_matrix, params: AlsParams, *, seed: int, threads: int = 1) -> AlsModel:
-    """Fit ALS on a users x items confidence matrix (negative cells mean dislike)."""
+def fit_als(
+    matrix: sparse.csr_matrix, params: AlsParams, *, seed: int, threads: int = 1, exact: bool = False
+) -> AlsModel:
+    """Fit ALS on a users x items confidence matrix (negative cells mean dislike).
+
+    implicit's conjugate-gradient solver (3 steps per row and iteration) by default; `exact` solves each
+    row's least squares exactly (Cholesky), as Spark's ALS does.
+    """
     import implicit.als
 
     n_rows, n_items = matrix.shape
@@ -120,7 +126,7 @@ def fit_als(matrix: sparse.csr_matrix, params: AlsParams, *, seed: int, threads:
             regularization=params.regularization,
             alpha=params.alpha,
             iterations=params.iterations,
-            use_cg=True,
+            use_cg=not exact,
             use_gpu=False,
             num_threads=max(1, threads),
             random_state=seed,
@@ -131,8 +137,8 @@ def fit_als(matrix: sparse.csr_matrix, params: AlsParams, *, seed: int, threads:
 
 
 def fit_item_factors(
-    matrix: sparse.csr_matrix, params: AlsParams, *, seed: int, threads: int = 1
+    matrix: sparse.csr_matrix, params: AlsParams, *, seed: int, threads: int = 1, exact: bool = False
 ) -> tuple[F32, AlsParams]:
     """Item factors of an ALS fit (the community prior keeps no user factors) and the parameters used."""
-    model = fit_als(matrix, params, seed=seed, threads=threads)
+    model = fit_als(matrix, params, seed=seed, threads=threads, exact=exact)
     return model.item_factors, model.params

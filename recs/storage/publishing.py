@@ -46,6 +46,10 @@ class PlaylistState:
     pending_hash: str | None
     written_at: datetime | None
     run_id: int | None
+    # The last failed publish (cleared by the next write): when, its kind (recs.core.publish_failures), detail.
+    failed_at: datetime | None = None
+    failure: str | None = None
+    failure_detail: str | None = None
 
 
 def current_run_id(conn: Connection) -> int | None:
@@ -150,6 +154,14 @@ def recent_rejections(conn: Connection, limit: int = 20) -> list[Rejection]:
     return [Rejection(*r) for r in rows]
 
 
+def refused_since(conn: Connection, member_id: int, kind: str, since: datetime | None) -> int:
+    """How many tracks Spotify refused in the member's playlist of this kind at or after *since*."""
+    query = select(func.count()).where(rejected_tracks.c.member_id == member_id, rejected_tracks.c.kind == kind)
+    if since is not None:
+        query = query.where(rejected_tracks.c.rejected_at >= since)
+    return int(conn.execute(query).scalar_one())
+
+
 def get_playlist_state(conn: Connection, member_id: int, kind: str) -> PlaylistState:
     row = conn.execute(
         select(published_playlists).where(
@@ -159,12 +171,31 @@ def get_playlist_state(conn: Connection, member_id: int, kind: str) -> PlaylistS
     if row is None:
         return PlaylistState(None, None, None, None, None)
     m = row._mapping
-    return PlaylistState(m["spotify_playlist_id"], m["content_hash"], m["pending_hash"], m["written_at"], m["run_id"])
+    return PlaylistState(
+        m["spotify_playlist_id"],
+        m["content_hash"],
+        m["pending_hash"],
+        m["written_at"],
+        m["run_id"],
+        m["failed_at"],
+        m["failure"],
+        m["failure_detail"],
+    )
 
 
 def save_playlist_state(conn: Connection, member_id: int, kind: str, **values: Any) -> None:
     """Create or update the member's row for this playlist kind with the given columns."""
-    allowed = {"spotify_playlist_id", "run_id", "content_hash", "track_uris", "written_at", "pending_hash"}
+    allowed = {
+        "spotify_playlist_id",
+        "run_id",
+        "content_hash",
+        "track_uris",
+        "written_at",
+        "pending_hash",
+        "failed_at",
+        "failure",
+        "failure_detail",
+    }
     unknown = set(values) - allowed
     if unknown:
         raise ValueError(f"unknown published_playlists columns: {sorted(unknown)}")

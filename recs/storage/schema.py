@@ -509,6 +509,11 @@ published_playlists = Table(
     Column("written_at", UTCDateTime, nullable=True),
     # Set before a write starts and cleared when it completes: a crash mid-write is redone.
     Column("pending_hash", String(64), nullable=True),
+    # The last publish of this playlist that failed (cleared by the next one that writes): when, what kind
+    # of failure (recs.core.publish_failures), and what Spotify or recs said, for the member's and owner's pages.
+    Column("failed_at", UTCDateTime, nullable=True),
+    Column("failure", String(24), nullable=True),
+    Column("failure_detail", Text, nullable=True),
 )
 
 # Tracks Spotify refused in a playlist write ("Payload contains a non-existing ID"): left out of every

@@ -369,6 +369,17 @@ def sync_health(conn: Connection) -> list[SyncHealth]:
         )
         if w is not None
     }
+    failed: dict[int, tuple[datetime, str, str | None]] = {}
+    for m, at, kind, detail in conn.execute(
+        select(
+            published_playlists.c.member_id,
+            published_playlists.c.failed_at,
+            published_playlists.c.failure,
+            published_playlists.c.failure_detail,
+        ).where(published_playlists.c.failed_at.is_not(None))
+    ):
+        if int(m) not in failed or at > failed[int(m)][0]:
+            failed[int(m)] = (at, str(kind or "error"), detail)
     refused: dict[int, int] = {}
     for m, at in conn.execute(
         select(rejected_tracks.c.member_id, rejected_tracks.c.rejected_at).where(
@@ -398,6 +409,9 @@ def sync_health(conn: Connection) -> list[SyncHealth]:
                 library_error=library.get(mid),
                 refused_tracks=refused.get(mid, 0),
                 last_published=published.get(mid),
+                publish_failed_at=failed[mid][0] if mid in failed else None,
+                publish_failure=failed[mid][1] if mid in failed else None,
+                publish_failure_detail=failed[mid][2] if mid in failed else None,
             )
         )
     return out
@@ -436,6 +450,9 @@ def model_run_list(conn: Connection, limit: int = 30) -> list[ModelRunRow]:
                 note=m["note"],
                 prior=m["params"]["prior"]
                 if isinstance(m["params"], dict) and isinstance(m["params"].get("prior"), dict)
+                else None,
+                chosen=str(m["params"]["chosen"])
+                if isinstance(m["params"], dict) and m["params"].get("chosen") is not None
                 else None,
             )
         )

@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 # Jobs the dashboard may ask the worker to run now: job -> whether it is per member.
-JOBS: dict[str, bool] = {"sync": True, "library": True, "train": False, "publish": True, "radar": False}
+JOBS: dict[str, bool] = {"sync": True, "library": True, "train": False, "publish": True, "radar": False, "blend": False}
 MAX_PLAYLIST_SIZE = 100  # one PUT /playlists/{id}/items replaces at most 100 items
 
 _ID = r"[A-Za-z0-9]{22}"

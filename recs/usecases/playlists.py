@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from recs import storage
 from recs.core.domain import Mode, PublishSettingsRow, Rejection, TrackCheck
+from recs.core.publish_failures import DETAIL_MAX, FailureWords, describe, failure_kind
 from recs.core.ranking import apply_filters
 from recs.storage import Database
 from recs.storage.catalog import refresh_track
@@ -464,9 +465,38 @@ def publish_member(
         if port is None and not dry_run:
             port = port_factory(instance, member_id, clock or (lambda: now))
         before = port.calls if port is not None else 0
-        results.append(publish_playlist(instance, member_id, kind, port, now, dry_run=dry_run))
+        try:
+            results.append(publish_playlist(instance, member_id, kind, port, now, dry_run=dry_run))
+        except Exception as exc:
+            if not dry_run:
+                record_failure(instance, member_id, kind, exc, now)
+            raise
         results[-1].calls = (port.calls if port is not None else 0) - before
+        if not dry_run and states[kind].failed_at is not None and results[-1].status in WROTE:
+            with instance.db.write() as conn:
+                save_playlist_state(conn, member_id, kind, failed_at=None, failure=None, failure_detail=None)
     return results
+
+
+WROTE = frozenset({"written", "created", "unchanged"})  # a publish that reached Spotify: any failure is over
+
+
+def record_failure(instance: Instance, member_id: int, kind: str, exc: BaseException, now: datetime) -> None:
+    """Keep a failed publish on the member's playlist row (kind and Spotify's words) for their page and the owner's.
+
+    A write refused because the member is not on the app's allow-list flags them, as a failed sync does.
+    """
+    error_kind = getattr(getattr(exc, "kind", None), "value", None)
+    failure = failure_kind(error_kind if isinstance(error_kind, str) else None)
+    message = getattr(exc, "message", None)
+    detail = str(message)[:DETAIL_MAX] if failure in ("forbidden", "not_found", "refused") and message else None
+    with instance.db.write() as conn:
+        if get_member(conn, member_id) is None:
+            return
+        save_playlist_state(conn, member_id, kind, failed_at=now, failure=failure, failure_detail=detail)
+        if failure == "not_allowlisted":
+            storage.members.update_member(conn, member_id, not_allowlisted=True)
+    log.debug("recorded the failed publish of member %s's %s playlist as %s: %s", member_id, kind, failure, exc)
 
 
 @dataclass(frozen=True)
@@ -548,6 +578,9 @@ class PlaylistStatus:
     run_id: int | None  # the model run Spotify's copy was made from
     behind: bool  # Spotify holds an older list than the page shows
     next_at: datetime | None  # the next scheduled publish (None: nothing will be written)
+    failed_at: datetime | None = None  # the last publish failed (and none has written since)
+    failure: FailureWords | None = None  # why, in words, and what to do
+    refused: int = 0  # songs Spotify refused at the last write (the rest was published)
 
 
 def playlist_status(
@@ -559,6 +592,11 @@ def playlist_status(
         member = get_member(conn, member_id)
         current = current_run_id(conn)
         states = {k: get_playlist_state(conn, member_id, k) for k in ("discover", "rediscover")}
+        refused = {
+            k: storage.publishing.refused_since(conn, member_id, k, states[k].written_at)
+            for k in ("discover", "rediscover")
+            if states[k].written_at is not None
+        }
     real = "api.spotify.com" in instance.settings.spotify.api_base_url
     writing = consents_publish and member is not None and not member.reconnect_needed
     out = []
@@ -576,6 +614,9 @@ def playlist_status(
                 run_id=state.run_id,
                 behind=state.written_at is not None and current is not None and state.run_id != current,
                 next_at=next_slot(rule, member.timezone, now) if writing and on and member is not None else None,
+                failed_at=state.failed_at,
+                failure=describe(state.failure, state.failure_detail) if state.failed_at and state.failure else None,
+                refused=refused.get(kind, 0),
             )
         )
     return out

@@ -73,10 +73,21 @@ class ListeningStats:
     top_artists: dict[str, tuple[TopEntry, ...]] = field(default_factory=dict)
     top_albums: dict[str, tuple[TopEntry, ...]] = field(default_factory=dict)
     recent: tuple[TopEntry, ...] = ()  # the latest plays, newest first
+    # Every week and month from the first play's to now's (the charts' periods are cut from these), and the
+    # heat map of each calendar year and of the last 52 weeks.
+    all_weeks: tuple[WeekPoint, ...] = ()
+    all_months: tuple[MonthShare, ...] = ()
+    heat_years: dict[int, tuple[tuple[int, ...], ...]] = field(default_factory=dict)
+    heat_52w: tuple[tuple[int, ...], ...] = ()
 
     @property
     def is_empty(self) -> bool:
         return self.total_plays == 0
+
+    @property
+    def years(self) -> tuple[int, ...]:
+        """The calendar years (member's timezone) holding plays, oldest first."""
+        return tuple(sorted(self.heat_years))
 
     @property
     def new_share_4w(self) -> float:
@@ -116,7 +127,12 @@ def compute_listening_stats(db: Database, member_id: int, timezone: str, now: da
         first, last = storage.stats.play_span(conn, member_id)
 
     heat = [[0] * 24 for _ in range(7)]
+    heat_52 = [[0] * 24 for _ in range(7)]
+    heat_years: dict[int, list[list[int]]] = {}
+    every_week: dict[date, list[int]] = {}  # Monday -> plays, ms, new
+    every_month: dict[date, list[int]] = {}  # first day -> plays, new
     this_monday = _monday(now.astimezone(tz).date())
+    start_52 = this_monday - timedelta(weeks=WEEKS_SHOWN - 1)
     week_starts = [this_monday - timedelta(weeks=i) for i in range(WEEKS_SHOWN - 1, -1, -1)]
     weekly: dict[date, list[int]] = {d: [0, 0, 0] for d in week_starts}  # plays, ms, new
     local_month = now.astimezone(tz).date().replace(day=1)
@@ -131,8 +147,21 @@ def compute_listening_stats(db: Database, member_id: int, timezone: str, now: da
     for b in buckets:
         local = b.hour.astimezone(tz)
         heat[local.weekday()][local.hour] += b.plays
+        year = heat_years.get(local.year)
+        if year is None:
+            year = heat_years[local.year] = [[0] * 24 for _ in range(7)]
+        year[local.weekday()][local.hour] += b.plays
+        if local.date() >= start_52:
+            heat_52[local.weekday()][local.hour] += b.plays
         total_ms += b.ms
         new = firsts.get(b.hour, 0)
+        ew = every_week.setdefault(_monday(local.date()), [0, 0, 0])
+        ew[0] += b.plays
+        ew[1] += b.ms
+        ew[2] += new
+        em = every_month.setdefault(local.date().replace(day=1), [0, 0])
+        em[0] += b.plays
+        em[1] += new
         w = weekly.get(_monday(local.date()))
         if w is not None:
             w[0] += b.plays
@@ -159,7 +188,110 @@ def compute_listening_stats(db: Database, member_id: int, timezone: str, now: da
         top_artists=tops_a,
         top_albums=tops_b,
         recent=recent,
+        all_weeks=_week_series(every_week, this_monday),
+        all_months=_month_series(every_month, local_month),
+        heat_years={y: tuple(tuple(row) for row in grid) for y, grid in heat_years.items()},
+        heat_52w=tuple(tuple(row) for row in heat_52),
     )
+
+
+def _week_series(weeks: dict[date, list[int]], last: date) -> tuple[WeekPoint, ...]:
+    """Every week from the first with plays to *last*, empty weeks included."""
+    if not weeks:
+        return ()
+    out = []
+    d = min(min(weeks), last)
+    while d <= last:
+        v = weeks.get(d, [0, 0, 0])
+        out.append(WeekPoint(d, v[0], v[1] / 3_600_000, v[2]))
+        d += timedelta(weeks=1)
+    return tuple(out)
+
+
+def _next_month(d: date) -> date:
+    return (d.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _month_series(months: dict[date, list[int]], last: date) -> tuple[MonthShare, ...]:
+    """Every month from the first with plays to *last*, empty months included."""
+    if not months:
+        return ()
+    out = []
+    d = min(min(months), last)
+    while d <= last:
+        v = months.get(d, [0, 0])
+        out.append(MonthShare(d, v[1], v[0] - v[1]))
+        d = _next_month(d)
+    return tuple(out)
+
+
+# The periods the listening charts can show: the last 52 weeks, all time, or one calendar year ("2024").
+DEFAULT_PERIOD = "52w"
+MIN_WEEKS = 8  # a new member's week axis still spans two months
+MIN_MONTHS = 3
+MONTHLY_BARS_AFTER = 104  # weeks: past two years, "all time" draws a bar per month
+
+
+@dataclass(frozen=True)
+class ChartPeriod:
+    """What the listening charts draw for one period: bars (weeks or months), new versus familiar, heat map."""
+
+    key: str
+    label: str  # "the last 52 weeks", "all time", "2024"
+    weekly: bool  # bars are weeks (else months)
+    bars: tuple[WeekPoint, ...]  # for monthly bars, start is the month's first day
+    months: tuple[MonthShare, ...]
+    heat: tuple[tuple[int, ...], ...]
+
+
+def periods(stats: ListeningStats) -> list[tuple[str, str]]:
+    """The period choices offered: (key, label), the last 52 weeks first, then all time, then each year."""
+    return [(DEFAULT_PERIOD, "Last 52 weeks"), ("all", "All time"), *((str(y), str(y)) for y in reversed(stats.years))]
+
+
+def chart_period(stats: ListeningStats, key: str) -> ChartPeriod:
+    """The charts' data for period *key* (an unknown key is the last 52 weeks)."""
+    weeks, months = stats.all_weeks, stats.all_months
+    empty_heat = tuple(tuple(0 for _ in range(24)) for _ in range(7))
+    if key == "all" and weeks:
+        if len(weeks) > MONTHLY_BARS_AFTER:
+            by_month: dict[date, list[float]] = {}
+            for w in weeks:  # a week counts in the month its Monday falls in
+                v = by_month.setdefault(w.start.replace(day=1), [0, 0.0, 0])
+                v[0] += w.plays
+                v[1] += w.hours
+                v[2] += w.new_plays
+            bars = tuple(WeekPoint(m, int(v[0]), v[1], int(v[2])) for m, v in sorted(by_month.items()))
+            return ChartPeriod("all", "all time", False, bars, months, stats.heat)
+        return ChartPeriod("all", "all time", True, _at_least(weeks, MIN_WEEKS), months, stats.heat)
+    if key.isdigit() and int(key) in stats.heat_years:
+        year = int(key)
+        first, last = date(year, 1, 1), date(year, 12, 31)
+        in_year = tuple(w for w in weeks if _monday(first) <= w.start <= last)
+        return ChartPeriod(
+            key,
+            key,
+            True,
+            in_year,
+            tuple(m for m in months if m.month.year == year),
+            stats.heat_years[year],
+        )
+    # The last 52 weeks; a member with less history sees their weeks (at least MIN_WEEKS), not a year of nothing.
+    recent = stats.weeks
+    if weeks and weeks[0].start > recent[0].start:
+        recent = recent[-max(MIN_WEEKS, len(weeks)) :]
+    shown_months = stats.months
+    if months and months[0].month > shown_months[0].month:
+        shown_months = shown_months[-max(MIN_MONTHS, len(months)) :]
+    return ChartPeriod(DEFAULT_PERIOD, "the last 52 weeks", True, recent, shown_months, stats.heat_52w or empty_heat)
+
+
+def _at_least(weeks: tuple[WeekPoint, ...], n: int) -> tuple[WeekPoint, ...]:
+    """*weeks* with empty weeks put before them until there are *n*."""
+    if len(weeks) >= n:
+        return weeks
+    pad = tuple(WeekPoint(weeks[0].start - timedelta(weeks=k), 0, 0.0, 0) for k in range(n - len(weeks), 0, -1))
+    return pad + weeks
 
 
 class StatsCache:

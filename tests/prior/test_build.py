@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import string
+import tarfile
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+import zstandard
 from click.testing import CliRunner
 
 from recs.cli.main import main
@@ -253,3 +256,45 @@ def test_an_emulator_community_dump_gives_the_counts_of_its_ground_truth(tmp_pat
     with_id = sum(counts["rejected"].values()) + counts["lines_kept"] + counts["duplicates"]
     assert with_id == counts["lines_read"]
     assert summary.problems == []
+
+
+@pytest.mark.slow
+def test_workers_reading_whole_archives_and_byte_ranges_give_the_same_artifact(tmp_path: Path) -> None:
+    """Several archives are each read by a worker, an extracted .listens file in byte ranges: as one process reads."""
+    from recs.emulator.listenbrainz import write_community_dumps
+    from recs.usecases.prior.build import plan_local
+    from recs.usecases.prior.dumps import discover
+
+    dumps = write_community_dumps(tmp_path / "mirror", seed=3, users=120, listens_per_user=60, incremental_days=3)
+    extracted = tmp_path / "extracted.listens"
+    (tmp_path / "hostile").mkdir()
+    hostile = Dump(tmp_path / "hostile").path
+    with zstandard.open(hostile, "rb") as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
+        parts = []
+        for member in tar:
+            handle = tar.extractfile(member)
+            if handle is not None and member.name.endswith(".listens"):
+                parts.append(handle.read())
+    extracted.write_bytes(b"".join(parts))
+    paths = [*(f.path for f in dumps.files), extracted]
+    sources, _ = discover(paths)
+    units, streamed = plan_local(sources, 2, split_bytes=2_000)
+    assert not streamed and sum(1 for u in units if u[5] >= 0) > 2  # archives whole, the .listens file split
+    options = _options(min_listeners=2, min_user_tracks=3)
+    one = build_prior(paths, tmp_path / "1.prior.npz", options)
+    two = build_prior(paths, tmp_path / "2.prior.npz", dataclasses.replace(options, processes=2), split_bytes=2_000)
+    assert one.manifest["arrays_sha256"] == two.manifest["arrays_sha256"]
+    assert one.manifest["counts"] == two.manifest["counts"]
+    assert one.manifest["sources"] == two.manifest["sources"]  # checksums and dump metadata from the workers
+    assert sorted(one.manifest["problems"]) == sorted(two.manifest["problems"])
+
+
+def test_the_solver_is_a_choice_recorded_in_the_manifest(tmp_path: Path) -> None:
+    dump = Dump(tmp_path)
+    exact = build_prior([dump.path], tmp_path / "e.prior.npz", _options(min_listeners=1, min_user_tracks=1))
+    cg = build_prior([dump.path], tmp_path / "c.prior.npz", _options(min_listeners=1, min_user_tracks=1, solver="cg"))
+    assert "exact" in exact.manifest["model"]["implementation"]
+    assert "conjugate gradient" in cg.manifest["model"]["implementation"]
+    assert exact.manifest["arrays_sha256"] != cg.manifest["arrays_sha256"]
+    with pytest.raises(PriorBuildError, match="unknown solver 'newton'"):
+        build_prior([dump.path], tmp_path / "n.prior.npz", _options(solver="newton"))

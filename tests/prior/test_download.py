@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import timedelta
@@ -184,3 +185,50 @@ def test_the_command_fetches_into_the_download_folder_and_says_what_it_did(
     assert f"{fetched} (" in result.output and "verified" in result.output
     failed = CliRunner().invoke(main, ["prior", "download", "--full", "999"], env=env)
     assert failed.exit_code == 1 and "Error: no full dump '999' on the mirror" in failed.output
+
+
+def _listed(url: str) -> list[str]:
+    response = requests.get(url, timeout=10)
+    assert response.status_code == 200, url
+    return sorted(h for h in re.findall(r'href="([^"?]+)"', response.text) if h != "../")
+
+
+def test_the_mirror_lays_out_what_listenbrainz_publishes(
+    community: CommunityDumps, mirror: tuple[EmulatorServer, Path]
+) -> None:
+    """The names of admin/create-dumps.sh's rsync include rules, each archive with a bare-hex .md5 and .sha256."""
+    server, _ = mirror
+    base = server.listenbrainz_mirror_url
+    assert _listed(base) == ["fullexport/", "incremental/"]
+    full = community.full
+    stamp = f"{full.end:%Y%m%d-%H%M%S}"
+    folders = _listed(base + "fullexport/")
+    assert f"listenbrainz-dump-{full.dump_id}-{stamp}-full/" in folders
+    (db,) = [f for f in folders if f.endswith("-db/")]
+    db_stamp = "-".join(db.rstrip("/").split("-")[3:5])
+    archives = [
+        f"listenbrainz-listens-dump-{full.dump_id}-{stamp}-full.tar.zst",
+        f"listenbrainz-spark-dump-{full.dump_id}-{stamp}-full.tar",
+        f"listenbrainz-statistics-dump-{stamp}.tar.zst",
+    ]
+    with_sums = sorted(a + ext for a in archives for ext in ("", ".md5", ".sha256"))
+    assert _listed(f"{base}fullexport/listenbrainz-dump-{full.dump_id}-{stamp}-full/") == with_sums
+    db_archives = [
+        f"listenbrainz-public-dump-{db_stamp}.tar.zst",
+        f"listenbrainz-public-timescale-dump-{db_stamp}.tar.zst",
+    ]
+    assert _listed(f"{base}fullexport/{db}") == sorted(a + e for a in db_archives for e in ("", ".md5", ".sha256"))
+    inc = community.incrementals[-1]
+    inc_stamp = f"{inc.end:%Y%m%d-%H%M%S}"
+    assert _listed(f"{base}incremental/listenbrainz-dump-{inc.dump_id}-{inc_stamp}-incremental/") == sorted(
+        a + e
+        for a in (
+            f"listenbrainz-listens-dump-{inc.dump_id}-{inc_stamp}-incremental.tar.zst",
+            f"listenbrainz-spark-dump-{inc.dump_id}-{inc_stamp}-incremental.tar",
+        )
+        for e in ("", ".md5", ".sha256")
+    )
+    # write_hashes writes the bare digest: no file name, no newline
+    url = f"{base}fullexport/listenbrainz-dump-{full.dump_id}-{stamp}-full/{archives[0]}"
+    assert requests.get(url + ".sha256", timeout=10).text == hashlib.sha256(full.path.read_bytes()).hexdigest()
+    assert requests.get(url + ".md5", timeout=10).text == hashlib.md5(full.path.read_bytes()).hexdigest()

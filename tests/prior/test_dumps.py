@@ -123,3 +123,16 @@ def test_an_unknown_schema_sequence_is_reported_and_read_anyway(tmp_path: Path) 
     assert len(data.splitlines()) == 2
     assert [(p.kind, p.source) for p in problems] == [("unknown_schema", dump.name)]
     assert sources[0]["metadata"] == {"SCHEMA_SEQUENCE": "2", "TIMESTAMP": "2026-12-01 00:00:00+00:00"}
+
+
+def test_a_split_listens_file_is_read_once_whatever_the_split(tmp_path: Path) -> None:
+    from recs.usecases.prior.dumps import discover, plan_units, range_chunks
+
+    lines = [b'{"n":%d,"pad":"%s"}\n' % (i, b"x" * (i % 37)) for i in range(500)]
+    path = tmp_path / "a.listens"
+    path.write_bytes(b"".join(lines))
+    sources, _ = discover([path])
+    for split in (1, 7, 64, 1000, 10**6):
+        units = plan_units(sources, split)
+        got = b"".join(b"".join(range_chunks(u[1], u[4], u[5] if u[5] >= 0 else sources[0].size)) for u in units)
+        assert got == b"".join(lines), split

@@ -15,7 +15,7 @@ from recs.emulator.listenbrainz import CommunityDumps, write_community_dumps
 from recs.emulator.state import Emulator
 from recs.usecases.prior.artifact import Prior, load_prior
 from recs.usecases.prior.build import BuildOptions, BuildSummary, PriorBuildError, build_prior
-from recs.usecases.prior.spark import plan_units, spark_problem
+from recs.usecases.prior.spark import spark_problem
 
 # Spark's start and its many small jobs take minutes on a loaded 2-core machine, whatever the data size.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -99,10 +99,11 @@ def test_spark_prior_serves_the_household_as_well_as_the_local_one(built: tuple[
     ndcg = {name: household_ndcg(load_prior(s.path), emulator) for name, s in (("local", local), ("spark", spark))}
     popular = _popularity_ndcg(load_prior(local.path), emulator)
     assert ndcg["local"] > popular + 0.1 and ndcg["spark"] > popular + 0.1, (ndcg, popular)
-    # Not within 0.01: Spark's ALS solves each row exactly, implicit's (the local engine) takes 3
-    # conjugate-gradient steps per row and iteration, and on this small emulated community the damped
-    # solver generalises better (means of 3 seeds: local 0.789, implicit with its exact solver 0.759,
-    # Spark 0.748; seed spread about 0.02; docs/benchmarks/prior.md). A gap past 0.05 is a defect.
+    # Within 0.01 on average, not build by build: with the exact solver (the local default) and Spark's
+    # ratings shifted to implicit's confidence, the means over 3 seeds of benchmarks/prior_quality.py are
+    # 0.748 (local) and 0.747 (Spark), but one Spark build varies from run to run and seed to seed by more
+    # than 0.01 (0.73-0.78 over seeds; docs/benchmarks/prior.md), so one pair of builds is held to 0.05.
+    # Before, with conjugate gradient, the means were 0.041 apart.
     assert abs(ndcg["spark"] - ndcg["local"]) < 0.05, ndcg
 
 
@@ -110,20 +111,6 @@ def _popularity_ndcg(prior: Prior, emulator: Emulator) -> float:
     """The same protocol with one factor per track, its listener share: everyone gets the most popular tracks."""
     share = (prior.listeners / prior.listeners.max()).astype(np.float16)[:, None]
     return household_ndcg(dataclasses.replace(prior, item_factors=share), emulator)
-
-
-def test_a_split_listens_file_is_read_once_whatever_the_split(tmp_path: Path) -> None:
-    from recs.usecases.prior.dumps import discover
-    from recs.usecases.prior.spark import _range_chunks
-
-    lines = [b'{"n":%d,"pad":"%s"}\n' % (i, b"x" * (i % 37)) for i in range(500)]
-    path = tmp_path / "a.listens"
-    path.write_bytes(b"".join(lines))
-    sources, _ = discover([path])
-    for split in (1, 7, 64, 1000, 10**6):
-        units = plan_units(sources, split)
-        got = b"".join(b"".join(_range_chunks(u[1], u[4], u[5] if u[5] >= 0 else sources[0].size)) for u in units)
-        assert got == b"".join(lines), split
 
 
 def test_nothing_usable_is_an_error_that_says_why(tmp_path: Path, spark_ready: None) -> None:

@@ -267,3 +267,33 @@ def test_only_data_from_blend_on_intervals_counts(
         # Training itself still learns from them: consent to train was on.
         assert conn.execute(artists.select()).first() is not None
     assert favs[a] and not set(ids.values()) & set(favs[a])
+
+
+def test_a_removed_member_is_gone_from_the_next_blend(
+    instance: Instance, emulator: EmulatorServer, clock: Callable[[], datetime], house: Household
+) -> None:
+    a, b, c = house.members
+    _opt_in(instance, house.members, clock())
+    training.train(instance, now=clock())
+    blends.run_job(instance, None, clock())
+    from recs.usecases.accounts import delete_my_data
+
+    assert delete_my_data(instance, c)
+    emulator.control.advance(days=7)
+    assert blends.run_job(instance, None, clock())["participants"] == 2
+    from recs import storage
+
+    with instance.db.read() as conn:
+        stored = storage.blends.latest_blend(conn)
+    assert stored is not None and set(stored.shares) == {a, b}
+    assert all(t.member_id != c and c not in t.shared_with for t in stored.tracks)
+
+
+def test_taste_match_is_the_mean_place_of_each_ones_favourites_in_the_others_ranking() -> None:
+    from recs.core.household_blend import taste_match
+
+    favs = {1: [10, 11], 2: [12]}
+    enjoyment = {(2, 10): 1.0, (2, 11): 0.5, (1, 12): 0.9, (3, 10): 0.0}
+    assert taste_match(1, 2, favs, enjoyment) == pytest.approx(0.8)
+    assert taste_match(1, 3, favs, enjoyment) == pytest.approx(0.0)
+    assert taste_match(2, 3, favs, enjoyment) is None

@@ -213,7 +213,7 @@ def test_new_member_signs_in_imports_sees_charts_hides_and_publishes(
     assert page.get_by_text("my_spotify_data.zip, started").is_visible()
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="My listening").click()
-    assert page.locator("svg.chart").count() == 3
+    assert page.locator("svg.chart:visible").count() == 3
     assert page.get_by_role("heading", name="Your top music").is_visible()
     _shot(page, "04-listening")
 
@@ -305,3 +305,41 @@ def test_owner_admin_page_in_the_browser(live: Live, browser_page: Any, tmp_path
     page.get_by_role("button", name="Sync listening now").click()
     assert page.get_by_text("“sync” is queued").is_visible()
     _shot(page, "08-admin")
+
+
+def _second_member_joins(live: Live, user_id: str, owner_id: int, tmp: Path) -> int:
+    """A second member, invited by the owner, signs in (without a browser) and imports their history."""
+    accounts.create_invite(live.instance, by_member_id=owner_id, now=live.now, spotify_id=user_id)
+    start = accounts.begin_sign_in(live.instance, live.now)
+    q = {k: v[0] for k, v in parse_qs(urlsplit(start.authorize_url).query).items()}
+    back = live.emulator.control.authorize(
+        q["client_id"], q["redirect_uri"], q["scope"], q["state"], code_challenge=q["code_challenge"], user_id=user_id
+    )
+    b = {k: v[0] for k, v in parse_qs(urlsplit(back).query).items()}
+    member = accounts.complete_sign_in(live.instance, state=b["state"], code=b["code"], error=None, now=live.now).member
+    for purpose in ("store", "train", "publish", "blend"):
+        accounts.set_consent(live.instance, member.id, purpose, True, live.now)  # type: ignore[arg-type]
+    export = tmp / "member.zip"
+    export.write_bytes(live.emulator.control.export_zip(user_id))
+    imports.run_import(live.instance.db, live.instance.settings, member.id, [export], clock=live.now)
+    return member.id
+
+
+def test_the_blend_page_in_the_browser(live: Live, browser_page: Any, tmp_path: Path) -> None:
+    users = [m["user_id"] for m in live.emulator.control.members()]
+    owner_id = _owner_joins(live, users[0], tmp_path)
+    accounts.set_consent(live.instance, owner_id, "blend", True, live.now)
+    _second_member_joins(live, users[1], owner_id, tmp_path)
+    feedback.request_job(live.instance.db, "train", None, owner_id, live.now())
+    feedback.request_job(live.instance.db, "blend", None, owner_id, live.now())
+    jobs.execute_requests(live.instance, now=live.now, in_process=True)
+    page = browser_page
+    page.goto(f"{live.url}/signin")
+    page.get_by_role("button", name="Sign in with Spotify").click()
+    page.get_by_role("button", name="Agree").click()
+    page.wait_for_url(f"{live.url}/listening")
+    page.get_by_role("link", name="Blend").click()
+    assert page.get_by_role("heading", name="Household Blend").is_visible()
+    assert page.get_by_role("heading", name="Taste match").is_visible()
+    assert page.get_by_text("from your taste").first.is_visible()
+    _shot(page, "09-blend")

@@ -270,11 +270,13 @@ def test_listening_charts_are_drawn_once_per_statistics(db: Database, household:
 
     stats = compute_listening_stats(db, household.member, "UTC", NOW)
     cache = ChartCache()
-    first = cache.get(stats, "hours")
-    assert cache.get(stats, "hours") is first
-    assert cache.get(stats, "plays")[0] != first[0] and "Plays per week" in cache.get(stats, "plays")[0]
+    first = cache.get(stats, "hours", "52w")
+    assert cache.get(stats, "hours", "52w") is first
+    plays = cache.get(stats, "plays", "52w")
+    assert plays.bars != first.bars and "Plays of music per week" in plays.bars
+    assert cache.get(stats, "hours", "all") is not first  # each period is drawn apart
     recomputed = compute_listening_stats(db, household.member, "UTC", NOW)  # what the cache hands out next hour
-    again = cache.get(recomputed, "hours")
+    again = cache.get(recomputed, "hours", "52w")
     assert again is not first and again == first
 
 

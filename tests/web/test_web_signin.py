@@ -97,7 +97,7 @@ def test_sign_in_consent_import_and_charts(live_app: Flask, emulator: EmulatorSe
     added = int(re.search(r'class="big">([\d,]+)</span> plays added', report).group(1).replace(",", ""))  # type: ignore[union-attr]
     assert added > 100
     listening = client.get("/listening").get_data(as_text=True)
-    assert listening.count('<svg class="chart') == 3 and "No plays yet" not in listening
+    assert listening.count('<svg class="chart') == 4 and "No plays yet" not in listening
     imports_page = client.get("/import").get_data(as_text=True)
     assert "my_spotify_data.zip" in imports_page
 

@@ -3,7 +3,11 @@
 The mirror layout (listenbrainz-server's admin/create-dumps.sh and dumps/manager.py): under the base URL,
 `incremental/` and `fullexport/` hold one folder per dump, `listenbrainz-dump-<id>-<YYYYmmdd-HHMMSS>-<kind>/`,
 with `listenbrainz-listens-dump-<id>-<YYYYmmdd-HHMMSS>-<kind>.tar.zst` and its `.sha256` and `.md5`
-(the bare hex digest) beside other archives; `fullexport/` also has `-db` folders without listens.
+(the bare hex digest) beside other archives (the spark dump `.tar`, and in full folders the statistics
+dump); `fullexport/` also has `-db` folders without listens. The mirror keeps the last 30 incrementals and
+two full dumps (listenbrainz/dumps/cleanup.py). The public HTTP site is the one ListenBrainz's data page
+names (frontend/js/src/about/data/Data.tsx); its folder pages are read for their `href`s, so any
+listing format (nginx, Apache) works.
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ import requests
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MIRROR = "https://data.metabrainz.org/pub/musicbrainz/listenbrainz/"
+DEFAULT_MIRROR = "https://data.musicbrainz.org/pub/musicbrainz/listenbrainz/"
 FOLDERS = {"full": "fullexport/", "incremental": "incremental/"}
 _DIR = re.compile(r"^listenbrainz-dump-(\d+)-(\d{8}-\d{6})-(full|incremental)/?$")
 _HREF = re.compile(r'href="([^"?#]+)"', re.IGNORECASE)
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
+KEPT_INCREMENTALS = 30  # listenbrainz/dumps/cleanup.py NUMBER_OF_INCREMENTAL_DUMPS_TO_KEEP
 CHUNK = 1 << 20  # for hashing
 BLOCK = 64 << 10  # for transfers: at most this much is lost when a connection drops
 
@@ -271,6 +276,14 @@ def download(
                 raise DownloadError(f"naive datetime {moment!r}: give now in UTC")
             listed = list_dumps(http, base_url, "incremental", timeout=timeout)
             chosen = [d for d in listed if moment - timedelta(days=days) < d.end <= moment]
+            if chosen and chosen[0] is listed[0] and days > KEPT_INCREMENTALS:
+                log.warning(
+                    "%s keeps incrementals only back to %s (ListenBrainz keeps the last %d): fetching the %d listed",
+                    base_url,
+                    f"{listed[0].end:%Y-%m-%d}",
+                    KEPT_INCREMENTALS,
+                    len(chosen),
+                )
             if not chosen:
                 newest = f"newest listed: {listed[-1].end:%Y-%m-%d %H:%M}" if listed else "none listed"
                 raise DownloadError(f"{base_url}: no incremental dump in the last {days} days ({newest})")

@@ -21,6 +21,7 @@ from typing import BinaryIO, Protocol
 import zstandard
 
 CHUNK_BYTES = 1 << 20  # tarfile streams fastest when asked for what it buffers (measured)
+SPLIT_BYTES = 64 << 20  # an extracted .listens file is parsed in byte ranges of this size
 MAX_LINE_BYTES = 4 << 20  # real lines are a few kB
 LISTENS_MEMBER = re.compile(r"(?:^|/)listens/\d{4}/\d{1,2}\.listens$")
 SCHEMA_SEQUENCE = "1"  # listenbrainz.listenstore.LISTENS_DUMP_SCHEMA_VERSION
@@ -208,3 +209,50 @@ def _line_chunks(fh: Readable, name: str, problems: list[Problem], chunk_bytes: 
         raise
     if tail and not skipping:
         yield tail
+
+
+# A unit of parsing work: (source index, path, manifest name, kind, first byte, end byte or -1 for the whole file).
+Unit = tuple[int, str, str, str, int, int]
+
+
+def plan_units(sources: list[Source], split_bytes: int = SPLIT_BYTES) -> list[Unit]:
+    """One unit per archive; .listens files cut into byte ranges of split_bytes."""
+    units: list[Unit] = []
+    for i, s in enumerate(sources):
+        if s.kind == "listens" and s.size > split_bytes:
+            units.extend(
+                (i, str(s.path), s.name, s.kind, start, min(start + split_bytes, s.size))
+                for start in range(0, s.size, split_bytes)
+            )
+        else:
+            units.append((i, str(s.path), s.name, s.kind, 0, -1))
+    return units
+
+
+def range_chunks(path: str, start: int, end: int, chunk_bytes: int = 8 << 20) -> Iterator[bytes]:
+    """Whole lines that start in [start, end) of a .listens file (the line under way at `end` is finished).
+
+    A range owns the lines that start in it, as Hadoop's line reader does: the ranges of one file give
+    each line exactly once, whatever the split.
+    """
+    with open(path, "rb") as fh:
+        if start > 0:
+            fh.seek(start - 1)
+            if fh.read(1) != b"\n":
+                fh.readline(MAX_LINE_BYTES)  # the line under way belongs to the previous range
+        while fh.tell() < end:
+            block = fh.read(min(chunk_bytes, end - fh.tell()))
+            if not block:
+                break
+            if not block.endswith(b"\n"):
+                block += fh.readline(MAX_LINE_BYTES)
+            yield block
+
+
+def sha256_of(path: Path) -> str:
+    """The file's SHA-256, read 1 MiB at a time (hashlib lets other threads run meanwhile)."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()

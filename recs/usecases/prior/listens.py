@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -176,14 +177,24 @@ def count_lines(chunk: bytes) -> int:
     return n
 
 
-def parse_chunk(chunk: bytes, window: Window = Window()) -> ChunkResult:
-    """Parse every line of *chunk* (whole lines, newline-separated); only lines mentioning Spotify are decoded."""
+def parse_chunk(
+    chunk: bytes,
+    window: Window = Window(),
+    *,
+    vocab: dict[str, int] | None = None,
+    spellings: dict[tuple[int, str], int] | None = None,
+) -> ChunkResult:
+    """Parse every line of *chunk* (whole lines, newline-separated); only lines mentioning Spotify are decoded.
+
+    With `vocab` and `spellings` given, track codes and spellings go into them (shared by the chunks of
+    one source, see parse_chunks) and the result's `track_ids` and `names` stay empty.
+    """
     out = ChunkResult(lines=count_lines(chunk))
     users: list[int] = []
     stamps: list[int] = []
     codes: list[int] = []
-    local: dict[str, int] = {}
-    names: dict[tuple[int, str], int] = {}
+    local: dict[str, int] = {} if vocab is None else vocab
+    names: dict[tuple[int, str], int] = {} if spellings is None else spellings
     rejected: Counter[str] = Counter()
     candidates = 0
     find = chunk.find
@@ -215,6 +226,31 @@ def parse_chunk(chunk: bytes, window: Window = Window()) -> ChunkResult:
     out.users = np.array(users, dtype=np.int64)
     out.timestamps = np.array(stamps, dtype=np.int64)
     out.tracks = np.array(codes, dtype=np.int32)
-    out.track_ids = list(local)
-    out.names = names
+    if vocab is None:
+        out.track_ids = list(local)
+        out.names = names
+    return out
+
+
+def parse_chunks(chunks: Iterable[bytes], window: Window = Window()) -> ChunkResult:
+    """Parse a stream of chunks into one result (one vocabulary and one spelling count for all of them)."""
+    vocab: dict[str, int] = {}
+    spellings: dict[tuple[int, str], int] = {}
+    lines = 0
+    rejected: Counter[str] = Counter()
+    users: list[npt.NDArray[np.int64]] = []
+    stamps: list[npt.NDArray[np.int64]] = []
+    tracks: list[npt.NDArray[np.int32]] = []
+    for chunk in chunks:
+        r = parse_chunk(chunk, window, vocab=vocab, spellings=spellings)
+        lines += r.lines
+        rejected.update(r.rejected)
+        users.append(r.users)
+        stamps.append(r.timestamps)
+        tracks.append(r.tracks)
+    out = ChunkResult(lines=lines, rejected=rejected, track_ids=list(vocab), names=spellings)
+    if users:
+        out.users = np.concatenate(users)
+        out.timestamps = np.concatenate(stamps)
+        out.tracks = np.concatenate(tracks)
     return out

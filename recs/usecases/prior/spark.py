@@ -12,7 +12,8 @@ Stages:
   counts, tracks with fewer than min_listeners distinct users and users with fewer than
   min_user_tracks tracks removed alternately until stable, weight log2(1 + min(count, cap)): the
   rules of recs/usecases/prior/counting.py.
-- train: Spark MLlib's ALS with implicitPrefs=True (confidence 1 + alpha * weight), as ListenBrainz's
+- train: Spark MLlib's ALS with implicitPrefs=True (confidence 1 + alpha * rating, the rating being
+  weight - 1/alpha so that the confidence is implicit's alpha * weight), as ListenBrainz's
   listenbrainz_spark/recommendations/recording/train_models.py does. Spark scales the regularization of
   each user or item by its number of cells (ALS-WR); implicit does not, so regParam is the requested
   regularization divided by the mean cells per user, which puts the two objectives on the same scale
@@ -42,12 +43,20 @@ import numpy as np
 from recs.usecases.prior import counting
 from recs.usecases.prior.artifact import load_prior, write_prior
 from recs.usecases.prior.build import BuildOptions, BuildSummary, PriorBuildError, Tick, _epoch, build_manifest
-from recs.usecases.prior.dumps import MAX_LINE_BYTES, Problem, Source, discover, read_chunks
+from recs.usecases.prior.dumps import (
+    SPLIT_BYTES,
+    Problem,
+    Source,
+    Unit,
+    discover,
+    plan_units,
+    range_chunks,
+    read_chunks,
+    sha256_of,
+)
 from recs.usecases.prior.listens import REASONS, Window, parse_chunk, unpack_spelling
 
 log = logging.getLogger("recs.usecases.prior")
-
-SPLIT_BYTES = 64 << 20
 
 
 class SparkUnavailable(PriorBuildError):
@@ -66,40 +75,6 @@ def spark_problem() -> str | None:
     return None
 
 
-# A unit of parsing work: (source index, path, manifest name, kind, first byte, end byte or -1 for the whole file).
-Unit = tuple[int, str, str, str, int, int]
-
-
-def plan_units(sources: list[Source], split_bytes: int = SPLIT_BYTES) -> list[Unit]:
-    """One unit per archive; .listens files cut into byte ranges of split_bytes."""
-    units: list[Unit] = []
-    for i, s in enumerate(sources):
-        if s.kind == "listens" and s.size > split_bytes:
-            units.extend(
-                (i, str(s.path), s.name, s.kind, start, min(start + split_bytes, s.size))
-                for start in range(0, s.size, split_bytes)
-            )
-        else:
-            units.append((i, str(s.path), s.name, s.kind, 0, -1))
-    return units
-
-
-def _range_chunks(path: str, start: int, end: int) -> Iterator[bytes]:
-    """Whole lines that start in [start, end) of a .listens file (the line under way at `end` is finished)."""
-    with open(path, "rb") as fh:
-        if start > 0:
-            fh.seek(start - 1)
-            if fh.read(1) != b"\n":
-                fh.readline(MAX_LINE_BYTES)  # the line under way belongs to the previous range
-        while fh.tell() < end:
-            block = fh.read(min(8 << 20, end - fh.tell()))
-            if not block:
-                break
-            if not block.endswith(b"\n"):
-                block += fh.readline(MAX_LINE_BYTES)
-            yield block
-
-
 def parse_unit(unit: Unit, window: Window) -> Iterator[tuple[Any, ...]]:
     """Run on an executor: kept listens ("L", user, timestamp, track_id), spellings ("N", track_id, name, artist,
     listens) and one report ("S", json) of the unit."""
@@ -108,7 +83,7 @@ def parse_unit(unit: Unit, window: Window) -> Iterator[tuple[Any, ...]]:
     lines = 0
     rejected: Counter[str] = Counter()
     source = Source(path=Path(path), name=name, kind=kind, size=0)
-    chunks = read_chunks(source, problems) if end < 0 else _range_chunks(path, start, end)
+    chunks = read_chunks(source, problems) if end < 0 else range_chunks(path, start, end)
     for chunk in chunks:
         result = parse_chunk(chunk, window)
         lines += result.lines
@@ -229,7 +204,7 @@ def build_prior_spark(
                 sources[r["index"]].bytes_read = sources[r["index"]].size
         for s in sources:
             if s.sha256 is None:  # a split .listens file: hashed here, as the local engine's manifest lists it
-                s.sha256 = _sha256(s.path)
+                s.sha256 = sha256_of(s.path)
         timings["parse"] = clock() - t0
         report("count", lines)
 
@@ -293,6 +268,11 @@ def build_prior_spark(
         report("train", lines)
         factors = max(1, min(options.factors, n_users - 1, n_tracks // 2))
         reg_param = options.regularization / (n_cells / n_users)
+        # Spark's confidence is 1 + alpha * rating, implicit's (the local engine's and the fold-in's) is
+        # alpha * weight: rating = weight - 1 / alpha gives the same confidence. Weights are >= 1, so the
+        # rating stays positive (preference 1) whenever alpha > 1.
+        shift = 1.0 / options.alpha if options.alpha > 1.0 else 0.0
+        cells = cells.withColumn("r", (F.col("w") - F.lit(shift)).cast("float"))
         als = ALS(
             rank=factors,
             maxIter=options.iterations,
@@ -301,7 +281,7 @@ def build_prior_spark(
             implicitPrefs=True,
             userCol="uid",
             itemCol="item",
-            ratingCol="w",
+            ratingCol="r",
             seed=options.seed,
             nonnegative=False,
             coldStartStrategy="drop",
@@ -344,7 +324,8 @@ def build_prior_spark(
             "alpha": options.alpha,
             "iterations": options.iterations,
             "seed": options.seed,
-            "implementation": "Spark MLlib ALS (implicitPrefs=True; regParam scaled per row by its cells)",
+            "implementation": "Spark MLlib ALS (implicitPrefs=True; regParam scaled per row by its cells; "
+            "rating = weight - 1/alpha, so confidence = alpha * weight as implicit's)",
             "spark_reg_param": reg_param,
         }
         manifest = build_manifest("spark", started, options, sources, counts, problems, timings, model_info)
@@ -374,13 +355,3 @@ def _dense_index(spark: Any, frame: Any, column: str, index: str, row: Any) -> A
     """0..n-1 in sorted order of column (zipWithIndex: no single-partition window)."""
     indexed = frame.orderBy(column).rdd.zipWithIndex().map(lambda p: row(**{column: p[0][column], index: int(p[1])}))
     return spark.createDataFrame(indexed).cache()
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
