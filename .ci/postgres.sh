@@ -24,5 +24,7 @@ DO $$ BEGIN
     CREATE ROLE recs_test LOGIN PASSWORD 'recs_test' CREATEDB;
   END IF;
 END $$;
+-- DROP DATABASE ... WITH (FORCE) must be able to end an autovacuum worker busy in a test's database.
+GRANT pg_signal_backend TO recs_test;
 SQL
 echo "postgresql+psycopg://recs_test:recs_test@127.0.0.1:${port}/postgres"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,8 +56,17 @@ def pg_url() -> Iterator[str]:
     try:
         yield url
     finally:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        # An autovacuum worker in the database can make the forced drop fail for a role that may not end
+        # it (.ci/postgres.sh grants pg_signal_backend; a server set up by hand may not): try again.
+        for attempt in range(10):
+            try:
+                with engine.connect() as conn:
+                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                break
+            except sa.exc.DBAPIError:
+                if attempt == 9:
+                    raise
+                time.sleep(0.5)
         engine.dispose()
 
 
