@@ -12,10 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from recs.core.config import Settings, load_settings
 from recs.emulator import EmulatorServer
+from recs.spotify.errors import ErrorKind, SpotifyError
 from recs.storage.members import set_consent
 from recs.usecases import blends, ingest, training
 from recs.usecases.accounts import begin_sign_in, complete_sign_in, create_invite
@@ -114,6 +116,22 @@ def connect_member(instance: Instance, emulator: EmulatorServer, user_id: str, c
     return result.member.id
 
 
+T = TypeVar("T")
+DEMO_RATE_LIMIT_PER_30S = 1000
+
+
+def _patiently(step: Callable[[], T], tries: int = 4) -> T:
+    """Run a demo step; on Spotify's rate limit, wait what Retry-After asks (at most 30 s) and run it again."""
+    for attempt in range(tries):
+        try:
+            return step()
+        except SpotifyError as exc:
+            if exc.kind is not ErrorKind.RATE_LIMITED or attempt == tries - 1:
+                raise
+            time.sleep(min(30.0, exc.retry_after_s or 1.0) + 0.5)
+    raise AssertionError("unreachable")
+
+
 def build(
     data_dir: Path, port: int, *, say: Callable[[str], None] = print, seed: int = SEED
 ) -> tuple[Instance, EmulatorServer, DemoReport]:
@@ -122,7 +140,12 @@ def build(
     report = DemoReport()
     prepare_folder(data_dir)
     start = datetime.now(UTC).replace(second=0, microsecond=0)
-    emulator = EmulatorServer(seed=seed, members=MEMBERS, history_days=HISTORY_DAYS, start=start).start()
+    # The demo writes five members' playlists, their playability checks and the Blend within seconds: more
+    # than Spotify's rolling limit (the emulator's default, 150 calls in 30 s) lets through, which stopped
+    # the demo with "rate limited". The demo raises the limit; `_patiently` still waits out a 429.
+    emulator = EmulatorServer(
+        seed=seed, members=MEMBERS, history_days=HISTORY_DAYS, start=start, rate_limit_per_30s=DEMO_RATE_LIMIT_PER_30S
+    ).start()
     try:
         env = demo_environ(data_dir, port, emulator)
         settings: Settings = load_settings(None, env)
@@ -169,12 +192,12 @@ def build(
 
             member_ids = [m.id for m in list_members(conn)]
         for member_id in member_ids:
-            for result in publish_member(instance, member_id, clock(), clock=clock):
+            for result in _patiently(lambda: publish_member(instance, member_id, clock(), clock=clock)):
                 if result.status in ("created", "written", "unchanged"):
                     report.playlists += 1
         say(f"published {report.playlists} playlists to the members' (emulated) Spotify accounts")
         blend = blends.make_blend(instance, clock())
-        blends.write_copies(instance, blend, clock(), clock=clock)
+        _patiently(lambda: blends.write_copies(instance, blend, clock(), clock=clock))
         say(f"made the household Blend: {len(blend.uris)} tracks from {len(blend.participants)} members, a copy each")
     except BaseException:
         emulator.stop()
