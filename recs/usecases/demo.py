@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -192,7 +193,7 @@ def build(
 
             member_ids = [m.id for m in list_members(conn)]
         for member_id in member_ids:
-            for result in _patiently(lambda: publish_member(instance, member_id, clock(), clock=clock)):
+            for result in _patiently(partial(publish_member, instance, member_id, clock(), clock=clock)):
                 if result.status in ("created", "written", "unchanged"):
                     report.playlists += 1
         say(f"published {report.playlists} playlists to the members' (emulated) Spotify accounts")
